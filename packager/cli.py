@@ -1,0 +1,174 @@
+"""Command line: packager build | demo | serve."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, PackagerError
+
+EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in sorted(EXIT_CODES.items()))
+
+BUILD_EPILOG = """\
+examples:
+  packager build model.keras --samples samples/ --labels labels.txt
+  packager build model.h5 --samples x.npy --targets android --quantize android=fp16
+  packager build frozen.pb --input-shape input=1,224,224,3 --output-names logits --samples imgs/
+  packager build --config packager.toml
+
+quantization modes (default first):
+  android: int8 (full integer, calibrated on the samples), fp32, fp16, dynamic
+  ios:     fp16, fp32, 8bit
+  web:     uint8, fp32, fp16, uint16
+
+""" + EXIT_HELP
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", metavar="FILE", help="labels file, one class per line (classifiers)")
+    p.add_argument("--targets", metavar="LIST", help="comma-separated: android,ios,web (default: all three)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: dist/)")
+    p.add_argument("--config", metavar="TOML", help="packager.toml with the same settings (flags win)")
+    p.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean subtracted from 0..255 pixels (default 0)")
+    p.add_argument("--std", metavar="S[,S,S]", help="per-channel divisor after the mean (default 255 -> 0..1)")
+    p.add_argument("--color", choices=("rgb", "bgr", "grayscale"), help="channel layout the model expects (default rgb)")
+    p.add_argument("--quantize", metavar="TARGET=MODE", action="append",
+                   help="quantization per target, repeatable (e.g. android=int8 ios=fp16 web=uint8)")
+    p.add_argument("--int8-io", action="store_true", help="android int8: integer input/output tensors too")
+    p.add_argument("--input-shape", metavar="NAME=D0,D1,...", action="append",
+                   help="fix an input's shape (frozen .pb inputs; models with dynamic dimensions)")
+    p.add_argument("--output-names", metavar="NAMES", help="frozen .pb: comma-separated output node names")
+    p.add_argument("--name", help="model name used for generated classes and titles (default: file name)")
+    p.add_argument("--android-package", metavar="PKG", help="Java package / Gradle namespace of the Android module")
+    p.add_argument("--ios-format", choices=("neuralnetwork", "mlprogram"),
+                   help="neuralnetwork (.mlmodel, default) or mlprogram (.mlpackage)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+
+
+def _add_console_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every step (and tracebacks of failures)")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="packager",
+        description="Package one trained TensorFlow/Keras model for Android (.tflite), iOS (.mlmodel) and the "
+                    "browser (TF.js), and prove each output predicts like the original on a shared sample set.",
+        epilog=EXIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"packager {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser("build", help="convert, package and validate a model",
+                       description="Convert MODEL for each target, package it in a drop-in folder, run every "
+                                   "output on the sample set and compare with the original model.",
+                       epilog=BUILD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("model", nargs="?", metavar="MODEL",
+                   help=".keras, .h5, a SavedModel folder or a frozen .pb (or model = ... in --config)")
+    b.add_argument("--samples", metavar="PATH", help="folder of images, or .npy/.npz arrays shaped like the inputs")
+    _add_build_options(b)
+    _add_console_options(b)
+
+    d = sub.add_parser("demo", help="build the bundled demo classifier end to end",
+                       description="Build the bundled shapes classifier (trained offline on drawn shapes) for every "
+                                   "target and validate it.", epilog=EXIT_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--out", metavar="DIR", default="dist", help="output folder (default: dist/); a previous "
+                   "packager output there is replaced")
+    d.add_argument("--targets", metavar="LIST", help="comma-separated subset of android,ios,web")
+    d.add_argument("--quantize", metavar="TARGET=MODE", action="append", help="as for build")
+    _add_console_options(d)
+
+    try:
+        from .serve import add_serve_arguments
+    except ImportError:
+        add_serve_arguments = None
+    if add_serve_arguments:
+        s = sub.add_parser("serve", help="serve a built web bundle on localhost",
+                           description="Serve OUT/web on 127.0.0.1 to try the demo by hand.")
+        add_serve_arguments(s)
+    return parser
+
+
+def quiet_framework_logs(verbose: bool) -> None:
+    """Without --verbose, TensorFlow's and the converters' native (C++) logging is dropped: file
+    descriptor 2 goes to /dev/null while Python's sys.stderr keeps writing to the terminal."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "serve":
+            from .serve import run_serve
+
+            return run_serve(args)
+        quiet_framework_logs(args.verbose)
+        return _run_build(args)
+    except PackagerError as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: no output folder was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run_build(args) -> int:
+    from .config import build_spec
+    from .progress import Progress
+
+    if args.command == "demo":
+        from .demo import demo_args
+
+        args = demo_args(args)
+    spec = build_spec(args)
+    progress = Progress(quiet=args.quiet, verbose=args.verbose)
+    from .pipeline import build
+
+    report = build(spec, progress)
+    print(report.summary_table())
+    print(f"\nreport: {spec.out / 'report.json'}  and  {spec.out / 'report.html'}")
+    print(next_steps(spec, report))
+    return report.exit_code
+
+
+def next_steps(spec, report) -> str:
+    out = spec.out
+    lines = ["", "next:"]
+    if "web" in report.targets and (out / "web").is_dir():
+        lines.append(f"  packager serve {out / 'web'}        # try the web demo in a browser")
+    if "android" in report.targets and (out / "android").is_dir():
+        lines.append(f"  copy {out / 'android'} into your Android project (see its README.md)")
+    if "ios" in report.targets and (out / "ios").is_dir():
+        lines.append(f"  add {out / 'ios'} as a Swift package in Xcode (see its README.md)")
+    return "\n".join(lines)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

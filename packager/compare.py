@@ -1,0 +1,145 @@
+"""Compare a target's outputs with the reference. ``compare`` never raises: it collects every
+mismatch (names, shapes, values) and the metrics into a Comparison, then applies the gates.
+
+Metrics per output tensor: top-1 and top-5 agreement (class-shaped outputs: 2-D, >= 2 classes),
+max / mean absolute error, cosine similarity (mean over samples).
+
+Gates (defaults below, per quantization mode; override in packager.toml under
+``[tolerances.<mode>]`` or ``[tolerances.<target>]``):
+  min_top1       top-1 agreement at least this (class-shaped outputs only)
+  min_cosine     mean cosine similarity at least this
+  max_abs_error  max |candidate - reference| at most this x max(1, max |reference|)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DEFAULT_GATES: dict[str, dict[str, float]] = {
+    "fp32": {"min_top1": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3},
+    "fp16": {"min_top1": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
+    "dynamic": {"min_top1": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
+    "8bit": {"min_top1": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
+    "uint16": {"min_top1": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
+    "int8": {"min_top1": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+    "uint8": {"min_top1": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+}
+GATE_KEYS = ("min_top1", "min_cosine", "max_abs_error")
+
+
+def gates_for(target: str, mode: str, overrides: dict | None = None) -> dict[str, float]:
+    gates = dict(DEFAULT_GATES.get(mode, DEFAULT_GATES["fp32"]))
+    overrides = overrides or {}
+    for key in (mode, target, f"{target}.{mode}"):
+        gates.update(overrides.get(key, {}))
+    return gates
+
+
+@dataclass
+class Comparison:
+    ok: bool
+    metrics: dict[str, float | None]  # worst case over outputs
+    per_output: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    disagreements: list[int] = field(default_factory=list)  # sample indices where top-1 differs
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.problems)
+
+
+def is_class_shaped(a: np.ndarray) -> bool:
+    return a.ndim == 2 and a.shape[1] >= 2
+
+
+def output_metrics(ref: np.ndarray, cand: np.ndarray) -> tuple[dict[str, float | None], list[int]]:
+    ref = np.asarray(ref, np.float64)
+    cand = np.asarray(cand, np.float64)
+    diff = np.abs(ref - cand)
+    r = ref.reshape(len(ref), -1)
+    c = cand.reshape(len(cand), -1)
+    nr = np.linalg.norm(r, axis=1)
+    nc = np.linalg.norm(c, axis=1)
+    denom = nr * nc
+    both_zero = (nr == 0) & (nc == 0)
+    cos = np.where(denom > 0, (r * c).sum(axis=1) / np.where(denom > 0, denom, 1), np.where(both_zero, 1.0, 0.0))
+    m: dict[str, float | None] = {
+        "max_abs_error": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+        "cosine": float(cos.mean()) if cos.size else 1.0,
+        "reference_max_abs": float(np.abs(ref).max()) if ref.size else 0.0,
+        "top1_agreement": None,
+        "top5_agreement": None,
+    }
+    disagree: list[int] = []
+    if is_class_shaped(ref):
+        rt = ref.argmax(axis=1)
+        ct = cand.argmax(axis=1)
+        m["top1_agreement"] = float((rt == ct).mean())
+        k = min(5, ref.shape[1])
+        topk = np.argsort(-cand, axis=1)[:, :k]
+        m["top5_agreement"] = float((topk == rt[:, None]).any(axis=1).mean())
+        disagree = [int(i) for i in np.nonzero(rt != ct)[0]]
+    return m, disagree
+
+
+def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], gates: dict[str, float]) -> Comparison:
+    problems: list[str] = []
+    per_output: dict[str, dict] = {}
+    disagreements: set[int] = set()
+    missing = [n for n in reference if n not in candidate]
+    extra = [n for n in candidate if n not in reference]
+    if missing:
+        problems.append(f"outputs missing from the target: {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected outputs: {', '.join(extra)}")
+    for name, ref in reference.items():
+        if name not in candidate:
+            continue
+        cand = np.asarray(candidate[name])
+        if cand.shape != ref.shape:
+            if cand.size == ref.size:
+                cand = cand.reshape(ref.shape)
+            else:
+                problems.append(f"output {name!r}: shape {cand.shape} differs from the reference {ref.shape}")
+                continue
+        if not np.isfinite(cand).all():
+            problems.append(f"output {name!r}: contains NaN or infinity")
+            continue
+        m, dis = output_metrics(ref, cand)
+        per_output[name] = m
+        disagreements.update(dis)
+        bound = gates["max_abs_error"] * max(1.0, m["reference_max_abs"])
+        if m["max_abs_error"] > bound:
+            problems.append(f"output {name!r}: max abs error {m['max_abs_error']:.4g} > {bound:.4g}")
+        if m["cosine"] < gates["min_cosine"]:
+            problems.append(f"output {name!r}: cosine {m['cosine']:.6f} < {gates['min_cosine']}")
+        if m["top1_agreement"] is not None and m["top1_agreement"] < gates["min_top1"]:
+            problems.append(f"output {name!r}: top-1 agreement {m['top1_agreement']:.3f} < {gates['min_top1']}")
+    return Comparison(
+        ok=not problems,
+        metrics=_worst(per_output),
+        per_output=per_output,
+        problems=problems,
+        disagreements=sorted(disagreements),
+    )
+
+
+def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
+    if not per_output:
+        return {"top1_agreement": None, "top5_agreement": None, "max_abs_error": None, "mean_abs_error": None,
+                "cosine": None}
+
+    def pick(key, fn):
+        vals = [m[key] for m in per_output.values() if m[key] is not None]
+        return fn(vals) if vals else None
+
+    return {
+        "top1_agreement": pick("top1_agreement", min),
+        "top5_agreement": pick("top5_agreement", min),
+        "max_abs_error": pick("max_abs_error", max),
+        "mean_abs_error": pick("mean_abs_error", max),
+        "cosine": pick("cosine", min),
+    }

@@ -1,0 +1,212 @@
+"""Build a PackageSpec from packager.toml and/or CLI flags (flags win). Unknown keys are errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from .errors import UsageError
+from .labels import read_labels
+from .spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
+from .targets import MODES, check_mode, check_target_name, did_you_mean
+
+# section -> key -> expected python type(s) (TOML-level)
+SCHEMA: dict[str, dict[str, tuple]] = {
+    "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,)},
+    "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float)},
+    "quantization": {t: (str,) for t in MODES},
+    "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,)},
+    "ios": {"format": (str,)},
+    "web": {"shard_bytes": (int,)},
+    "model_input": {"input_shapes": (dict,), "output_names": (list,)},
+    "metadata": {"author": (str,), "license": (str,), "description": (str,), "version": (str,)},
+    "tolerances": {},  # checked separately: [tolerances.<mode|target>] with gate keys
+}
+GATE_KEYS = ("min_top1", "min_cosine", "max_abs_error")
+
+
+def read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise UsageError(f"config file not found: {path}", where=str(path), hint="check --config")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"packager.toml syntax error: {e}", where=str(path), hint="fix the TOML syntax") from e
+    except UnicodeDecodeError as e:
+        raise UsageError("config file is not UTF-8 text", where=str(path)) from e
+    _validate(data, path)
+    return data
+
+
+def _validate(data: dict, path: Path) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict) and key in SCHEMA and key:
+            section, items = key, value
+        elif key in SCHEMA[""]:
+            _check_type(key, value, SCHEMA[""][key], path)
+            continue
+        else:
+            raise UsageError(f"unknown key {key!r} in packager.toml", where=str(path),
+                             hint=f"{did_you_mean(key, [*SCHEMA[''], *[s for s in SCHEMA if s]])}"
+                                  "see README for the keys packager.toml accepts")
+        if section == "tolerances":
+            _validate_tolerances(items, path)
+            continue
+        for k, v in items.items():
+            if k not in SCHEMA[section]:
+                raise UsageError(f"unknown key {k!r} in [{section}]", where=str(path),
+                                 hint=f"{did_you_mean(k, SCHEMA[section])}[{section}] accepts: {', '.join(SCHEMA[section])}")
+            _check_type(f"{section}.{k}", v, SCHEMA[section][k], path)
+
+
+def _validate_tolerances(items: dict, path: Path) -> None:
+    scopes = {*MODES, *(m for modes in MODES.values() for m in modes)}
+    for scope, gates in items.items():
+        if scope not in scopes or not isinstance(gates, dict):
+            raise UsageError(f"unknown tolerance scope [tolerances.{scope}]", where=str(path),
+                             hint=f"{did_you_mean(scope, scopes)}scopes: a target or a quantization mode")
+        for k, v in gates.items():
+            if k not in GATE_KEYS:
+                raise UsageError(f"unknown gate {k!r} in [tolerances.{scope}]", where=str(path),
+                                 hint=f"{did_you_mean(k, GATE_KEYS)}gates: {', '.join(GATE_KEYS)}")
+            _check_type(f"tolerances.{scope}.{k}", v, (int, float), path)
+
+
+def _check_type(key: str, value, types: tuple, path: Path) -> None:
+    if isinstance(value, bool) and bool not in types:
+        ok = False
+    else:
+        ok = isinstance(value, types)
+    if not ok:
+        want = " or ".join({list: "array", str: "string", int: "integer", float: "number", bool: "boolean",
+                            dict: "table"}[t] for t in types)
+        raise UsageError(f"{key} must be {want}, got {type(value).__name__} {value!r}", where=str(path))
+
+
+def parse_floats(text: str, flag: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError as e:
+        raise UsageError(f"{flag} takes numbers separated by commas, got {text!r}", hint=f"e.g. {flag} 127.5,127.5,127.5") from e
+    if flag == "--std" and any(v == 0 for v in values):
+        raise UsageError("--std values must be non-zero", hint="e.g. --std 255")
+    return values
+
+
+def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = str(text).partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not sep or not name or not shape or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape takes NAME=D0,D1,..., got {text!r}", hint="e.g. --input-shape input=1,224,224,3")
+    return name, shape
+
+
+def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
+    """Merge packager.toml (``args.config``) and CLI flags into a PackageSpec."""
+    cfg: dict = {}
+    cfg_dir = Path.cwd()
+    if getattr(args, "config", None):
+        cfg_path = Path(args.config)
+        cfg = read_toml(cfg_path)
+        cfg_dir = cfg_path.resolve().parent
+
+    def from_cfg(section: str, key: str, default=None):
+        table = cfg if not section else cfg.get(section, {})
+        return table.get(key, default)
+
+    def cfg_path_value(key: str) -> Path | None:
+        v = from_cfg("", key)
+        return (cfg_dir / v) if v is not None else None
+
+    model = Path(args.model) if getattr(args, "model", None) else cfg_path_value("model")
+    samples = Path(args.samples) if getattr(args, "samples", None) else cfg_path_value("samples")
+    if model is None:
+        raise UsageError("no model given", hint="packager build MODEL --samples PATH (or model = ... in packager.toml)")
+    if samples is None:
+        raise UsageError("no sample set given", hint="--samples takes a folder of images or a .npy/.npz file")
+    labels_file = Path(args.labels) if getattr(args, "labels", None) else cfg_path_value("labels")
+    out = Path(args.out) if getattr(args, "out", None) else (cfg_path_value("out") or Path("dist"))
+
+    targets_value = getattr(args, "targets", None) or from_cfg("", "targets") or list(MODES)
+    if isinstance(targets_value, str):
+        targets_value = [t.strip() for t in targets_value.split(",") if t.strip()]
+    targets = tuple(dict.fromkeys(check_target_name(str(t)) for t in targets_value))
+    if not targets:
+        raise UsageError("--targets is empty", hint="e.g. --targets android,web")
+
+    color = getattr(args, "color", None) or from_cfg("preprocessing", "color", "rgb")
+    if color not in COLOR_MODES:
+        raise UsageError(f"unknown colour mode {color!r}", hint=f"{did_you_mean(color, COLOR_MODES)}choose {', '.join(COLOR_MODES)}")
+
+    def floats(flag: str, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+        v = getattr(args, key, None)
+        if v is not None:
+            return parse_floats(v, flag)
+        v = from_cfg("preprocessing", key)
+        if v is None:
+            return default
+        return parse_floats(",".join(map(str, v if isinstance(v, list) else [v])), flag)
+
+    pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)))
+
+    quant = dict(DEFAULT_QUANTIZATION)
+    quant.update({t: check_mode(t, m) for t, m in cfg.get("quantization", {}).items()})
+    for item in getattr(args, "quantize", None) or []:
+        target, sep, mode = item.partition("=")
+        if not sep:  # "--quantize fp16" applies to every target that has the mode
+            if item == "auto":
+                quant = {t: "auto" for t in MODES}
+                continue
+            holders = [t for t in MODES if item in MODES[t]]
+            if not holders:
+                raise UsageError(f"unknown quantization mode {item!r}",
+                                 hint=f"use TARGET=MODE, e.g. android=int8; modes: {MODES}")
+            quant.update({t: item for t in holders})
+            continue
+        quant[check_target_name(target)] = check_mode(target, mode)
+
+    labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
+
+    input_shapes = dict(from_cfg("model_input", "input_shapes", {}) or {})
+    input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
+    for item in getattr(args, "input_shape", None) or []:
+        name, shape = parse_shape(item)
+        input_shapes[name] = shape
+    output_names = getattr(args, "output_names", None)
+    output_names = tuple(n.strip() for n in output_names.split(",") if n.strip()) if output_names else tuple(
+        from_cfg("model_input", "output_names", []))
+
+    from .names import default_android_package, validate_android_package
+
+    name = getattr(args, "name", None) or from_cfg("", "name", "") or ""
+    spec = PackageSpec(
+        model=model,
+        samples=samples,
+        out=out,
+        labels_file=labels_file,
+        labels=labels,
+        targets=targets,
+        preprocessing=pre,
+        quantization=quant,
+        tolerances=cfg.get("tolerances", {}),
+        name=name,
+        android_abi_filters=tuple(from_cfg("android", "abi_filters", ["arm64-v8a", "armeabi-v7a", "x86_64"])),
+        int8_io=bool(getattr(args, "int8_io", False) or from_cfg("android", "int8_io", False)),
+        input_shapes=input_shapes,
+        output_names=output_names,
+        ios_format=getattr(args, "ios_format", None) or from_cfg("ios", "format", "neuralnetwork"),
+        web_shard_bytes=int(from_cfg("web", "shard_bytes", 4 * 1024 * 1024)),
+        author=from_cfg("metadata", "author", ""),
+        license=from_cfg("metadata", "license", ""),
+        description=from_cfg("metadata", "description", ""),
+        version=from_cfg("metadata", "version", "1.0"),
+        force=bool(getattr(args, "force", False)),
+    )
+    package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
+    package = validate_android_package(package) if package else default_android_package(spec)
+    if spec.ios_format not in ("neuralnetwork", "mlprogram"):
+        raise UsageError(f"unknown iOS format {spec.ios_format!r}", hint="choose neuralnetwork (.mlmodel) or mlprogram (.mlpackage)")
+    return spec.with_(android_package=package)

@@ -1,0 +1,25 @@
+"""The bundled demo: a shapes classifier (model.keras, labels.txt, samples/, packager.toml) trained by train.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def demo_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Turn ``packager demo`` flags into ``build`` flags on the bundled files."""
+    out = Path(args.out)
+    previous_output = (out / "report.json").is_file()
+    return argparse.Namespace(
+        model=None,
+        samples=None,
+        config=str(HERE / "packager.toml"),
+        out=str(out),
+        targets=args.targets,
+        quantize=args.quantize,
+        force=previous_output,  # re-running the demo replaces its own earlier output, nothing else
+        quiet=args.quiet,
+        verbose=args.verbose,
+    )

@@ -1,0 +1,76 @@
+"""The one error hierarchy. Each class carries the process exit code the CLI uses for it."""
+
+from __future__ import annotations
+
+
+class PackagerError(Exception):
+    """Base error: a message saying what is wrong, where, and a hint saying how to fix it."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def render(self) -> str:
+        lines = [f"{self.kind}: {self.message}"]
+        if self.where:
+            lines.append(f"  where: {self.where}")
+        if self.hint:
+            lines.append(f"  fix:   {self.hint}")
+        return "\n".join(lines)
+
+
+class UsageError(PackagerError):
+    """Bad command line or config file (flag, key, value)."""
+
+    exit_code = 2
+    kind = "usage error"
+
+
+class InputError(PackagerError):
+    """Bad input data: model file, sample set, labels."""
+
+    exit_code = 3
+    kind = "input error"
+
+
+class OutputError(PackagerError):
+    """The output folder cannot be written (exists, is a file, not writable)."""
+
+    exit_code = 3
+    kind = "output error"
+
+
+class ConversionError(PackagerError):
+    """A converter rejected the model for a target."""
+
+    exit_code = 4
+    kind = "conversion error"
+
+
+class ToolMissing(PackagerError):
+    """An external tool (JDK, Chromium, kotlinc...) is not available; dependent checks are SKIPPED."""
+
+    exit_code = 7
+    kind = "tool missing"
+
+
+# Exit codes of a finished build (no exception): documented in --help and README.
+EXIT_OK = 0
+EXIT_VALIDATION_FAILED = 5  # at least one target FAIL
+EXIT_UNVERIFIED = 6  # no target failed, but at least one could not be verified here
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "every built target passed",
+    UsageError.exit_code: "usage error: bad flag, config key or value",
+    InputError.exit_code: "input error: bad model, samples, labels or output folder",
+    ConversionError.exit_code: "a target failed to convert (other targets are still built and reported)",
+    EXIT_VALIDATION_FAILED: "a target's predictions drifted past its gates (FAIL)",
+    EXIT_UNVERIFIED: "no target failed, but a target could not be executed here (UNVERIFIED)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); no output folder was written",
+}

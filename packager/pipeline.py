@@ -1,0 +1,166 @@
+"""The build flow, nothing else:
+
+spec -> source (loaded once) -> samples -> reference outputs
+     -> for each target: convert (chosen mode + fp32) -> predict -> compare -> render -> checks
+     -> report, written with the folders into a staging dir that replaces --out at the end.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED
+from .compare import compare, gates_for
+from .errors import ConversionError, PackagerError
+from .labels import check_labels_fit
+from .outdir import staged_output
+from .progress import SILENT, Progress
+from .report import Report, TargetResult
+from .samples import SampleSet, load_samples
+from .source import Source, load_source
+from .spec import PackageSpec
+from .targets import load_target, target_available
+from .targets.base import Unverified
+
+
+def build(spec: PackageSpec, progress: Progress = SILENT) -> Report:
+    with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
+        workdir = Path(work)
+        with progress.stage(f"loading model {spec.model}"):
+            source = load_source(spec, workdir)
+            check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
+        with progress.stage(f"reading samples {spec.samples}"):
+            samples = load_samples(spec, source.inputs)
+            source.samples = samples
+            progress.debug(f"{len(samples)} samples")
+        with progress.stage(f"reference outputs on {len(samples)} samples"):
+            reference = reference_outputs(source, samples)
+        results = {}
+        for name in spec.targets:
+            with progress.stage(f"target {name}"):
+                results[name] = build_target(name, spec, source, samples, reference, workdir, staging, progress)
+                progress.info(f"    {name}: {results[name].status}" + (f" ({results[name].reason})" if results[name].reason else ""))
+        report = Report(
+            model=describe_model(source, spec),
+            samples={"count": len(samples), "source": spec.samples.name,
+                     "kind": "images" if samples.image_paths is not None else "arrays"},
+            targets=results,
+            packager_version=__version__,
+            timings=dict(progress.timings),
+        )
+        report.write(staging)
+    return report
+
+
+def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:
+    rows: dict[str, list[np.ndarray]] = {o: [] for o in source.output_names}
+    for sample in samples:
+        out = source.predict(sample)
+        for name in rows:
+            rows[name].append(np.asarray(out[name], np.float32))
+    return {name: np.concatenate(v) for name, v in rows.items()}
+
+
+def describe_model(source: Source, spec: PackageSpec) -> dict:
+    return {
+        "name": spec.display_name,
+        "file": spec.model.name,
+        "format": source.format,
+        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in source.inputs],
+        "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in source.outputs],
+        "labels": len(spec.labels),
+        "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
+                          "std": list(spec.preprocessing.std)},
+    }
+
+
+def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
+                 workdir: Path, staging: Path, progress: Progress) -> TargetResult:
+    mode = spec.quantization.get(name, "")
+    if not target_available(name):
+        return TargetResult(name, NOT_BUILT, reason=f"the {name} target is not part of this packager version yet",
+                            quantization=mode)
+    t0 = time.perf_counter()
+    target = load_target(name)
+    mode = mode or target.default_mode
+    result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
+    tdir = workdir / name
+    tdir.mkdir(parents=True, exist_ok=True)
+    try:
+        progress.debug(f"{name}: converting ({mode})")
+        artifact = target.convert(source, spec, mode, tdir)
+        float_artifact = artifact if mode == "fp32" else target.convert(source, spec, "fp32", tdir)
+        artifact.extra["float_path"] = float_artifact.path
+        result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
+    except ConversionError as e:
+        result.reason = e.message + (f" — {e.hint}" if e.hint else "")
+        result.conversion_failed = True
+        result.seconds = time.perf_counter() - t0
+        return result
+    except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
+        result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
+        result.conversion_failed = True
+        progress.debug(traceback.format_exc())
+        result.seconds = time.perf_counter() - t0
+        return result
+    try:
+        progress.debug(f"{name}: running the converted model on {len(samples)} samples")
+        prediction = target.predict(artifact, source, spec, samples)
+        cmp = compare(reference, prediction.outputs, result.gates)
+        result.status = PASS if cmp.ok else FAIL
+        result.reason = cmp.reason
+        result.runtime = prediction.runtime
+        result.latency_ms = prediction.latency_ms
+        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
+        result.checks.append(_prediction_check(cmp, prediction.runtime))
+        result.checks.extend(prediction.checks)
+    except Unverified as e:
+        result.status, result.reason = UNVERIFIED, str(e)
+    except PackagerError as e:
+        result.status, result.reason = FAIL, e.message
+    except Exception as e:
+        result.status, result.reason = FAIL, f"running the {name} artifact crashed: {type(e).__name__}: {str(e)[:400]}"
+        progress.debug(traceback.format_exc())
+    try:
+        outdir = staging / name
+        progress.debug(f"{name}: rendering {outdir.name}/")
+        bundled = target.render(spec, source, artifact, samples, reference, outdir)
+        result.artifact = (Path(name) / bundled).as_posix() if bundled else None
+        progress.debug(f"{name}: checks")
+        result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
+    except PackagerError as e:
+        result.status, result.reason = FAIL, _join(result.reason, e.message)
+    except Exception as e:
+        result.status = FAIL
+        result.reason = _join(result.reason, f"rendering/checking {name} crashed: {type(e).__name__}: {str(e)[:400]}")
+        progress.debug(traceback.format_exc())
+    failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
+    if failed and result.status != FAIL:
+        result.status = FAIL
+        result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _prediction_check(cmp, runtime: str):
+    from .checks import Check
+
+    m = cmp.metrics
+    parts = [f"runtime {runtime}"]
+    if m.get("top1_agreement") is not None:
+        parts.append(f"top-1 {m['top1_agreement']:.3f}")
+    if m.get("max_abs_error") is not None:
+        parts.append(f"max abs err {m['max_abs_error']:.3g}, cosine {m['cosine']:.6f}")
+    if cmp.problems:
+        parts.append("; ".join(cmp.problems))
+    return Check("predictions", PASS if cmp.ok else FAIL, ", ".join(parts))
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b

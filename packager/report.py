@@ -1,0 +1,139 @@
+"""The build report: report.json (read by other tools), a console table, and report.html."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
+from .errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, ConversionError
+
+# report.json keys whose values differ between identical runs (timings); everything else is reproducible
+VOLATILE_KEYS = ("latency_ms", "seconds", "timings")
+
+
+@dataclass
+class TargetResult:
+    target: str
+    status: str
+    reason: str = ""
+    quantization: str = ""
+    artifact: str | None = None  # path relative to the output folder
+    bytes: int | None = None
+    float_bytes: int | None = None
+    runtime: str | None = None
+    latency_ms: float | None = None
+    metrics: dict = field(default_factory=dict)
+    per_output: dict = field(default_factory=dict)
+    gates: dict = field(default_factory=dict)
+    disagreements: list[int] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    conversion_failed: bool = False
+    seconds: float | None = None
+    tries: list[dict] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = {
+            "status": self.status,
+            "reason": self.reason,
+            "quantization": self.quantization,
+            "artifact": self.artifact,
+            "bytes": self.bytes,
+            "float_bytes": self.float_bytes,
+            "size_ratio": round(self.bytes / self.float_bytes, 4) if self.bytes and self.float_bytes else None,
+            "runtime": self.runtime,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
+            "metrics": {k: _round(v) for k, v in self.metrics.items()},
+            "per_output": {n: {k: _round(v) for k, v in m.items()} for n, m in self.per_output.items()},
+            "gates": self.gates,
+            "disagreements": self.disagreements,
+            "checks": [c.to_json() for c in self.checks],
+            "seconds": None if self.seconds is None else round(self.seconds, 2),
+        }
+        if self.tries:
+            d["tries"] = self.tries
+        return d
+
+
+def _round(v):
+    return round(v, 7) if isinstance(v, float) else v
+
+
+@dataclass
+class Report:
+    model: dict
+    samples: dict
+    targets: dict[str, TargetResult]
+    packager_version: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        built = [r.status for r in self.targets.values() if r.status != NOT_BUILT]
+        if any(s == FAIL for s in built):
+            return FAIL
+        if any(s != PASS for s in built):
+            return UNVERIFIED
+        return PASS if built else NOT_BUILT
+
+    @property
+    def exit_code(self) -> int:
+        results = [r for r in self.targets.values() if r.status != NOT_BUILT]
+        if any(r.conversion_failed for r in results):
+            return ConversionError.exit_code
+        if any(r.status == FAIL for r in results):
+            return EXIT_VALIDATION_FAILED
+        if any(r.status != PASS for r in results):
+            return EXIT_UNVERIFIED
+        return EXIT_OK
+
+    def to_json(self) -> dict:
+        return {
+            "packager_version": self.packager_version,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "model": self.model,
+            "samples": self.samples,
+            "targets": {name: r.to_json() for name, r in self.targets.items()},
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+        }
+
+    def write(self, out: Path) -> None:
+        (out / "report.json").write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        from .report_html import render_report_html
+
+        (out / "report.html").write_text(render_report_html(self), encoding="utf-8")
+
+    def summary_table(self) -> str:
+        rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]
+        for name, r in self.targets.items():
+            m = r.metrics
+            rows.append((
+                name,
+                r.status,
+                r.quantization or "-",
+                _human(r.bytes) if r.bytes else "-",
+                f"{r.bytes / r.float_bytes:.3f}" if r.bytes and r.float_bytes else "-",
+                f"{m['top1_agreement']:.3f}" if m.get("top1_agreement") is not None else "-",
+                f"{m['max_abs_error']:.2e}" if m.get("max_abs_error") is not None else "-",
+                r.runtime or "-",
+            ))
+        widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for name, r in self.targets.items():
+            if r.reason:
+                lines.append(f"{name}: {r.reason}")
+            for c in r.checks:
+                if c.status != PASS:
+                    lines.append(f"{name} check {c.name}: {c.status} - {c.detail}")
+        return "\n".join(lines)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)

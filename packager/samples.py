@@ -1,0 +1,176 @@
+"""The sample set shared by every target and by int8 calibration.
+
+A folder of images (png/jpg/bmp/webp, any depth, sorted by relative path) is decoded lazily, one
+image at a time, resized to the model's input size, converted to the colour mode and normalised;
+``.npy`` (single-input models) and ``.npz`` (one array per input name) files are memory-mapped and
+must already be shaped like the model's inputs. Iteration yields ``{input_name: array (1, ...)}``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .spec import PackageSpec, TensorSpec
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+class SampleSet:
+    def __init__(self, inputs: list[TensorSpec], *, image_paths: list[Path] | None = None,
+                 arrays: dict[str, np.ndarray] | None = None, spec: PackageSpec | None = None,
+                 where: str = ""):
+        self.inputs = inputs
+        self.image_paths = image_paths
+        self._arrays = arrays
+        self._spec = spec
+        self.where = where
+
+    def __len__(self) -> int:
+        if self.image_paths is not None:
+            return len(self.image_paths)
+        return len(next(iter(self._arrays.values())))
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        if self.image_paths is not None:
+            x = load_image(self.image_paths[i], self.inputs[0], self._spec)
+            return {self.inputs[0].name: x}
+        return {name: np.asarray(a[i : i + 1], dtype=np.float32) for name, a in self._arrays.items()}
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """All samples at once (only for small sets; iterate for large ones)."""
+        rows = list(self)
+        return {i.name: np.concatenate([r[i.name] for r in rows]) for i in self.inputs}
+
+
+def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
+    """One image file -> a (1, H, W, C) float32 array preprocessed the spec's way."""
+    from PIL import Image, UnidentifiedImageError
+
+    _, h, w, c = tensor.sample_shape
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = im.convert("L" if c == 1 else "RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise InputError(f"cannot decode image: {e}", where=str(path),
+                         hint="remove the file or re-save it as PNG/JPEG") from e
+    return preprocess_image(im, (h, w, c), spec)
+
+
+def preprocess_image(im, hwc: tuple[int, int, int], spec: PackageSpec) -> np.ndarray:
+    from PIL import Image
+
+    h, w, c = hwc
+    if im.size != (w, h):
+        im = im.resize((w, h), Image.BILINEAR)
+    x = np.asarray(im, dtype=np.float32).reshape(h, w, c)
+    if c == 3 and spec.preprocessing.color == "bgr":
+        x = x[..., ::-1]
+    mean, std = spec.preprocessing.per_channel(c)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return x[None].astype(np.float32)
+
+
+def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
+    path = spec.samples
+    if not path.exists():
+        raise InputError(f"sample set not found: {path}", where=str(path),
+                         hint="--samples takes a folder of images or a .npy/.npz file")
+    if path.is_dir():
+        return _image_folder(path, spec, inputs)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if len(inputs) != 1:
+            raise InputError(
+                f"a .npy sample file holds one array but the model has {len(inputs)} inputs",
+                where=str(path),
+                hint=f"use a .npz with one array per input: {', '.join(i.name for i in inputs)}",
+            )
+        arrays = {inputs[0].name: _load_npy(path)}
+    elif suffix == ".npz":
+        arrays = _load_npz(path, inputs)
+    else:
+        raise InputError(f"unknown sample file type {suffix!r}", where=str(path),
+                         hint="use a folder of images, a .npy or a .npz file")
+    _check_arrays(arrays, inputs, path)
+    return SampleSet(inputs, arrays=arrays, spec=spec, where=str(path))
+
+
+def _image_folder(path: Path, spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
+    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
+                   key=lambda p: p.relative_to(path).as_posix())
+    if not files:
+        raise InputError("the sample folder holds no images (png, jpg, bmp, webp)", where=str(path),
+                         hint="add a few representative images, or pass a .npy/.npz file")
+    if not (len(inputs) == 1 and len(inputs[0].shape) == 4 and inputs[0].shape[-1] in (1, 3)):
+        desc = ", ".join(f"{i.name}{tuple(i.shape)}" for i in inputs)
+        raise InputError(
+            f"an image folder needs a model with one NHWC image input (1 or 3 channels); this model has {desc}",
+            where=str(path),
+            hint="pass the samples as a .npy (one input) or .npz (one array per input name)",
+        )
+    spec.preprocessing.per_channel(inputs[0].shape[-1])  # a wrong --mean/--std count fails here, early
+    return SampleSet(inputs, image_paths=files, spec=spec, where=str(path))
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"cannot read .npy file: {e}", where=str(path), hint="write it with numpy.save") from e
+
+
+def _load_npz(path: Path, inputs: list[TensorSpec]) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise InputError("cannot read .npz file (not a zip archive: corrupt or truncated)", where=str(path),
+                         hint="write it with numpy.savez")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise InputError(f"cannot read .npz file: {e}", where=str(path), hint="write it with numpy.savez") from e
+    names = [i.name for i in inputs]
+    if len(inputs) == 1 and len(data) == 1 and names[0] not in data:
+        data = {names[0]: next(iter(data.values()))}
+    missing = [n for n in names if n not in data]
+    extra = sorted(set(data) - set(names))
+    if missing or extra:
+        raise InputError(
+            f"the .npz arrays do not match the model inputs (missing: {missing or 'none'}, unexpected: {extra or 'none'})",
+            where=str(path),
+            hint=f"name one array per input: {', '.join(names)}",
+        )
+    return {n: data[n] for n in names}
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], inputs: list[TensorSpec], path: Path) -> None:
+    counts = {n: len(a) if a.ndim else 0 for n, a in arrays.items()}
+    for i in inputs:
+        a = arrays[i.name]
+        want = i.sample_shape[1:]
+        if a.ndim != len(i.shape) or tuple(a.shape[1:]) != want:
+            raise InputError(
+                f"samples for input {i.name!r} have shape {tuple(a.shape)}, the model expects (N, {', '.join(map(str, want))})",
+                where=str(path),
+                hint="stack the samples along a first axis, each shaped like one model input",
+            )
+        if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+            raise InputError(f"samples for input {i.name!r} have dtype {a.dtype}, expected numbers",
+                             where=str(path), hint="save float32 arrays")
+        if len(a) == 0:
+            raise InputError("the sample set is empty", where=str(path), hint="add at least one sample")
+        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
+            raise InputError(f"samples for input {i.name!r} contain NaN or infinity", where=str(path),
+                             hint="clean the sample arrays")
+    if len(set(counts.values())) > 1:
+        raise InputError(f"the inputs have different sample counts: {counts}", where=str(path),
+                         hint="give every input the same number of samples")

@@ -1,0 +1,321 @@
+"""Load the original model once; expose a SavedModel export and reference predictions.
+
+Every format becomes a SavedModel with a ``serving_default`` signature in the work dir; all targets
+convert from it (Keras 3 ``from_keras_model`` is unreliable, see DESIGN.md) and the reference
+outputs are computed through the same signature.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .spec import PackageSpec, TensorSpec
+
+KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
+
+
+def natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def detect_format(path: Path) -> str:
+    if not path.exists():
+        raise InputError(f"model not found: {path}", where=str(path), hint="check the path to the model file or folder")
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "saved_model"
+        raise InputError(
+            f"{path} is a folder but not a SavedModel (no saved_model.pb inside)",
+            where=str(path),
+            hint="pass a .keras/.h5 file, a SavedModel folder, or a frozen graph .pb",
+        )
+    suffix = path.suffix.lower()
+    if suffix in KERAS_SUFFIXES:
+        return KERAS_SUFFIXES[suffix]
+    if suffix == ".pb":
+        return "frozen_pb"
+    raise InputError(
+        f"unknown model format {suffix or '(no extension)'!r}",
+        where=str(path),
+        hint="supported: .keras (Keras 3), .h5 (Keras 2), a SavedModel folder, a frozen GraphDef .pb",
+    )
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise InputError(f"cannot read model file: {e.strerror}", where=str(path), hint="check permissions") from e
+    if not head:
+        raise InputError("model file is empty", where=str(path), hint="re-save the model")
+
+
+@dataclass
+class Source:
+    spec: PackageSpec
+    format: str
+    saved_model_dir: Path
+    keras_model: object | None
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    samples: object | None = None  # the shared SampleSet, set once loaded (int8 calibration uses it)
+
+    @cached_property
+    def _loaded(self):
+        import tensorflow as tf
+
+        return tf.saved_model.load(str(self.saved_model_dir))
+
+    def concrete_function(self):
+        return self._loaded.signatures["serving_default"]
+
+    @property
+    def is_image(self) -> bool:
+        return (
+            len(self.inputs) == 1
+            and len(self.inputs[0].shape) == 4
+            and self.inputs[0].shape[-1] in (1, 3)
+            and self.inputs[0].dtype == "float32"
+        )
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def predict(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        fn = self.concrete_function()
+        args = {name: tf.constant(batch[name]) for name in (i.name for i in self.inputs)}
+        out = fn(**args)
+        return {k: v.numpy() for k, v in out.items()}
+
+
+def load_source(spec: PackageSpec, workdir: Path) -> Source:
+    """Load ``spec.model`` and export it as a SavedModel under ``workdir``."""
+    path = spec.model
+    fmt = detect_format(path)
+    if path.is_file():
+        _check_readable(path)
+    export_dir = workdir / "saved_model"
+    keras_model = None
+    if fmt in ("keras", "h5"):
+        keras_model = _load_keras(path, fmt)
+        _export_keras(keras_model, export_dir, path)
+    elif fmt == "saved_model":
+        export_dir = path
+    else:
+        _export_frozen_graph(path, spec, export_dir)
+    inputs, outputs = _signature_specs(export_dir, path)
+    if fmt != "frozen_pb":  # a frozen graph's signature already carries the --input-shape values
+        inputs = _apply_input_shapes(inputs, spec, path)
+    if any(d is None for i in inputs for d in i.shape[1:]):
+        bad = [i for i in inputs if any(d is None for d in i.shape[1:])][0]
+        raise InputError(
+            f"input {bad.name!r} has dynamic dimensions {_fmt_shape(bad.shape)} besides the batch",
+            where=str(path),
+            hint=f"fix them with --input-shape {bad.name}=1,...",
+        )
+    if any(tuple(i.shape) != tuple(o.shape) for i, o in zip(inputs, _signature_specs(export_dir, path)[0])):
+        _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
+        export_dir = workdir / "saved_model_fixed"
+    return Source(spec, fmt, export_dir, keras_model, inputs, outputs)
+
+
+def _fmt_shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _load_keras(path: Path, fmt: str):
+    import keras
+
+    if fmt == "keras" and not zipfile.is_zipfile(path):
+        raise InputError(
+            "not a valid .keras file (a .keras model is a zip archive; this one is corrupt or truncated)",
+            where=str(path),
+            hint="re-save the model with model.save('model.keras')",
+        )
+    if fmt == "h5":
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89HDF\r\n\x1a\n":
+                raise InputError(
+                    "not a valid HDF5 file (corrupt or truncated)",
+                    where=str(path),
+                    hint="re-save the model with model.save('model.h5') or as .keras",
+                )
+    first_error: Exception | None = None
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras 3 cannot read every Keras 2 file
+        first_error = e
+    if fmt == "h5":
+        try:
+            import tf_keras
+
+            return tf_keras.models.load_model(path, compile=False)
+        except Exception as e:
+            raise InputError(
+                f"could not load the .h5 model with Keras 3 ({_short(first_error)}) nor tf_keras ({_short(e)})",
+                where=str(path),
+                hint="re-save the model with the Keras version that trained it, or export a SavedModel",
+            ) from e
+    raise InputError(
+        f"could not load the Keras model: {_short(first_error)}",
+        where=str(path),
+        hint="check the file is complete; custom layers must be importable",
+    ) from first_error
+
+
+def _short(e: Exception | None) -> str:
+    text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
+    return text[:300]
+
+
+def _export_keras(model, export_dir: Path, path: Path) -> None:
+    import tensorflow as tf
+
+    if hasattr(model, "export") and type(model).__module__.startswith("keras"):
+        model.export(str(export_dir), verbose=False)
+    else:  # tf_keras (Keras 2) model
+        tf.saved_model.save(model, str(export_dir))
+
+
+def _signature_specs(export_dir: Path, path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(export_dir))
+    except Exception as e:
+        raise InputError(f"could not load the SavedModel: {_short(e)}", where=str(path),
+                         hint="re-export it with tf.saved_model.save or model.export") from e
+    if "serving_default" not in loaded.signatures:
+        names = ", ".join(sorted(loaded.signatures)) or "none"
+        raise InputError(
+            f"SavedModel has no 'serving_default' signature (signatures: {names})",
+            where=str(path),
+            hint="export with a serving signature: model.export(dir) or tf.saved_model.save(m, dir, signatures=...)",
+        )
+    fn = loaded.signatures["serving_default"]
+    in_specs = fn.structured_input_signature[1]
+    out_specs = fn.structured_outputs
+
+    def to_spec(name, ts) -> TensorSpec:
+        shape = tuple(None if d is None else int(d) for d in ts.shape)
+        if shape and shape[0] is not None:
+            shape = (None,) + shape[1:]
+        return TensorSpec(name, shape, ts.dtype.name)
+
+    inputs = [to_spec(n, in_specs[n]) for n in sorted(in_specs, key=natural_key)]
+    outputs = [to_spec(n, out_specs[n]) for n in sorted(out_specs, key=natural_key)]
+    if not inputs or not outputs:
+        raise InputError("the serving_default signature has no inputs or no outputs", where=str(path))
+    return inputs, outputs
+
+
+def _apply_input_shapes(inputs: list[TensorSpec], spec: PackageSpec, path: Path) -> list[TensorSpec]:
+    known = {i.name for i in inputs}
+    for name in spec.input_shapes:
+        if name not in known:
+            raise UsageError(
+                f"--input-shape names {name!r}, which is not an input of the model",
+                where=str(path),
+                hint=f"model inputs: {', '.join(sorted(known))}",
+            )
+    out = []
+    for i in inputs:
+        if i.name in spec.input_shapes:
+            shape = tuple(spec.input_shapes[i.name])
+            if len(shape) != len(i.shape) or any(a is not None and a != b for a, b in zip(i.shape[1:], shape[1:])):
+                raise UsageError(
+                    f"--input-shape {i.name}={','.join(map(str, shape))} does not fit the model's {_fmt_shape(i.shape)}",
+                    where=str(path),
+                )
+            i = TensorSpec(i.name, (None,) + shape[1:], i.dtype)
+        out.append(i)
+    return out
+
+
+def _export_fixed_shapes(src_dir: Path, inputs: list[TensorSpec], dst: Path) -> None:
+    """Re-export a SavedModel whose signature has fixed (non-batch) input shapes."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(src_dir))
+    fn = loaded.signatures["serving_default"]
+    sig = [tf.TensorSpec(i.shape, tf.as_dtype(i.dtype), name=i.name) for i in inputs]
+    names = [i.name for i in inputs]
+
+    @tf.function(input_signature=sig)
+    def serve(*args):
+        return fn(**dict(zip(names, args)))
+
+    module = tf.Module()
+    module.inner = loaded
+    tf.saved_model.save(module, str(dst), signatures={"serving_default": serve})
+
+
+def _export_frozen_graph(path: Path, spec: PackageSpec, export_dir: Path) -> None:
+    """tfcoreml's interface: a frozen GraphDef + input name->shape + output names -> SavedModel."""
+    import tensorflow as tf
+
+    if not spec.input_shapes or not spec.output_names:
+        raise UsageError(
+            "a frozen graph .pb needs its input shapes and output names",
+            where=str(path),
+            hint="pass --input-shape NAME=1,224,224,3 (per input) and --output-names NAME[,NAME]",
+        )
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(path.read_bytes())
+    except Exception as e:
+        raise InputError("not a valid frozen GraphDef (.pb could not be parsed)", where=str(path),
+                         hint="a frozen graph is written by tf.io.write_graph(..., as_text=False)") from e
+    nodes = {n.name: n for n in graph_def.node}
+    for name in list(spec.input_shapes) + list(spec.output_names):
+        if name.split(":")[0] not in nodes:
+            raise UsageError(f"the graph has no node named {name!r}", where=str(path),
+                             hint="check --input-shape / --output-names against the graph's node names")
+
+    def import_graph():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(import_graph, [])
+    g = wrapped.graph
+    in_names = list(spec.input_shapes)
+    try:
+        fn = wrapped.prune(
+            [g.as_graph_element(_tensor_name(n)) for n in in_names],
+            [g.as_graph_element(_tensor_name(n)) for n in spec.output_names],
+        )
+    except Exception as e:
+        raise InputError(f"could not prune the graph to the given inputs/outputs: {_short(e)}", where=str(path)) from e
+    dtypes = {n: g.as_graph_element(_tensor_name(n)).dtype for n in in_names}
+    sig = [
+        tf.TensorSpec(tuple(spec.input_shapes[n]), dtypes[n], name=_safe_name(n)) for n in in_names
+    ]
+
+    @tf.function(input_signature=sig)
+    def serve(*args):
+        outs = fn(*args)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        return {f"output_{i}": o for i, o in enumerate(outs)}
+
+    module = tf.Module()
+    module.fn = fn
+    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": serve})
+
+
+def _tensor_name(n: str) -> str:
+    return n if ":" in n else n + ":0"
+
+
+def _safe_name(n: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", n.split(":")[0])

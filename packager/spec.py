@@ -1,0 +1,97 @@
+"""PackageSpec: everything one build needs, from CLI flags and/or packager.toml."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import UsageError
+
+TARGET_NAMES = ("android", "ios", "web")
+COLOR_MODES = ("rgb", "bgr", "grayscale")
+MODEL_FORMATS = ("keras", "h5", "saved_model", "frozen_pb")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output. ``shape`` includes the batch dimension as ``None``."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample (batch 1)."""
+        return (1,) + tuple(int(d) for d in self.shape[1:])
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input: x = (pixel[0..255] - mean) / std, per channel."""
+
+    color: str = "rgb"
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (255.0,)
+
+    def per_channel(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        def expand(v: tuple[float, ...], what: str) -> tuple[float, ...]:
+            if len(v) == 1:
+                return v * channels
+            if len(v) != channels:
+                raise UsageError(
+                    f"--{what} has {len(v)} values but the model's input has {channels} channels",
+                    hint=f"give one value or {channels} comma-separated values",
+                )
+            return v
+
+        return expand(self.mean, "mean"), expand(self.std, "std")
+
+
+DEFAULT_QUANTIZATION = {"android": "int8", "ios": "fp16", "web": "uint8"}
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    model: Path
+    samples: Path
+    out: Path = Path("dist")
+    labels_file: Path | None = None
+    labels: tuple[str, ...] = ()
+    targets: tuple[str, ...] = TARGET_NAMES
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    quantization: dict = field(default_factory=lambda: dict(DEFAULT_QUANTIZATION))
+    tolerances: dict = field(default_factory=dict)  # {mode_or_target: {metric: bound}}
+    name: str = ""  # display/model name; defaults to the model file stem
+    android_package: str = ""
+    android_abi_filters: tuple[str, ...] = ("arm64-v8a", "armeabi-v7a", "x86_64")
+    int8_io: bool = False
+    input_shapes: dict = field(default_factory=dict)  # name -> tuple, for frozen .pb / dynamic dims
+    output_names: tuple[str, ...] = ()  # frozen .pb outputs
+    ios_format: str = "neuralnetwork"  # or "mlprogram"
+    web_shard_bytes: int = 4 * 1024 * 1024
+    author: str = ""
+    license: str = ""
+    description: str = ""
+    version: str = "1.0"
+    force: bool = False
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.model.stem or self.model.name
+
+    @property
+    def identifier(self) -> str:
+        """CamelCase identifier for class names (Kotlin/Swift): ``my-model_v2`` -> ``MyModelV2``."""
+        words = re.findall(r"[A-Za-z0-9]+", self.display_name)
+        ident = "".join(w[:1].upper() + w[1:] for w in words) or "Model"
+        if ident[0].isdigit():
+            ident = "Model" + ident
+        return ident
+
+    def with_(self, **changes) -> PackageSpec:
+        return replace(self, **changes)
+
+
+SPEC_FIELDS = {f.name for f in fields(PackageSpec)}

@@ -1,0 +1,133 @@
+"""Android target: a quantized .tflite, executed here with ai-edge-litert (the Android kernels),
+inside a Gradle library module (rendered by ``android_module``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConversionError
+from .base import Artifact, Prediction
+
+MODES = ("fp32", "fp16", "dynamic", "int8")
+
+
+class AndroidTarget:
+    name = "android"
+    modes = MODES
+    default_mode = "int8"
+
+    def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
+        path = workdir / f"model_{mode}.tflite"
+        path.write_bytes(convert_tflite(source, spec, mode, samples=source.samples))
+        if importlib.util.find_spec("packager.targets.tflite_metadata"):
+            from .tflite_metadata import embed_metadata
+
+            embed_metadata(path, spec, source)
+        return Artifact(self.name, mode, path, path.stat().st_size, {"int8_io": mode == "int8" and spec.int8_io})
+
+    def predict(self, artifact: Artifact, source, spec, samples) -> Prediction:
+        outputs, latency, version = run_tflite(artifact.path, source, samples)
+        return Prediction(outputs, f"ai-edge-litert {version}", latency)
+
+    def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
+        from .android_module import render_module
+
+        render_module(spec, source, artifact, samples, reference, outdir)
+
+    def checks(self, spec, source, artifact, samples, reference, outdir: Path):
+        from .android_module import module_checks
+
+        return module_checks(spec, source, artifact, samples, reference, outdir)
+
+
+def convert_tflite(source, spec, mode: str, samples=None) -> bytes:
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir), signature_keys=["serving_default"])
+    if mode == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "int8":
+        if samples is None:
+            raise ConversionError("int8 quantization needs a sample set for calibration")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: (
+            {k: v.astype(np.float32) for k, v in s.items()} for s in samples
+        )
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if spec.int8_io:
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+    elif mode != "fp32":
+        raise ConversionError(f"unknown TFLite mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+    try:
+        return conv.convert()
+    except Exception as e:  # the converter raises ConverterError / RuntimeError with op lists in the text
+        raise ConversionError(*_explain_tflite_failure(str(e), mode)) from e
+
+
+def _explain_tflite_failure(text: str, mode: str) -> tuple[str, str]:
+    ops = sorted(set(re.findall(r"'(?:tf|tfl)\.([A-Za-z0-9_]+)'", text)))
+    if ops and "not supported" in text.lower():
+        msg = f"TFLite ({mode}) cannot convert op(s): {', '.join(ops)}"
+        hint = (
+            "these ops need TensorFlow select ops (SELECT_TF_OPS), which this build does not enable; the app would "
+            "also need the 'org.tensorflow:tensorflow-lite-select-tf-ops' dependency. Replace the ops with builtin "
+            "ones, or use another quantization mode"
+        )
+        return msg, hint
+    first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
+    return f"TFLite ({mode}) conversion failed: {first[:500]}", "run with --verbose for the converter's full log"
+
+
+def run_tflite(path: Path, source, samples) -> tuple[dict[str, np.ndarray], float, str]:
+    """Execute a .tflite on every sample with ai-edge-litert; outputs keyed by signature output names."""
+    import ai_edge_litert
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    runner = interp.get_signature_runner("serving_default")
+    in_details = runner.get_input_details()
+    out_details = runner.get_output_details()
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in out_details}
+    total = 0.0
+    for sample in samples:
+        feed = {name: _quantize(sample[name], in_details[name]) for name in in_details}
+        t0 = time.perf_counter()
+        out = runner(**feed)
+        total += time.perf_counter() - t0
+        for name, value in out.items():
+            rows[name].append(_dequantize(value, out_details[name]))
+    n = max(len(samples), 1)
+    outputs = {name: np.concatenate(v) for name, v in rows.items()}
+    version = getattr(ai_edge_litert, "__version__", None) or _dist_version("ai-edge-litert")
+    return outputs, total / n * 1000.0, version
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32)

@@ -1,0 +1,198 @@
+"""Unit tests: spec/config parsing, labels, metrics and gates, exit codes, escaping. No TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from packager.checks import FAIL, NOT_BUILT, PASS, UNVERIFIED
+from packager.compare import compare, gates_for, output_metrics
+from packager.config import build_spec, parse_shape, read_toml
+from packager.errors import EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, InputError, UsageError
+from packager.labels import read_labels
+from packager.names import default_android_package, validate_android_package
+from packager.render import cpp_string, html_escape, js_string, kotlin_string, render_tree, swift_string, xml_escape
+from packager.report import Report, TargetResult
+
+
+def ns(**kw):
+    base = dict(model="m.keras", samples="s", labels=None, targets=None, out=None, config=None, mean=None, std=None,
+                color=None, quantize=None, int8_io=False, input_shape=None, output_names=None, name=None,
+                android_package=None, ios_format=None, force=False)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_spec_defaults():
+    spec = build_spec(ns())
+    assert spec.targets == ("android", "ios", "web")
+    assert spec.out == Path("dist")
+    assert spec.quantization == {"android": "int8", "ios": "fp16", "web": "uint8"}
+    assert spec.preprocessing.mean == (0.0,) and spec.preprocessing.std == (255.0,)
+    assert spec.android_package == "com.example.m"
+
+
+def test_cli_flags_override_toml(tmp_path):
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text('model = "a.keras"\nsamples = "imgs"\n[preprocessing]\nmean = [1, 2, 3]\nstd = 2\n'
+                   '[quantization]\nandroid = "fp16"\n[tolerances.fp16]\nmin_top1 = 0.5\n')
+    spec = build_spec(ns(model=None, samples=None, config=str(cfg), mean="5", quantize=["web=fp32"]))
+    assert spec.model == tmp_path / "a.keras" and spec.samples == tmp_path / "imgs"
+    assert spec.preprocessing.mean == (5.0,) and spec.preprocessing.std == (2.0,)
+    assert spec.quantization["android"] == "fp16" and spec.quantization["web"] == "fp32"
+    assert gates_for("android", "fp16", spec.tolerances)["min_top1"] == 0.5
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("modle = 'x'", "unknown key 'modle'"),
+    ("[preprocessing]\ncolour = 'rgb'", "unknown key 'colour' in [preprocessing]"),
+    ("[android]\nint8_io = 'yes'", "android.int8_io must be boolean"),
+    ("model = ", "syntax error"),
+    ("[tolerances.int9]\nmin_top1 = 1", "unknown tolerance scope"),
+    ("[tolerances.int8]\nmin_top = 1", "unknown gate 'min_top'"),
+])
+def test_bad_toml(tmp_path, text, fragment):
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text(text)
+    with pytest.raises(UsageError) as e:
+        read_toml(cfg)
+    assert fragment in e.value.message
+    assert e.value.where == str(cfg)
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    (dict(targets="android,iso"), "did you mean 'ios'"),
+    (dict(quantize=["android=int4"]), "did you mean 'int8'"),
+    (dict(quantize=["ios=uint8"]), "unknown quantization mode 'uint8' for target 'ios'"),
+    (dict(color="rbg"), "did you mean 'rgb'"),
+    (dict(mean="a,b"), "--mean takes numbers"),
+    (dict(std="0"), "non-zero"),
+    (dict(android_package="com.Example.x"), "invalid Android package name"),
+    (dict(android_package="com.class.x"), "reserved word"),
+    (dict(android_package="single"), "at least two"),
+    (dict(input_shape=["x=1,a"]), "--input-shape takes NAME=D0,D1"),
+])
+def test_bad_flags(kw, fragment):
+    with pytest.raises(UsageError) as e:
+        build_spec(ns(**kw))
+    assert fragment in e.value.message + (e.value.hint or "")
+
+
+def test_android_package_names():
+    assert validate_android_package("com.example.my_model2") == "com.example.my_model2"
+    spec = build_spec(ns(name="2 Fancy-Model!"))
+    assert spec.android_package == "com.example.m2_fancy_model"
+    validate_android_package(default_android_package(build_spec(ns(name="class"))))
+    assert parse_shape("in:0=1,224,224,3") == ("in:0", (1, 224, 224, 3))
+
+
+def test_labels_file(tmp_path):
+    f = tmp_path / "labels.txt"
+    f.write_bytes("\ufeffcat\ndög\n\n".encode())
+    assert read_labels(f) == ("cat", "dög")
+    f.write_text("a\n\nb\n")
+    with pytest.raises(InputError, match="empty label on line 2"):
+        read_labels(f)
+    f.write_text("a\nb\na\n")
+    with pytest.raises(InputError, match="duplicate label 'a' on lines 1 and 3"):
+        read_labels(f)
+    f.write_bytes(b"\xff\xfeA")
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_labels(f)
+
+
+def test_metrics_on_known_arrays():
+    ref = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.5, 0.4, 0.1]])
+    cand = np.array([[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.4, 0.3, 0.3], [0.5, 0.4, 0.1]])
+    m, disagree = output_metrics(ref, cand)
+    assert m["top1_agreement"] == 0.75 and disagree == [2]
+    assert m["top5_agreement"] == 1.0
+    assert m["max_abs_error"] == pytest.approx(0.1)
+    assert m["mean_abs_error"] == pytest.approx(0.4 / 12)
+    cos = [(r @ c) / np.linalg.norm(r) / np.linalg.norm(c) for r, c in zip(ref, cand)]
+    assert m["cosine"] == pytest.approx(np.mean(cos))
+
+
+def test_compare_collects_every_problem():
+    ref = {"a": np.ones((2, 3)), "b": np.zeros((2, 2)), "c": np.eye(2)}
+    cand = {"a": np.ones((2, 4)), "c": np.eye(2)[::-1], "z": np.ones(1)}
+    cmp = compare(ref, cand, gates_for("android", "fp32"))
+    assert not cmp.ok
+    text = cmp.reason
+    assert "missing from the target: b" in text and "unexpected outputs: z" in text
+    assert "shape (2, 4) differs" in text and "top-1 agreement 0.000" in text
+    ok = compare({"x": np.array([[1.0, 2.0]])}, {"x": np.array([[1.0, 2.0 + 1e-6]])}, gates_for("web", "fp32"))
+    assert ok.ok and ok.metrics["top1_agreement"] == 1.0
+    nan = compare({"x": np.ones((1, 2))}, {"x": np.array([[np.nan, 1]])}, gates_for("web", "fp32"))
+    assert not nan.ok and "NaN" in nan.reason
+
+
+def test_max_abs_gate_scales_with_output_magnitude():
+    ref = {"y": np.array([[1000.0], [-500.0]])}
+    cand = {"y": np.array([[1000.5], [-500.2]])}
+    assert compare(ref, cand, gates_for("android", "fp32")).ok  # 0.5 <= 1e-3 * 1000
+    assert not compare(ref, {"y": np.array([[1002.0], [-500.0]])}, gates_for("android", "fp32")).ok
+
+
+def _report(*statuses, conversion_failed=False):
+    targets = {f"t{i}": TargetResult(f"t{i}", s) for i, s in enumerate(statuses)}
+    if conversion_failed:
+        targets["t0"].conversion_failed = True
+    return Report(model={}, samples={}, targets=targets, packager_version="x")
+
+
+def test_exit_codes():
+    assert _report(PASS, PASS).exit_code == 0
+    assert _report(PASS, NOT_BUILT).exit_code == 0
+    assert _report(PASS, UNVERIFIED).exit_code == EXIT_UNVERIFIED
+    assert _report(FAIL, UNVERIFIED).exit_code == EXIT_VALIDATION_FAILED
+    assert _report(FAIL, PASS, conversion_failed=True).exit_code == 4
+    assert _report(PASS, UNVERIFIED).status == UNVERIFIED
+
+
+HOSTILE = 'a"b\'c\\d$e${f}`g*/h</script><script>alert(1)</script>\nnew\u2028line é 猫 🐱'
+
+
+def test_escape_filters_round_trip():
+    # Kotlin/Swift/C++ literal grammar is close enough to JSON's after unescaping for this check
+    assert "${" not in kotlin_string(HOSTILE).replace("\\${", "")
+    assert "\n" not in kotlin_string(HOSTILE) and "\n" not in swift_string(HOSTILE) and "\n" not in cpp_string(HOSTILE)
+    js = str(js_string(HOSTILE))
+    assert "</script" not in js and json.loads(js) == HOSTILE
+    assert "<" not in str(html_escape(HOSTILE)) and "<" not in xml_escape(HOSTILE)
+    assert "\\(" not in swift_string("\\(x)").replace("\\\\(", "")
+
+
+def test_cpp_string_compiles_and_round_trips(tmp_path):
+    import shutil
+    import subprocess
+
+    if not shutil.which("g++"):
+        pytest.skip("g++ not installed")
+    src = tmp_path / "t.cc"
+    src.write_text('#include <cstdio>\nint main(){ std::fputs(' + cpp_string(HOSTILE) + ', stdout); }\n')
+    subprocess.run(["g++", "-Wall", "-Werror", "-o", tmp_path / "t", src], check=True)
+    out = subprocess.run([tmp_path / "t"], capture_output=True, check=True).stdout
+    assert out.decode() == HOSTILE
+
+
+def test_render_tree_renders_j2_and_copies_the_rest(tmp_path):
+    src = tmp_path / "tpl"
+    (src / "src" / "__package_path__").mkdir(parents=True)
+    (src / "src" / "__package_path__" / "A.kt.j2").write_text("val s = {{ label | kotlin_string }}\n")
+    (src / "blob.bin").write_bytes(b"\x00{{ not rendered }}")
+    (src / "template.toml").write_text("model = 'x'\n")
+    written = render_tree(src, tmp_path / "out", {"label": "a$b", "paths": {"package_path": "com/x"}})
+    assert [p.as_posix() for p in written] == ["blob.bin", "src/com/x/A.kt"]
+    assert (tmp_path / "out/src/com/x/A.kt").read_text() == 'val s = "a\\$b"\n'
+    assert (tmp_path / "out/blob.bin").read_bytes() == b"\x00{{ not rendered }}"
+    assert not (tmp_path / "out/template.toml").exists()
+
+
+def test_unit_tests_do_not_import_tensorflow():
+    assert "tensorflow" not in sys.modules
