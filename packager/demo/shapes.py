@@ -42,7 +42,7 @@ def draw_shape(kind: str, rng: np.random.Generator, size: int = SIZE) -> Image.I
 def dataset(n_per_class: int, seed: int) -> tuple[list[Image.Image], np.ndarray]:
     rng = np.random.default_rng(seed)
     images, labels = [], []
-    for i in range(n_per_class):
+    for _ in range(n_per_class):
         for k, kind in enumerate(LABELS):
             images.append(draw_shape(kind, rng))
             labels.append(k)
