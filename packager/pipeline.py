@@ -80,53 +80,46 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
     }
 
 
+AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates
+    "android": ("int8", "dynamic", "fp16", "fp32"),
+    "ios": ("8bit", "fp16", "fp32"),
+    "web": ("uint8", "uint16", "fp16", "fp32"),
+}
+MIN_CALIBRATION_SAMPLES = 16
+
+
 def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
                  workdir: Path, staging: Path, progress: Progress) -> TargetResult:
-    mode = spec.quantization.get(name, "")
+    requested = spec.quantization.get(name, "")
     if not target_available(name):
         return TargetResult(name, NOT_BUILT, reason=f"the {name} target is not part of this packager version yet",
-                            quantization=mode)
+                            quantization=requested)
     t0 = time.perf_counter()
     target = load_target(name)
-    mode = mode or target.default_mode
-    result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
+    requested = requested or target.default_mode
+    modes = AUTO_ORDER[name] if requested == "auto" else (requested,)
     tdir = workdir / name
     tdir.mkdir(parents=True, exist_ok=True)
-    try:
-        progress.debug(f"{name}: converting ({mode})")
-        artifact = target.convert(source, spec, mode, tdir)
-        float_artifact = artifact if mode == "fp32" else target.convert(source, spec, "fp32", tdir)
-        artifact.extra["float_path"] = float_artifact.path
-        result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
-    except ConversionError as e:
-        result.reason = e.message + (f" — {e.hint}" if e.hint else "")
-        result.conversion_failed = True
+    artifacts: dict = {}
+    result = artifact = None
+    tries = []
+    for mode in modes:
+        result, artifact = _convert_and_validate(name, target, mode, spec, source, samples, reference, tdir,
+                                                 artifacts, progress)
+        tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
+                      "metrics": result.metrics})
+        if result.status == PASS:
+            break
+    if requested == "auto":
+        result.tries = tries
+        progress.info(f"    {name}: auto quantization tried {', '.join(t['mode'] + '=' + t['status'] for t in tries)}")
+    if artifact is None:  # conversion failed: nothing to package
         result.seconds = time.perf_counter() - t0
         return result
-    except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
-        result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
-        result.conversion_failed = True
-        progress.debug(traceback.format_exc())
-        result.seconds = time.perf_counter() - t0
-        return result
-    try:
-        progress.debug(f"{name}: running the converted model on {len(samples)} samples")
-        prediction = target.predict(artifact, source, spec, samples)
-        cmp = compare(reference, prediction.outputs, result.gates)
-        result.status = PASS if cmp.ok else FAIL
-        result.reason = cmp.reason
-        result.runtime = prediction.runtime
-        result.latency_ms = prediction.latency_ms
-        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
-        result.checks.append(_prediction_check(cmp, prediction.runtime))
-        result.checks.extend(prediction.checks)
-    except Unverified as e:
-        result.status, result.reason = UNVERIFIED, str(e)
-    except PackagerError as e:
-        result.status, result.reason = FAIL, e.message
-    except Exception as e:
-        result.status, result.reason = FAIL, f"running the {name} artifact crashed: {type(e).__name__}: {str(e)[:400]}"
-        progress.debug(traceback.format_exc())
+    if result.quantization == "int8" and len(samples) < MIN_CALIBRATION_SAMPLES:
+        result.warnings.append(f"int8 calibrated on only {len(samples)} samples (fewer than "
+                               f"{MIN_CALIBRATION_SAMPLES}); quantization ranges may not represent real inputs")
+        progress.info(f"    warning: {result.warnings[-1]}")
     try:
         outdir = staging / name
         progress.debug(f"{name}: rendering {outdir.name}/")
@@ -146,6 +139,51 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):
+    if mode not in artifacts:
+        artifacts[mode] = target.convert(source, spec, mode, tdir)
+    return artifacts[mode]
+
+
+def _convert_and_validate(name, target, mode, spec, source, samples, reference, tdir, artifacts, progress):
+    """Convert ``mode`` (and fp32, for float_bytes), run it on the samples, compare. Never raises."""
+    result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
+    try:
+        progress.debug(f"{name}: converting ({mode})")
+        artifact = _convert(target, mode, spec, source, tdir, artifacts)
+        float_artifact = _convert(target, "fp32", spec, source, tdir, artifacts)
+        artifact.extra["float_path"] = float_artifact.path
+        result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
+    except ConversionError as e:
+        result.reason = e.message + (f" — {e.hint}" if e.hint else "")
+        result.conversion_failed = True
+        return result, None
+    except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
+        result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
+        result.conversion_failed = True
+        progress.debug(traceback.format_exc())
+        return result, None
+    try:
+        progress.debug(f"{name}: running the converted model on {len(samples)} samples")
+        prediction = target.predict(artifact, source, spec, samples)
+        cmp = compare(reference, prediction.outputs, result.gates)
+        result.status = PASS if cmp.ok else FAIL
+        result.reason = cmp.reason
+        result.runtime = prediction.runtime
+        result.latency_ms = prediction.latency_ms
+        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
+        result.checks.append(_prediction_check(cmp, prediction.runtime))
+        result.checks.extend(prediction.checks)
+    except Unverified as e:
+        result.status, result.reason = UNVERIFIED, str(e)
+    except PackagerError as e:
+        result.status, result.reason = FAIL, e.message
+    except Exception as e:
+        result.status, result.reason = FAIL, f"running the {name} artifact crashed: {type(e).__name__}: {str(e)[:400]}"
+        progress.debug(traceback.format_exc())
+    return result, artifact
 
 
 def _prediction_check(cmp, runtime: str):

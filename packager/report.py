@@ -32,6 +32,7 @@ class TargetResult:
     conversion_failed: bool = False
     seconds: float | None = None
     tries: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         d = {
@@ -53,6 +54,8 @@ class TargetResult:
         }
         if self.tries:
             d["tries"] = self.tries
+        if self.warnings:
+            d["warnings"] = self.warnings
         return d
 
 
@@ -125,6 +128,8 @@ class Report:
         for name, r in self.targets.items():
             if r.reason:
                 lines.append(f"{name}: {r.reason}")
+            for w in r.warnings:
+                lines.append(f"{name} warning: {w}")
             for c in r.checks:
                 if c.status != PASS:
                     lines.append(f"{name} check {c.name}: {c.status} - {c.detail}")
