@@ -48,6 +48,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_console_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help="rebuild even when model, samples, settings and packager are unchanged since a cached run")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
     p.add_argument("-v", "--verbose", action="store_true", help="print every step (and tracebacks of failures)")
 
@@ -147,7 +149,7 @@ def _run_build(args) -> int:
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     from .pipeline import build
 
-    report = build(spec, progress)
+    report = build(spec, progress, use_cache=not args.no_cache)
     print(report.summary_table())
     print(f"\nreport: {spec.out / 'report.json'}  and  {spec.out / 'report.html'}")
     print(next_steps(spec, report))

@@ -7,6 +7,8 @@ spec -> source (loaded once) -> samples -> reference outputs
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 import time
 import traceback
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, cache
 from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED
 from .compare import compare, gates_for
 from .errors import ConversionError, PackagerError
@@ -29,7 +31,22 @@ from .targets import load_target, target_available
 from .targets.base import Unverified
 
 
-def build(spec: PackageSpec, progress: Progress = SILENT) -> Report:
+def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = True) -> Report:
+    key = cache.build_key(spec) if use_cache and cache.cache_root() else None
+    hit = cache.lookup(key) if key else None
+    if hit:
+        with staged_output(spec.out, force=spec.force) as staging:
+            shutil.copytree(hit, staging, dirs_exist_ok=True)
+            report = Report.from_json(json.loads((staging / "report.json").read_text(encoding="utf-8")))
+        progress.info(f"==> inputs, settings and packager unchanged: reused the cached build {key[:12]}")
+        return report
+    report = _build(spec, progress)
+    if key:
+        cache.store(key, spec.out, report)
+    return report
+
+
+def _build(spec: PackageSpec, progress: Progress) -> Report:
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
         workdir = Path(work)
         with progress.stage(f"loading model {spec.model}"):

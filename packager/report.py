@@ -36,6 +36,7 @@ class TargetResult:
 
     def to_json(self) -> dict:
         d = {
+            "target": self.target,
             "status": self.status,
             "reason": self.reason,
             "quantization": self.quantization,
@@ -52,11 +53,22 @@ class TargetResult:
             "checks": [c.to_json() for c in self.checks],
             "seconds": None if self.seconds is None else round(self.seconds, 2),
         }
+        if self.conversion_failed:
+            d["conversion_failed"] = True
         if self.tries:
             d["tries"] = self.tries
         if self.warnings:
             d["warnings"] = self.warnings
         return d
+
+
+    @classmethod
+    def from_json(cls, d: dict) -> TargetResult:
+        known = {f for f in cls.__dataclass_fields__} - {"target", "checks", "conversion_failed"}
+        r = cls(d.get("target", ""), d["status"], **{k: v for k, v in d.items() if k in known})
+        r.checks = [Check(**c) for c in d.get("checks", [])]
+        r.conversion_failed = bool(d.get("conversion_failed"))
+        return r
 
 
 def _round(v):
@@ -101,6 +113,12 @@ class Report:
             "targets": {name: r.to_json() for name, r in self.targets.items()},
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
         }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Report:
+        return cls(model=d["model"], samples=d["samples"], packager_version=d["packager_version"],
+                   targets={n: TargetResult.from_json({"target": n, **t}) for n, t in d["targets"].items()},
+                   timings=d.get("timings", {}))
 
     def write(self, out: Path) -> None:
         (out / "report.json").write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

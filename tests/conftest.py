@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# every CLI run in the tests shares one fresh build cache, never the user's
+os.environ["PACKAGER_CACHE_DIR"] = tempfile.mkdtemp(prefix="packager-test-cache-")
 REPO = Path(__file__).resolve().parent.parent
 PACKAGER = [sys.executable, "-m", "packager"]
 

@@ -114,5 +114,10 @@ def test_demo_command(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["targets"]["android"]["status"] == "PASS"
     assert "android" in r.stdout and "PASS" in r.stdout
-    # re-running the demo replaces its own earlier output
-    assert run_cli("demo", "--out", out, "--targets", "android").returncode == 0
+    # re-running the demo replaces its own earlier output, reusing the cached build
+    again = run_cli("demo", "--out", out, "--targets", "android")
+    assert again.returncode == 0, again.stderr
+    assert "reused the cached build" in again.stderr
+    assert json.loads((out / "report.json").read_text()) == report
+    fresh = run_cli("demo", "--out", out, "--targets", "android", "--no-cache")
+    assert fresh.returncode == 0 and "reused the cached build" not in fresh.stderr

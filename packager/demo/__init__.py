@@ -20,6 +20,7 @@ def demo_args(args: argparse.Namespace) -> argparse.Namespace:
         targets=args.targets,
         quantize=args.quantize,
         force=previous_output,  # re-running the demo replaces its own earlier output, nothing else
+        no_cache=args.no_cache,
         quiet=args.quiet,
         verbose=args.verbose,
     )
