@@ -103,9 +103,12 @@ def quiet_framework_logs(verbose: bool) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # coremltools' per-pass progress bars
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)  # converters' library warnings (coremltools, absl); our output is print()
     try:
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)

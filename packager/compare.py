@@ -44,6 +44,8 @@ class Comparison:
     per_output: dict[str, dict[str, float | None]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     disagreements: list[int] = field(default_factory=list)  # sample indices where top-1 differs
+    error_histogram: dict = field(default_factory=dict)  # {"edges": [...], "counts": [...]} of |cand - ref|
+    confusion: list[list[int]] = field(default_factory=list)  # [reference top-1][converted top-1] counts
 
     @property
     def reason(self) -> str:
@@ -118,13 +120,34 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
             problems.append(f"output {name!r}: cosine {m['cosine']:.6f} < {gates['min_cosine']}")
         if m["top1_agreement"] is not None and m["top1_agreement"] < gates["min_top1"]:
             problems.append(f"output {name!r}: top-1 agreement {m['top1_agreement']:.3f} < {gates['min_top1']}")
+    errors = [np.abs(np.asarray(candidate[n], np.float64).reshape(-1) - np.asarray(r, np.float64).reshape(-1))
+              for n, r in reference.items() if n in per_output]
+    class_ref = next((n for n, r in reference.items() if n in per_output and is_class_shaped(r)), None)
     return Comparison(
         ok=not problems,
+        error_histogram=error_histogram(np.concatenate(errors)) if errors else {},
+        confusion=confusion_matrix(reference[class_ref], candidate[class_ref]) if class_ref else [],
         metrics=_worst(per_output),
         per_output=per_output,
         problems=problems,
         disagreements=sorted(disagreements),
     )
+
+
+HISTOGRAM_EDGES = [0.0] + [10.0**e for e in range(-7, 1)] + [float("inf")]
+
+
+def error_histogram(errors: np.ndarray) -> dict:
+    """Counts of absolute errors in decades: [0,1e-7), [1e-7,1e-6) ... [1, inf)."""
+    counts, _ = np.histogram(errors, bins=np.array(HISTOGRAM_EDGES))
+    return {"edges": ["0", *(f"1e{e}" for e in range(-7, 1)), "inf"], "counts": [int(c) for c in counts]}
+
+
+def confusion_matrix(ref: np.ndarray, cand: np.ndarray) -> list[list[int]]:
+    n = ref.shape[1]
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (ref.argmax(axis=1), np.asarray(cand).reshape(ref.shape).argmax(axis=1)), 1)
+    return m.tolist()
 
 
 def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:

@@ -66,13 +66,39 @@ def _build(spec: PackageSpec, progress: Progress) -> Report:
         report = Report(
             model=describe_model(source, spec),
             samples={"count": len(samples), "source": spec.samples.name,
+                     "files": [p.relative_to(spec.samples).as_posix() for p in samples.image_paths]
+                     if samples.image_paths is not None else [],
                      "kind": "images" if samples.image_paths is not None else "arrays"},
             targets=results,
             packager_version=__version__,
             timings=dict(progress.timings),
         )
-        report.write(staging)
+        report.write(staging, labels=spec.labels, thumbnails=thumbnails(samples, results))
     return report
+
+
+MAX_THUMBNAILS = 24
+
+
+def thumbnails(samples: SampleSet, results: dict[str, TargetResult]) -> dict[int, str]:
+    """PNG data URIs of the image samples some target disagrees on (for report.html)."""
+    if samples.image_paths is None:
+        return {}
+    import base64
+    import io
+
+    from PIL import Image
+
+    wanted = sorted({i for r in results.values() for i in r.disagreements})[:MAX_THUMBNAILS]
+    out = {}
+    for i in wanted:
+        with Image.open(samples.image_paths[i]) as im:
+            im = im.convert("RGB")
+            im.thumbnail((64, 64))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+        out[i] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return out
 
 
 def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:
@@ -191,6 +217,7 @@ def _convert_and_validate(name, target, mode, spec, source, samples, reference, 
         result.runtime = prediction.runtime
         result.latency_ms = prediction.latency_ms
         result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
+        result.error_histogram, result.confusion = cmp.error_histogram, cmp.confusion
         result.checks.append(_prediction_check(cmp, prediction.runtime))
         result.checks.extend(prediction.checks)
     except Unverified as e:

@@ -28,6 +28,8 @@ class TargetResult:
     per_output: dict = field(default_factory=dict)
     gates: dict = field(default_factory=dict)
     disagreements: list[int] = field(default_factory=list)
+    error_histogram: dict = field(default_factory=dict)
+    confusion: list[list[int]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     conversion_failed: bool = False
     seconds: float | None = None
@@ -50,6 +52,8 @@ class TargetResult:
             "per_output": {n: {k: _round(v) for k, v in m.items()} for n, m in self.per_output.items()},
             "gates": self.gates,
             "disagreements": self.disagreements,
+            "error_histogram": self.error_histogram,
+            "confusion": self.confusion,
             "checks": [c.to_json() for c in self.checks],
             "seconds": None if self.seconds is None else round(self.seconds, 2),
         }
@@ -120,11 +124,11 @@ class Report:
                    targets={n: TargetResult.from_json({"target": n, **t}) for n, t in d["targets"].items()},
                    timings=d.get("timings", {}))
 
-    def write(self, out: Path) -> None:
+    def write(self, out: Path, *, labels: tuple[str, ...] = (), thumbnails: dict[int, str] | None = None) -> None:
         (out / "report.json").write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         from .report_html import render_report_html
 
-        (out / "report.html").write_text(render_report_html(self), encoding="utf-8")
+        (out / "report.html").write_text(render_report_html(self, labels, thumbnails or {}), encoding="utf-8")
 
     def summary_table(self) -> str:
         rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]

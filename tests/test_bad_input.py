@@ -114,7 +114,7 @@ def make_case(name: str, tmp: Path, models: dict, image_folder: Path) -> tuple[l
         (tmp / "full" / "keep.txt").write_text("mine")
         return [keras_model, "--samples", imgs, "--out", tmp / "full"], INPUT, ["is not empty", "--force"]
     if name == "invalid android package":
-        return [keras_model, "--samples", imgs, "--android-package", "com.Bad-name"], USAGE, ["invalid Android package name"]
+        return [keras_model, "--samples", imgs, "--android-package", "com.Bad-name"], USAGE, ["not a valid Android package name"]
     if name == "frozen .pb without shapes":
         (tmp / "g.pb").write_bytes(b"\x00")
         return [tmp / "g.pb", "--samples", imgs], USAGE, ["needs its input shapes and output names", "--input-shape"]

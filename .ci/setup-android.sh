@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Set up the tools the Android checks use (idempotent; run as root by the main set-up script / CI).
+#
+#   .tools/kotlin-compiler/package/bin/kotlinc   npm kotlin-compiler@2.4.20 (JetBrains' build, runs on Java 17)
+#   .tools/node-tflite/package/...               npm node-tflite@0.0.2: libtensorflowlite_c.so + C API headers
+#                                                (TFLite 2.2.0; its install script is never run)
+#   .tools/android-api/current.txt               AOSP public API signature file (API 29) from Debian's
+#                                                source package android-platform-frameworks-base
+#   .tools/android-api/android-stubs.jar         compile-only stubs generated from current.txt
+#
+# Each step is skipped when its output already exists. Fails loudly on any error.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+tools="${PACKAGER_TOOLS:-$root/.tools}"
+mkdir -p "$tools"
+log() { printf '[setup-android] %s\n' "$*" >&2; }
+
+npm_fetch() {  # npm_fetch <name@version> <dest-dir> <file-that-must-exist-after>
+  local spec=$1 dest=$2 check=$3
+  if [ -e "$dest/$check" ]; then log "$spec: present"; return; fi
+  log "$spec: npm pack"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
+  rm -rf "$dest"; mkdir -p "$dest"
+  tar -xzf "$tmp"/*.tgz -C "$dest"
+  rm -rf "$tmp"
+  [ -e "$dest/$check" ] || { log "$spec: $check missing after unpacking"; exit 1; }
+}
+
+# 1. Kotlin compiler.
+npm_fetch kotlin-compiler@2.4.20 "$tools/kotlin-compiler" package/bin/kotlinc
+chmod +x "$tools/kotlin-compiler/package/bin/"* 2>/dev/null || true
+
+# 2. TFLite C library + headers (x86_64 Linux) for running the JNI core on this host.
+npm_fetch node-tflite@0.0.2 "$tools/node-tflite" package/package.json
+if [ -z "$(find "$tools/node-tflite" -name libtensorflowlite_c.so -print -quit)" ]; then
+  log "node-tflite: libtensorflowlite_c.so not found in the package"; exit 1
+fi
+if [ -z "$(find "$tools/node-tflite" -path '*tensorflow/lite/c/c_api.h' -print -quit)" ]; then
+  log "node-tflite: tensorflow/lite/c/c_api.h not found in the package"; exit 1
+fi
+
+# 3. AOSP api/current.txt from Debian's source package.
+api="$tools/android-api"
+mkdir -p "$api"
+if [ ! -s "$api/current.txt" ]; then
+  src_list=/etc/apt/sources.list.d/packager-bookworm-src.sources
+  if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+    log "adding a deb-src entry for bookworm main ($src_list)"
+    cat > "$src_list" <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq
+  fi
+  tmp=$(mktemp -d)
+  chmod 777 "$tmp"
+  log "apt-get source --download-only android-platform-frameworks-base (large; a few minutes)"
+  (cd "$tmp" && apt-get source -qq --download-only android-platform-frameworks-base)
+  orig=$(ls "$tmp"/android-platform-frameworks-base_*.orig.tar.* | head -n 1)
+  # The top-level api/current.txt (the tarball may or may not have a leading folder; sub-projects such as
+  # nfc-extras/api/current.txt have their own, so take the shortest matching path).
+  member=$(tar -tf "$orig" | grep -E '^(\./)?([^/]+/)?api/current\.txt$' | awk '{ print length($0), $0 }' \
+           | sort -n | head -n 1 | cut -d' ' -f2-)
+  [ -n "$member" ] || { log "api/current.txt not found in $orig"; exit 1; }
+  tar -xf "$orig" -C "$tmp" "$member"
+  cp "$tmp/$member" "$api/current.txt.tmp" && mv "$api/current.txt.tmp" "$api/current.txt"
+  echo "$(basename "$orig")" > "$api/SOURCE"
+  rm -rf "$tmp"
+fi
+
+# 4. Android API stub jar.
+if [ ! -s "$api/android-stubs.jar" ] || [ "$api/current.txt" -nt "$api/android-stubs.jar" ] \
+   || [ "$root/packager/runtimes/android_stubs.py" -nt "$api/android-stubs.jar" ]; then
+  log "generating android-stubs.jar from current.txt"
+  PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m packager.runtimes.android_stubs \
+    "$api/current.txt" "$api/android-stubs.jar"
+fi
+log "done: $tools"

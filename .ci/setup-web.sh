@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set up the tools the web target uses (idempotent; run as root by the main set-up script / CI).
+#
+#   .tools/npm-web/tfjs/package/dist/tf.min.js                        npm @tensorflow/tfjs@4.22.0
+#   .tools/npm-web/tfjs-backend-wasm/package/dist/tf-backend-wasm.min.js + tfjs-backend-wasm*.wasm
+#                                                                     npm @tensorflow/tfjs-backend-wasm@4.22.0
+#
+# Packages are fetched with `npm pack` (tarball only: no dependency install, no install scripts) and
+# unpacked; the web target vendors files from their dist/ folders into every bundle (never a CDN).
+# Chromium itself is installed by the main set-up script (Debian's `chromium` package).
+# Each step is skipped when its output already exists. Fails loudly on any error.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+tools="${PACKAGER_TOOLS:-$root/.tools}"
+dest_root="$tools/npm-web"
+mkdir -p "$dest_root"
+log() { printf '[setup-web] %s\n' "$*" >&2; }
+
+TFJS_VERSION=4.22.0
+
+npm_fetch() {  # npm_fetch <name@version> <dest-dir> <file-that-must-exist-after>...
+  local spec=$1 dest=$2; shift 2
+  local missing=0 f
+  for f in "$@"; do [ -s "$dest/$f" ] || missing=1; done
+  if [ "$missing" = 0 ]; then log "$spec: present"; return; fi
+  log "$spec: npm pack"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
+  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
+  tar -xzf "$tmp"/*.tgz -C "$dest.tmp"
+  rm -rf "$tmp"
+  for f in "$@"; do
+    [ -s "$dest.tmp/$f" ] || { log "$spec: $f missing after unpacking"; exit 1; }
+  done
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+}
+
+npm_fetch "@tensorflow/tfjs@$TFJS_VERSION" "$dest_root/tfjs" \
+  package/dist/tf.min.js
+npm_fetch "@tensorflow/tfjs-backend-wasm@$TFJS_VERSION" "$dest_root/tfjs-backend-wasm" \
+  package/dist/tf-backend-wasm.min.js \
+  package/dist/tfjs-backend-wasm.wasm \
+  package/dist/tfjs-backend-wasm-simd.wasm \
+  package/dist/tfjs-backend-wasm-threaded-simd.wasm
+
+for d in tfjs tfjs-backend-wasm; do
+  v=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dest_root/$d/package/package.json" | head -n 1)
+  [ "$v" = "$TFJS_VERSION" ] || { log "$d: version $v, expected $TFJS_VERSION"; exit 1; }
+done
+log "done: $dest_root"

@@ -1,0 +1,330 @@
+"""What checks the Android module on this machine: tool locations, Kotlin compilation against the API stubs,
+JNI header generation from the compiled Kotlin, the host build of the JNI core and the JVM runner.
+
+Tools come from ``.ci/setup-android.sh`` (cached under ``.tools/``) and Debian packages. Every function that
+needs a missing tool raises :class:`packager.errors.ToolMissing` naming it and how to get it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ToolMissing
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+SETUP_HINT = "run `sudo .ci/setup-android.sh` (fetches kotlinc, the TFLite C library and the Android API stubs)"
+FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
+NDK_INCLUDE = Path("/usr/include/android")  # android/asset_manager.h ... (android-platform-frameworks-native-headers)
+NDK_JNI_INCLUDE = Path("/usr/include/android/nativehelper")  # Android's jni.h (android-libnativehelper-dev)
+
+
+def tools_dir() -> Path:
+    return Path(os.environ.get("PACKAGER_TOOLS") or REPO_ROOT / ".tools")
+
+
+def _need_file(path: Path, what: str, hint: str = SETUP_HINT) -> Path:
+    if not path.exists():
+        raise ToolMissing(f"{what} not found at {path}", hint=hint)
+    return path
+
+
+def _need_exe(name: str, package: str) -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise ToolMissing(f"`{name}` not found on PATH", hint=f"apt-get install {package}")
+    return exe
+
+
+def kotlinc() -> Path:
+    return _need_file(tools_dir() / "kotlin-compiler/package/bin/kotlinc", "kotlinc (npm kotlin-compiler@2.4.20)")
+
+
+def kotlin_stdlib() -> Path:
+    return _need_file(tools_dir() / "kotlin-compiler/package/lib/kotlin-stdlib.jar", "kotlin-stdlib.jar")
+
+
+def android_stubs_jar() -> Path:
+    return _need_file(tools_dir() / "android-api/android-stubs.jar", "Android API stub jar (from AOSP api/current.txt)")
+
+
+def tflite_c() -> tuple[Path, Path]:
+    """(include dir, folder holding libtensorflowlite_c.so) from npm node-tflite@0.0.2 (TFLite 2.2.0)."""
+    base = tools_dir() / "node-tflite/package/tflite"
+    _need_file(base / "include/tensorflow/lite/c/c_api.h", "TFLite C API headers (npm node-tflite@0.0.2)")
+    _need_file(base / "linux_x86_64/libtensorflowlite_c.so", "libtensorflowlite_c.so (npm node-tflite@0.0.2)")
+    return base / "include", base / "linux_x86_64"
+
+
+def java_tools() -> dict[str, str]:
+    return {n: _need_exe(n, "default-jdk-headless") for n in ("java", "javac", "javap")}
+
+
+def jdk_include() -> list[Path]:
+    javac = Path(os.path.realpath(_need_exe("javac", "default-jdk-headless")))
+    inc = javac.parent.parent / "include"
+    _need_file(inc / "jni.h", "the JDK's jni.h", hint="apt-get install default-jdk-headless")
+    return [inc, inc / "linux"]
+
+
+def cxx() -> str:
+    return _need_exe("g++", "g++")
+
+
+def ndk_headers() -> tuple[Path, Path]:
+    _need_file(NDK_INCLUDE / "android/asset_manager_jni.h", "NDK headers (android/asset_manager_jni.h)",
+               hint="apt-get install android-platform-frameworks-native-headers")
+    _need_file(NDK_JNI_INCLUDE / "jni.h", "Android's jni.h", hint="apt-get install android-libnativehelper-dev")
+    return NDK_INCLUDE, NDK_JNI_INCLUDE
+
+
+def aapt2() -> tuple[str, Path]:
+    exe = _need_exe("aapt2", "android-sdk")
+    return exe, _need_file(FRAMEWORK_RES, "framework-res.apk", hint="apt-get install android-framework-res")
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+
+
+def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> Run:
+    p = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, **(env or {})})
+    return Run(p.returncode, (p.stdout + p.stderr).strip())
+
+
+def first_lines(text: str, n: int = 12) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return "\n".join(lines[:n]) + (f"\n... ({len(lines) - n} more lines)" if len(lines) > n else "")
+
+
+# ---- Kotlin -----------------------------------------------------------------------------------------------------
+
+def compile_kotlin(sources: list[Path], classes_dir: Path) -> Run:
+    """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath)."""
+    classes_dir.mkdir(parents=True, exist_ok=True)
+    return run([kotlinc(), "-jvm-target", "17", "-cp", android_stubs_jar(), "-d", classes_dir, *sources],
+               env={"JAVA_OPTS": os.environ.get("JAVA_OPTS", "-Xss4m")})
+
+
+# ---- JNI header from compiled classes ----------------------------------------------------------------------------
+
+_JNI_TYPES = {"Z": "jboolean", "B": "jbyte", "C": "jchar", "S": "jshort", "I": "jint", "J": "jlong",
+              "F": "jfloat", "D": "jdouble", "V": "void"}
+_JNI_ARRAYS = {"Z": "jbooleanArray", "B": "jbyteArray", "C": "jcharArray", "S": "jshortArray", "I": "jintArray",
+               "J": "jlongArray", "F": "jfloatArray", "D": "jdoubleArray"}
+_JNI_CLASSES = {"java/lang/String": "jstring", "java/lang/Class": "jclass", "java/lang/Throwable": "jthrowable"}
+
+
+@dataclass(frozen=True)
+class NativeMethod:
+    class_binary: str  # com/example/FooNative
+    name: str
+    descriptor: str
+    static: bool
+
+
+def jni_mangle(s: str) -> str:
+    """JNI short-name mangling (JNI spec, 'Resolving Native Method Names')."""
+    out = []
+    for ch in s:
+        if ch == "/":
+            out.append("_")
+        elif ch == "_":
+            out.append("_1")
+        elif ch == ";":
+            out.append("_2")
+        elif ch == "[":
+            out.append("_3")
+        elif ch.isascii() and ch.isalnum():
+            out.append(ch)
+        else:
+            out.append("_0%04x" % ord(ch))
+    return "".join(out)
+
+
+def jni_symbol(m: NativeMethod, overloaded: bool = False) -> str:
+    name = f"Java_{jni_mangle(m.class_binary)}_{jni_mangle(m.name)}"
+    if overloaded:
+        name += "__" + jni_mangle(m.descriptor[1:m.descriptor.index(")")])
+    return name
+
+
+def _parse_descriptor(desc: str) -> tuple[list[str], str]:
+    def one(i: int) -> tuple[str, int]:
+        if desc[i] == "[":
+            if desc[i + 1] in _JNI_ARRAYS:
+                return _JNI_ARRAYS[desc[i + 1]], i + 2
+            _, j = one(i + 1)
+            return "jobjectArray", j
+        if desc[i] == "L":
+            j = desc.index(";", i)
+            return _JNI_CLASSES.get(desc[i + 1:j], "jobject"), j + 1
+        return _JNI_TYPES[desc[i]], i + 1
+
+    params, i = [], 1
+    while desc[i] != ")":
+        t, i = one(i)
+        params.append(t)
+    ret, _ = one(i + 1)
+    return params, ret
+
+
+def native_methods(classes_dir: Path, class_binary: str) -> list[NativeMethod]:
+    """The ``native`` (Kotlin ``external``) methods of one compiled class, read with javap."""
+    javap = java_tools()["javap"]
+    r = run([javap, "-p", "-s", "-cp", classes_dir, class_binary.replace("/", ".")])
+    if r.returncode != 0:
+        raise RuntimeError(f"javap failed: {first_lines(r.output)}")
+    methods = []
+    lines = r.output.splitlines()
+    for k, line in enumerate(lines):
+        decl = line.strip()
+        if " native " in f" {decl} " and "(" in decl and k + 1 < len(lines):
+            desc = lines[k + 1].strip()
+            if desc.startswith("descriptor:"):
+                name = decl.split("(", 1)[0].split()[-1]
+                methods.append(NativeMethod(class_binary, name, desc.split(":", 1)[1].strip(),
+                                            " static " in f" {decl} "))
+    return methods
+
+
+def jni_header(methods: list[NativeMethod]) -> str:
+    """A C header declaring exactly the JNI functions the JVM will look up for ``methods``."""
+    names = [m.name for m in methods]
+    out = ["// Generated from the compiled Kotlin classes: the JNI functions the JVM looks up.",
+           "#pragma once", "#include <jni.h>", '#ifdef __cplusplus', 'extern "C" {', "#endif"]
+    for m in methods:
+        params, ret = _parse_descriptor(m.descriptor)
+        args = ", ".join(["JNIEnv*", "jclass" if m.static else "jobject", *params])
+        out.append(f"JNIEXPORT {ret} JNICALL {jni_symbol(m, names.count(m.name) > 1)}({args});")
+    out += ["#ifdef __cplusplus", "}", "#endif", ""]
+    return "\n".join(out)
+
+
+def defined_jni_symbols(objects: list[Path]) -> set[str]:
+    nm = _need_exe("nm", "binutils")
+    found: set[str] = set()
+    for obj in objects:
+        r = run([nm, "--defined-only", "-g", obj])
+        found |= {ln.split()[-1] for ln in r.output.splitlines() if ln.split() and ln.split()[-1].startswith("Java_")}
+    return found
+
+
+# ---- host build and JVM runner --------------------------------------------------------------------------------
+
+CXX_WARNINGS = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-Wmissing-declarations"]
+
+
+def build_host_library(cpp_dir: Path, sources: list[str], out_so: Path, jni_header_file: Path | None = None) -> Run:
+    """The portable JNI core (no Android calls) as a host .so against the JDK's jni.h and the TFLite C library."""
+    inc, libdir = tflite_c()
+    cmd = [cxx(), *CXX_WARNINGS, "-O2", "-fPIC", "-shared", "-o", out_so]
+    for d in jdk_include():
+        cmd += ["-I", d]
+    cmd += ["-I", inc, "-I", cpp_dir]
+    if jni_header_file is not None:
+        cmd += ["-include", jni_header_file]
+    cmd += [cpp_dir / s for s in sources]
+    cmd += ["-L", libdir, "-ltensorflowlite_c", f"-Wl,-rpath,{libdir}", "-Wl,--no-undefined"]
+    out_so.parent.mkdir(parents=True, exist_ok=True)
+    return run(cmd)
+
+
+RUNNER_JAVA = r"""
+import java.io.*;
+import java.lang.reflect.Method;
+import java.nio.*;
+import java.nio.file.*;
+
+/** Feeds samples through the module's own JNI class (and its Kotlin preprocessing for images). */
+public final class AndroidHostRunner {
+    // args: nativeClass preprocessingClass|- model.tflite inputs.bin outputs.bin samples threads mode(float|argb)
+    public static void main(String[] args) throws Exception {
+        Class<?> nat = Class.forName(args[0]);
+        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
+        Method inputCount = nat.getMethod("inputCount", long.class);
+        Method outputCount = nat.getMethod("outputCount", long.class);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        Method outputShape = nat.getMethod("outputShape", long.class, int.class);
+        Method run = nat.getMethod("run", long.class, float[][].class);
+        Method close = nat.getMethod("close", long.class);
+        Object pre = null;
+        Method fromArgb = null;
+        if (!args[1].equals("-")) {
+            Class<?> p = Class.forName(args[1]);
+            pre = p.getField("INSTANCE").get(null);
+            fromArgb = p.getMethod("fromArgb", int[].class);
+        }
+        byte[] model = Files.readAllBytes(Paths.get(args[2]));
+        int samples = Integer.parseInt(args[5]);
+        int threads = Integer.parseInt(args[6]);
+        boolean argb = args[7].equals("argb");
+        long handle = (Long) create.invoke(null, model, threads);
+        try {
+            int nIn = (Integer) inputCount.invoke(null, handle);
+            int nOut = (Integer) outputCount.invoke(null, handle);
+            int[] inSize = new int[nIn];
+            for (int i = 0; i < nIn; i++) inSize[i] = product((int[]) inputShape.invoke(null, handle, i));
+            ByteBuffer in = ByteBuffer.wrap(Files.readAllBytes(Paths.get(args[3]))).order(ByteOrder.LITTLE_ENDIAN);
+            long nanos = 0;
+            try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[4])))) {
+                for (int s = 0; s < samples; s++) {
+                    float[][] inputs = new float[nIn][];
+                    for (int i = 0; i < nIn; i++) {
+                        if (argb) {
+                            int[] pixels = new int[in.getInt()];
+                            for (int k = 0; k < pixels.length; k++) pixels[k] = in.getInt();
+                            inputs[i] = (float[]) fromArgb.invoke(pre, (Object) pixels);
+                        } else {
+                            inputs[i] = new float[inSize[i]];
+                            for (int k = 0; k < inSize[i]; k++) inputs[i][k] = in.getFloat();
+                        }
+                    }
+                    long t0 = System.nanoTime();
+                    float[][] outputs = (float[][]) run.invoke(null, handle, (Object) inputs);
+                    nanos += System.nanoTime() - t0;
+                    if (outputs.length != nOut) throw new IllegalStateException("output count " + outputs.length);
+                    ByteBuffer b = ByteBuffer.allocate(4 * total(outputs)).order(ByteOrder.LITTLE_ENDIAN);
+                    for (float[] o : outputs) for (float v : o) b.putFloat(v);
+                    out.write(b.array());
+                }
+            }
+            StringBuilder shapes = new StringBuilder();
+            for (int i = 0; i < nOut; i++) shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+            System.out.println("outputs=" + shapes + " mean_ms=" + (samples > 0 ? nanos / 1e6 / samples : 0));
+        } finally {
+            close.invoke(null, handle);
+        }
+        // A closed handle must raise, not crash.
+        try {
+            run.invoke(null, 0L, (Object) new float[0][]);
+            System.out.println("closed-handle: no exception");
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println("closed-handle: " + e.getCause().getClass().getName() + ": " + e.getCause().getMessage());
+        }
+    }
+
+    private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
+    private static int total(float[][] a) { int n = 0; for (float[] x : a) n += x.length; return n; }
+}
+"""
+
+
+def compile_runner(work: Path, classes_dir: Path) -> Run:
+    src = work / "AndroidHostRunner.java"
+    src.write_text(RUNNER_JAVA, encoding="utf-8")
+    return run([java_tools()["javac"], "-d", work, "-cp", classes_dir, src])
+
+
+def run_on_host(work: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600) -> Run:
+    cp = os.pathsep.join(str(p) for p in (work, classes_dir, kotlin_stdlib(), android_stubs_jar()))
+    return run([java_tools()["java"], f"-Djava.library.path={lib_dir}", "-cp", cp, "AndroidHostRunner", *args],
+               timeout=timeout)
+
+

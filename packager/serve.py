@@ -1,0 +1,74 @@
+"""``packager serve DIR``: serve a built bundle (e.g. ``dist/web``) on localhost to try it by hand.
+
+Only files inside DIR are served (no ``..`` or symlink escapes, no directory listings); the server
+listens on 127.0.0.1 only, which browsers treat as a secure origin, so the service worker, the
+camera and offline mode work as they will on a real https host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from .errors import InputError, UsageError
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("dir", metavar="DIR", type=Path, help="folder to serve, e.g. dist/web")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port on 127.0.0.1 (default: a free port, printed at start)")
+    parser.add_argument("--open", dest="open_browser", action="store_true",
+                        help="open the page in the default web browser")
+    return parser
+
+
+def serve(directory: Path | str, port: int | None = None, open_browser: bool = False, *, out=None) -> None:
+    """Serve ``directory`` on 127.0.0.1 until interrupted (Ctrl-C). Prints the URL first."""
+    from .runtimes.browser import StaticServer
+
+    out = out or sys.stdout
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"not a folder: {directory}", hint="pass the folder a build wrote, e.g. dist/web")
+    if port is not None and not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is out of range", hint="use 1-65535, or leave it out for a free port")
+    server = StaticServer(directory, port=port or 0, quiet=False)
+    try:
+        server.bind()
+    except OSError as e:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}",
+                         hint="choose another --port, or leave it out for a free one") from e
+    url = server.url
+    print(f"Serving {directory.resolve()} at {url}", file=out)
+    if not (directory / "index.html").is_file():
+        print("note: the folder has no index.html", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+    if open_browser:
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+    server.serve_forever()
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """CLI entry: returns the exit code (0 after Ctrl-C, the normal way to stop)."""
+    try:
+        serve(args.dir, port=args.port, open_browser=args.open_browser)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_serve_arguments(argparse.ArgumentParser(prog="packager serve", description=__doc__.splitlines()[0]))
+    args = parser.parse_args(argv)
+    try:
+        return run_serve(args)
+    except (InputError, UsageError) as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

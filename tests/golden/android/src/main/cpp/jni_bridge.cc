@@ -1,0 +1,132 @@
+// JNI entry points of com.example.golden.TinyNetQNative (Kotlin `external fun`s) over ModelRunner.
+// Every failure becomes a Java exception with a message; nothing here aborts the process.
+#include <jni.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "jni_common.h"
+#include "model_runner.h"
+
+using packager::ModelRunner;
+using packager::ThrowJava;
+
+namespace {
+
+ModelRunner* RunnerOrThrow(JNIEnv* env, jlong handle) {
+  if (handle == 0) {
+    ThrowJava(env, "java/lang/IllegalStateException", "the interpreter is closed");
+    return nullptr;
+  }
+  return reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));
+}
+
+bool IndexOk(JNIEnv* env, int index, int count, const char* what) {
+  if (index >= 0 && index < count) return true;
+  ThrowJava(env, "java/lang/IndexOutOfBoundsException",
+            std::string(what) + " index " + std::to_string(index) + " out of range (model has " +
+                std::to_string(count) + ")");
+  return false;
+}
+
+jintArray ToJava(JNIEnv* env, const std::vector<int32_t>& shape) {
+  jintArray out = env->NewIntArray(static_cast<jsize>(shape.size()));
+  if (out != nullptr && !shape.empty()) {
+    std::vector<jint> values(shape.begin(), shape.end());
+    env->SetIntArrayRegion(out, 0, static_cast<jsize>(values.size()), values.data());
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+JNIEXPORT jlong JNICALL Java_com_example_golden_TinyNetQNative_createFromBytes(JNIEnv* env, jclass, jbyteArray model, jint threads) {
+  if (model == nullptr) {
+    ThrowJava(env, "java/lang/IllegalArgumentException", "model bytes are null");
+    return 0;
+  }
+  const jsize length = env->GetArrayLength(model);
+  std::vector<uint8_t> bytes(static_cast<size_t>(length));
+  env->GetByteArrayRegion(model, 0, length, reinterpret_cast<jbyte*>(bytes.data()));
+  if (env->ExceptionCheck()) return 0;
+  return packager::CreateRunnerHandle(env, std::move(bytes), threads);
+}
+
+JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_inputCount(JNIEnv* env, jclass, jlong handle) {
+  ModelRunner* runner = RunnerOrThrow(env, handle);
+  return runner == nullptr ? 0 : runner->InputCount();
+}
+
+JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_outputCount(JNIEnv* env, jclass, jlong handle) {
+  ModelRunner* runner = RunnerOrThrow(env, handle);
+  return runner == nullptr ? 0 : runner->OutputCount();
+}
+
+JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_inputShape(JNIEnv* env, jclass, jlong handle, jint index) {
+  ModelRunner* runner = RunnerOrThrow(env, handle);
+  if (runner == nullptr || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
+  return ToJava(env, runner->InputShape(index));
+}
+
+JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_outputShape(JNIEnv* env, jclass, jlong handle, jint index) {
+  ModelRunner* runner = RunnerOrThrow(env, handle);
+  if (runner == nullptr || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
+  return ToJava(env, runner->OutputShape(index));
+}
+
+JNIEXPORT jobjectArray JNICALL Java_com_example_golden_TinyNetQNative_run(JNIEnv* env, jclass, jlong handle, jobjectArray inputs) {
+  ModelRunner* runner = RunnerOrThrow(env, handle);
+  if (runner == nullptr) return nullptr;
+  if (inputs == nullptr || env->GetArrayLength(inputs) != runner->InputCount()) {
+    ThrowJava(env, "java/lang/IllegalArgumentException",
+              "the model takes " + std::to_string(runner->InputCount()) + " input arrays, got " +
+                  std::to_string(inputs == nullptr ? 0 : env->GetArrayLength(inputs)));
+    return nullptr;
+  }
+  std::string error;
+  for (jsize i = 0; i < env->GetArrayLength(inputs); ++i) {
+    auto array = static_cast<jfloatArray>(env->GetObjectArrayElement(inputs, i));
+    if (array == nullptr) {
+      ThrowJava(env, "java/lang/IllegalArgumentException", "input " + std::to_string(i) + " is null");
+      return nullptr;
+    }
+    std::vector<float> values(static_cast<size_t>(env->GetArrayLength(array)));
+    env->GetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
+    env->DeleteLocalRef(array);
+    if (!runner->SetInput(i, values.data(), values.size(), &error)) {
+      ThrowJava(env, "java/lang/IllegalArgumentException", error);
+      return nullptr;
+    }
+  }
+  if (!runner->Invoke(&error)) {
+    ThrowJava(env, "java/lang/IllegalStateException", error);
+    return nullptr;
+  }
+  jclass float_array_class = env->FindClass("[F");
+  if (float_array_class == nullptr) return nullptr;
+  jobjectArray outputs = env->NewObjectArray(runner->OutputCount(), float_array_class, nullptr);
+  if (outputs == nullptr) return nullptr;
+  for (int i = 0; i < runner->OutputCount(); ++i) {
+    std::vector<float> values(runner->OutputSize(i));
+    if (!runner->GetOutput(i, values.data(), values.size(), &error)) {
+      ThrowJava(env, "java/lang/IllegalStateException", error);
+      return nullptr;
+    }
+    jfloatArray array = env->NewFloatArray(static_cast<jsize>(values.size()));
+    if (array == nullptr) return nullptr;  // OutOfMemoryError is pending
+    env->SetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
+    env->SetObjectArrayElement(outputs, i, array);
+    env->DeleteLocalRef(array);
+  }
+  return outputs;
+}
+
+JNIEXPORT void JNICALL Java_com_example_golden_TinyNetQNative_close(JNIEnv*, jclass, jlong handle) {
+  delete reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));  // deleting 0 is a no-op
+}
+
+}  // extern "C"

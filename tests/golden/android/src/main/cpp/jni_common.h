@@ -1,0 +1,31 @@
+// Shared by the JNI translation units: Java exceptions instead of crashes, and handle <-> runner.
+#pragma once
+
+#include <jni.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model_runner.h"
+
+namespace packager {
+
+inline void ThrowJava(JNIEnv* env, const char* exception_class, const std::string& message) {
+  if (env->ExceptionCheck()) return;  // keep the first exception
+  jclass cls = env->FindClass(exception_class);
+  if (cls != nullptr) env->ThrowNew(cls, message.c_str());
+}
+
+// Creates a runner from model bytes; returns its handle, or 0 with a pending Java exception.
+inline jlong CreateRunnerHandle(JNIEnv* env, std::vector<uint8_t> model_bytes, jint threads) {
+  std::string error;
+  std::unique_ptr<ModelRunner> runner = ModelRunner::Create(std::move(model_bytes), threads, &error);
+  if (!runner) {
+    ThrowJava(env, "java/lang/IllegalArgumentException", error);
+    return 0;
+  }
+  return static_cast<jlong>(reinterpret_cast<intptr_t>(runner.release()));
+}
+
+}  // namespace packager

@@ -1,0 +1,285 @@
+"""The Android Gradle module: golden tree, hostile labels, package names, and the real checks (kotlinc, g++ with
+the NDK headers, the JNI core on the host JVM with the TFLite C library, aapt2) — including proof that they fail
+on a broken module. Regenerate the golden tree deliberately with PACKAGER_REGEN_GOLDEN=1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from packager.checks import FAIL, PASS, SKIPPED, UNVERIFIED
+from packager.errors import UsageError
+from packager.spec import PackageSpec, Preprocessing, TensorSpec
+from packager.targets import android_module as am
+from packager.targets import tflite_metadata
+from packager.targets.android import AndroidTarget
+
+GOLDEN = Path(__file__).parent / "golden" / "android"
+HOSTILE_LABELS = ('say "hi"', "back\\slash", "$cost ${x}", "end */ comment", "naïve 猫 🐱", "it's")
+MODEL_ASSET = "src/main/assets/model.tflite"
+
+
+def _tools_present() -> bool:
+    from packager.errors import ToolMissing
+    from packager.runtimes import android_host as host
+
+    try:
+        host.kotlinc(), host.android_stubs_jar(), host.tflite_c(), host.java_tools(), host.aapt2(), host.ndk_headers()
+    except ToolMissing:
+        return False
+    return True
+
+
+# In CI every tool must be there (set up by .ci/setup-android.sh): a missing one fails instead of skipping.
+needs_tools = pytest.mark.skipif(not _tools_present() and os.environ.get("CI", "").lower() != "true",
+                                 reason="Android check tools missing: run .ci/setup-android.sh")
+
+
+@dataclass
+class TinySource:
+    """Stands in for packager.source.Source: the same fields, over a real SavedModel."""
+
+    saved_model_dir: Path
+    inputs: list
+    outputs: list
+    is_image: bool = True
+    keras_model: object = None
+    samples: object = None
+
+
+class TinySamples(list):
+    image_paths = None
+
+    def stacked(self):
+        return {k: np.concatenate([b[k] for b in self]) for k in self[0]}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A real tiny image classifier: SavedModel, fp32 .tflite, samples from integer pixels, TF reference."""
+    import keras
+    import tensorflow as tf
+
+    d = tmp_path_factory.mktemp("android")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(len(HOSTILE_LABELS), activation="softmax")(x))
+    sm = d / "saved_model"
+    model.export(str(sm), verbose=False)
+    sig = tf.saved_model.load(str(sm)).signatures["serving_default"]
+    in_name = next(iter(sig.structured_input_signature[1]))
+    out_name = sorted(sig.structured_outputs)[0]
+    source = TinySource(sm, [TensorSpec(in_name, (None, 8, 8, 3))], [TensorSpec(out_name, (None, 6))])
+    rng = np.random.default_rng(0)
+    samples = TinySamples(
+        {in_name: ((rng.integers(0, 256, (1, 8, 8, 3)).astype(np.float32) - 127.5) / 127.5).astype(np.float32)}
+        for _ in range(5))
+    reference = {out_name: np.concatenate([sig(**{k: tf.constant(v) for k, v in b.items()})[out_name].numpy()
+                                           for b in samples])}
+    artifact = AndroidTarget().convert(source, make_spec(), "fp32", d)  # the real conversion, metadata included
+    artifact.extra["float_path"] = artifact.path
+    return source, artifact, samples, reference
+
+
+def make_spec(**kw) -> PackageSpec:
+    base = dict(model=Path("tiny-net.keras"), samples=Path("samples"), labels=HOSTILE_LABELS,
+                preprocessing=Preprocessing(color="rgb", mean=(127.5,), std=(127.5,)),
+                name='tiny-net */ "q"', description="A tiny test net", author="packager tests", license="MIT")
+    base.update(kw)
+    return PackageSpec(**base)
+
+
+def render(tiny, out: Path, spec: PackageSpec | None = None) -> Path:
+    source, artifact, samples, reference = tiny
+    am.render_module(spec or make_spec(), source, artifact, samples, reference, out)
+    return out
+
+
+# ---- names -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", ["", "single", "com..example", "com.example.", "1com.example", "com.class.app",
+                                 "com.exa-mple", "com.example.naïve", "com.example._x", "com example"])
+def test_bad_package_is_rejected_with_a_clear_error(bad):
+    with pytest.raises(UsageError) as e:
+        am.validate_android_package(bad)
+    assert "--android-package" in e.value.message and repr(bad) in e.value.message
+    assert e.value.hint and "com.example" in e.value.hint
+
+
+def test_good_package_and_defaults():
+    assert am.validate_android_package("com.example.my_model2") == "com.example.my_model2"
+    assert am.default_android_package(make_spec()) == "com.example.tiny_net_q"
+    assert am.default_android_package(make_spec(name="3d-net")) == "com.example.model_3d_net"
+    assert am.default_android_package(make_spec(name="class")) == "com.example.model_class"
+    with pytest.raises(UsageError):
+        am.android_package(make_spec(android_package="com.Example.bad-name"))
+
+
+# ---- golden tree ----------------------------------------------------------------------------------------------
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_golden_tree(tiny, tmp_path):
+    """Every rendered file except the model bytes (converter-version dependent) equals the golden copy."""
+    out = render(tiny, tmp_path / "android", make_spec(android_package="com.example.golden",
+                                                       android_abi_filters=("arm64-v8a", "x86_64")))
+    got = _tree(out)
+    assert MODEL_ASSET in got
+    got.pop(MODEL_ASSET)
+    if os.environ.get("PACKAGER_REGEN_GOLDEN") == "1":
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for rel, data in got.items():
+            (GOLDEN / rel).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / rel).write_bytes(data)
+    want = _tree(GOLDEN)
+    assert sorted(got) == sorted(want), "rendered file set changed (PACKAGER_REGEN_GOLDEN=1 to accept)"
+    for rel in want:
+        assert got[rel] == want[rel], f"{rel} differs from tests/golden/android (PACKAGER_REGEN_GOLDEN=1 to accept)"
+
+
+def test_module_layout_and_hostile_labels(tiny, tmp_path):
+    out = render(tiny, tmp_path / "android")
+    for rel in ("build.gradle.kts", "CMakeLists.txt", "README.md", "src/main/AndroidManifest.xml",
+                "src/main/cpp/jni_bridge.cc", "src/main/cpp/jni_assets.cc", "src/main/cpp/model_runner.cc",
+                "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET,
+                "src/main/assets/labels.txt"):
+        assert (out / rel).is_file(), rel
+    assert (out / "src/main/assets/labels.txt").read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
+    gradle = (out / "build.gradle.kts").read_text()
+    assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
+    assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
+    assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (out / "CMakeLists.txt").read_text()
+    kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")
+    assert r'"say \"hi\""' in kt and r'"back\\slash"' in kt and r'"\$cost \${x}"' in kt and '"naïve 猫 🐱"' in kt
+    assert "*/" not in kt.split("package", 1)[0]  # the model name cannot close a comment
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert 'include(":tiny_net_q")' in readme and 'implementation(project(":tiny_net_q"))' in readme
+
+
+def test_metadata_embedded_and_model_still_runs(tiny, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = render(tiny, tmp_path / "android")
+    model = out / MODEL_ASSET
+    am.render_module(make_spec(), *tiny, out)  # re-rendering re-embeds without growing the model
+    assert (out / MODEL_ASSET).stat().st_size == model.stat().st_size
+    meta = tflite_metadata.read_metadata(model)
+    assert meta["name"] == 'tiny-net */ "q"' and meta["license"] == "MIT" and meta["min_parser_version"] == "1.0.0"
+    assert meta["inputs"][0]["mean"] == [127.5] * 3 and meta["inputs"][0]["std"] == [127.5] * 3
+    assert meta["inputs"][0]["color_space"] == 1  # RGB
+    assert meta["outputs"][0]["associated_files"] == [("labels.txt", 2)]  # TENSOR_AXIS_LABELS
+    assert meta["files"]["labels.txt"].splitlines() == list(HOSTILE_LABELS)
+    interp = Interpreter(model_path=str(model))
+    interp.allocate_tensors()
+    interp.invoke()
+
+
+# ---- the real checks ------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@needs_tools
+def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
+    out = render(tiny, tmp_path / "android")
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32", "manifest-links", "tflite-metadata"):
+        assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
+        assert checks[name].seconds is not None
+    assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
+    assert "through the Kotlin preprocessing" in checks["jni-runs-fp32"].detail
+
+
+@pytest.mark.slow
+@needs_tools
+def test_checks_fail_on_a_broken_module(tiny, tmp_path):
+    """A JNI signature drift (C++ takes jlong where Kotlin passes Int), a JNI function missing from the C++,
+    a misspelt Android API call and a bad manifest attribute each fail their check."""
+    out = render(tiny, tmp_path / "android")
+    bridge = out / "src/main/cpp/jni_bridge.cc"
+    text = bridge.read_text()
+    bridge.write_text(text.replace("jbyteArray model, jint threads", "jbyteArray model, jlong threads"))
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["kotlin-compiles"].status == PASS
+    assert checks["jni-compiles"].status == FAIL and "createFromBytes" in checks["jni-compiles"].detail
+    assert checks["jni-runs-fp32"].status == FAIL
+
+    # a C++ JNI function that Kotlin does not declare (renamed), and a Kotlin external with no C++ definition
+    bridge.write_text(text.replace("outputCount(JNIEnv* env", "outputCounts(JNIEnv* env"))
+    kt = next((out / "src/main/java").rglob("*Classifier.kt"))
+    kt.write_text(kt.read_text().replace("Bitmap.createScaledBitmap(", "Bitmap.createScaledBitmapp("))
+    manifest = out / "src/main/AndroidManifest.xml"
+    manifest.write_text(manifest.read_text().replace("<application />", '<application android:bogus="1" />'))
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["kotlin-compiles"].status == FAIL and "createScaledBitmapp" in checks["kotlin-compiles"].detail
+    assert checks["manifest-links"].status == FAIL and "bogus" in checks["manifest-links"].detail
+    kt.write_text(kt.read_text().replace("createScaledBitmapp(", "createScaledBitmap("))
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["jni-compiles"].status == FAIL and "outputCounts" in checks["jni-compiles"].detail
+
+    close_fn = text.index("JNIEXPORT void JNICALL")
+    bridge.write_text(text[:close_fn] + text[text.index('}  // extern "C"'):])
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["jni-compiles"].status == FAIL
+    assert "not defined in C++" in checks["jni-compiles"].detail and "close" in checks["jni-compiles"].detail
+
+def test_missing_tools_are_skipped_locally_and_fail_in_ci(tiny, tmp_path, monkeypatch):
+    out = render(tiny, tmp_path / "android")
+    monkeypatch.setenv("PACKAGER_TOOLS", str(tmp_path / "no-tools"))
+    monkeypatch.setenv("CI", "false")
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["kotlin-compiles"].status == SKIPPED and "setup-android.sh" in checks["kotlin-compiles"].detail
+    assert checks["gradle-build"].status == UNVERIFIED
+    monkeypatch.setenv("CI", "true")
+    checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
+    assert checks["kotlin-compiles"].status == FAIL and "CI=true" in checks["kotlin-compiles"].detail
+
+
+# ---- the stub generator and JNI naming ------------------------------------------------------------------------
+
+def test_jni_mangling_matches_the_spec():
+    from packager.runtimes.android_host import NativeMethod, jni_header, jni_symbol
+
+    m = NativeMethod("com/example/my_model/Näive", "run_it", "([[FJ)[F", True)
+    assert jni_symbol(m) == "Java_com_example_my_1model_N_000e4ive_run_1it"
+    assert jni_symbol(m, overloaded=True) == "Java_com_example_my_1model_N_000e4ive_run_1it___3_3FJ"
+    assert "JNIEXPORT jfloatArray JNICALL" in jni_header([m]) and "(JNIEnv*, jclass, jobjectArray, jlong)" in jni_header([m])
+
+
+def test_stub_generator_emits_generic_nested_and_enum_classes(tmp_path):
+    import subprocess
+    import zipfile
+
+    from packager.runtimes.android_stubs import write_stub_jar
+
+    api = tmp_path / "current.txt"
+    api.write_text("""// Signature format: 2.0
+package android.demo {
+  public final class Box<T extends java.lang.Comparable<T>> implements java.lang.Iterable<T> {
+    ctor public Box(@NonNull T...);
+    method @Nullable public <R> R map(java.util.function.Function<? super T,? extends R>) throws java.io.IOException;
+    field public static final int ANSWER = 42; // 0x2a
+  }
+  public enum Box.Mode {
+    enum_constant public static final android.demo.Box.Mode FAST;
+  }
+}
+""")
+    jar = tmp_path / "stubs.jar"
+    assert write_stub_jar(api, jar) >= 7  # + the Play services classes
+    names = zipfile.ZipFile(jar).namelist()
+    assert "android/demo/Box.class" in names and "android/demo/Box$Mode.class" in names
+    assert "com/google/android/gms/tflite/java/TfLiteNative.class" in names
+    javap = shutil.which("javap")
+    if javap:
+        r = subprocess.run([javap, "-s", "-cp", str(jar), "android.demo.Box"], capture_output=True, text=True)
+        assert "public <R> R map(java.util.function.Function<? super T, ? extends R>) throws java.io.IOException" \
+            in r.stdout, r.stdout
+        assert "Box(T...)" in r.stdout

@@ -1,0 +1,246 @@
+"""The NumPy Core ML executor, layer by layer, against TensorFlow (and NumPy for legacy layers).
+
+Each case builds a tiny Keras model around one op, converts it with the real coremltools to a
+NeuralNetwork spec, and runs the *saved spec* with the executor. A case also asserts the layer type
+it meant to exercise is really in the converted spec, so a converter change cannot make it vacuous.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ct = pytest.importorskip("coremltools")
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from coremltools.models import datatypes  # noqa: E402
+from coremltools.models.neural_network import NeuralNetworkBuilder  # noqa: E402
+
+from packager.runtimes import coreml_numpy as cx  # noqa: E402
+
+RNG = np.random.default_rng(7)
+
+
+def convert(model: keras.Model, shape):
+    fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
+    ml = ct.convert([fn.get_concrete_function()], source="tensorflow", convert_to="neuralnetwork",
+                    minimum_deployment_target=ct.target.iOS14,
+                    inputs=[ct.TensorType(name="x", shape=shape)])
+    return ml.get_spec()
+
+
+def seq(shape, *layers):
+    inp = keras.Input(shape[1:])
+    x = inp
+    for layer in layers:
+        x = layer(x)
+    return keras.Model(inp, x)
+
+
+def randomize_bn(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([RNG.uniform(0.5, 1.5, g.shape), RNG.normal(0, 0.2, b.shape),
+                               RNG.normal(0, 0.2, m.shape), RNG.uniform(0.5, 1.5, v.shape)])
+    return model
+
+
+L = keras.layers
+CASES = {
+    # name: (input shape, layers, a Core ML layer type that must appear)
+    "conv_same_stride2": ((1, 9, 11, 3), [L.Conv2D(5, 3, strides=2, padding="same")], "convolution"),
+    "conv_valid_5x3": ((1, 8, 8, 2), [L.Conv2D(4, (5, 3), padding="valid")], "convolution"),
+    "conv_dilated": ((1, 10, 10, 2), [L.Conv2D(3, 3, dilation_rate=2, padding="same")], "convolution"),
+    "conv_1x1": ((1, 6, 6, 4), [L.Conv2D(7, 1)], "convolution"),
+    "depthwise": ((1, 8, 8, 4), [L.DepthwiseConv2D(3, padding="same")], "convolution"),
+    "depthwise_stride2_mult2": ((1, 9, 9, 3), [L.DepthwiseConv2D(3, strides=2, depth_multiplier=2, padding="same")],
+                                "convolution"),
+    "maxpool_same": ((1, 7, 7, 2), [L.MaxPooling2D(3, strides=2, padding="same")], "pooling"),
+    "avgpool_same": ((1, 7, 7, 2), [L.AveragePooling2D(3, strides=2, padding="same")], "pooling"),
+    "avgpool_valid": ((1, 8, 8, 2), [L.AveragePooling2D(2)], "pooling"),
+    "global_avg": ((1, 5, 5, 3), [L.GlobalAveragePooling2D()], "reduceMean"),
+    "global_max": ((1, 5, 5, 3), [L.GlobalMaxPooling2D()], "reduceMax"),
+    "zero_padding": ((1, 4, 4, 2), [L.ZeroPadding2D(((1, 2), (0, 1)))], "constantPad"),
+    "batchnorm_relu6": ((1, 4, 4, 3), [L.Conv2D(3, 1), L.BatchNormalization(), L.ReLU(6.0)], "unary"),
+    "leaky_sigmoid_tanh": ((1, 10), [L.Dense(8), L.LeakyReLU(0.2), L.Dense(6, activation="sigmoid"),
+                                     L.Dense(4, activation="tanh")], "activation"),
+    "elu_softplus": ((1, 10), [L.Dense(8, activation="elu"), L.Dense(4, activation="softplus")], "activation"),
+    "dense_softmax": ((1, 12), [L.Dense(5, activation="softmax")], "softmaxND"),
+    "flatten_dense": ((1, 3, 4, 2), [L.Flatten(), L.Dense(3)], "reshapeStatic"),
+    "permute": ((1, 3, 4, 5), [L.Permute((3, 1, 2))], "transpose"),
+    "reshape": ((1, 12), [L.Reshape((3, 4)), L.Dense(2)], "reshapeStatic"),
+    "upsample": ((1, 3, 3, 2), [L.UpSampling2D(2), L.Conv2D(2, 1)], "tile"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_layer_matches_tensorflow(case):
+    shape, layers, must_have = CASES[case]
+    model = randomize_bn(seq(shape, *layers))
+    spec = convert(model, shape)
+    assert must_have in cx.layer_types(spec), cx.layer_types(spec)
+    x = RNG.normal(0, 1, shape).astype(np.float32)
+    want = model(x).numpy()
+    got = cx.run(spec, {"x": x})
+    (out,) = got.values()
+    assert out.shape == want.shape
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_add_multiply_concat_two_branches():
+    inp = keras.Input((6, 6, 3))
+    a = L.Conv2D(4, 3, padding="same")(inp)
+    b = L.Conv2D(4, 1)(inp)
+    x = L.Concatenate()([L.Add()([a, b]), L.Multiply()([a, b])])
+    x = L.Conv2D(2, 1)(x)
+    model = keras.Model(inp, x)
+    spec = convert(model, (1, 6, 6, 3))
+    types = cx.layer_types(spec)
+    assert "add" in types or "addBroadcastable" in types
+    assert any(t.startswith("concat") for t in types)
+    x = RNG.normal(0, 1, (1, 6, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(next(iter(cx.run(spec, {"x": x}).values())), model(x).numpy(), atol=1e-4)
+
+
+# ---------------------------------------------------------------- legacy layers via the builder
+
+
+def _builder(in_shape, out_name="y"):
+    return NeuralNetworkBuilder([("x", datatypes.Array(*in_shape))], [(out_name, None)],
+                                disable_rank5_shape_mapping=True)
+
+
+def test_inner_product_flatten_softmax_legacy():
+    b = _builder((1, 3, 2, 2))
+    w = RNG.normal(0, 1, (5, 12)).astype(np.float32)
+    bias = RNG.normal(0, 1, 5).astype(np.float32)
+    b.add_flatten("flat", 0, "x", "f")
+    b.add_inner_product("ip", W=w, b=bias, input_channels=12, output_channels=5, has_bias=True,
+                        input_name="f", output_name="ip")
+    b.add_softmax("sm", "ip", "y")
+    x = RNG.normal(0, 1, (1, 3, 2, 2)).astype(np.float32)
+    got = cx.run(b.spec, {"x": x})["y"].reshape(-1)
+    logits = w @ x.reshape(-1) + bias
+    want = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_batchnorm_scale_and_elementwise_legacy():
+    b = _builder((1, 3, 2, 2))
+    g, beta = RNG.uniform(0.5, 1, 3), RNG.normal(0, 1, 3)
+    mean, var = RNG.normal(0, 1, 3), RNG.uniform(0.5, 2, 3)
+    b.add_batchnorm("bn", 3, g, beta, mean, var, input_name="x", output_name="bn", epsilon=1e-3)
+    b.add_scale("sc", W=np.array([2.0, 3.0, 4.0]), b=np.array([1.0, 0.0, -1.0]), has_bias=True,
+                input_name="bn", output_name="sc", shape_scale=[3], shape_bias=[3])
+    b.add_elementwise("mul", ["sc", "x"], "y", mode="MULTIPLY")
+    x = RNG.normal(0, 1, (1, 3, 2, 2)).astype(np.float32)
+    c = (1, 3, 1, 1)
+    bn = (x - mean.reshape(c)) / np.sqrt(var.reshape(c) + 1e-3) * g.reshape(c) + beta.reshape(c)
+    sc = bn * np.array([2, 3, 4.0]).reshape(c) + np.array([1, 0, -1.0]).reshape(c)
+    np.testing.assert_allclose(cx.run(b.spec, {"x": x})["y"], sc * x, rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_convolution_legacy():
+    """Keras' grouped Conv2D does not convert (coremltools rejects its function call), so the
+    grouped conv is built directly and compared with TensorFlow per group."""
+    b = _builder((1, 4, 6, 6))
+    w = RNG.normal(0, 1, (3, 3, 2, 6)).astype(np.float32)  # (kh, kw, C_in/groups, C_out)
+    b.add_convolution("gconv", kernel_channels=2, output_channels=6, height=3, width=3, stride_height=1,
+                      stride_width=1, border_mode="same", groups=2, W=w, b=None, has_bias=False,
+                      input_name="x", output_name="y")
+    x = RNG.normal(0, 1, (1, 4, 6, 6)).astype(np.float32)
+    xh = np.transpose(x, (0, 2, 3, 1))
+    parts = [tf.nn.conv2d(xh[..., 2 * g:2 * g + 2], w[..., 3 * g:3 * g + 3], 1, "SAME").numpy() for g in range(2)]
+    want = np.transpose(np.concatenate(parts, axis=-1), (0, 3, 1, 2))
+    np.testing.assert_allclose(cx.run(b.spec, {"x": x})["y"], want, rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_layer_is_named():
+    b = _builder((1, 4))
+    b.add_embedding_nd("emb_layer", "x", "y", vocab_size=10, embedding_size=3,
+                       W=RNG.normal(0, 1, (3, 10)).astype(np.float32))
+    assert cx.unsupported_layers(b.spec) == ["embeddingND"]
+    with pytest.raises(cx.UnsupportedLayer) as e:
+        cx.run(b.spec, {"x": np.zeros((1, 4), np.float32)})
+    assert e.value.layer_type == "embeddingND"
+    assert "emb_layer" in str(e.value)
+
+
+# ---------------------------------------------------------------- quantized weights
+
+
+@pytest.mark.parametrize("nbits", [16, 8, 4])
+def test_quantized_weights_decode_like_coremltools(nbits):
+    from coremltools.models.neural_network import quantization_utils as qu
+
+    model = seq((1, 6, 6, 3), L.Conv2D(8, 3, padding="same"), L.DepthwiseConv2D(3), L.Flatten(), L.Dense(4))
+    spec = convert(model, (1, 6, 6, 3))
+    with contextlib.redirect_stdout(io.StringIO()):
+        quant = qu.quantize_weights(ct.models.MLModel(spec), nbits=nbits, quantization_mode="linear").get_spec()
+    # coremltools' own dequantizer is the reference for the bit layout and per-channel scales
+    ref = quant.__class__.FromString(quant.SerializeToString())
+    if nbits == 16:  # float16Value: the reference is the float32 weights rounded to half precision
+        ref = spec.__class__.FromString(spec.SerializeToString())
+        for layer in ref.neuralNetwork.layers:
+            for wp in (getattr(layer, t).weights for t in ("convolution", "batchedMatmul") if layer.HasField(t)):
+                half = np.asarray(wp.floatValue, np.float32).astype(np.float16).astype(np.float32)
+                del wp.floatValue[:]
+                wp.floatValue.extend(half)
+    else:
+        qu._dequantize_nn_spec(ref.neuralNetwork)
+    checked = 0
+    for lq, lr in zip(quant.neuralNetwork.layers, ref.neuralNetwork.layers):
+        if lq.WhichOneof("layer") == "convolution":
+            p = lq.convolution
+            shape = (p.outputChannels, p.kernelChannels, *p.kernelSize)
+            got = cx.weights(p.weights, shape)
+            want = np.asarray(lr.convolution.weights.floatValue, np.float32).reshape(shape)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+            checked += 1
+        elif lq.WhichOneof("layer") == "batchedMatmul":
+            p = lq.batchedMatmul
+            shape = (p.weightMatrixSecondDimension, p.weightMatrixFirstDimension)
+            got = cx.weights(p.weights, shape)
+            want = np.asarray(lr.batchedMatmul.weights.floatValue, np.float32).reshape(shape)
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+            checked += 1
+    assert checked >= 3
+    x = RNG.normal(0, 1, (1, 6, 6, 3)).astype(np.float32)
+    out = next(iter(cx.run(quant, {"x": x}).values()))
+    tol = {16: 2e-2, 8: 0.1, 4: 1.0}[nbits]
+    np.testing.assert_allclose(out, model(x).numpy(), atol=tol)
+
+
+# ---------------------------------------------------------------- image preprocessing
+
+
+@pytest.mark.parametrize("layout", ["RGB", "BGR"])
+def test_image_input_scale_bias_and_layout(layout):
+    shape = (1, 5, 4, 3)
+    model = seq(shape, L.Conv2D(2, 1))
+    fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec(shape, tf.float32, name="img")])
+    bias = [-1.0, -0.5, 0.25]  # in model channel order, as ct.ImageType takes it
+    ml = ct.convert([fn.get_concrete_function()], source="tensorflow", convert_to="neuralnetwork",
+                    minimum_deployment_target=ct.target.iOS14,
+                    inputs=[ct.ImageType(name="img", shape=shape, scale=1 / 64, bias=bias,
+                                         color_layout=getattr(ct.colorlayout, layout))])
+    rgb = RNG.integers(0, 256, (5, 4, 3)).astype(np.float32)
+    model_order = rgb[..., ::-1] if layout == "BGR" else rgb
+    want = model((model_order / 64 + np.asarray(bias, np.float32))[None]).numpy()
+    got = cx.run(ml.get_spec(), {"img": rgb})
+    np.testing.assert_allclose(next(iter(got.values())), want, rtol=1e-5, atol=1e-5)
+
+
+def test_supported_layers_cover_mobilenet_v2():
+    for t in ("activation", "convolution", "unary", "add", "padding", "transpose", "reduceMean",
+              "batchedMatmul", "softmaxND", "pooling", "batchnorm", "innerProduct", "concat", "concatND",
+              "reshapeStatic", "flatten", "multiply", "softmax", "reduce"):
+        assert t in cx.SUPPORTED_LAYERS

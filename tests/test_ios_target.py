@@ -1,0 +1,249 @@
+"""The iOS target end to end on tiny models: real coremltools conversion, the saved .mlmodel run by
+the NumPy executor (Linux) or Core ML (macOS), the rendered Swift package and its checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+ct = pytest.importorskip("coremltools")
+
+from packager.checks import PASS  # noqa: E402
+from packager.pipeline import reference_outputs  # noqa: E402
+from packager.runtimes import swift_syntax  # noqa: E402
+from packager.samples import load_samples  # noqa: E402
+from packager.source import load_source  # noqa: E402
+from packager.spec import PackageSpec, Preprocessing  # noqa: E402
+from packager.targets.base import Unverified  # noqa: E402
+from packager.targets.ios import IOSTarget  # noqa: E402
+
+RNG = np.random.default_rng(3)
+HOSTILE = ('quote"d', "back\\slash", "inter\\(polation)", "new\nline", "ünï 😀", "tab\tand */ comment")
+L = keras.layers
+
+
+def _image_folder(path: Path, n: int, hw: tuple[int, int], channels: int = 3) -> Path:
+    from PIL import Image
+
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        arr = RNG.integers(0, 256, hw + (channels,), dtype=np.uint8)
+        Image.fromarray(arr[:, :, 0] if channels == 1 else arr).save(path / f"img_{i}.png")
+    return path
+
+
+def _build(tmp: Path, model, *, samples: Path, **spec_kw):
+    model_path = tmp / "model.keras"
+    model.save(model_path)
+    spec = PackageSpec(model=model_path, samples=samples, out=tmp / "out", name="Tiny Net", **spec_kw)
+    work = tmp / "work"
+    work.mkdir(exist_ok=True)
+    source = load_source(spec, work)
+    samp = load_samples(spec, source.inputs)
+    return spec, source, samp, reference_outputs(source, samp), work
+
+
+def _small_cnn(classes: int, channels: int = 3):
+    inp = keras.Input((16, 16, channels))
+    x = L.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    x = L.BatchNormalization()(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.MaxPooling2D()(x)
+    x = L.Flatten()(x)
+    return keras.Model(inp, L.Dense(classes, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def cnn_case(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cnn")
+    samples = _image_folder(tmp / "samples", 5, (16, 16))
+    model = _small_cnn(len(HOSTILE))
+    return _build(tmp, model, samples=samples, labels=HOSTILE,
+                  preprocessing=Preprocessing(color="bgr", mean=(120.0, 110.0, 100.0), std=(60.0, 50.0, 70.0)))
+
+
+@pytest.mark.parametrize("mode", ["fp32", "fp16", "8bit"])
+def test_image_classifier_each_mode(cnn_case, tmp_path, mode):
+    spec, source, samples, reference, work = cnn_case
+    target = IOSTarget()
+    art = target.convert(source, spec, mode, work)
+    assert art.path.suffix == ".mlmodel" and art.bytes == art.path.stat().st_size
+    mlspec = ct.utils.load_spec(str(art.path))
+    assert mlspec.WhichOneof("Type") == "neuralNetworkClassifier"
+    assert mlspec.specificationVersion <= 5  # NeuralNetwork, deployable below iOS 15
+    assert list(mlspec.neuralNetworkClassifier.stringClassLabels.vector) == list(HOSTILE)
+    assert mlspec.description.input[0].type.WhichOneof("Type") == "imageType"
+    assert mlspec.description.input[0].type.imageType.colorSpace == 30  # BGR
+    meta = mlspec.description.metadata
+    assert meta.userDefined["packager.weights"] == mode and "mean" in meta.userDefined["packager.preprocessing"]
+
+    pred = target.predict(art, source, spec, samples)
+    assert pred.runtime.startswith("coreml" if IOSTarget.coreml_runtime_available() else "numpy-nn-executor")
+    got, want = pred.outputs["output_0"], reference["output_0"]
+    assert got.shape == want.shape
+    assert (got.argmax(1) == want.argmax(1)).all()
+    tol = {"fp32": 1e-4, "fp16": 5e-3, "8bit": 5e-2}[mode]
+    assert np.abs(got - want).max() < tol
+
+    out = tmp_path / "ios"
+    model_rel = target.render(spec, source, art, samples, reference, out)
+    assert (out / model_rel).is_file() and model_rel.as_posix() == "Sources/TinyNet/TinyNet.mlmodel"
+    for f in ("Package.swift", "README.md", "Sources/TinyNet/TinyNetClassifier.swift",
+              "Tests/TinyNetTests/TinyNetTests.swift", "Tests/TinyNetTests/Resources/golden.json"):
+        assert (out / f).is_file(), f
+    checks = target.checks(spec, source, art, samples, reference, out)
+    assert [c.status for c in checks] == [PASS] * len(checks), checks
+    # hostile labels survive into Swift literals, unchanged
+    consts = swift_syntax.parse(Path(out / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes())
+    assert not consts.root_node.has_error
+    text = (out / "Sources/TinyNet/TinyNetClassifier.swift").read_text()
+    labels_block = text.split("public static let labels: [String] = [")[1].split("]")[0]
+    lits = [swift_syntax.unescape(line.strip().rstrip(",")[1:-1]) for line in labels_block.strip().splitlines()]
+    assert lits == list(HOSTILE)
+
+
+def test_checks_catch_broken_swift_and_feature_names(cnn_case, tmp_path):
+    spec, source, samples, reference, work = cnn_case
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    out = tmp_path / "ios"
+    target.render(spec, source, art, samples, reference, out)
+    wrapper = out / "Sources/TinyNet/TinyNetClassifier.swift"
+    wrapper.write_text(wrapper.read_text().replace('imageInput: String = "', 'imageInput: String = "typo_'))
+    tests = out / "Tests/TinyNetTests/TinyNetTests.swift"
+    tests.write_text(tests.read_text().replace("func testLabelsAreBundled() {", "func testLabelsAreBundled( {"))
+    golden = out / "Tests/TinyNetTests/Resources/golden.json"
+    g = json.loads(golden.read_text())
+    g["samples"][0]["expected"]["output_0"]["values"][0] += 0.5
+    golden.write_text(json.dumps(g))
+    by_name = {c.name: c for c in target.checks(spec, source, art, samples, reference, out)}
+    assert by_name["swift-syntax"].status == "FAIL" and "TinyNetTests.swift" in by_name["swift-syntax"].detail
+    assert by_name["feature-names"].status == "FAIL" and "typo_" in by_name["feature-names"].detail
+    assert by_name["golden-samples"].status == "FAIL"
+
+
+def test_unknown_layer_makes_prediction_unverified(cnn_case, tmp_path):
+    spec, source, samples, reference, work = cnn_case
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    mlspec = ct.utils.load_spec(str(art.path))
+    layer = mlspec.neuralNetworkClassifier.layers.add()
+    layer.name = "mystery"
+    layer.input.append(mlspec.neuralNetworkClassifier.layers[0].output[0])
+    layer.output.append("mystery_out")
+    layer.lrn.alpha, layer.lrn.beta, layer.lrn.localSize, layer.lrn.k = 1e-4, 0.75, 3, 1.0
+    ct.utils.save_spec(mlspec, str(art.path))
+    if IOSTarget.coreml_runtime_available():
+        pytest.skip("Core ML itself runs LRN on macOS")
+    with pytest.raises(Unverified, match="'lrn'"):
+        target.predict(art, source, spec, samples)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fp16", "8bit"])
+def test_mobilenet_v2(tmp_path, mode):
+    model = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, weights=None, classes=7)
+    for layer in model.layers:  # non-trivial BN statistics so every layer matters
+        if isinstance(layer, L.BatchNormalization):
+            g, b, m, v = layer.get_weights()
+            layer.set_weights([RNG.uniform(0.8, 1.2, g.shape), RNG.normal(0, 0.1, b.shape),
+                               RNG.normal(0, 0.1, m.shape), RNG.uniform(0.8, 1.2, v.shape)])
+    samples = _image_folder(tmp_path / "samples", 3, (64, 64))
+    spec, source, samp, reference, work = _build(
+        tmp_path, model, samples=samples, labels=tuple(f"class {i}" for i in range(7)),
+        preprocessing=Preprocessing(mean=(127.5,), std=(127.5,)))
+    target = IOSTarget()
+    art = target.convert(source, spec, mode, work)
+    from packager.runtimes import coreml_numpy
+
+    types = set(coreml_numpy.layer_types(art.path))
+    assert {"convolution", "activation", "unary", "add", "padding"} <= types
+    pred = target.predict(art, source, spec, samp)
+    got, want = pred.outputs["output_0"], reference["output_0"]
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() > 0.999
+    assert np.abs(got - want).max() < (5e-3 if mode == "fp16" else 5e-2)
+
+
+def test_two_output_array_model(tmp_path):
+    inp = keras.Input((10,))
+    h = L.Dense(16, activation="tanh")(inp)
+    model = keras.Model(inp, [L.Dense(3)(h), L.Dense(5, activation="sigmoid")(h)])
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (4, 10)).astype(np.float32))
+    spec, source, samples, reference, work = _build(tmp_path, model, samples=tmp_path / "x.npy")
+    assert len(source.outputs) == 2
+    target = IOSTarget()
+    for mode in ("fp32", "8bit"):
+        art = target.convert(source, spec, mode, work)
+        mlspec = ct.utils.load_spec(str(art.path))
+        assert mlspec.WhichOneof("Type") == "neuralNetwork"
+        assert [f.name for f in mlspec.description.output] == [o.name for o in source.outputs]
+        pred = target.predict(art, source, spec, samples)
+        for o in source.outputs:
+            assert pred.outputs[o.name].shape == reference[o.name].shape
+            assert np.abs(pred.outputs[o.name] - reference[o.name]).max() < (1e-4 if mode == "fp32" else 5e-2)
+    out = tmp_path / "ios"
+    target.render(spec, source, art, samples, reference, out)
+    assert [c.status for c in target.checks(spec, source, art, samples, reference, out)] == [PASS] * 3
+    consts = swift_syntax.string_constants((out / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes(),
+                                           "TinyNetFeatures")
+    assert consts["arrayOutputs"] == [o.name for o in source.outputs]
+
+
+def test_array_classifier_returns_full_probabilities(tmp_path):
+    inp = keras.Input((6,))
+    model = keras.Model(inp, L.Dense(3, activation="softmax")(L.Dense(8, activation="relu")(inp)))
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (5, 6)).astype(np.float32))
+    spec, source, samples, reference, work = _build(tmp_path, model, samples=tmp_path / "x.npy",
+                                                    labels=("a", "b", "c"))
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    assert ct.utils.load_spec(str(art.path)).WhichOneof("Type") == "neuralNetworkClassifier"
+    pred = target.predict(art, source, spec, samples)
+    np.testing.assert_allclose(pred.outputs["output_0"], reference["output_0"], atol=1e-5)
+
+
+def test_frozen_graph_converts(tmp_path):
+    """tfcoreml's interface: a frozen GraphDef with input name -> shape and output names."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    model = _small_cnn(4)
+    fn = tf.function(lambda x: model(x)).get_concrete_function(tf.TensorSpec((None, 16, 16, 3), tf.float32, name="x"))
+    frozen = convert_variables_to_constants_v2(fn)
+    graph_def = frozen.graph.as_graph_def()
+    out_name = frozen.outputs[0].name.split(":")[0]
+    pb = tmp_path / "frozen.pb"
+    pb.write_bytes(graph_def.SerializeToString())
+    samples = _image_folder(tmp_path / "samples", 3, (16, 16))
+    spec = PackageSpec(model=pb, samples=samples, out=tmp_path / "out", name="frozen",
+                       input_shapes={"x": (1, 16, 16, 3)}, output_names=(out_name,))
+    work = tmp_path / "work"
+    work.mkdir()
+    source = load_source(spec, work)
+    assert source.keras_model is None
+    samp = load_samples(spec, source.inputs)
+    reference = reference_outputs(source, samp)
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp16", work)
+    pred = target.predict(art, source, spec, samp)
+    (name,) = reference
+    assert np.abs(pred.outputs[name] - reference[name]).max() < 5e-3
+
+
+def test_mlprogram_is_opt_in_and_unverified_on_linux(cnn_case, tmp_path):
+    spec, source, samples, reference, work = cnn_case
+    spec = spec.with_(ios_format="mlprogram")
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp16", work)
+    assert art.path.suffix == ".mlpackage" and art.path.is_dir()
+    if not IOSTarget.coreml_runtime_available():
+        with pytest.raises(Unverified, match="mlprogram"):
+            target.predict(art, source, spec, samples)
