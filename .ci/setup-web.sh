@@ -20,22 +20,8 @@ log() { printf '[setup-web] %s\n' "$*" >&2; }
 
 TFJS_VERSION=4.22.0
 
-npm_fetch() {  # npm_fetch <name@version> <dest-dir> <file-that-must-exist-after>...
-  local spec=$1 dest=$2; shift 2
-  local missing=0 f
-  for f in "$@"; do [ -s "$dest/$f" ] || missing=1; done
-  if [ "$missing" = 0 ]; then log "$spec: present"; return; fi
-  log "$spec: npm pack"
-  local tmp; tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
-  rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
-  tar -xzf "$tmp"/*.tgz -C "$dest.tmp"
-  rm -rf "$tmp"
-  for f in "$@"; do
-    [ -s "$dest.tmp/$f" ] || { log "$spec: $f missing after unpacking"; exit 1; }
-  done
-  rm -rf "$dest"; mv "$dest.tmp" "$dest"
-}
+# shellcheck source=npm-fetch.sh
+. "$here/npm-fetch.sh"
 
 npm_fetch "@tensorflow/tfjs@$TFJS_VERSION" "$dest_root/tfjs" \
   package/dist/tf.min.js

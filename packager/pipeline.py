@@ -19,13 +19,15 @@ import numpy as np
 from . import __version__, cache
 from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED
 from .compare import compare, gates_for
-from .errors import ConversionError, PackagerError
+from .errors import ConversionError, InputError, PackagerError
 from .labels import check_labels_fit
 from .outdir import staged_output
+from .preflight import TARGETS as PREFLIGHT_TARGETS
+from .preflight import count_ops, format_findings, has_errors, preflight
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .samples import SampleSet, load_samples
-from .source import Source, load_source
+from .source import Source, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
 from .targets.base import Unverified
@@ -52,16 +54,35 @@ def _build(spec: PackageSpec, progress: Progress) -> Report:
         with progress.stage(f"loading model {spec.model}"):
             source = load_source(spec, workdir)
             check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
+        with progress.stage("op preflight"):
+            findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
+                                 ops=count_ops(source.concrete_function().graph.as_graph_def()))
+            if any(findings.values()):
+                progress.info(format_findings(findings))
         with progress.stage(f"reading samples {spec.samples}"):
             samples = load_samples(spec, source.inputs)
             source.samples = samples
             progress.debug(f"{len(samples)} samples")
         with progress.stage(f"reference outputs on {len(samples)} samples"):
             reference = reference_outputs(source, samples)
+            drift = keras_export_drift(source, samples, reference)
+            if drift:
+                raise InputError(
+                    f"the Keras model's SavedModel export does not reproduce the model: {drift}",
+                    where=str(spec.model),
+                    hint="a known Keras 3 export issue (e.g. a Resizing layer before BatchNormalization traces BN "
+                         "in training mode); export a SavedModel yourself with model.export() after fixing the "
+                         "layer order, check it, and pass that folder",
+                )
         results = {}
         for name in spec.targets:
             with progress.stage(f"target {name}"):
-                results[name] = build_target(name, spec, source, samples, reference, workdir, staging, progress)
+                found = findings.get(name, [])
+                if has_errors(found):
+                    results[name] = rejected_by_preflight(name, spec, found)
+                else:
+                    results[name] = build_target(name, spec, source, samples, reference, workdir, staging, progress)
+                results[name].preflight = found
                 progress.info(f"    {name}: {results[name].status}" + (f" ({results[name].reason})" if results[name].reason else ""))
         report = Report(
             model=describe_model(source, spec),
@@ -182,6 +203,14 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def rejected_by_preflight(name: str, spec: PackageSpec, findings: list[dict]) -> TargetResult:
+    """A target whose converter cannot take some op: FAIL (conversion) without spending time converting."""
+    errors = [f for f in findings if f["severity"] == "error"]
+    reason = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
+    return TargetResult(name, FAIL, reason=f"op preflight: {reason}", quantization=spec.quantization.get(name, ""),
+                        conversion_failed=True)
 
 
 def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):

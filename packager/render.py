@@ -40,86 +40,49 @@ def template_dir(target: str) -> Path:
     raise PackagerError(f"template folder for {target!r} not found", hint="reinstall packager")
 
 
-def _escape_c_like(s: str, *, dollar: bool = False, unicode_style: str = "u4") -> str:
+def _escape_c_like(s: str, *, dollar: bool, unicode_escape) -> str:
+    """Backslash-escape quotes, backslashes and control characters (and ``$`` for Kotlin templates)."""
+    simple = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
     out = []
     for ch in s:
         o = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "'":
-            out.append("\\'")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
+        if ch in simple:
+            out.append(simple[ch])
         elif dollar and ch == "$":
             out.append("\\$")
-        elif o < 0x20 or o == 0x7F or (0x80 <= o and unicode_style == "ascii"):
-            out.append(_unicode_escape(o, unicode_style))
-        elif o >= 0x80 and unicode_style in ("u4",) and 0xD800 <= o <= 0xDFFF:
-            out.append(_unicode_escape(o, unicode_style))
+        elif o < 0x20 or o == 0x7F or 0xD800 <= o <= 0xDFFF:
+            out.append(unicode_escape(o))
         else:
             out.append(ch)
     return "".join(out)
 
 
-def _unicode_escape(o: int, style: str) -> str:
-    if style == "swift":
-        return "\\u{%x}" % o
-    if style == "cpp":
-        return "\\U%08x" % o
-    if o > 0xFFFF:  # UTF-16 surrogate pair
-        o -= 0x10000
-        return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
-    return "\\u%04x" % o
-
-
 def kotlin_string(value: object) -> str:
     """A Kotlin string literal: quotes, backslashes, ``$`` (templates) and control chars escaped."""
-    return '"' + _escape_c_like(str(value), dollar=True) + '"'
+    return '"' + _escape_c_like(str(value), dollar=True, unicode_escape=lambda o: "\\u%04x" % o) + '"'
 
 
 def swift_string(value: object) -> str:
     """A Swift string literal: ``\\(`` interpolation is neutralised by escaping the backslash."""
-    s = str(value)
-    out = []
-    for ch in s:
-        o = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif o < 0x20 or o == 0x7F:
-            out.append("\\u{%x}" % o)
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return '"' + _escape_c_like(str(value), dollar=False, unicode_escape=lambda o: "\\u{%x}" % o) + '"'
 
 
-def js_string(value: object) -> Markup:
-    """A JavaScript string literal safe inside an inline <script> too (``<``, ``>``, ``&``, U+2028)."""
-    s = json.dumps(str(value), ensure_ascii=False)
+def _script_safe_json(value: object, **kw) -> Markup:
+    """JSON that is also safe inside an inline <script> (``<``, ``>``, ``&``, U+2028/2029 escaped)."""
+    s = json.dumps(value, ensure_ascii=False, **kw)
     for ch, rep in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         s = s.replace(ch, rep)
     return Markup(s)
+
+
+def js_string(value: object) -> Markup:
+    """A JavaScript string literal, safe inside an inline <script> too."""
+    return _script_safe_json(str(value))
 
 
 def json_value(value: object) -> Markup:
     """Canonical JSON (sorted keys), also safe inside an inline <script>."""
-    s = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    for ch, rep in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        s = s.replace(ch, rep)
-    return Markup(s)
+    return _script_safe_json(value, sort_keys=True)
 
 
 def cpp_string(value: object) -> str:

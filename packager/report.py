@@ -35,6 +35,7 @@ class TargetResult:
     seconds: float | None = None
     tries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    preflight: list[dict] = field(default_factory=list)  # op findings before conversion
 
     def to_json(self) -> dict:
         d = {
@@ -63,12 +64,14 @@ class TargetResult:
             d["tries"] = self.tries
         if self.warnings:
             d["warnings"] = self.warnings
+        if self.preflight:
+            d["preflight"] = self.preflight
         return d
 
 
     @classmethod
     def from_json(cls, d: dict) -> TargetResult:
-        known = {f for f in cls.__dataclass_fields__} - {"target", "checks", "conversion_failed"}
+        known = {f for f in cls.__dataclass_fields__} - {"target", "status", "checks", "conversion_failed"}
         r = cls(d.get("target", ""), d["status"], **{k: v for k, v in d.items() if k in known})
         r.checks = [Check(**c) for c in d.get("checks", [])]
         r.conversion_failed = bool(d.get("conversion_failed"))

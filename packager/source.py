@@ -319,3 +319,30 @@ def _tensor_name(n: str) -> str:
 
 def _safe_name(n: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", n.split(":")[0])
+
+
+def keras_export_drift(source: Source, samples, reference: dict[str, np.ndarray], count: int = 4) -> str | None:
+    """For Keras models: does the SavedModel export (which every target converts from, and which gives
+    the reference) reproduce ``model(x, training=False)``? Returns a description of the drift, or None.
+    Skipped (None) when the Keras inputs cannot be matched to the signature by name."""
+    model = source.keras_model
+    if model is None or not len(samples):
+        return None
+    names = [str(getattr(t, "name", "")).split(":")[0] for t in getattr(model, "inputs", None) or []]
+    if sorted(names) != sorted(i.name for i in source.inputs):
+        return None
+    n = min(count, len(samples))
+    rows = [samples[i] for i in range(n)]
+    feed = [np.concatenate([r[name] for r in rows]) for name in names]
+    out = model(feed if len(feed) > 1 else feed[0], training=False)
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    if len(outs) != len(source.outputs):
+        return None
+    for spec_out, value in zip(source.outputs, outs):
+        ref = reference[spec_out.name][:n]
+        got = np.asarray(value, np.float32).reshape(ref.shape)
+        diff = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        if diff > 1e-3 * max(1.0, float(np.max(np.abs(ref)))):
+            return (f"output {spec_out.name!r}: the SavedModel export differs from model(x, training=False) by "
+                    f"up to {diff:.3g} on the first {n} samples")
+    return None

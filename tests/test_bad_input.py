@@ -53,6 +53,12 @@ def make_case(name: str, tmp: Path, models: dict, image_folder: Path) -> tuple[l
                 "keras.Model(i, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(i))).save(sys.argv[1])")
         subprocess.run([sys.executable, "-c", code, str(tmp / "dyn.keras")], check=True, capture_output=True)
         return [tmp / "dyn.keras", "--samples", imgs], INPUT, ["dynamic dimensions", "--input-shape img=1,"]
+    if name == "Keras export that drifts from the model":
+        code = ("import keras, sys\nkeras.utils.set_random_seed(0)\ni = keras.Input((8, 8, 3), name='img')\n"
+                "x = keras.layers.BatchNormalization()(keras.layers.Resizing(4, 4)(i))\n"
+                "keras.Model(i, keras.layers.Dense(3, activation='softmax')(keras.layers.Flatten()(x))).save(sys.argv[1])")
+        subprocess.run([sys.executable, "-c", code, str(tmp / "drift.keras")], check=True, capture_output=True)
+        return [tmp / "drift.keras", "--samples", imgs], INPUT, ["export does not reproduce the model", "training=False"]
     if name == "missing sample set":
         return [keras_model, "--samples", tmp / "nosamples"], INPUT, ["sample set not found"]
     if name == "empty sample folder":
@@ -126,7 +132,7 @@ def make_case(name: str, tmp: Path, models: dict, image_folder: Path) -> tuple[l
 CASES = [
     "missing model", "empty model file", "corrupt .keras", "truncated .keras", "corrupt .h5",
     "folder that is not a SavedModel", "SavedModel without serving_default", "unknown model extension",
-    "dynamic dimensions without --input-shape", "missing sample set", "empty sample folder", "undecodable image",
+    "dynamic dimensions without --input-shape", "Keras export that drifts from the model", "missing sample set", "empty sample folder", "undecodable image",
     "array of the wrong shape", "array of the wrong dtype", "NaN in samples", "npz without the input's array",
     "corrupt npz", "image folder for a non-image model", "label count not matching the output", "duplicate labels",
     "empty line in labels", "labels file missing", "toml syntax error", "toml unknown key", "toml wrong type",

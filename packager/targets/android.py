@@ -37,7 +37,7 @@ class AndroidTarget:
     def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
         from .android_module import render_module
 
-        render_module(spec, source, artifact, samples, reference, outdir)
+        return render_module(spec, source, artifact, samples, reference, outdir)
 
     def checks(self, spec, source, artifact, samples, reference, outdir: Path):
         from .android_module import module_checks
@@ -70,7 +70,8 @@ def convert_tflite(source, spec, mode: str, samples=None) -> bytes:
     try:
         return conv.convert()
     except Exception as e:  # the converter raises ConverterError / RuntimeError with op lists in the text
-        raise ConversionError(*_explain_tflite_failure(str(e), mode)) from e
+        message, hint = _explain_tflite_failure(str(e), mode)
+        raise ConversionError(message, hint=hint) from e
 
 
 def _explain_tflite_failure(text: str, mode: str) -> tuple[str, str]:

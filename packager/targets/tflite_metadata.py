@@ -227,8 +227,10 @@ def read_metadata(tflite_path: Path) -> dict:
         return out
 
     subs = _field_vector_tables(root, 3)
-    with zipfile.ZipFile(tflite_path) as zf:
-        zipped = {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
+    zipped = {}
+    if zipfile.is_zipfile(tflite_path):  # labels are zipped onto the model only when there are labels
+        with zipfile.ZipFile(tflite_path) as zf:
+            zipped = {n: zf.read(n).decode("utf-8") for n in zf.namelist()}
     return {
         "name": _field_string(root, 0), "description": _field_string(root, 1), "version": _field_string(root, 2),
         "author": _field_string(root, 4), "license": _field_string(root, 5),

@@ -103,11 +103,8 @@ def template_manifest() -> dict:
 
 
 def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes: int) -> None:
-    import contextlib
-    import io
-
-    with contextlib.redirect_stderr(io.StringIO()):  # tensorflow_decision_forests prints a banner on import
-        from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # tensorflowjs imports TF-DF, which prints a banner
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
 
     if out.exists():
         shutil.rmtree(out)
@@ -539,8 +536,9 @@ class WebTarget:
         )
 
     def render(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
-               reference: dict[str, np.ndarray], outdir: Path) -> None:
+               reference: dict[str, np.ndarray], outdir: Path) -> Path:
         build_bundle(spec, source, artifact, samples, Path(outdir))
+        return Path(template_manifest()["model_dir"]) / "model.json"
 
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
@@ -622,7 +620,8 @@ def _browser_checks(context, server, spec, source, samples, outdir: Path) -> lis
               and sw["cache"].endswith(":" + _content_hash(outdir)) and sw["entries"] == len(config_precache))
         checks.append(Check(
             "service_worker", PASS if ok else FAIL,
-            f"state {sw['state']}, controlling: {sw['controlled']}, cache {sw['cache']!r} holds "
+            f"state {sw['state']}, controlling: {sw['controlled']}, cache "
+            f"{(sw['cache'] or '').replace(server.url, '<origin>/')!r} holds "
             f"{sw['entries']}/{len(config_precache)} files", time.perf_counter() - t0))
 
         # Manifest as the browser sees it.

@@ -1,0 +1,163 @@
+"""Op preflight on tiny real models: what it flags per target, and that the real converters agree."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+
+from packager import preflight as pf
+
+
+@pytest.fixture
+def tfjs_importable(monkeypatch):
+    """tensorflowjs imports tensorflow_decision_forests, whose welcome banner imports IPython (not installed)
+    whenever stdout is not a terminal, as under pytest's capture; its documented switch turns the banner off."""
+    monkeypatch.setenv("TFDF_DISABLE_WELCOME_MESSAGE", "1")
+
+
+def _save_module(path, fn, shape):
+    """A tf.Module whose serving_default signature is ``fn`` on one float32 input ``x`` of ``shape``."""
+    import tensorflow as tf
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": fn(x)}
+
+    m = Model()
+    tf.saved_model.save(m, str(path), signatures={"serving_default": m.serve})
+    return path
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    import keras
+    import tensorflow as tf
+
+    d = tmp_path_factory.mktemp("preflight")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x)).export(str(d / "cnn"), verbose=False)
+    return {
+        "cnn": d / "cnn",
+        # TFLite has no builtin Cumprod and coremltools no translator; TF.js has a kernel
+        "cumprod": _save_module(d / "cumprod", lambda x: tf.math.cumprod(x, axis=1) * 2.0, [1, 8]),
+        # TF.js and coremltools lack Roll; TFLite lowers it
+        "roll": _save_module(d / "roll", lambda x: tf.roll(x, shift=2, axis=1) + 1.0, [1, 8]),
+    }
+
+
+def _errors(findings: list[dict]) -> dict[str, dict]:
+    return {f["op"]: f for f in findings if f["severity"] == "error"}
+
+
+def _coreml_convert(saved_model_dir):
+    """The iOS target's converter call (neuralnetwork, its deployment target) on the serving function."""
+    import coremltools as ct
+    import tensorflow as tf
+
+    from packager.targets.ios import DEPLOYMENT
+
+    loaded = tf.saved_model.load(str(saved_model_dir))  # kept alive: the function reads its variables
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return ct.convert([loaded.signatures["serving_default"]], source="tensorflow", convert_to="neuralnetwork",
+                          minimum_deployment_target=getattr(ct.target, DEPLOYMENT))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_graph_ops_walks_function_bodies(saved):
+    ops = pf.graph_ops(saved["cnn"])
+    # a Keras 3 export's graph is a call into the function library; the layers' ops live in its bodies
+    assert ops["StatefulPartitionedCall"] >= 1
+    assert {"Conv2D", "MaxPool", "Relu", "Softmax"} <= set(ops)
+    assert all(isinstance(n, int) and n > 0 for n in ops.values())
+
+
+@pytest.mark.slow
+def test_tiny_cnn_has_no_findings_for_any_target(saved):
+    findings = pf.preflight(saved["cnn"], pf.TARGETS)
+    assert findings == {"android": [], "ios": [], "web": []}
+    assert pf.format_findings(findings) == ""
+
+
+@pytest.mark.slow
+def test_cumprod_is_flagged_for_android_and_ios_with_their_fixes(saved):
+    findings = pf.preflight(saved["cumprod"], pf.TARGETS)
+
+    android = _errors(findings["android"])["Cumprod"]
+    assert android["count"] == 1
+    assert "TFLite has no builtin kernel for op Cumprod" in android["why"]
+    assert "SELECT_TF_OPS" in android["fix"] and "tensorflow-lite-select-tf-ops" in android["fix"]
+
+    ios = _errors(findings["ios"])["Cumprod"]
+    assert ios["why"] == "coremltools has no TensorFlow translator for op Cumprod"
+    assert "register_tf_op" in ios["fix"]
+
+    assert findings["web"] == []  # TF.js has a Cumprod kernel
+
+    lines = pf.format_findings(findings).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("android: error: Cumprod (x1): ") and "fix: " in lines[0]
+    assert lines[1].startswith("ios: error: Cumprod (x1): ")
+
+
+@pytest.mark.slow
+def test_real_converters_agree_on_cumprod(saved, tmp_path, tfjs_importable):
+    import tensorflow as tf
+
+    from packager.targets.web import convert_saved_model
+
+    # the android target's fp32 converter call (from_saved_model, serving_default, builtins) refuses the op
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved["cumprod"]), signature_keys=["serving_default"])
+    with pytest.raises(Exception, match="'tf.Cumprod' op is neither a custom op nor a flex op"):
+        converter.convert()
+    # coremltools refuses it too
+    with pytest.raises(NotImplementedError, match="Cumprod"):
+        _coreml_convert(saved["cumprod"])
+    # and TF.js, for which preflight found nothing, converts it
+    convert_saved_model(saved["cumprod"], tmp_path / "web", "fp32", 4 * 1024 * 1024)
+    assert (tmp_path / "web" / "model.json").is_file()
+
+
+@pytest.mark.slow
+def test_roll_is_flagged_for_web_and_the_tfjs_converter_refuses_it(saved, tmp_path, tfjs_importable):
+    from packager.targets.web import convert_saved_model
+
+    findings = pf.preflight(saved["roll"], pf.TARGETS)
+    web = _errors(findings["web"])["Roll"]
+    assert web["why"] == "TF.js has no kernel for op Roll"
+    assert web["fix"] == "replace the op or use a different target"
+    assert "Roll" in _errors(findings["ios"])
+    assert findings["android"] == []  # TFLite lowers Roll to builtins: no false alarm
+
+    with pytest.raises(ValueError, match="(?s)Unsupported Ops.*Roll"):
+        convert_saved_model(saved["roll"], tmp_path / "web", "fp32", 4 * 1024 * 1024)
+
+
+@pytest.mark.slow
+def test_android_without_conversion_only_warns_from_the_op_list(saved):
+    ops = pf.graph_ops(saved["cumprod"])
+    findings = pf.preflight(saved["cumprod"], ("android",), ops=ops, android_convert=False)["android"]
+    assert [(f["op"], f["severity"]) for f in findings] == [("Cumprod", "warning")]
+
+
+def test_tflite_error_text_without_structured_errors_still_names_the_op():
+    text = ("<unknown>:0: error: loc(...): 'tf.Cumprod' op is neither a custom op nor a flex op\n"
+            "<unknown>:0: error: loc(...): 'tf.Erf' op is neither a custom op nor a flex op\n")
+    findings = pf.tflite_failure_findings(RuntimeError(text), {"Cumprod": 3, "Erf": 1})
+    assert [(f["op"], f["count"], f["severity"]) for f in findings] == [("Cumprod", 3, "error"), ("Erf", 1, "error")]
+    other = pf.tflite_failure_findings(RuntimeError("<unknown>:0: error: something else broke"), {})
+    assert other[0]["op"] == "(model)" and "something else broke" in other[0]["why"]
+
+
+def test_unknown_target_is_refused():
+    with pytest.raises(ValueError, match="desktop"):
+        pf.preflight("unused", ("desktop",), ops={})

@@ -1,0 +1,192 @@
+"""Cross-target reliability: the frozen-graph interface through all three targets, hostile labels
+everywhere, byte-identical rebuilds, Ctrl-C without leftovers, and the int8 calibration warning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import PACKAGER, run_cli
+from packager.demo import HERE as DEMO
+from packager.report import VOLATILE_KEYS
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = ['say "hi" \\o/', "it's $cost ${x} `tick`", "*/ </script><script>window.__pwned=1</script>",
+           "naïve 猫 🐱 line"]
+
+
+def demo_build(out: Path, *extra) -> subprocess.CompletedProcess:
+    return run_cli("build", DEMO / "model.keras", "--samples", DEMO / "samples", "--mean", "127.5", "--std", "127.5",
+                   "--out", out, "--no-cache", *extra)
+
+
+@pytest.fixture(scope="module")
+def frozen_pb(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pb")
+    code = """
+import sys, numpy as np, tensorflow as tf, keras
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+keras.utils.set_random_seed(3)
+inp = keras.Input((8, 8, 3))
+x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+x = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+m = keras.Model(inp, x)
+f = tf.function(lambda x: m(x)).get_concrete_function(tf.TensorSpec([1, 8, 8, 3], tf.float32, name="input"))
+tf.io.write_graph(convert_variables_to_constants_v2(f).graph.as_graph_def(), sys.argv[1], "frozen.pb", as_text=False)
+np.save(sys.argv[1] + "/x.npy", np.random.default_rng(0).uniform(0, 1, (12, 8, 8, 3)).astype(np.float32))
+"""
+    subprocess.run([sys.executable, "-c", code, str(d)], check=True, capture_output=True)
+    return d
+
+
+def test_frozen_pb_through_all_three_targets(tmp_path, frozen_pb):
+    out = tmp_path / "out"
+    r = run_cli("build", frozen_pb / "frozen.pb", "--input-shape", "input=1,8,8,3", "--output-names", "Identity",
+                "--samples", frozen_pb / "x.npy", "--out", out, "--quantize", "android=fp32",
+                "--quantize", "ios=fp32", "--quantize", "web=fp32")
+    assert r.returncode == 0, r.stderr + r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"]["format"] == "frozen_pb"
+    for t in ("android", "ios", "web"):
+        assert report["targets"][t]["status"] == "PASS", (t, report["targets"][t]["reason"])
+        assert report["targets"][t]["metrics"]["top1_agreement"] == 1.0
+
+
+def test_hostile_labels_through_every_target(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(HOSTILE) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    r = demo_build(out, "--labels", labels, "--name", 'Evil "*/ name')
+    assert r.returncode == 0, r.stderr + r.stdout
+    report = json.loads((out / "report.json").read_text())
+    for t in ("android", "ios", "web"):
+        assert report["targets"][t]["status"] == "PASS", (t, report["targets"][t]["reason"])
+        failed = [c for c in report["targets"][t]["checks"] if c["status"] == "FAIL"]
+        assert not failed, failed
+    checks = {c["name"]: c["status"] for c in report["targets"]["android"]["checks"]}
+    assert checks["kotlin-compiles"] == checks["jni-compiles"] == "PASS"
+    assert (out / "android/src/main/assets/labels.txt").read_text(encoding="utf-8").splitlines() == HOSTILE
+    # the report itself shows the labels as text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>window.__pwned" not in html
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    digests = {}
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = p.relative_to(root).as_posix()
+        data = p.read_bytes()
+        if rel == "report.json":
+            data = json.dumps(_drop_volatile(json.loads(data)), sort_keys=True).encode()
+        elif rel == "report.html":
+            data = re.sub(rb'<span class="timing">[^<]*</span>', b"", data)
+        digests[rel] = hashlib.sha256(data).hexdigest()
+    return digests
+
+
+def _drop_volatile(value):
+    if isinstance(value, dict):
+        return {k: _drop_volatile(v) for k, v in value.items() if k not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_drop_volatile(v) for v in value]
+    return value
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        r = demo_build(out, "--labels", DEMO / "labels.txt")
+        assert r.returncode == 0, r.stderr + r.stdout
+    da, db = _tree_digest(a), _tree_digest(b)
+    assert da.keys() == db.keys()
+    differing = [k for k in da if da[k] != db[k]]
+    assert not differing, f"files differ between two identical builds: {differing}"
+    assert len(da) > 30  # all three targets' folders were compared, not an empty tree
+
+
+def _session_pids(sid: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if os.getsid(int(d.name)) == sid:
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_ctrl_c_during_browser_validation_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*PACKAGER, "build", DEMO / "model.keras", "--samples", DEMO / "samples", "--out", out,
+                             "--no-cache", "--targets", "web"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    seen = []
+    deadline = time.time() + 300
+    for line in proc.stderr:
+        seen.append(line)
+        if "==> target web" in line or time.time() > deadline:
+            break
+    time.sleep(4)  # inside conversion / browser start-up
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, "".join(seen) + rest
+    assert "interrupted" in rest
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.building-*"))
+    time.sleep(1)
+    assert _session_pids(proc.pid) == [], "processes (browser/server) survived the interrupt"
+
+
+def test_int8_calibration_with_few_samples_warns(tmp_path):
+    x = np.stack([np.asarray(__import__("PIL.Image").Image.open(p), np.float32) for p in
+                  sorted((DEMO / "samples").glob("*.png"))[:4]])
+    np.save(tmp_path / "few.npy", (x - 127.5) / 127.5)
+    out = tmp_path / "out"
+    r = run_cli("build", DEMO / "model.keras", "--samples", tmp_path / "few.npy", "--targets", "android",
+                "--out", out, "--no-cache")
+    report = json.loads((out / "report.json").read_text())
+    assert any("only 4 samples" in w for w in report["targets"]["android"]["warnings"])
+    assert "warning: int8 calibrated on only 4 samples" in r.stderr
+
+
+def test_unsupported_op_fails_only_its_targets(tmp_path):
+    """tf.roll has a TFLite builtin but no TF.js kernel and no coremltools translator: the op preflight
+    names the op per target before converting; android is still built and validated; exit code 4."""
+    code = """
+import sys, tensorflow as tf
+class M(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+    def serve(self, x):
+        return {"output_0": tf.nn.softmax(tf.matmul(tf.roll(x, shift=1, axis=1), self.w))}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+"""
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "roll")], check=True, capture_output=True)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", tmp_path / "roll", "--samples", tmp_path / "x.npy", "--out", out,
+                "--quantize", "android=fp32")
+    assert r.returncode == 4, r.stderr + r.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["targets"]["android"]["status"] == "PASS"
+    for t in ("ios", "web"):
+        assert report["targets"][t]["status"] == "FAIL"
+        assert "op preflight" in report["targets"][t]["reason"] and "Roll" in report["targets"][t]["reason"]
+    assert (out / "android").is_dir() and not (out / "web").exists()
+    assert "Roll" in r.stderr
