@@ -25,8 +25,8 @@ P9  TF.js per image in headless Chromium: targets.web.latency_ms + backend; goal
 The random-weight MobileNetV2 (weights=None) has vanishing activations: its softmax is uniform (every
 class 0.001), so int8's fixed 1/256 softmax output scale rounds it to all zeros (cosine 0). Gates are
 relaxed for the quantized modes (packager.toml written below, printed) so builds run to the end; the table
-keeps each build's status and agreement. Builds pass a 1000-line labels file (class_000...): without
-labels packager's tflite-metadata check fails (BadZipFile) and a failed build is never cached (P7).
+keeps each build's status and agreement. Builds pass a 1000-line labels file (class_000...), as an ImageNet
+classifier would (packager 04874a4 also failed its tflite-metadata check without labels, fixed in 1dc0e86).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def git_state() -> dict:
     """Read-only: HEAD and the working-tree changes the measured code carries."""
     def git(*args):
         r = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else None
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
 
     status = git("status", "--porcelain", "--", *CODE_DIRS)
     return {"head": git("rev-parse", "HEAD"), "uncommitted": status.splitlines() if status else []}

@@ -81,7 +81,7 @@ def output_metrics(ref: np.ndarray, cand: np.ndarray) -> tuple[dict[str, float |
         ct = cand.argmax(axis=1)
         m["top1_agreement"] = float((rt == ct).mean())
         k = min(5, ref.shape[1])
-        topk = np.argsort(-cand, axis=1)[:, :k]
+        topk = np.argsort(-cand, axis=1, kind="stable")[:, :k]  # ties ordered like argmax
         m["top5_agreement"] = float((topk == rt[:, None]).any(axis=1).mean())
         disagree = [int(i) for i in np.nonzero(rt != ct)[0]]
     return m, disagree

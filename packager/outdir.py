@@ -30,8 +30,12 @@ def check_out(out: Path, *, force: bool) -> None:
 def staged_output(out: Path, *, force: bool):
     check_out(out, force=force)
     parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=parent))
+    except OSError as e:
+        raise OutputError(f"cannot create the output folder beside {out}: {e.strerror}", where=str(out),
+                          hint="choose a writable --out folder") from e
     try:
         yield staging
         if out.exists():

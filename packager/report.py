@@ -11,6 +11,7 @@ from .errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, Conversion
 
 # report.json keys whose values differ between identical runs (timings); everything else is reproducible
 VOLATILE_KEYS = ("latency_ms", "seconds", "timings")
+METRIC_KEYS = ("top1_agreement", "top5_agreement", "max_abs_error", "mean_abs_error", "cosine")  # null: not run
 
 
 @dataclass
@@ -49,7 +50,7 @@ class TargetResult:
             "size_ratio": round(self.bytes / self.float_bytes, 4) if self.bytes and self.float_bytes else None,
             "runtime": self.runtime,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
-            "metrics": {k: _round(v) for k, v in self.metrics.items()},
+            "metrics": {k: _round(self.metrics.get(k)) for k in METRIC_KEYS},
             "per_output": {n: {k: _round(v) for k, v in m.items()} for n, m in self.per_output.items()},
             "gates": self.gates,
             "disagreements": self.disagreements,

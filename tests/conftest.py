@@ -18,10 +18,17 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGER = [sys.executable, "-m", "packager"]
 
 
-def run_cli(*args, cwd=None, timeout=900) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess (exit codes, messages and all)."""
+def run_cli(*args, cwd=None, timeout=900, env=None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess (exit codes, messages and all); ``env`` adds/overrides variables
+    (a value of None removes one)."""
+    full_env = dict(os.environ)
+    for k, v in (env or {}).items():
+        if v is None:
+            full_env.pop(k, None)
+        else:
+            full_env[k] = v
     return subprocess.run([*PACKAGER, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=full_env)
 
 
 @pytest.fixture(scope="session")

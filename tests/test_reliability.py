@@ -190,3 +190,38 @@ tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
         assert "op preflight" in report["targets"][t]["reason"] and "Roll" in report["targets"][t]["reason"]
     assert (out / "android").is_dir() and not (out / "web").exists()
     assert "Roll" in r.stderr
+
+
+def test_missing_tools_make_dependent_checks_skipped_not_a_crash(tmp_path):
+    """A user's laptop without Chromium and without the Android check tools: the web target cannot be
+    executed (UNVERIFIED, exit 6), the Android checks that need the tools are SKIPPED with the reason, and
+    everything that can run here still runs."""
+    common = [DEMO / "model.keras", "--samples", DEMO / "samples", "--mean", "127.5", "--std", "127.5", "--no-cache"]
+    out = tmp_path / "web"
+    r = run_cli("build", *common, "--targets", "web", "--out", out,
+                env={"CI": None, "PACKAGER_CHROMIUM": str(tmp_path / "no-chromium")})
+    assert r.returncode == 6, r.stderr + r.stdout
+    assert "Traceback" not in r.stderr + r.stdout
+    web = json.loads((out / "report.json").read_text())["targets"]["web"]
+    assert web["status"] == "UNVERIFIED" and "Chromium was not found" in web["reason"]
+    assert web["metrics"]["top1_agreement"] is None  # nothing ran, nothing is claimed
+    assert (out / "web" / "index.html").is_file()  # the bundle itself is still written
+
+    out = tmp_path / "android"
+    r = run_cli("build", *common, "--targets", "android", "--out", out,
+                env={"CI": None, "PACKAGER_TOOLS": str(tmp_path / "no-tools")})
+    assert r.returncode == 0, r.stderr + r.stdout
+    android = json.loads((out / "report.json").read_text())["targets"]["android"]
+    assert android["status"] == "PASS"  # the .tflite itself ran on every sample with ai-edge-litert
+    checks = {c["name"]: c for c in android["checks"]}
+    assert checks["predictions"]["status"] == "PASS"
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32"):
+        assert checks[name]["status"] == "SKIPPED" and "setup-android" in checks[name]["detail"], checks[name]
+    assert "SKIPPED" in r.stdout  # the console summary says so
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path):
+    r = run_cli("build", DEMO / "model.keras", "--samples", DEMO / "samples", "--targets", "android",
+                "--out", "/proc/packager-out")
+    assert r.returncode == 3, r.stderr
+    assert "Traceback" not in r.stderr and "/proc" in r.stderr and "fix:" in r.stderr

@@ -162,6 +162,15 @@ def _timed(name: str, out: list[Check]):
     out.append(Check(name, status, detail, time.perf_counter() - t0))
 
 
+def _needs_kotlin(kotlin_check: Check) -> None:
+    """A check that needs the compiled Kotlin classes: SKIPPED like kotlin-compiles when its tools are
+    missing, FAIL when kotlin-compiles failed."""
+    if kotlin_check.status == SKIPPED:
+        raise ToolMissing("needs the compiled Kotlin classes, and kotlin-compiles was skipped",
+                          hint="run .ci/setup-android.sh")
+    raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
+
+
 def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                   reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
     from ..runtimes import android_host as host
@@ -187,13 +196,13 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
         # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
         with _timed("jni-compiles", checks) as r:
             if not kotlin_ok:
-                raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
+                _needs_kotlin(checks[0])
             r["detail"] = _check_jni_compiles(host, outdir, classes, native_class, work)
 
         # 3. The JNI core runs the fp32 model on the host through the TFLite C API.
         with _timed("jni-runs-fp32", checks) as r:
             if not kotlin_ok:
-                raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
+                _needs_kotlin(checks[0])
             r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, outdir, classes, ctx,
                                           work)
 
