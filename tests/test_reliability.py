@@ -164,8 +164,9 @@ def test_int8_calibration_with_few_samples_warns(tmp_path):
 
 
 def test_unsupported_op_fails_only_its_targets(tmp_path):
-    """tf.roll has a TFLite builtin but no TF.js kernel and no coremltools translator: the op preflight
-    names the op per target before converting; android is still built and validated; exit code 4."""
+    """tf.math.cumprod has a TF.js kernel but no TFLite builtin and no coremltools translator: the op
+    preflight names the op and the fix per target before converting; web is still built and validated;
+    the exit code is 4 (conversion)."""
     code = """
 import sys, tensorflow as tf
 class M(tf.Module):
@@ -173,23 +174,25 @@ class M(tf.Module):
         self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
     @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
     def serve(self, x):
-        return {"output_0": tf.nn.softmax(tf.matmul(tf.roll(x, shift=1, axis=1), self.w))}
+        return {"output_0": tf.nn.softmax(tf.matmul(tf.math.cumprod(x, axis=1), self.w))}
 m = M()
 tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
 """
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "roll")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "cumprod")], check=True, capture_output=True)
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32))
     out = tmp_path / "out"
-    r = run_cli("build", tmp_path / "roll", "--samples", tmp_path / "x.npy", "--out", out,
-                "--quantize", "android=fp32")
+    r = run_cli("build", tmp_path / "cumprod", "--samples", tmp_path / "x.npy", "--out", out,
+                "--quantize", "web=fp32")
     assert r.returncode == 4, r.stderr + r.stdout
     report = json.loads((out / "report.json").read_text())
-    assert report["targets"]["android"]["status"] == "PASS"
-    for t in ("ios", "web"):
+    assert report["targets"]["web"]["status"] == "PASS"
+    assert report["targets"]["android"]["reason"].count("select-tf-ops") == 1  # names the Android dependency
+    for t in ("android", "ios"):
         assert report["targets"][t]["status"] == "FAIL"
-        assert "op preflight" in report["targets"][t]["reason"] and "Roll" in report["targets"][t]["reason"]
-    assert (out / "android").is_dir() and not (out / "web").exists()
-    assert "Roll" in r.stderr
+        assert "op preflight" in report["targets"][t]["reason"] and "Cumprod" in report["targets"][t]["reason"]
+        assert not (out / t).exists()
+    assert (out / "web" / "model.json").is_file()
+    assert "Cumprod" in r.stdout
 
 
 def test_missing_tools_make_dependent_checks_skipped_not_a_crash(tmp_path):
