@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -74,16 +75,28 @@ def _build(spec: PackageSpec, progress: Progress) -> Report:
                          "in training mode); export a SavedModel yourself with model.export() after fixing the "
                          "layer order, check it, and pass that folder",
                 )
-        results = {}
-        for name in spec.targets:
-            with progress.stage(f"target {name}"):
-                found = findings.get(name, [])
-                if has_errors(found):
-                    results[name] = rejected_by_preflight(name, spec, found)
-                else:
-                    results[name] = build_target(name, spec, source, samples, reference, workdir, staging, progress)
-                results[name].preflight = found
-                progress.info(f"    {name}: {results[name].status}" + (f" ({results[name].reason})" if results[name].reason else ""))
+        # Each target's checks (compilers, linkers, a browser: mostly other processes) run in one background
+        # thread while the main thread converts and validates the next target.
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="packager-checks")
+        pending: dict[str, Future] = {}
+        try:
+            for name in spec.targets:
+                with progress.stage(f"target {name}"):
+                    found = findings.get(name, [])
+                    if has_errors(found):
+                        pending[name] = _done(rejected_by_preflight(name, spec, found))
+                    else:
+                        pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
+                                                     progress, background)
+            with progress.stage("finishing target checks"):
+                results = {}
+                for name, future in pending.items():
+                    results[name] = future.result()
+                    results[name].preflight = findings.get(name, [])
+                    progress.info(f"    {name}: {results[name].status}"
+                                  + (f" ({results[name].reason})" if results[name].reason else ""))
+        finally:
+            background.shutdown(wait=True, cancel_futures=True)
         report = Report(
             model=describe_model(source, spec),
             samples={"count": len(samples), "source": spec.samples.name,
@@ -153,11 +166,13 @@ MIN_CALIBRATION_SAMPLES = 16
 
 
 def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
-                 workdir: Path, staging: Path, progress: Progress) -> TargetResult:
+                 workdir: Path, staging: Path, progress: Progress, background: Executor) -> Future:
+    """Convert, validate and render ``name`` here; its checks are submitted to ``background``.
+    Returns a Future of the finished TargetResult."""
     requested = spec.quantization.get(name, "")
     if not target_available(name):
-        return TargetResult(name, NOT_BUILT, reason=f"the {name} target is not part of this packager version yet",
-                            quantization=requested)
+        return _done(TargetResult(name, NOT_BUILT, quantization=requested,
+                                  reason=f"the {name} target is not part of this packager version yet"))
     t0 = time.perf_counter()
     target = load_target(name)
     requested = requested or target.default_mode
@@ -179,30 +194,50 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         progress.info(f"    {name}: auto quantization tried {', '.join(t['mode'] + '=' + t['status'] for t in tries)}")
     if artifact is None:  # conversion failed: nothing to package
         result.seconds = time.perf_counter() - t0
-        return result
+        return _done(result)
     if result.quantization == "int8" and len(samples) < MIN_CALIBRATION_SAMPLES:
         result.warnings.append(f"int8 calibrated on only {len(samples)} samples (fewer than "
                                f"{MIN_CALIBRATION_SAMPLES}); quantization ranges may not represent real inputs")
         progress.info(f"    warning: {result.warnings[-1]}")
+    outdir = staging / name
     try:
-        outdir = staging / name
         progress.debug(f"{name}: rendering {outdir.name}/")
         bundled = target.render(spec, source, artifact, samples, reference, outdir)
         result.artifact = (Path(name) / bundled).as_posix() if bundled else None
-        progress.debug(f"{name}: checks")
-        result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
-    except PackagerError as e:
-        result.status, result.reason = FAIL, _join(result.reason, e.message)
     except Exception as e:
-        result.status = FAIL
-        result.reason = _join(result.reason, f"rendering/checking {name} crashed: {type(e).__name__}: {str(e)[:400]}")
+        _record_crash(result, f"rendering {name}", e, progress)
+        result.seconds = time.perf_counter() - t0
+        return _done(result)
+
+    def run_checks() -> TargetResult:
+        progress.debug(f"{name}: checks")
+        try:
+            result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
+        except Exception as e:
+            _record_crash(result, f"checking {name}", e, progress)
+        failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
+        if failed and result.status != FAIL:
+            result.status = FAIL
+            result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    return background.submit(run_checks)
+
+
+def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
+    result.status = FAIL
+    if isinstance(e, PackagerError):
+        result.reason = _join(result.reason, e.message)
+    else:
+        result.reason = _join(result.reason, f"{what} crashed: {type(e).__name__}: {str(e)[:400]}")
         progress.debug(traceback.format_exc())
-    failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
-    if failed and result.status != FAIL:
-        result.status = FAIL
-        result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
-    result.seconds = time.perf_counter() - t0
-    return result
+
+
+def _done(result: TargetResult) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 def rejected_by_preflight(name: str, spec: PackageSpec, findings: list[dict]) -> TargetResult:
