@@ -65,6 +65,19 @@ ACC_SUPER, ACC_INTERFACE, ACC_ABSTRACT, ACC_ANNOTATION, ACC_ENUM = 0x20, 0x200, 
 ACC_VARARGS, ACC_STATIC, ACC_FINAL, ACC_PUBLIC = 0x80, 0x8, 0x10, 0x1
 
 
+
+def split_type_params(rest: str) -> tuple[str, str]:
+    """``"<K, V<X>> extends Y"`` -> ``("<K, V<X>>", "extends Y")``; no leading ``<``: ``("", rest)``."""
+    if not rest.startswith("<"):
+        return "", rest
+    depth = 0
+    for k, ch in enumerate(rest):
+        depth += ch == "<"
+        depth -= ch == ">"
+        if depth == 0:
+            return rest[: k + 1], rest[k + 1:].strip()
+    return "", rest
+
 def _jdk_package(pkg: str) -> bool:
     p = pkg + "."
     return p.startswith(JDK_PACKAGE_PREFIXES) and not p.startswith(ANDROID_ONLY_UNDER_JDK_PREFIXES)
@@ -325,14 +338,9 @@ def parse_api(text: str) -> Api:
             cur = ClassDecl(package=pkg, simple=m.group("name"), header=header, kind=m.group("kind"),
                             modifiers=set(m.group("mods").split()))
             rest = m.group("rest").strip()
-            if rest.startswith("<"):
-                depth = 0
-                for k, ch in enumerate(rest):
-                    depth += ch == "<"
-                    depth -= ch == ">"
-                    if depth == 0:
-                        cur.type_params, rest = rest[: k + 1], rest[k + 1:].strip()
-                        break
+            type_params, rest = split_type_params(rest)
+            if type_params:
+                cur.type_params = type_params
             ext = re.search(r"\bextends\s+(.*?)(?:\bimplements\b|$)", rest)
             imp = re.search(r"\bimplements\s+(.*)$", rest)
             if ext:
@@ -397,15 +405,7 @@ def _split_mods(pre: str) -> tuple[set[str], str, str]:
             rest = rest[len(word):].strip()
         else:
             break
-    tparams = ""
-    if rest.startswith("<"):
-        depth = 0
-        for k, ch in enumerate(rest):
-            depth += ch == "<"
-            depth -= ch == ">"
-            if depth == 0:
-                tparams, rest = rest[: k + 1], rest[k + 1:].strip()
-                break
+    tparams, rest = split_type_params(rest)
     return mods, tparams, rest
 
 
