@@ -201,7 +201,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         progress.info(f"    warning: {result.warnings[-1]}")
     outdir = staging / name
     try:
-        progress.debug(f"{name}: rendering {outdir.name}/")
+        progress.info(f"    {name}: rendering {outdir.name}/")
         bundled = target.render(spec, source, artifact, samples, reference, outdir)
         result.artifact = (Path(name) / bundled).as_posix() if bundled else None
     except Exception as e:
@@ -210,7 +210,6 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         return _done(result)
 
     def run_checks() -> TargetResult:
-        progress.debug(f"{name}: checks")
         try:
             result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
         except Exception as e:
@@ -222,6 +221,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result.seconds = time.perf_counter() - t0
         return result
 
+    progress.info(f"    {name}: checks queued (they run in the background)")
     return background.submit(run_checks)
 
 
@@ -258,7 +258,7 @@ def _convert_and_validate(name, target, mode, spec, source, samples, reference, 
     """Convert ``mode`` (and fp32, for float_bytes), run it on the samples, compare. Never raises."""
     result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
     try:
-        progress.debug(f"{name}: converting ({mode})")
+        progress.info(f"    {name}: converting ({mode}" + (", calibrating on the samples" if mode == "int8" else "") + ")")
         artifact = _convert(target, mode, spec, source, tdir, artifacts)
         float_artifact = _convert(target, "fp32", spec, source, tdir, artifacts)
         artifact.extra["float_path"] = float_artifact.path
@@ -273,7 +273,7 @@ def _convert_and_validate(name, target, mode, spec, source, samples, reference, 
         progress.debug(traceback.format_exc())
         return result, None
     try:
-        progress.debug(f"{name}: running the converted model on {len(samples)} samples")
+        progress.info(f"    {name}: running the converted model on {len(samples)} samples")
         prediction = target.predict(artifact, source, spec, samples)
         cmp = compare(reference, prediction.outputs, result.gates)
         result.status = PASS if cmp.ok else FAIL
