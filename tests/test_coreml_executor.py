@@ -244,3 +244,25 @@ def test_supported_layers_cover_mobilenet_v2():
               "batchedMatmul", "softmaxND", "pooling", "batchnorm", "innerProduct", "concat", "concatND",
               "reshapeStatic", "flatten", "multiply", "softmax", "reduce"):
         assert t in cx.SUPPORTED_LAYERS
+
+
+def test_relu6_chains_are_fused_and_exact():
+    """coremltools writes ReLU6 as ReLU, x*-1, max(x, -6), x*-1; the executor runs it as one clip.
+    A chain whose intermediate blob is read by another layer too must not be fused."""
+    shape = (1, 6, 6, 3)
+    inp = keras.Input(shape[1:])
+    a = keras.layers.ReLU(6.0)(keras.layers.Conv2D(4, 3, padding="same")(inp))
+    b = keras.layers.ReLU(6.0)(keras.layers.Conv2D(4, 1)(a))
+    model = keras.Model(inp, keras.layers.Add()([a, b]))
+    spec = convert(model, shape)
+    prog = cx.Program(spec)
+    n_layers = len(spec.neuralNetwork.layers)
+    assert len(prog.steps) == n_layers - 2 * 3  # two four-layer chains became two steps
+    x = RNG.normal(0, 4, shape).astype(np.float32)  # wide enough to hit the cap and the floor
+    got = next(iter(cx.run(spec, {"x": x}).values()))
+    np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-5, atol=1e-5)
+    relu = spec.neuralNetwork.layers[[layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers].index("activation")]
+    consumers = cx.Counter({relu.output[0]: 2})
+    chain = list(spec.neuralNetwork.layers)
+    start = chain.index(relu)
+    assert cx._relu_cap_chain(chain[start:start + 4], consumers) is None

@@ -22,6 +22,7 @@ PIL image holds — and are converted the way Core ML does: colour layout (RGB/B
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def weights(wp, shape: Sequence[int] | None = None, axis: int = 0) -> np.ndarray
     if len(wp.floatValue):
         a = np.asarray(wp.floatValue, dtype=F32)
     elif len(wp.float16Value):
-        a = np.frombuffer(wp.float16Value, dtype="<f2").astype(F32)
+        a = np.frombuffer(wp.float16Value, dtype="<f2").astype(F32, copy=False)
     elif len(wp.rawValue) or len(wp.int8RawValue):
         a = _dequantize(wp, shape, axis)
     else:
@@ -76,18 +77,18 @@ def _dequantize(wp, shape, axis: int) -> np.ndarray:
     q = wp.quantization
     kind = q.WhichOneof("QuantizationType")
     if len(wp.int8RawValue):
-        codes = np.frombuffer(wp.int8RawValue, dtype=np.int8).astype(F32)
+        codes = np.frombuffer(wp.int8RawValue, dtype=np.int8).astype(F32, copy=False)
     elif kind is None:  # raw little-endian float32 bytes
-        return np.frombuffer(wp.rawValue, dtype="<f4").astype(F32)
+        return np.frombuffer(wp.rawValue, dtype="<f4").astype(F32, copy=False)
     else:
         nbits = q.numberOfBits or 8
         raw = np.frombuffer(wp.rawValue, dtype=np.uint8)
         if nbits == 8:
-            codes = raw.astype(F32)
+            codes = raw.astype(F32, copy=False)
         else:  # bit stream, most significant bit first
             count = int(np.prod(shape)) if shape is not None else (raw.size * 8) // nbits
             bits = np.unpackbits(raw)[: count * nbits].reshape(count, nbits)
-            codes = (bits.astype(np.int64) @ (1 << np.arange(nbits - 1, -1, -1))).astype(F32)
+            codes = (bits.astype(np.int64) @ (1 << np.arange(nbits - 1, -1, -1))).astype(F32, copy=False)
     if kind == "lookupTableQuantization":
         lut = np.asarray(q.lookupTableQuantization.floatValue, dtype=F32)
         return lut[codes.astype(np.int64)]
@@ -153,36 +154,36 @@ def _activation_fn(p, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
         return lambda x: np.maximum(x, 0)
     if kind == "linear":
         a, b = p.linear.alpha, p.linear.beta
-        return lambda x: (a * x + b).astype(F32)
+        return lambda x: (a * x + b).astype(F32, copy=False)
     if kind == "leakyReLU":
         a = p.leakyReLU.alpha
-        return lambda x: np.where(x >= 0, x, a * x).astype(F32)
+        return lambda x: np.where(x >= 0, x, a * x).astype(F32, copy=False)
     if kind == "thresholdedReLU":
         a = p.thresholdedReLU.alpha
-        return lambda x: np.where(x > a, x, 0).astype(F32)
+        return lambda x: np.where(x > a, x, 0).astype(F32, copy=False)
     if kind == "tanh":
         return np.tanh
     if kind == "scaledTanh":
         a, b = p.scaledTanh.alpha, p.scaledTanh.beta
-        return lambda x: (a * np.tanh(b * x)).astype(F32)
+        return lambda x: (a * np.tanh(b * x)).astype(F32, copy=False)
     if kind == "sigmoid":
-        return lambda x: (1.0 / (1.0 + np.exp(-x))).astype(F32)
+        return lambda x: (1.0 / (1.0 + np.exp(-x))).astype(F32, copy=False)
     if kind == "sigmoidHard":
         a, b = p.sigmoidHard.alpha, p.sigmoidHard.beta
-        return lambda x: np.clip(a * x + b, 0, 1).astype(F32)
+        return lambda x: np.clip(a * x + b, 0, 1).astype(F32, copy=False)
     if kind == "ELU":
         a = p.ELU.alpha
-        return lambda x: np.where(x >= 0, x, a * (np.exp(np.minimum(x, 0)) - 1)).astype(F32)
+        return lambda x: np.where(x >= 0, x, a * (np.exp(np.minimum(x, 0)) - 1)).astype(F32, copy=False)
     if kind == "softsign":
-        return lambda x: (x / (1 + np.abs(x))).astype(F32)
+        return lambda x: (x / (1 + np.abs(x))).astype(F32, copy=False)
     if kind == "softplus":
-        return lambda x: np.logaddexp(0, x).astype(F32)
+        return lambda x: np.logaddexp(0, x).astype(F32, copy=False)
     if kind == "PReLU":
         alpha = weights(p.PReLU.alpha)
 
         def prelu(x):
             a = alpha.reshape((-1, 1, 1)) if alpha.size > 1 else alpha
-            return np.where(x >= 0, x, a * x).astype(F32)
+            return np.where(x >= 0, x, a * x).astype(F32, copy=False)
 
         return prelu
     if kind == "parametricSoftplus":
@@ -191,7 +192,7 @@ def _activation_fn(p, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
         def psoftplus(x):
             a = al.reshape((-1, 1, 1)) if al.size > 1 else al
             b = be.reshape((-1, 1, 1)) if be.size > 1 else be
-            return (a * np.logaddexp(0, b * x)).astype(F32)
+            return (a * np.logaddexp(0, b * x)).astype(F32, copy=False)
 
         return psoftplus
     raise UnsupportedLayer(f"activation.{kind}", layer_name)
@@ -322,7 +323,7 @@ def _pooling(layer) -> Op:
         if p.globalPooling:
             red = {0: np.max, 1: np.mean}.get(kind)
             y = red(x, axis=(2, 3), keepdims=True) if red else np.sqrt(np.sum(x * x, axis=(2, 3), keepdims=True))
-            return [y.astype(F32).reshape(lead + y.shape[1:])]
+            return [y.astype(F32, copy=False).reshape(lead + y.shape[1:])]
         h, wd = x.shape[2:]
         if pad_kind == "same":
             tl = p.same.asymmetryMode == 1
@@ -358,7 +359,7 @@ def _pooling(layer) -> Op:
                 y = y / (kh * kw)
         else:
             y = np.sqrt((win * win).sum(axis=(-2, -1)))
-        y = y.astype(F32)
+        y = y.astype(F32, copy=False)
         return [y.reshape(lead + y.shape[1:])]
 
     return pool
@@ -410,7 +411,7 @@ def _batchnorm(layer) -> Op:
             var = x.var(axis=axes, keepdims=True)
         else:
             mean, var = weights(p.mean).reshape(c, 1, 1), weights(p.variance).reshape(c, 1, 1)
-        return [((x - mean) / np.sqrt(var + eps) * gamma + beta).astype(F32)]
+        return [((x - mean) / np.sqrt(var + eps) * gamma + beta).astype(F32, copy=False)]
 
     return bn
 
@@ -427,7 +428,7 @@ def _scale(layer) -> Op:
         y = xs[0] * fit(s)
         if b is not None:
             y = y + fit(b)
-        return [y.astype(F32)]
+        return [y.astype(F32, copy=False)]
 
     return scale
 
@@ -435,7 +436,7 @@ def _scale(layer) -> Op:
 def _bias(layer) -> Op:
     b = weights(layer.bias.bias, list(layer.bias.shape) or None)
     b = b.reshape((-1, 1, 1)) if b.ndim == 1 and b.size > 1 else b
-    return lambda xs: [(xs[0] + b).astype(F32)]
+    return lambda xs: [(xs[0] + b).astype(F32, copy=False)]
 
 
 def _legacy_elementwise(reduce_fn, name: str) -> Callable:
@@ -444,11 +445,11 @@ def _legacy_elementwise(reduce_fn, name: str) -> Callable:
 
         def op(xs):
             if len(xs) == 1:
-                return [reduce_fn(xs[0], np.asarray(alpha, F32)).astype(F32)]
+                return [reduce_fn(xs[0], np.asarray(alpha, F32)).astype(F32, copy=False)]
             y = xs[0]
             for x in xs[1:]:
                 y = reduce_fn(y, x)
-            return [y.astype(F32)]
+            return [y.astype(F32, copy=False)]
 
         return op
 
@@ -485,14 +486,14 @@ def _unary(layer) -> Op:
     if p.type not in fns:
         raise UnsupportedLayer(f"unary.{p.type}", layer.name)
     f = fns[p.type]
-    return lambda xs: [f(scale * xs[0] + shift).astype(F32)]
+    return lambda xs: [f(scale * xs[0] + shift).astype(F32, copy=False)]
 
 
 def _softmax_axis(axis: int) -> Op:
     def op(xs):
         x = xs[0]
         e = np.exp(x - x.max(axis=axis, keepdims=True))
-        return [(e / e.sum(axis=axis, keepdims=True)).astype(F32)]
+        return [(e / e.sum(axis=axis, keepdims=True)).astype(F32, copy=False)]
 
     return op
 
@@ -512,7 +513,7 @@ def _inner_product(layer) -> Op:
         y = flat @ w.T
         if b is not None:
             y = y + b
-        y = y.astype(F32)
+        y = y.astype(F32, copy=False)
         return [y.reshape(y.shape + (1, 1)) if spatial or x.ndim >= 3 else y]
 
     return ip
@@ -529,7 +530,7 @@ def _batched_matmul(layer) -> Op:
             y = xs[0] @ w
             if b is not None:
                 y = y + b
-            return [y.astype(F32)]
+            return [y.astype(F32, copy=False)]
 
         return mm1
 
@@ -539,7 +540,7 @@ def _batched_matmul(layer) -> Op:
             a = np.swapaxes(a, -1, -2)
         if p.transposeB:
             bb = np.swapaxes(bb, -1, -2)
-        return [np.matmul(a, bb).astype(F32)]
+        return [np.matmul(a, bb).astype(F32, copy=False)]
 
     return mm2
 
@@ -591,7 +592,7 @@ def _reduce_legacy(layer) -> Op:
     if p.mode not in modes:
         raise UnsupportedLayer(f"reduce.mode{p.mode}", layer.name)
     f = modes[p.mode]
-    return lambda xs: [f(xs[0]).astype(F32)]
+    return lambda xs: [f(xs[0]).astype(F32, copy=False)]
 
 
 def _reshape_static(layer) -> Op:
@@ -717,7 +718,7 @@ def _load_constant(layer) -> Op:
 
 def _clip(layer) -> Op:
     p = layer.clip
-    return lambda xs: [np.clip(xs[0], p.minVal, p.maxVal).astype(F32)]
+    return lambda xs: [np.clip(xs[0], p.minVal, p.maxVal).astype(F32, copy=False)]
 
 
 def _gelu(layer) -> Op:
@@ -734,7 +735,7 @@ def _gelu(layer) -> Op:
             y = 0.5 * x * (1 + np.tanh(sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
         else:
             y = x / (1 + np.exp(-1.702 * x))
-        return [y.astype(F32)]
+        return [y.astype(F32, copy=False)]
 
     return op
 
@@ -818,7 +819,7 @@ def _mvn(layer) -> Op:
         y = x - x.mean(axis=axes, keepdims=True)
         if p.normalizeVariance:
             y = y / np.sqrt((y * y).mean(axis=axes, keepdims=True) + p.epsilon)
-        return [y.astype(F32)]
+        return [y.astype(F32, copy=False)]
 
     return op
 
@@ -837,7 +838,7 @@ def _layer_norm(layer) -> Op:
             y = y * gamma
         if beta is not None:
             y = y + beta
-        return [y.astype(F32)]
+        return [y.astype(F32, copy=False)]
 
     return op
 
@@ -849,7 +850,7 @@ def _argmax(layer) -> Op:
         y = np.argmax(xs[0], axis=int(p.axis))
         if not p.removeDim:
             y = np.expand_dims(y, int(p.axis))
-        return [y.astype(F32)]
+        return [y.astype(F32, copy=False)]
 
     return op
 
@@ -871,7 +872,7 @@ BUILDERS: dict[str, Callable] = {
     "multiply": _legacy_elementwise(np.multiply, "multiply"),
     "max": _broadcastable(np.maximum),
     "min": _broadcastable(np.minimum),
-    "average": lambda layer: (lambda xs: [(sum(xs) / len(xs)).astype(F32)]),
+    "average": lambda layer: (lambda xs: [(sum(xs) / len(xs)).astype(F32, copy=False)]),
     "addBroadcastable": _broadcastable(np.add),
     "subtractBroadcastable": _broadcastable(np.subtract),
     "multiplyBroadcastable": _broadcastable(np.multiply),
@@ -958,6 +959,28 @@ def unsupported_layers(spec_or_path) -> list[str]:
     return [t for t in layer_types(spec_or_path) if t not in BUILDERS]
 
 
+def _relu_cap_chain(chain, consumers: Counter) -> float | None:
+    """coremltools writes ReLU6 (and any capped ReLU) as four layers: ReLU, linear(-1), unary
+    threshold(-cap), linear(-1). Returns ``cap`` when ``chain`` is exactly that, each intermediate blob
+    read by the next layer only (so fusing it changes nothing observable), else None."""
+    if len(chain) != 4 or any(len(layer.input) != 1 or len(layer.output) != 1 for layer in chain):
+        return None
+    relu, neg1, thresh, neg2 = chain
+    if not (relu.WhichOneof("layer") == "activation" and relu.activation.WhichOneof("NonlinearityType") == "ReLU"):
+        return None
+    for neg in (neg1, neg2):
+        if not (neg.WhichOneof("layer") == "activation" and neg.activation.WhichOneof("NonlinearityType") == "linear"
+                and neg.activation.linear.alpha == -1.0 and neg.activation.linear.beta == 0.0):
+            return None
+    u = thresh.unary if thresh.WhichOneof("layer") == "unary" else None
+    if u is None or u.type != 7 or u.scale not in (0.0, 1.0) or u.shift != 0.0 or u.alpha >= 0:
+        return None
+    for a, b in ((relu, neg1), (neg1, thresh), (thresh, neg2)):
+        if b.input[0] != a.output[0] or consumers[a.output[0]] != 1:
+            return None
+    return -float(u.alpha)
+
+
 class Program:
     """A compiled model: weights decoded once, layers bound to NumPy functions."""
 
@@ -965,12 +988,24 @@ class Program:
         self.spec = load_spec(spec_or_path)
         self.kind, self.nn = network_of(self.spec)
         self.steps: list[tuple[str, list[str], list[str], Op]] = []
-        for layer in self.nn.layers:
-            ltype = layer.WhichOneof("layer")
-            builder = BUILDERS.get(ltype)
-            if builder is None:
-                raise UnsupportedLayer(ltype, layer.name)
-            self.steps.append((layer.name, list(layer.input), list(layer.output), builder(layer)))
+        layers = list(self.nn.layers)
+        for layer in layers:
+            if layer.WhichOneof("layer") not in BUILDERS:
+                raise UnsupportedLayer(layer.WhichOneof("layer"), layer.name)
+        consumers = Counter(i for layer in layers for i in layer.input)
+        consumers.update(o.name for o in self.spec.description.output)
+        i = 0
+        while i < len(layers):
+            cap = _relu_cap_chain(layers[i:i + 4], consumers)
+            if cap is not None:  # ReLU -> x*-1 -> max(x, -cap) -> x*-1 is min(max(x, 0), cap): one pass
+                self.steps.append((layers[i + 3].name, list(layers[i].input), list(layers[i + 3].output),
+                                   lambda xs, cap=cap: [np.clip(xs[0], F32(0), F32(cap))]))
+                i += 4
+                continue
+            layer = layers[i]
+            self.steps.append((layer.name, list(layer.input), list(layer.output),
+                               BUILDERS[layer.WhichOneof("layer")](layer)))
+            i += 1
         self.preprocessing = {p.featureName: p for p in self.nn.preprocessing}
         if not self.preprocessing and len(self.nn.preprocessing) == 1:
             self.preprocessing = {"": self.nn.preprocessing[0]}
@@ -1010,7 +1045,7 @@ class Program:
         chw = np.ascontiguousarray(np.transpose(x, (2, 0, 1)))[None]
         if self.nn.imageInputShapeMapping == 0:  # RANK5: (Seq, Batch, C, H, W)
             chw = chw[None]
-        return chw.astype(F32)
+        return chw.astype(F32, copy=False)
 
     def _array_input(self, feature, value: np.ndarray) -> np.ndarray:
         x = np.asarray(value, dtype=F32)
