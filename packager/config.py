@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from .compare import GATE_KEYS
 from .errors import UsageError
 from .labels import read_labels
 from .spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
@@ -22,7 +23,6 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "metadata": {"author": (str,), "license": (str,), "description": (str,), "version": (str,)},
     "tolerances": {},  # checked separately: [tolerances.<mode|target>] with gate keys
 }
-GATE_KEYS = ("min_top1", "min_cosine", "max_abs_error")
 
 
 def read_toml(path: Path) -> dict:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UsageError
 
 TARGET_NAMES = ("android", "ios", "web")
 COLOR_MODES = ("rgb", "bgr", "grayscale")
-MODEL_FORMATS = ("keras", "h5", "saved_model", "frozen_pb")
 
 
 @dataclass(frozen=True)
@@ -93,5 +92,3 @@ class PackageSpec:
     def with_(self, **changes) -> PackageSpec:
         return replace(self, **changes)
 
-
-SPEC_FIELDS = {f.name for f in fields(PackageSpec)}

@@ -201,3 +201,11 @@ def test_cli_config_and_compare_do_not_import_tensorflow():
     code = ("import sys, packager.cli, packager.config, packager.compare, packager.report, packager.render\n"
             "packager.cli.make_parser()\nassert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_registry_modes_match_each_target():
+    from packager.targets import MODES, TARGETS, load_target
+
+    for name in TARGETS:
+        target = load_target(name)
+        assert target.modes == MODES[name] and target.default_mode in target.modes, name

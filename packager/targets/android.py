@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError
+from . import MODES as TARGET_MODES
 from .base import Artifact, Prediction
 
-MODES = ("fp32", "fp16", "dynamic", "int8")
+MODES = TARGET_MODES["android"]
 
 
 class AndroidTarget:
