@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, cache
-from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED
+from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
 from .compare import compare, gates_for
 from .errors import ConversionError, InputError, PackagerError
 from .labels import check_labels_fit
@@ -295,17 +295,12 @@ def _convert_and_validate(name, target, mode, spec, source, samples, reference, 
         result.checks.extend(prediction.checks)
     except Unverified as e:
         result.status, result.reason = UNVERIFIED, str(e)
-    except PackagerError as e:
-        result.status, result.reason = FAIL, e.message
     except Exception as e:
-        result.status, result.reason = FAIL, f"running the {name} artifact crashed: {type(e).__name__}: {str(e)[:400]}"
-        progress.debug(traceback.format_exc())
+        _record_crash(result, f"running the {name} artifact", e, progress)
     return result, artifact
 
 
-def _prediction_check(cmp, runtime: str):
-    from .checks import Check
-
+def _prediction_check(cmp, runtime: str) -> Check:
     m = cmp.metrics
     parts = [f"runtime {runtime}"]
     if m.get("top1_agreement") is not None:

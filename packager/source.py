@@ -114,9 +114,9 @@ def load_source(spec: PackageSpec, workdir: Path) -> Source:
         export_dir = path
     else:
         _export_frozen_graph(path, spec, export_dir)
-    inputs, outputs = _signature_specs(export_dir, path)
-    if fmt != "frozen_pb":  # a frozen graph's signature already carries the --input-shape values
-        inputs = _apply_input_shapes(inputs, spec, path)
+    signature_inputs, outputs = _signature_specs(export_dir, path)
+    # a frozen graph's signature already carries the --input-shape values
+    inputs = signature_inputs if fmt == "frozen_pb" else _apply_input_shapes(signature_inputs, spec, path)
     if any(d is None for i in inputs for d in i.shape[1:]):
         bad = [i for i in inputs if any(d is None for d in i.shape[1:])][0]
         raise InputError(
@@ -124,7 +124,7 @@ def load_source(spec: PackageSpec, workdir: Path) -> Source:
             where=str(path),
             hint=f"fix them with --input-shape {bad.name}=1,...",
         )
-    if any(tuple(i.shape) != tuple(o.shape) for i, o in zip(inputs, _signature_specs(export_dir, path)[0])):
+    if inputs != signature_inputs:
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
     return Source(spec, fmt, export_dir, keras_model, inputs, outputs)

@@ -121,3 +121,20 @@ def test_demo_command(tmp_path):
     assert json.loads((out / "report.json").read_text()) == report
     fresh = run_cli("demo", "--out", out, "--targets", "android", "--no-cache")
     assert fresh.returncode == 0 and "reused the cached build" not in fresh.stderr
+
+
+def test_dynamic_dimensions_fixed_with_input_shape(tmp_path):
+    """A model with dynamic height/width is re-exported with the --input-shape values and validates."""
+    code = ("import keras, sys\ni = keras.Input((None, None, 3), name='img')\n"
+            "keras.Model(i, keras.layers.Dense(3, activation='softmax')("
+            "keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(2, 3)(i)))).save(sys.argv[1])")
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "dyn.keras")], check=True, capture_output=True)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(0, 1, (8, 16, 16, 3)).astype(np.float32))
+    r, out, report = build(tmp_path, tmp_path / "dyn.keras", tmp_path / "x.npy", "--input-shape", "img=1,16,16,3",
+                           "--quantize", "android=fp32")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert report["model"]["inputs"] == [{"name": "img", "shape": [None, 16, 16, 3], "dtype": "float32"}]
+    assert report["targets"]["android"]["status"] == "PASS"
