@@ -7,6 +7,7 @@
 #   .tools/android-api/current.txt               AOSP public API signature file (API 29) from Debian's
 #                                                source package android-platform-frameworks-base
 #   .tools/android-api/android-stubs.jar         compile-only stubs generated from current.txt
+#   .tools/kotlin-compiler/kotlinc.jsa           class-data-sharing archive of kotlinc (JVM start-up cache)
 #
 # Each step is skipped when its output already exists. Fails loudly on any error.
 set -euo pipefail
@@ -73,4 +74,38 @@ if [ ! -s "$api/android-stubs.jar" ] || [ "$api/current.txt" -nt "$api/android-s
   PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m packager.runtimes.android_stubs \
     "$api/current.txt" "$api/android-stubs.jar"
 fi
+# 5. A class-data-sharing archive of kotlinc's own classes (a JVM start-up cache: kotlin-compiles takes about
+#    1 s less CPU with it). Written by one compile of a small file; rebuilt when kotlinc or the JDK changes. The
+#    JVM ignores an archive that does not match, so a stale one only costs that second.
+jsa="$tools/kotlin-compiler/kotlinc.jsa"
+java_bin=$(readlink -f "$(command -v java)")
+if [ ! -s "$jsa" ] || [ "$tools/kotlin-compiler/package/bin/kotlinc" -nt "$jsa" ] || [ "$java_bin" -nt "$jsa" ]; then
+  log "writing kotlinc's class-data-sharing archive"
+  tmp=$(mktemp -d)
+  cat > "$tmp/Warm.kt" <<'KT'
+package warm
+
+import android.graphics.Bitmap
+import android.content.Context
+
+class Warm(private val context: Context) : AutoCloseable {
+    external fun run(input: FloatArray): FloatArray
+    fun pixels(b: Bitmap): IntArray = IntArray(b.width * b.height).also { b.getPixels(it, 0, b.width, 0, 0, b.width, b.height) }
+    override fun close() { listOf(1, 2, 3).map { it * 2 }.sum() }
+}
+KT
+  JAVA_OPTS="-Xss4m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit=$jsa.tmp -Xlog:disable" \
+    "$tools/kotlin-compiler/package/bin/kotlinc" -jvm-target 17 -cp "$api/android-stubs.jar" -d "$tmp/out" "$tmp/Warm.kt"
+  mv "$jsa.tmp" "$jsa"
+  rm -rf "$tmp"
+fi
+# 6. The JVM runner of the host JNI check (it reaches the module's classes by reflection: compiled once).
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
+import sys, tempfile
+from pathlib import Path
+from packager.runtimes.android_host import compile_runner
+with tempfile.TemporaryDirectory() as work:
+    res, where = compile_runner(Path(work))
+    sys.exit(f"javac of the host runner failed: {res.output}" if res.returncode else 0)
+'
 log "done: $tools"

@@ -45,7 +45,7 @@ class Comparison:
     problems: list[str] = field(default_factory=list)
     disagreements: list[int] = field(default_factory=list)  # sample indices where top-1 differs
     error_histogram: dict = field(default_factory=dict)  # {"edges": [...], "counts": [...]} of |cand - ref|
-    confusion: list[list[int]] = field(default_factory=list)  # [reference top-1][converted top-1] counts
+    confusion: dict = field(default_factory=dict)  # {classes, counts[reference top-1][converted top-1]}
 
     @property
     def reason(self) -> str:
@@ -126,7 +126,7 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
     return Comparison(
         ok=not problems,
         error_histogram=error_histogram(np.concatenate(errors)) if errors else {},
-        confusion=confusion_matrix(reference[class_ref], candidate[class_ref]) if class_ref else [],
+        confusion=confusion_matrix(reference[class_ref], candidate[class_ref]) if class_ref else {},
         metrics=_worst(per_output),
         per_output=per_output,
         problems=problems,
@@ -143,11 +143,15 @@ def error_histogram(errors: np.ndarray) -> dict:
     return {"edges": ["0", *(f"1e{e}" for e in range(-7, 1)), "inf"], "counts": [int(c) for c in counts]}
 
 
-def confusion_matrix(ref: np.ndarray, cand: np.ndarray) -> list[list[int]]:
-    n = ref.shape[1]
-    m = np.zeros((n, n), dtype=int)
-    np.add.at(m, (ref.argmax(axis=1), np.asarray(cand).reshape(ref.shape).argmax(axis=1)), 1)
-    return m.tolist()
+def confusion_matrix(ref: np.ndarray, cand: np.ndarray) -> dict:
+    """Top-1 counts, original (rows) vs converted (columns), over the classes that occur as either's top-1
+    (a 1000-class model on 16 samples gets a table of at most 32 classes, not a million cells)."""
+    r, c = ref.argmax(axis=1), np.asarray(cand).reshape(ref.shape).argmax(axis=1)
+    classes = sorted(set(r.tolist()) | set(c.tolist()))
+    index = {k: i for i, k in enumerate(classes)}
+    m = np.zeros((len(classes), len(classes)), dtype=int)
+    np.add.at(m, ([index[k] for k in r.tolist()], [index[k] for k in c.tolist()]), 1)
+    return {"classes": classes, "counts": m.tolist()}
 
 
 def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:

@@ -32,6 +32,7 @@ from .source import Source, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
 from .targets.base import Unverified
+from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
 def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = True) -> Report:
@@ -50,64 +51,93 @@ def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = T
 
 
 def _build(spec: PackageSpec, progress: Progress) -> Report:
+    order = sorted(spec.targets, key=_processing_rank)
+    remote = worker_targets([n for n in order if target_available(n)])
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
-        workdir = Path(work)
-        with progress.stage(f"loading model {spec.model}"):
-            source = load_source(spec, workdir)
-            check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
-        with progress.stage("op preflight"):
-            findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
-                                 ops=count_ops(source.concrete_function().graph.as_graph_def()))
-            if any(findings.values()):
-                progress.info(format_findings(findings))
-        with progress.stage(f"reading samples {spec.samples}"):
-            samples = load_samples(spec, source.inputs)
-            source.samples = samples
-            progress.debug(f"{len(samples)} samples")
-        with progress.stage(f"reference outputs on {len(samples)} samples"):
-            reference = reference_outputs(source, samples)
-            drift = keras_export_drift(source, samples, reference)
-            if drift:
-                raise InputError(
-                    f"the Keras model's SavedModel export does not reproduce the model: {drift}",
-                    where=str(spec.model),
-                    hint="a known Keras 3 export issue (e.g. a Resizing layer before BatchNormalization traces BN "
-                         "in training mode); export a SavedModel yourself with model.export() after fixing the "
-                         "layer order, check it, and pass that folder",
-                )
-        # Each target's checks (compilers, linkers, a browser: mostly other processes) run in one background
-        # thread while the main thread converts and validates the next target.
-        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="packager-checks")
-        pending: dict[str, Future] = {}
+        # started first: the worker imports its converters while this process loads and exports the model
+        worker = TargetWorker(remote, progress) if remote else None
         try:
-            for name in sorted(spec.targets, key=_processing_rank):
-                with progress.stage(f"target {name}"):
-                    found = findings.get(name, [])
-                    if has_errors(found):
-                        pending[name] = _done(rejected_by_preflight(name, spec, found))
-                    else:
-                        pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
-                                                     progress, background)
-            with progress.stage("finishing target checks"):
-                results = {}
-                for name in spec.targets:  # the report keeps the order the user asked for
-                    results[name] = pending[name].result()
-                    results[name].preflight = findings.get(name, [])
-                    progress.info(f"    {name}: {results[name].status}"
-                                  + (f" ({results[name].reason})" if results[name].reason else ""))
+            return _build_in(spec, progress, staging, Path(work), order, remote, worker)
+        except BaseException:
+            if worker:
+                worker.close(kill=True)
+                worker = None
+            raise
         finally:
-            background.shutdown(wait=True, cancel_futures=True)
-        report = Report(
-            model=describe_model(source, spec),
-            samples={"count": len(samples), "source": spec.samples.name,
-                     "files": [p.relative_to(spec.samples).as_posix() for p in samples.image_paths]
-                     if samples.image_paths is not None else [],
-                     "kind": "images" if samples.image_paths is not None else "arrays"},
-            targets=results,
-            packager_version=__version__,
-            timings=dict(progress.timings),
-        )
-        report.write(staging, labels=spec.labels, thumbnails=thumbnails(samples, results))
+            if worker:
+                worker.close()
+
+
+def _build_in(spec: PackageSpec, progress: Progress, staging: Path, workdir: Path, order: list[str],
+              remote: list[str], worker) -> Report:
+    with progress.stage(f"loading model {spec.model}"):
+        source = load_source(spec, workdir)
+        check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
+    with progress.stage("op preflight"):
+        findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
+                             ops=count_ops(source.concrete_function().graph.as_graph_def()),
+                             coreml_ops=worker.warm_facts().get("coreml_ops") if worker else None)
+        if any(findings.values()):
+            progress.info(format_findings(findings))
+    with progress.stage(f"reading samples {spec.samples}"):
+        samples = load_samples(spec, source.inputs)
+        source.samples = samples
+        progress.debug(f"{len(samples)} samples")
+    with progress.stage(f"reference outputs on {len(samples)} samples"):
+        reference = reference_outputs(source, samples)
+        drift = keras_export_drift(source, samples, reference)
+        if drift:
+            raise InputError(
+                f"the Keras model's SavedModel export does not reproduce the model: {drift}",
+                where=str(spec.model),
+                hint="a known Keras 3 export issue (e.g. a Resizing layer before BatchNormalization traces BN "
+                     "in training mode); export a SavedModel yourself with model.export() after fixing the "
+                     "layer order, check it, and pass that folder",
+            )
+    # Each target's checks (compilers, linkers, a browser: mostly other processes) run in one background
+    # thread while the main thread converts and validates the next target; the worker process (if any)
+    # builds its targets meanwhile.
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="packager-checks")
+    pending: dict[str, Future] = {}
+    try:
+        for name in order:
+            found = findings.get(name, [])
+            if has_errors(found):
+                pending[name] = _done(rejected_by_preflight(name, spec, found))
+            elif name in remote:
+                try:
+                    pending[name] = worker.build(name, spec, source, samples, reference, workdir, staging)
+                    progress.info(f"==> target {name}: building in a second process")
+                except WorkerFailed as e:  # built below, in this process
+                    progress.info(f"    {name}: the worker process is not usable ({e}); building it here")
+        if worker:
+            worker.no_more_jobs()
+        for name in order:
+            if name in pending:
+                continue
+            with progress.stage(f"target {name}"):
+                pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
+                                             progress, background)
+        with progress.stage("finishing target checks"):
+            results = {}
+            for name in spec.targets:  # the report keeps the order the user asked for
+                results[name] = pending[name].result()
+                results[name].preflight = findings.get(name, [])
+                progress.info(f"    {name}: {results[name].status}"
+                              + (f" ({results[name].reason})" if results[name].reason else ""))
+    finally:
+        background.shutdown(wait=True, cancel_futures=True)
+    report = Report(
+        model=describe_model(source, spec),
+        samples={"count": len(samples), "source": spec.samples.name,
+                 "files": [p.relative_to(spec.samples).as_posix() for p in samples.image_paths]
+                 if samples.image_paths is not None else [],
+                 "kind": "images" if samples.image_paths is not None else "arrays"},
+        targets=results,
+        packager_version=__version__,
+        timings=dict(progress.timings),
+    )
+    report.write(staging, labels=spec.labels, thumbnails=thumbnails(samples, results))
     return report
 
 
@@ -258,8 +288,13 @@ def rejected_by_preflight(name: str, spec: PackageSpec, findings: list[dict]) ->
 
 
 def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):
+    """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
+    quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""
     if mode not in artifacts:
-        artifacts[mode] = target.convert(source, spec, mode, tdir)
+        artifact = target.convert(source, spec, mode, tdir)
+        artifacts[mode] = artifact
+        for other, by_product in artifact.extra.pop("by_products", {}).items():
+            artifacts.setdefault(other, by_product)
     return artifacts[mode]
 
 

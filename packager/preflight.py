@@ -77,11 +77,14 @@ def graph_ops(saved_model_dir: Path) -> dict[str, int]:
 
 
 def preflight(saved_model_dir: Path, targets: tuple[str, ...] = TARGETS, *,
-              ops: dict[str, int] | None = None, android_convert: bool | None = None) -> dict[str, list[dict]]:
+              ops: dict[str, int] | None = None, android_convert: bool | None = None,
+              coreml_ops: frozenset[str] | None = None) -> dict[str, list[dict]]:
     """Per target, the findings on what will not convert; an empty list means none found.
 
     ``ops``: :func:`graph_ops` / :func:`count_ops` of the same model, if already at hand (skips a reload).
     ``android_convert``: see :func:`check_android`.
+    ``coreml_ops``: :func:`coreml_tf_ops` as read by another process (the worker, which imports coremltools
+    anyway), so that this one does not import coremltools only for the list.
     """
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
@@ -90,7 +93,7 @@ def preflight(saved_model_dir: Path, targets: tuple[str, ...] = TARGETS, *,
     ops = graph_ops(saved_model_dir) if ops is None else ops
     checks = {
         "android": lambda: check_android(saved_model_dir, ops, convert=android_convert),
-        "ios": lambda: check_ios(ops),
+        "ios": lambda: check_ios(ops, coreml_ops),
         "web": lambda: check_web(ops),
     }
     return {t: checks[t]() for t in targets}
@@ -175,8 +178,8 @@ def coreml_tf_ops() -> frozenset[str]:
     return frozenset(_TF_OPS_REGISTRY)
 
 
-def check_ios(ops: dict[str, int]) -> list[dict]:
-    supported = coreml_tf_ops()
+def check_ios(ops: dict[str, int], supported: frozenset[str] | None = None) -> list[dict]:
+    supported = coreml_tf_ops() if supported is None else supported
     findings = [
         _unsupported(op, n, f"coremltools has no TensorFlow translator for op {op}", FIX["ios"])
         for op, n in ops.items() if op not in supported and op not in PLUMBING

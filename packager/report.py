@@ -30,7 +30,7 @@ class TargetResult:
     gates: dict = field(default_factory=dict)
     disagreements: list[int] = field(default_factory=list)
     error_histogram: dict = field(default_factory=dict)
-    confusion: list[list[int]] = field(default_factory=list)
+    confusion: dict = field(default_factory=dict)  # {classes: [class index], counts: [[int]]}
     checks: list[Check] = field(default_factory=list)
     conversion_failed: bool = False
     seconds: float | None = None

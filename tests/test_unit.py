@@ -132,6 +132,15 @@ def test_compare_collects_every_problem():
     assert not nan.ok and "NaN" in nan.reason
 
 
+def test_confusion_covers_only_the_classes_that_occur():
+    ref = np.zeros((4, 1000))
+    cand = np.zeros((4, 1000))
+    for i, (r, c) in enumerate([(7, 7), (7, 999), (3, 3), (999, 999)]):
+        ref[i, r] = cand[i, c] = 1.0
+    cmp = compare({"p": ref}, {"p": cand}, gates_for("android", "fp32"))
+    assert cmp.confusion == {"classes": [3, 7, 999], "counts": [[1, 0, 0], [0, 1, 1], [0, 0, 1]]}
+
+
 def test_max_abs_gate_scales_with_output_magnitude():
     ref = {"y": np.array([[1000.0], [-500.0]])}
     cand = {"y": np.array([[1000.5], [-500.2]])}

@@ -23,8 +23,16 @@ class AndroidTarget:
     default_mode = "int8"
 
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
+        models = convert_tflite(source, spec, mode, samples=source.samples)
+        made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
+        artifact = made.pop(mode)
+        if made:
+            artifact.extra["by_products"] = made
+        return artifact
+
+    def _write(self, mode: str, data: bytes, source, spec, workdir: Path) -> Artifact:
         path = workdir / f"model_{mode}.tflite"
-        path.write_bytes(convert_tflite(source, spec, mode, samples=source.samples))
+        path.write_bytes(data)
         if importlib.util.find_spec("packager.targets.tflite_metadata"):
             from .tflite_metadata import embed_metadata
 
@@ -46,10 +54,13 @@ class AndroidTarget:
         return module_checks(spec, source, artifact, samples, reference, outdir)
 
 
-def convert_tflite(source, spec, mode: str, samples=None) -> bytes:
+def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
+    """{mode: .tflite bytes}; int8 also returns "fp32": the float model the converter calibrates and quantizes,
+    which is byte for byte what an fp32 conversion gives (see ``_float_model``), so fp32 is not converted again."""
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir), signature_keys=["serving_default"])
+    floats: list[bytes] = []
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
@@ -66,13 +77,49 @@ def convert_tflite(source, spec, mode: str, samples=None) -> bytes:
         if spec.int8_io:
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
+        floats = _capture_float_model(conv)
     elif mode != "fp32":
         raise ConversionError(f"unknown TFLite mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
     try:
-        return conv.convert()
+        models = {mode: conv.convert()}
     except Exception as e:  # the converter raises ConverterError / RuntimeError with op lists in the text
         message, hint = _explain_tflite_failure(str(e), mode)
         raise ConversionError(message, hint=hint) from e
+    if len(floats) == 1:
+        models["fp32"] = _float_model(floats[0], conv)
+    return models
+
+
+def _capture_float_model(conv) -> list[bytes]:
+    """Make ``conv`` keep the float flatbuffer it converts before calibrating and quantizing it
+    (TF 2.19: ``_optimize_tflite_model`` receives it). Returns the list it is appended to."""
+    captured: list[bytes] = []
+    optimize = getattr(conv, "_optimize_tflite_model", None)
+    if optimize is None:  # another TF: no by-product, fp32 is converted on its own
+        return captured
+
+    def keep(model, *args, **kwargs):
+        captured.append(bytes(model))
+        return optimize(model, *args, **kwargs)
+
+    conv._optimize_tflite_model = keep
+    return captured
+
+
+def _float_model(data: bytes, conv) -> bytes:
+    """The captured float model with the conversion metadata an fp32 conversion writes: the same options
+    without the optimization mode, and the hash of this model (what ``_convert_and_export_metrics`` does)."""
+    import copy
+
+    from tensorflow.lite.python import lite
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    meta = copy.deepcopy(conv._metadata)
+    meta.options.modelOptimizationModes = []
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    meta.environment.modelHash = lite._get_model_hash(model)
+    model = lite._populate_conversion_metadata(model, meta)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def _explain_tflite_failure(text: str, mode: str) -> tuple[str, str]:

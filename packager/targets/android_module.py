@@ -297,7 +297,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, outdir: Pa
     res = host.build_host_library(cpp_dir, ["model_runner.cc", "jni_bridge.cc"], so, header)
     if res.returncode != 0:
         raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
-    res = host.compile_runner(work, classes)
+    res, runner_dir = host.compile_runner(work)
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
@@ -320,7 +320,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, outdir: Pa
             blob += x.astype("<f4").tobytes()
     (work / "in.bin").write_bytes(bytes(blob))
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
-    res = host.run_on_host(work, classes, lib_dir, [
+    res = host.run_on_host(runner_dir, classes, lib_dir, [
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, float_path, work / "in.bin", work / "out.bin",
         str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float"])
     if res.returncode != 0:

@@ -149,11 +149,19 @@ class IOSTarget:
                     minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
                     **kwargs,
                 )
-                model = self._quantize(model, mode, mlprogram)
+                quantized = self._quantize(model, mode, mlprogram)
         except Exception as e:
             raise ConversionError(f"coremltools could not convert the model: {type(e).__name__}: {str(e)[:400]}",
                                   hint="see the layer named above; unsupported TF ops need a model change") from e
+        artifact = self._save(ct, quantized, mode, source, spec, classifier, workdir)
+        if not mlprogram and mode != "fp32":
+            # neuralnetwork weight modes are quantized from the fp32 conversion: that model is the fp32
+            # artifact too (float_bytes), so fp32 is never converted a second time
+            artifact.extra["by_products"] = {"fp32": self._save(ct, model, "fp32", source, spec, classifier, workdir)}
+        return artifact
 
+    def _save(self, ct, model, mode: str, source, spec, classifier: bool, workdir: Path) -> Artifact:
+        mlprogram = spec.ios_format == "mlprogram"
         mlspec = model.get_spec()
         features = self._rename(ct, mlspec, source, classifier)
         self._describe(mlspec, source, spec, features, classifier, mode)

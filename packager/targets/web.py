@@ -22,6 +22,7 @@ import io
 import json
 import os
 import shutil
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -102,26 +103,52 @@ def template_manifest() -> dict:
 # conversion
 
 
-def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes: int) -> None:
+def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes: int,
+                        float_out: Path | None = None) -> None:
+    """tensorflowjs_converter's conversion, in process. With ``float_out`` the same optimized graph and
+    weights are also written unquantized there (the fp32 model), instead of converting the model twice."""
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # tensorflowjs imports TF-DF, which prints a banner
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
 
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    tfjs_convert.convert_tf_saved_model(
-        str(saved_model_dir),
-        str(out),
-        signature_def="serving_default",
-        saved_model_tags="serve",
-        quantization_dtype_map=QUANTIZATION[mode],
-        weight_shard_size_bytes=int(shard_bytes),
-    )
+    folders = [out] + ([float_out] if float_out is not None else [])
+    for folder in folders:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    write = tfjs_convert.write_artifacts
+
+    def write_also_float(topology, weights, output_graph, *args, **kwargs):
+        write(topology, weights, output_graph, *args, **kwargs)
+        if float_out is not None:  # write_weights quantizes copies: ``weights`` still holds the float values
+            write(topology, weights, str(float_out / Path(output_graph).name), *args,
+                  **{**kwargs, "quantization_dtype_map": None})
+
+    with _TFJS_PATCH:
+        tfjs_convert.write_artifacts = write_also_float
+        try:
+            tfjs_convert.convert_tf_saved_model(
+                str(saved_model_dir),
+                str(out),
+                signature_def="serving_default",
+                saved_model_tags="serve",
+                quantization_dtype_map=QUANTIZATION[mode],
+                weight_shard_size_bytes=int(shard_bytes),
+            )
+        finally:
+            tfjs_convert.write_artifacts = write
+    if float_out is not None:  # files the converter copies itself (assets of lookup tables), not the weights
+        for extra in out.iterdir():
+            if extra.name != "model.json" and not extra.match("group*-shard*of*.bin"):
+                (shutil.copytree if extra.is_dir() else shutil.copy2)(extra, float_out / extra.name)
     # The converter writes protobuf maps in varying key order; sorted keys make a rebuild of the same
     # model byte-identical (and so keep the service worker's content-hash cache name stable).
-    model_json = out / "model.json"
-    data = json.loads(model_json.read_text(encoding="utf-8"))
-    model_json.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+    for folder in folders:
+        model_json = folder / "model.json"
+        data = json.loads(model_json.read_text(encoding="utf-8"))
+        model_json.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+
+
+_TFJS_PATCH = threading.Lock()
 
 
 def signature_nodes(model_json: dict) -> tuple[dict[str, dict], dict[str, dict]]:
@@ -475,15 +502,23 @@ class WebTarget:
         if mode not in QUANTIZATION:
             raise ConversionError(f"unknown web weight mode {mode!r}", hint=f"use one of {', '.join(self.modes)}")
         out = Path(workdir) / f"tfjs_{mode}"
+        float_out = Path(workdir) / "tfjs_fp32" if mode != "fp32" else None
         shard = int(getattr(spec, "web_shard_bytes", 0) or DEFAULT_SHARD_BYTES)
         t0 = time.perf_counter()
         try:
-            convert_saved_model(Path(source.saved_model_dir), out, mode, shard)
+            convert_saved_model(Path(source.saved_model_dir), out, mode, shard, float_out)
         except PackagerError:
             raise
         except Exception as e:
             raise ConversionError(f"tensorflowjs could not convert the model ({mode}): {e}",
                                   where=str(source.saved_model_dir)) from e
+        seconds = round(time.perf_counter() - t0, 3)
+        artifact = self._artifact(source, mode, out, shard, seconds)
+        if float_out is not None:
+            artifact.extra["by_products"] = {"fp32": self._artifact(source, "fp32", float_out, shard, seconds)}
+        return artifact
+
+    def _artifact(self, source: Source, mode: str, out: Path, shard: int, seconds: float) -> Artifact:
         model_json = json.loads((out / "model.json").read_text(encoding="utf-8"))
         in_nodes, out_nodes = signature_nodes(model_json)
         missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
@@ -499,7 +534,7 @@ class WebTarget:
                 "shard_bytes": shard,
                 "output_nodes": {k: v["node"] for k, v in out_nodes.items()},
                 "input_nodes": {k: v["node"] for k, v in in_nodes.items()},
-                "convert_seconds": round(time.perf_counter() - t0, 3),
+                "convert_seconds": seconds,
             },
         )
 

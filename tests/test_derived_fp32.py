@@ -1,0 +1,74 @@
+"""Each target converts a quantized mode once and derives the fp32 model (the float_bytes reference, and the
+model the Android JNI check runs) from the same conversion. That by-product must be byte for byte what a
+separate fp32 conversion writes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from packager.samples import load_samples  # noqa: E402
+from packager.source import load_source  # noqa: E402
+from packager.spec import PackageSpec, Preprocessing  # noqa: E402
+from packager.targets import load_target  # noqa: E402
+
+pytestmark = pytest.mark.slow
+L = keras.layers
+
+
+def _digest(path: Path) -> dict[str, str]:
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    from PIL import Image
+
+    tmp = tmp_path_factory.mktemp("derived")
+    rng = np.random.default_rng(7)
+    (tmp / "samples").mkdir()
+    for i in range(16):
+        Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(tmp / "samples" / f"s{i:02d}.png")
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((24, 24, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    x = L.BatchNormalization()(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, L.Dense(5, activation="softmax")(x))
+    model.save(tmp / "model.keras")
+    spec = PackageSpec(model=tmp / "model.keras", samples=tmp / "samples", out=tmp / "out", name="Derived",
+                       labels=tuple(f"c{i}" for i in range(5)),
+                       preprocessing=Preprocessing(mean=(127.5,), std=(127.5,)),
+                       web_shard_bytes=1024)  # fp32 weights take 2 shards, uint8 1: the folders must not mix
+    (tmp / "work").mkdir()
+    source = load_source(spec, tmp / "work")
+    source.samples = load_samples(spec, source.inputs)
+    return spec, source, tmp
+
+
+@pytest.mark.parametrize("target_name,mode", [("android", "int8"), ("ios", "fp16"), ("ios", "8bit"),
+                                              ("web", "uint8"), ("web", "fp16")])
+def test_fp32_by_product_equals_a_separate_fp32_conversion(case, target_name, mode):
+    spec, source, tmp = case
+    target = load_target(target_name)
+    joint, alone, plain = (tmp / f"{target_name}_{mode}_{k}" for k in ("joint", "fp32", "plain"))
+    for d in (joint, alone, plain):
+        d.mkdir()
+    quantized = target.convert(source, spec, mode, joint)
+    by_products = quantized.extra.get("by_products", {})
+    assert set(by_products) == {"fp32"}, "the quantized conversion should hand over its fp32 model"
+    derived = by_products["fp32"]
+    separate = target.convert(source, spec, "fp32", alone)
+    assert "by_products" not in separate.extra
+    assert derived.mode == "fp32" and derived.bytes == separate.bytes > 0
+    assert _digest(derived.path) == _digest(separate.path)
+    # and the joint conversion stays reproducible
+    again = target.convert(source, spec, mode, plain)
+    assert _digest(again.path) == _digest(quantized.path)
