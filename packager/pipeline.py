@@ -54,9 +54,10 @@ def _build(spec: PackageSpec, progress: Progress) -> Report:
     order = sorted(spec.targets, key=_processing_rank)
     remote = worker_targets([n for n in order if target_available(n)])
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
-        # started first: the worker imports its converters while this process loads and exports the model
-        worker = TargetWorker(remote, progress) if remote else None
+        worker = None
         try:
+            # started first: the worker imports its converters while this process loads and exports the model
+            worker = TargetWorker(remote, progress) if remote else None
             return _build_in(spec, progress, staging, Path(work), order, remote, worker)
         except BaseException:
             if worker:

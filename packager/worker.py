@@ -59,7 +59,7 @@ class TargetWorker:
         from_child_r, from_child_w = os.pipe()
         code_root = str(Path(__file__).resolve().parents[1])  # the parent's packager, whatever sys.path says
         boot = (f"import sys; sys.path.insert(0, {code_root!r}); "
-                f"from packager.worker import serve; serve({to_child_r}, {from_child_w}, {bool(progress.verbose)})")
+                f"from packager.worker import serve; serve({to_child_r}, {from_child_w}, {bool(progress.verbose)}, {os.getpid()})")
         try:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", boot], pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
@@ -174,9 +174,22 @@ class _PipeProgress(Progress):
                 self._conn.send(("line", "debug", msg))
 
 
-def serve(read_fd: int, write_fd: int, verbose: bool) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Linux: be killed when the main process dies, even in the middle of a job (it may be killed itself)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def serve(read_fd: int, write_fd: int, verbose: bool, parent: int) -> None:
     """The worker's loop: run jobs one at a time until "exit" or the end of the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and kills this one
+    _die_with_parent(parent)
     if not verbose:
         import logging
         import warnings

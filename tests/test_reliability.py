@@ -26,9 +26,9 @@ HOSTILE = ['say "hi" \\o/', "it's $cost ${x} `tick`", "*/ </script><script>windo
            "naïve 猫 🐱 line"]
 
 
-def demo_build(out: Path, *extra) -> subprocess.CompletedProcess:
+def demo_build(out: Path, *extra, env: dict | None = None) -> subprocess.CompletedProcess:
     return run_cli("build", DEMO / "model.keras", "--samples", DEMO / "samples", "--mean", "127.5", "--std", "127.5",
-                   "--out", out, "--no-cache", *extra)
+                   "--out", out, "--no-cache", *extra, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +106,12 @@ def _drop_volatile(value):
 
 
 def test_rebuild_is_byte_identical(tmp_path):
+    """Also with and without the worker process: building ios in a second process changes nothing."""
     a, b = tmp_path / "a", tmp_path / "b"
-    for out in (a, b):
-        r = demo_build(out, "--labels", DEMO / "labels.txt")
+    for out, worker in ((a, "1"), (b, "0")):
+        r = demo_build(out, "--labels", DEMO / "labels.txt", env={"PACKAGER_WORKER": worker})
         assert r.returncode == 0, r.stderr + r.stdout
+        assert ("target ios: building in a second process" in r.stderr) == (worker == "1"), r.stderr
     da, db = _tree_digest(a), _tree_digest(b)
     assert da.keys() == db.keys()
     differing = [k for k in da if da[k] != db[k]]
@@ -129,18 +131,22 @@ def _session_pids(sid: int) -> list[int]:
     return pids
 
 
-def test_ctrl_c_during_browser_validation_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("targets,wait_for,pause", [
+    ("web", "==> target web", 4),  # inside conversion / browser start-up
+    ("ios,android,web", "ios: converting", 0.5),  # the worker process is converting ios, android converts here
+])
+def test_ctrl_c_leaves_nothing(tmp_path, targets, wait_for, pause):
     out = tmp_path / "out"
     proc = subprocess.Popen([*PACKAGER, "build", DEMO / "model.keras", "--samples", DEMO / "samples", "--out", out,
-                             "--no-cache", "--targets", "web"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             "--no-cache", "--targets", targets], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     seen = []
     deadline = time.time() + 300
     for line in proc.stderr:
         seen.append(line)
-        if "==> target web" in line or time.time() > deadline:
+        if wait_for in line or time.time() > deadline:
             break
-    time.sleep(4)  # inside conversion / browser start-up
+    time.sleep(pause)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, "".join(seen) + rest

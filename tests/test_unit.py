@@ -218,3 +218,32 @@ def test_registry_modes_match_each_target():
     for name in TARGETS:
         target = load_target(name)
         assert target.modes == MODES[name] and target.default_mode in target.modes, name
+
+
+def test_worker_process_reports_failures_instead_of_hanging():
+    """The target worker (a second Python process): a job that raises comes back as WorkerFailed with the
+    error; once the process is gone, a pending or new job fails at once; close() reaps it."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from packager.progress import SILENT
+    from packager.worker import TargetWorker, WorkerFailed
+
+    worker = TargetWorker([], SILENT)
+    assert worker.warm_facts() == {}  # no targets: nothing imported, nothing read
+    bad = worker._call("_build_target", "ios")  # too few arguments
+    with pytest.raises(WorkerFailed, match="TypeError"):
+        bad.result(timeout=60)
+    worker._proc.kill()
+    worker._proc.wait(timeout=30)
+    try:
+        late = worker._call("_warm_up", ())
+    except WorkerFailed:
+        pass
+    else:
+        with pytest.raises(WorkerFailed):
+            try:
+                late.result(timeout=30)
+            except FutureTimeout:
+                pytest.fail("a job sent to a dead worker never finished")
+    worker.close()
+    assert worker._proc.returncode is not None

@@ -289,16 +289,20 @@ class IOSTarget:
         rows: dict[str, list[np.ndarray]] = {o.name: [] for o in source.outputs}
         seconds = []
         labels = list(spec.labels)
-        for sample in samples:
-            feed = self.feed(sample, source, spec, features, exact_pixels=runner.__class__ is not _CoreMLRunner)
-            t0 = time.perf_counter()
-            out = runner(feed)
-            seconds.append(time.perf_counter() - t0)
-            for tensor in source.outputs:
-                value = out[features["outputs"][tensor.name]]
-                if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
-                    value = np.asarray([value[label] for label in labels], np.float32)
-                rows[tensor.name].append(np.asarray(value, np.float32).reshape(tensor.sample_shape))
+        # One BLAS thread: the executor's results then do not depend on the machine's core count (OpenBLAS
+        # splits sums differently per thread count), and it does not spin against a converter running at the
+        # same time in the other process.
+        with one_blas_thread():
+            for sample in samples:
+                feed = self.feed(sample, source, spec, features, exact_pixels=runner.__class__ is not _CoreMLRunner)
+                t0 = time.perf_counter()
+                out = runner(feed)
+                seconds.append(time.perf_counter() - t0)
+                for tensor in source.outputs:
+                    value = out[features["outputs"][tensor.name]]
+                    if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
+                        value = np.asarray([value[label] for label in labels], np.float32)
+                    rows[tensor.name].append(np.asarray(value, np.float32).reshape(tensor.sample_shape))
         outputs = {name: np.concatenate(v) for name, v in rows.items()}
         latency = 1000 * float(np.mean(seconds)) if seconds else None
         return Prediction(outputs, runtime, latency)
@@ -370,6 +374,12 @@ class _CoreMLRunner:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def template_manifest() -> dict:
