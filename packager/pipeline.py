@@ -1,8 +1,12 @@
 """The build flow, nothing else:
 
 spec -> source (loaded once) -> samples -> reference outputs
-     -> for each target: convert (chosen mode + fp32) -> predict -> compare -> render -> checks
+     -> for each target: convert (chosen mode; its fp32 model comes from the same conversion)
+                         -> predict -> compare -> render -> checks (in a background thread)
      -> report, written with the folders into a staging dir that replaces --out at the end.
+
+With two or more targets and CPUs, the first target is built in a second process (``worker``), started before
+the model is loaded, while this one builds the others.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from .checks import FAIL
 from .progress import Progress
 
 ENV_SWITCH = "PACKAGER_WORKER"  # "0": build every target in the main process
+WARM_UP_TIMEOUT = 300  # seconds; importing TensorFlow and coremltools takes about 4 here
 # The worker's NumPy (the Core ML executor) runs while the main process converts on the other core: one BLAS
 # thread, or two BLAS threads spin against the converter and an image takes about 3x longer.
 BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -77,8 +78,8 @@ class TargetWorker:
     def warm_facts(self) -> dict:
         """What the warm-up read in the worker ({} if it failed)."""
         try:
-            return self._warm.result()
-        except Exception:
+            return self._warm.result(timeout=WARM_UP_TIMEOUT)
+        except Exception:  # failed or stuck: the caller reads what it needs itself
             return {}
 
     def build(self, name: str, spec, source, samples, reference: dict, workdir: Path, staging: Path) -> Future:
