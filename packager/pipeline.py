@@ -99,9 +99,9 @@ def _build_in(spec: PackageSpec, progress: Progress, staging: Path, workdir: Pat
                      "in training mode); export a SavedModel yourself with model.export() after fixing the "
                      "layer order, check it, and pass that folder",
             )
-    # Each target's checks (compilers, linkers, a browser: mostly other processes) run in one background
-    # thread while the main thread converts and validates the next target; the worker process (if any)
-    # builds its targets meanwhile.
+    # Each target's checks (compilers, linkers, a browser: mostly other processes) run in a background thread
+    # (two, so one target's checks do not queue behind another's) while the main thread converts and validates
+    # the next target; the worker process (if any) builds its targets meanwhile.
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="packager-checks")
     pending: dict[str, Future] = {}
     try:

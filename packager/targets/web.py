@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 TFJS_VERSION = "4.22.0"
 # Weight modes -> tensorflowjs quantization_dtype_map (a boolean value = "every weight").
+SHARD_GLOB = "group*-shard*of*.bin"  # the weight files tensorflowjs writes next to model.json
 QUANTIZATION = {
     "fp32": None,
     "fp16": {"float16": True},
@@ -138,7 +139,7 @@ def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes
             tfjs_convert.write_artifacts = write
     if float_out is not None:  # files the converter copies itself (assets of lookup tables), not the weights
         for extra in out.iterdir():
-            if extra.name != "model.json" and not extra.match("group*-shard*of*.bin"):
+            if extra.name != "model.json" and not extra.match(SHARD_GLOB):
                 (shutil.copytree if extra.is_dir() else shutil.copy2)(extra, float_out / extra.name)
     # The converter writes protobuf maps in varying key order; sorted keys make a rebuild of the same
     # model byte-identical (and so keep the service worker's content-hash cache name stable).
@@ -406,7 +407,7 @@ def bundle_sizes(outdir: Path) -> dict[str, int]:
     manifest = template_manifest()
     runtime_dir = outdir / manifest["runtime_dir"].strip("/")
     model_dir = outdir / (manifest["model_dir"].strip("/") or ".")
-    model = (model_dir / "model.json").stat().st_size + sum(p.stat().st_size for p in model_dir.glob("group*-shard*of*.bin"))
+    model = (model_dir / "model.json").stat().st_size + sum(p.stat().st_size for p in model_dir.glob(SHARD_GLOB))
     runtime = folder_bytes(runtime_dir)
     total = folder_bytes(outdir)
     return {"model": model, "runtime": runtime, "other": total - model - runtime, "total": total}
@@ -525,7 +526,7 @@ class WebTarget:
                   [t.name for t in source.outputs if t.name not in out_nodes]
         if missing:
             raise ConversionError(f"the TF.js model's signature lacks {missing}", where=str(out / "model.json"))
-        shards = sorted(p.name for p in out.glob("group*-shard*of*.bin"))
+        shards = sorted(p.name for p in out.glob(SHARD_GLOB))
         return Artifact(
             target=self.name, mode=mode, path=out, bytes=folder_bytes(out),
             extra={
