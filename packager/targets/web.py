@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from ..spec import PackageSpec
 
 TFJS_VERSION = "4.22.0"
-# Weight modes -> tensorflowjs quantization_dtype_map (a boolean value = "every weight").
 SHARD_GLOB = "group*-shard*of*.bin"  # the weight files tensorflowjs writes next to model.json
+# Weight modes -> tensorflowjs quantization_dtype_map (a boolean value = "every weight").
 QUANTIZATION = {
     "fp32": None,
     "fp16": {"float16": True},
