@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import EXIT_CODES, EXIT_INTERRUPTED, PackagerError
 
 EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in sorted(EXIT_CODES.items()))
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_serve(args)
         quiet_framework_logs(args.verbose)
+        interrupt.install()
         return _run_build(args)
     except PackagerError as e:
         print(e.render(), file=sys.stderr)

@@ -9,6 +9,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import interrupt
 from .errors import OutputError
 
 
@@ -38,6 +39,7 @@ def staged_output(out: Path, *, force: bool):
                           hint="choose a writable --out folder") from e
     try:
         yield staging
+        interrupt.check()  # a Ctrl-C that some library swallowed still leaves --out untouched
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

@@ -6,6 +6,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from . import interrupt
+
 
 class Progress:
     def __init__(self, *, quiet: bool = False, verbose: bool = False, stream=None):
@@ -33,6 +35,7 @@ class Progress:
             self.timings[name] = dt
             if not self.quiet:
                 print(f"    {name}: {dt:.1f}s", file=self.stream, flush=True)
+        interrupt.check()  # one that a library swallowed during the stage
 
 
 SILENT = Progress(quiet=True)

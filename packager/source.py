@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -99,8 +100,9 @@ class Source:
         return {k: v.numpy() for k, v in out.items()}
 
 
-def load_source(spec: PackageSpec, workdir: Path) -> Source:
-    """Load ``spec.model`` and export it as a SavedModel under ``workdir``."""
+def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source], None] | None = None) -> Source:
+    """Load ``spec.model`` and export it as a SavedModel under ``workdir``. For a Keras model, ``on_preview``
+    gets the signature the export is expected to have (``keras_preview``) before the export starts."""
     path = spec.model
     fmt = detect_format(path)
     if path.is_file():
@@ -109,12 +111,16 @@ def load_source(spec: PackageSpec, workdir: Path) -> Source:
     keras_model = None
     if fmt in ("keras", "h5"):
         keras_model = _load_keras(path, fmt)
+        preview = keras_preview(keras_model, spec, fmt, export_dir) if on_preview else None
+        if preview is not None:
+            on_preview(preview)
         _export_keras(keras_model, export_dir, path)
     elif fmt == "saved_model":
         export_dir = path
     else:
         _export_frozen_graph(path, spec, export_dir)
-    signature_inputs, outputs = _signature_specs(export_dir, path)
+    loaded = _load_saved_model(export_dir, path)
+    signature_inputs, outputs = _signature_specs(loaded, path)
     # a frozen graph's signature already carries the --input-shape values
     inputs = signature_inputs if fmt == "frozen_pb" else _apply_input_shapes(signature_inputs, spec, path)
     if any(d is None for i in inputs for d in i.shape[1:]):
@@ -127,7 +133,11 @@ def load_source(spec: PackageSpec, workdir: Path) -> Source:
     if inputs != signature_inputs:
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
-    return Source(spec, fmt, export_dir, keras_model, inputs, outputs)
+        loaded = None
+    source = Source(spec, fmt, export_dir, keras_model, inputs, outputs)
+    if loaded is not None:  # loading a SavedModel takes most of a second: the preflight and reference reuse this one
+        source.__dict__["_loaded"] = loaded
+    return source
 
 
 def _fmt_shape(shape) -> str:
@@ -179,6 +189,33 @@ def _short(e: Exception | None) -> str:
     return text[:300]
 
 
+def keras_preview(model, spec: PackageSpec, fmt: str, export_dir: Path) -> Source | None:
+    """The Source that exporting a Keras 3 model is expected to give, read off the model before the export
+    (which takes seconds): inputs named after the model's inputs, outputs ``output_<i>`` or a dict output's
+    keys. A guess, so that work needing only the signature can start during the export; whoever uses it
+    checks it against the real thing. None when it cannot be guessed."""
+    if not type(model).__module__.startswith("keras"):  # tf_keras (Keras 2) names its signature otherwise
+        return None
+    try:
+        def spec_of(name, t) -> TensorSpec:
+            shape = tuple(None if d is None else int(d) for d in t.shape)
+            return TensorSpec(name, (None,) + shape[1:], str(getattr(t.dtype, "name", t.dtype)))
+
+        inputs = [spec_of(str(t.name).split(":")[0], t) for t in model.inputs]
+        try:
+            structure = model.output
+        except (AttributeError, ValueError):  # a loaded Sequential model has outputs but no output
+            structure = None
+        names = list(structure) if isinstance(structure, dict) else [f"output_{i}" for i in range(len(model.outputs))]
+        outputs = [spec_of(n, t) for n, t in zip(names, model.outputs)]
+        inputs = _apply_input_shapes(sorted(inputs, key=lambda t: natural_key(t.name)), spec, spec.model)
+    except Exception:
+        return None
+    if not inputs or not outputs or any(d is None for i in inputs for d in i.shape[1:]):
+        return None
+    return Source(spec, fmt, export_dir, model, inputs, sorted(outputs, key=lambda t: natural_key(t.name)))
+
+
 def _export_keras(model, export_dir: Path, path: Path) -> None:
     import tensorflow as tf
 
@@ -188,14 +225,17 @@ def _export_keras(model, export_dir: Path, path: Path) -> None:
         tf.saved_model.save(model, str(export_dir))
 
 
-def _signature_specs(export_dir: Path, path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+def _load_saved_model(export_dir: Path, path: Path):
     import tensorflow as tf
 
     try:
-        loaded = tf.saved_model.load(str(export_dir))
+        return tf.saved_model.load(str(export_dir))
     except Exception as e:
         raise InputError(f"could not load the SavedModel: {_short(e)}", where=str(path),
                          hint="re-export it with tf.saved_model.save or model.export") from e
+
+
+def _signature_specs(loaded, path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
     if "serving_default" not in loaded.signatures:
         names = ", ".join(sorted(loaded.signatures)) or "none"
         raise InputError(

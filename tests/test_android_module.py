@@ -199,6 +199,34 @@ def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
 
 @pytest.mark.slow
 @needs_tools
+def test_compile_checks_run_ahead_only_count_for_identical_code(tiny, tmp_path):
+    """``precompile`` (started before the conversion, from the signature as known then) stands in for the compile
+    checks only when it compiled byte-identical code; a wrong guess of the signature is compiled again."""
+    import dataclasses
+    from concurrent.futures import Future
+
+    source, artifact, samples, reference = tiny
+    out = render(tiny, tmp_path / "android")
+
+    def checks_with(preview, name):
+        prepared = Future()
+        prepared.set_result(am.precompile(make_spec(), preview, tmp_path / name))
+        art = dataclasses.replace(artifact, extra={**artifact.extra, "prepared": prepared})
+        return {c.name: c for c in am.module_checks(make_spec(), source, art, samples, reference, out)}
+
+    checks = checks_with(source, "right")
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32", "manifest-links", "tflite-metadata"):
+        assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
+    assert checks["kotlin-compiles"].detail.endswith(am.AHEAD) and checks["jni-compiles"].detail.endswith(am.AHEAD)
+
+    wrong = dataclasses.replace(source, outputs=[TensorSpec("output_9", (None, 6))])  # OUTPUT_NAMES differs
+    checks = checks_with(wrong, "wrong")
+    assert checks["kotlin-compiles"].status == PASS and not checks["kotlin-compiles"].detail.endswith(am.AHEAD)
+    assert checks["jni-runs-fp32"].status == PASS
+
+
+@pytest.mark.slow
+@needs_tools
 def test_checks_fail_on_a_broken_module(tiny, tmp_path):
     """A JNI signature drift (C++ takes jlong where Kotlin passes Int), a JNI function missing from the C++,
     a misspelt Android API call and a bad manifest attribute each fail their check."""

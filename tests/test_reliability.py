@@ -132,7 +132,7 @@ def _session_pids(sid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("targets,wait_for,pause", [
-    ("web", "==> target web", 4),  # inside conversion / browser start-up
+    ("web", "web: running the converted model", 1),  # inside the browser session (predictions, checks)
     ("ios,android,web", "ios: converting", 0.5),  # the worker process is converting ios, android converts here
 ])
 def test_ctrl_c_leaves_nothing(tmp_path, targets, wait_for, pause):
@@ -215,6 +215,9 @@ def test_missing_tools_make_dependent_checks_skipped_not_a_crash(tmp_path):
     assert web["status"] == "UNVERIFIED" and "Chromium was not found" in web["reason"]
     assert web["metrics"]["top1_agreement"] is None  # nothing ran, nothing is claimed
     assert (out / "web" / "index.html").is_file()  # the bundle itself is still written
+    checks = {c["name"]: c["status"] for c in web["checks"]}
+    assert checks["bundle_size"] == "PASS" and checks["manifest_fields"] == "PASS"  # no browser needed
+    assert all(checks[n] == "SKIPPED" for n in ("service_worker", "offline_reload", "image_path")), checks
 
     out = tmp_path / "android"
     r = run_cli("build", *common, "--targets", "android", "--out", out,

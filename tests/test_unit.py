@@ -247,3 +247,60 @@ def test_worker_process_reports_failures_instead_of_hanging():
                 pytest.fail("a job sent to a dead worker never finished")
     worker.close()
     assert worker._proc.returncode is not None
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_build_before_the_output_lands(tmp_path):
+    """Libraries drop a KeyboardInterrupt raised inside their callbacks ("Exception ignored in ..."); the
+    recorded interrupt is raised again, and the output folder is not moved into place."""
+    import os
+    import signal
+
+    from packager import interrupt
+    from packager.outdir import staged_output
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        interrupt.install()
+        interrupt.check()  # nothing yet
+        out = tmp_path / "out"
+        with pytest.raises(KeyboardInterrupt):
+            with staged_output(out, force=False) as staging:
+                (staging / "report.json").write_text("{}")
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(1000):  # the handler runs between bytecodes
+                        pass
+                except KeyboardInterrupt:
+                    pass  # what a C callback does with it
+        assert not out.exists() and not list(tmp_path.glob(".out.building-*"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        interrupt._seen.clear()
+
+
+@pytest.mark.parametrize("kind", ["functional", "sequential", "two_in_two_out", "dict_io"])
+def test_keras_preview_is_the_signature_the_export_gives(kind, tmp_path):
+    """The preview read off a Keras model before its export (used to start work during the export) names and
+    shapes the inputs and outputs as the exported signature does."""
+    import keras
+
+    from packager.source import load_source
+
+    a, b = keras.Input((4,), name="alpha"), keras.Input((3,), name="beta")
+    cat = keras.layers.Concatenate()([a, b])
+    img = keras.Input((8, 8, 3), name="image")
+    models = {
+        "functional": lambda: keras.Model(img, keras.layers.Dense(5)(keras.layers.Flatten()(img))),
+        "sequential": lambda: keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)]),
+        "two_in_two_out": lambda: keras.Model([a, b], [keras.layers.Dense(2)(cat), keras.layers.Dense(5)(cat)]),
+        "dict_io": lambda: keras.Model({"alpha": a, "beta": b}, {"p": keras.layers.Dense(2)(cat),
+                                                                 "q": keras.layers.Dense(3)(cat)}),
+    }
+    path = tmp_path / "m.keras"
+    models[kind]().save(path)
+    spec = build_spec(ns(model=str(path), samples=str(tmp_path)))
+    previews = []
+    source = load_source(spec, tmp_path / "work", on_preview=previews.append)
+    assert len(previews) == 1
+    assert previews[0].inputs == source.inputs
+    assert [o.name for o in previews[0].outputs] == [o.name for o in source.outputs]

@@ -222,6 +222,24 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
 
 
 @pytest.mark.slow
+def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
+    """The pipeline's path for one mode: predictions on the rendered bundle, then its checks, same page."""
+    _, spec, source, samples, reference = image_case
+    target = web.WebTarget()
+    art = target.convert(source, spec, "fp32", tmp_path / "work")
+    out = tmp_path / "web"
+    target.render(spec, source, art, samples, reference, out)
+    pred = target.predict_and_check(spec, source, art, samples, reference, out)
+    assert "wasm backend" in pred.runtime and pred.latency_ms > 0
+    for name, ref in reference.items():
+        assert float(np.max(np.abs(pred.outputs[name] - ref))) <= MODE_TOLERANCE["fp32"]
+    checks = {c.name: c for c in pred.checks}
+    assert set(checks) == {"page_console", "bundle_size", "manifest_fields", *web.BROWSER_CHECKS}
+    assert all(c.status == PASS for c in checks.values()), pred.checks
+    assert "from service worker: True" in checks["offline_reload"].detail
+
+
+@pytest.mark.slow
 def test_offline_check_fails_without_a_caching_service_worker(image_case, tmp_path):
     _, spec, source, samples, reference = image_case
     target = web.WebTarget()

@@ -48,6 +48,11 @@ class AndroidTarget:
 
         return render_module(spec, source, artifact, samples, reference, outdir)
 
+    def prepare(self, spec, preview, workdir: Path):
+        from .android_module import precompile
+
+        return precompile(spec, preview, workdir)
+
     def checks(self, spec, source, artifact, samples, reference, outdir: Path):
         from .android_module import module_checks
 

@@ -19,12 +19,14 @@ A check whose tool is missing is SKIPPED with the reason — FAIL when ``CI=true
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,10 +80,11 @@ def _template_manifest() -> dict:
     return tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
 
 
-def module_context(spec: PackageSpec, source: Source, artifact: Artifact) -> dict:
+def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], list[str]]) -> dict:
+    """The template's context; ``io_names`` = the .tflite's signature (input names, output names), in its order."""
     package = android_package(spec)
     class_name = spec.identifier
-    in_names, out_names = tflite_metadata.signature_io_names(Path(artifact.path))
+    in_names, out_names = io_names
     by_name = {t.name: t for t in source.inputs}
     inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
     ctx = {
@@ -117,7 +120,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     """Write the module into ``outdir`` (e.g. ``OUT/android``): template, model (with metadata), labels.
     Returns the model's path inside the module."""
     outdir = Path(outdir)
-    ctx = module_context(spec, source, artifact)
+    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
     render_tree(template_dir("android"), outdir, ctx)
     manifest = _template_manifest()
     model = outdir / manifest["model"]
@@ -171,40 +174,109 @@ def _needs_kotlin(kotlin_check: Check) -> None:
     raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
 
 
+CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read
+
+
+def code_snapshot(module_dir: Path) -> dict[str, bytes]:
+    """The module's Kotlin and C++ files, by relative path."""
+    return {p.relative_to(module_dir).as_posix(): p.read_bytes()
+            for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()}
+
+
+@dataclass
+class Compiled:
+    """The compile checks (kotlin-compiles, jni-compiles) of one rendering of the module's code, and the host
+    build of its JNI core that jni-runs-fp32 runs (or why there is none)."""
+
+    code: dict[str, bytes]
+    checks: list[Check]
+    classes: Path
+    lib_dir: Path | None
+    host_error: Exception | None
+
+
+def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
+    from ..runtimes import android_host as host
+
+    native_class = f"{ctx['package']}.{ctx['class_name']}Native"
+    checks: list[Check] = []
+    classes = work / "classes"
+    # 1. Kotlin compiles against the Android API stubs.
+    kotlin_ok = False
+    with _timed("kotlin-compiles", checks) as r:
+        sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
+        res = host.compile_kotlin(sources, classes)
+        if res.returncode != 0:
+            raise _CheckFailed("kotlinc failed:\n" + host.first_lines(res.output))
+        kotlin_ok = True
+        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files against Android API 29 stubs "
+                       f"({host.android_stubs_jar().name}, from AOSP api/current.txt)")
+
+    # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
+    with _timed("jni-compiles", checks) as r:
+        if not kotlin_ok:
+            _needs_kotlin(checks[0])
+        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work)
+
+    # The JNI core built for this host (jni-runs-fp32 runs it, and reports a failure here).
+    lib_dir = host_error = None
+    try:
+        if not kotlin_ok:
+            _needs_kotlin(checks[0])
+        lib_dir = _build_host_core(host, code_dir, classes, ctx, work)
+    except Exception as e:
+        host_error = e
+    return Compiled(code_snapshot(code_dir), checks, classes, lib_dir, host_error)
+
+
+def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
+    """``compile_code`` on the module rendered from ``preview`` (the model's signature, read before the
+    conversion and possibly guessed before the export), so the compilers run while the model converts.
+    ``module_checks`` uses the result only if the module it checks has byte-identical code."""
+    ctx = module_context(spec, preview, ([t.name for t in preview.inputs], [t.name for t in preview.outputs]))
+    work = Path(workdir) / "precompiled"
+    if work.exists():
+        shutil.rmtree(work)
+    render_tree(template_dir("android"), work / "module", ctx)
+    return compile_code(ctx, work / "module", work)
+
+
+AHEAD = " (run ahead of the conversion on code byte-identical to this module's)"
+
+
+def _precompiled(prepared, outdir: Path) -> Compiled | None:
+    """The result of ``precompile`` (a Future) if it compiled exactly this module's code, else None."""
+    if prepared is None:
+        return None
+    try:
+        compiled = prepared.result()
+    except Exception:  # the checks below compile the module themselves and report what fails
+        return None
+    if compiled.code != code_snapshot(outdir):  # a wrong guess of the signature: not this module's code
+        return None
+    checks = [dataclasses.replace(c, detail=c.detail + AHEAD) if c.status == PASS else c for c in compiled.checks]
+    return dataclasses.replace(compiled, checks=checks)
+
+
 def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                   reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
+    """The checks listed in this module's docstring. ``artifact.extra["prepared"]``, a Future of ``precompile``,
+    stands in for the compile checks when it compiled this very code."""
     from ..runtimes import android_host as host
 
     outdir = Path(outdir)
-    ctx = module_context(spec, source, artifact)
-    native_class = f"{ctx['package']}.{ctx['class_name']}Native"
-    checks: list[Check] = []
+    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
     work = Path(tempfile.mkdtemp(prefix="packager-android-"))
-    classes = work / "classes"
     try:
-        # 1. Kotlin compiles against the Android API stubs.
-        kotlin_ok = False
-        with _timed("kotlin-compiles", checks) as r:
-            sources = sorted((outdir / "src/main/java").rglob("*.kt"))
-            res = host.compile_kotlin(sources, classes)
-            if res.returncode != 0:
-                raise _CheckFailed("kotlinc failed:\n" + host.first_lines(res.output))
-            kotlin_ok = True
-            r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files against Android API 29 stubs "
-                           f"({host.android_stubs_jar().name}, from AOSP api/current.txt)")
-
-        # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
-        with _timed("jni-compiles", checks) as r:
-            if not kotlin_ok:
-                _needs_kotlin(checks[0])
-            r["detail"] = _check_jni_compiles(host, outdir, classes, native_class, work)
+        compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)
+        checks = list(compiled.checks)
 
         # 3. The JNI core runs the fp32 model on the host through the TFLite C API.
         with _timed("jni-runs-fp32", checks) as r:
-            if not kotlin_ok:
-                _needs_kotlin(checks[0])
-            r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, outdir, classes, ctx,
-                                          work)
+            if compiled.host_error is not None:
+                raise compiled.host_error
+            r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
+                                          compiled.lib_dir, ctx, work)
 
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:
@@ -284,19 +356,25 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray
     return argb.astype(np.uint32).view(np.int32)
 
 
-def _check_host_run(host, spec, source, artifact, samples, reference, outdir: Path, classes: Path, ctx: dict,
+def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
+    """The module's JNI core (model_runner + jni_bridge) as a host library in ``work/lib``; returns that folder."""
+    lib_dir = work / "lib"
+    header = work / "kotlin_jni.h"
+    if not header.is_file():  # jni-compiles writes it, unless it stopped before
+        _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
+    res = host.build_host_library(code_dir / "src/main/cpp", ["model_runner.cc", "jni_bridge.cc"],
+                                  lib_dir / f"lib{ctx['lib_name']}.so", header)
+    if res.returncode != 0:
+        raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
+    return lib_dir
+
+
+def _check_host_run(host, spec, source, artifact, samples, reference, classes: Path, lib_dir: Path, ctx: dict,
                     work: Path) -> str:
     float_path = Path(artifact.extra.get("float_path") or artifact.path)
     if artifact.extra.get("float_path") is None and artifact.mode not in ("fp32", "float32"):
         raise _CheckFailed(f"no fp32 model to run (artifact mode {artifact.mode!r} and no extra['float_path']); "
                            "node-tflite's TFLite 2.2.0 gives wrong numbers for quantized models")
-    cpp_dir = outdir / "src/main/cpp"
-    lib_dir = work / "lib"
-    so = lib_dir / f"lib{ctx['lib_name']}.so"
-    _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
-    res = host.build_host_library(cpp_dir, ["model_runner.cc", "jni_bridge.cc"], so, header)
-    if res.returncode != 0:
-        raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
     res, runner_dir = host.compile_runner(work)
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))

@@ -39,7 +39,12 @@ class Prediction:
 
 
 class Unverified(Exception):
-    """Raised by ``predict`` when the artifact cannot be executed here (reason in the message)."""
+    """Raised by ``predict`` when the artifact cannot be executed here (reason in the message); ``checks``
+    are the target's checks that could run all the same (``predict_and_check``)."""
+
+    def __init__(self, reason: str, *, checks: list[Check] | None = None):
+        super().__init__(reason)
+        self.checks = list(checks or [])
 
 
 class Target(Protocol):
@@ -56,3 +61,14 @@ class Target(Protocol):
 
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]: ...
+
+    # Optional: work that needs only the spec and the model's signature (``preview``: a Source that may be a
+    # guess made before the export, with no SavedModel yet), run in the background from before the conversion;
+    # its Future reaches ``checks`` as ``artifact.extra["prepared"]``. A target uses it only after checking it
+    # matches what it renders.
+    # def prepare(self, spec, preview, workdir) -> object: ...
+
+    # Optional: ``predict`` on the bundle ``render`` wrote and ``checks`` in one go, with the checks in
+    # ``Prediction.checks`` (a target whose runtime is costly to start: one browser session instead of two).
+    # The pipeline calls it, after ``render``, in place of the other two when one mode is asked for.
+    # def predict_and_check(self, spec, source, artifact, samples, reference, outdir) -> Prediction: ...

@@ -547,29 +547,15 @@ class WebTarget:
             build_bundle(spec, source, artifact, samples, bundle)
         except ToolMissing as e:
             raise Unverified(f"cannot build the web bundle here: {e.message}") from e
-        rows, times = [], []
         try:
             with StaticServer(bundle) as server, chromium() as browser:
                 session = PageSession(browser.new_context(service_workers="block"), server.url + "index.html")
                 backend = session.open()
-                for sample in samples:
-                    out, ms = session.predict(sample)
-                    rows.append(out)
-                    times.append(ms)
-                errors = list(session.errors)
+                prediction = _predict_samples(session, source, samples, _runtime_name(browser.version, backend))
                 session.context.close()
-                runtime = _runtime_name(browser.version, backend)
         except ToolMissing as e:
             raise Unverified(f"no browser to run the web demo: {e.message}") from e
-        checks = [Check("page_console", PASS if not errors else FAIL,
-                        "no console errors while predicting" if not errors else "; ".join(errors[:5]))]
-        stacked = _stack(rows)
-        return Prediction(
-            outputs={t.name: stacked[t.name] for t in source.outputs},
-            runtime=runtime,
-            latency_ms=float(np.mean(times)) if times else None,
-            checks=checks,
-        )
+        return prediction
 
     def render(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> Path:
@@ -581,23 +567,89 @@ class WebTarget:
         from ..runtimes.browser import StaticServer, chromium_profile
 
         outdir = Path(outdir)
-        checks: list[Check] = []
-        sizes = bundle_sizes(outdir)
-        checks.append(Check("bundle_size", PASS,
-                            f"model {sizes['model']} B, tf.js runtime {sizes['runtime']} B, "
-                            f"page+icons+samples {sizes['other']} B, total {sizes['total']} B"))
-        checks.append(_manifest_file_check(outdir))
+        checks = _file_checks(outdir)
         try:
             server = StaticServer(outdir).start()
             try:
                 with chromium_profile() as context:
-                    checks.extend(_browser_checks(context, server, spec, source, samples, outdir))
+                    session = PageSession(context, server.url)
+                    try:
+                        t0 = time.perf_counter()
+                        try:
+                            backend = session.open()
+                        except PackagerError as e:
+                            return checks + [Check(n, FAIL, e.message) for n in ("service_worker", "offline_reload",
+                                                                                  "console_errors")]
+                        checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
+                    finally:
+                        session.close()
             finally:
                 server.stop()
         except ToolMissing as e:
-            for name in ("service_worker", "offline_reload", "manifest_installable", "image_path", "console_errors"):
-                checks.append(Check(name, SKIPPED, e.message))
+            checks.extend(_skipped_browser_checks(e.message))
         return checks
+
+    def predict_and_check(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
+                          reference: dict[str, np.ndarray], outdir: Path) -> Prediction:
+        """``predict`` and ``checks`` in one browser session, on the bundle ``render`` wrote to ``outdir``: one
+        Chromium start and one page load instead of two of each (the pipeline's path when one mode is asked for).
+        The checks come back in ``Prediction.checks``; with no browser, Unverified carries the file checks."""
+        from ..runtimes.browser import StaticServer, chromium_profile
+
+        outdir = Path(outdir)
+        checks = _file_checks(outdir)
+        try:
+            server = StaticServer(outdir).start()
+            try:
+                with chromium_profile() as context:
+                    session = PageSession(context, server.url)
+                    try:
+                        t0 = time.perf_counter()
+                        backend = session.open()  # PackagerError: the page did not load its model, nothing ran
+                        prediction = _predict_samples(session, source, samples,
+                                                      _runtime_name(session.browser_version(), backend))
+                        checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
+                    finally:
+                        session.close()
+            finally:
+                server.stop()
+        except ToolMissing as e:
+            raise Unverified(f"no browser to run the web demo: {e.message}",
+                             checks=checks + _skipped_browser_checks(e.message)) from e
+        prediction.checks.extend(checks)
+        return prediction
+
+
+def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
+    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run."""
+    rows, times = [], []
+    for sample in samples:
+        out, ms = session.predict(sample)
+        rows.append(out)
+        times.append(ms)
+    errors = list(session.errors)
+    stacked = _stack(rows)
+    return Prediction(
+        outputs={t.name: stacked[t.name] for t in source.outputs},
+        runtime=runtime,
+        latency_ms=float(np.mean(times)) if times else None,
+        checks=[Check("page_console", PASS if not errors else FAIL,
+                      "no console errors while predicting" if not errors else "; ".join(errors[:5]))],
+    )
+
+
+BROWSER_CHECKS = ("service_worker", "offline_reload", "manifest_installable", "image_path", "console_errors")
+
+
+def _skipped_browser_checks(why: str) -> list[Check]:
+    return [Check(name, SKIPPED, why) for name in BROWSER_CHECKS]
+
+
+def _file_checks(outdir: Path) -> list[Check]:
+    sizes = bundle_sizes(outdir)
+    return [Check("bundle_size", PASS, f"model {sizes['model']} B, tf.js runtime {sizes['runtime']} B, "
+                                       f"page+icons+samples {sizes['other']} B, total {sizes['total']} B"),
+            _manifest_file_check(outdir)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,59 +689,52 @@ def _manifest_file_check(outdir: Path) -> Check:
                  "; ".join(problems) or f"{', '.join(REQUIRED_MANIFEST)} present; icons 192, 512, maskable 512 match their files")
 
 
-def _browser_checks(context, server, spec, source, samples, outdir: Path) -> list[Check]:
+def _browser_checks(session: PageSession, server, spec, source, samples, outdir: Path, backend: str,
+                    t0: float) -> list[Check]:
+    """The checks of the bundle served by ``server``, on the page ``session`` opened (at ``t0``) from it."""
     checks: list[Check] = []
     first = next(iter(samples))
-    session = PageSession(context, server.url)
+    online, _ = session.predict(first)
+
+    # Service worker: active, controlling the page, cache holding every precached file.
+    sw = _service_worker_state(session.page)
+    config_precache = _precache_list(outdir)
+    ok = (sw["state"] == "activated" and sw["controlled"] and sw["cache"] is not None
+          and sw["cache"].endswith(":" + _content_hash(outdir)) and sw["entries"] == len(config_precache))
+    checks.append(Check(
+        "service_worker", PASS if ok else FAIL,
+        f"state {sw['state']}, controlling: {sw['controlled']}, cache "
+        f"{(sw['cache'] or '').replace(server.url, '<origin>/')!r} holds "
+        f"{sw['entries']}/{len(config_precache)} files", time.perf_counter() - t0))
+
+    # Manifest as the browser sees it.
+    checks.append(_installability_check(session))
+
+    # The page's own image path on the bundled sample images vs the spec's preprocessing.
+    checks.append(_image_path_check(session, spec, source, outdir))
+
+    # Network cut: stop the server and take the context offline, reload, predict again.
+    t0 = time.perf_counter()
+    online_errors = list(session.errors)
+    server.stop()
+    session.context.set_offline(True)
     try:
-        t0 = time.perf_counter()
-        try:
-            backend = session.open()
-        except PackagerError as e:
-            return [Check(n, FAIL, e.message) for n in ("service_worker", "offline_reload", "console_errors")]
-        online, _ = session.predict(first)
-
-        # Service worker: active, controlling the page, cache holding every precached file.
-        sw = _service_worker_state(session.page)
-        config_precache = _precache_list(outdir)
-        ok = (sw["state"] == "activated" and sw["controlled"] and sw["cache"] is not None
-              and sw["cache"].endswith(":" + _content_hash(outdir)) and sw["entries"] == len(config_precache))
-        checks.append(Check(
-            "service_worker", PASS if ok else FAIL,
-            f"state {sw['state']}, controlling: {sw['controlled']}, cache "
-            f"{(sw['cache'] or '').replace(server.url, '<origin>/')!r} holds "
-            f"{sw['entries']}/{len(config_precache)} files", time.perf_counter() - t0))
-
-        # Manifest as the browser sees it.
-        checks.append(_installability_check(session))
-
-        # The page's own image path on the bundled sample images vs the spec's preprocessing.
-        checks.append(_image_path_check(session, spec, source, outdir))
-
-        # Network cut: stop the server and take the context offline, reload, predict again.
-        t0 = time.perf_counter()
-        online_errors = list(session.errors)
-        server.stop()
-        session.context.set_offline(True)
-        try:
-            session.reload()
-            from_sw = bool(session.response is not None and session.response.from_service_worker)
-            offline, _ = session.predict(first)
-            diff = _max_abs(online, offline)
-            ok = from_sw and diff <= 1e-6
-            checks.append(Check("offline_reload", PASS if ok else FAIL,
-                                f"reloaded with the server stopped and the network offline; page from service "
-                                f"worker: {from_sw}; prediction max |diff| vs online {diff:.3g}", time.perf_counter() - t0))
-        except Exception as e:
-            checks.append(Check("offline_reload", FAIL, f"reload with the network cut failed: {e}",
-                                time.perf_counter() - t0))
-        offline_errors = session.errors[len(online_errors):]
-        errors = online_errors + offline_errors
-        checks.append(Check("console_errors", PASS if not errors else FAIL,
-                            f"no console errors ({backend} backend, online and offline)" if not errors
-                            else "; ".join(errors[:5])))
-    finally:
-        session.close()
+        session.reload()
+        from_sw = bool(session.response is not None and session.response.from_service_worker)
+        offline, _ = session.predict(first)
+        diff = _max_abs(online, offline)
+        ok = from_sw and diff <= 1e-6
+        checks.append(Check("offline_reload", PASS if ok else FAIL,
+                            f"reloaded with the server stopped and the network offline; page from service "
+                            f"worker: {from_sw}; prediction max |diff| vs online {diff:.3g}", time.perf_counter() - t0))
+    except Exception as e:
+        checks.append(Check("offline_reload", FAIL, f"reload with the network cut failed: {e}",
+                            time.perf_counter() - t0))
+    offline_errors = session.errors[len(online_errors):]
+    errors = online_errors + offline_errors
+    checks.append(Check("console_errors", PASS if not errors else FAIL,
+                        f"no console errors ({backend} backend, online and offline)" if not errors
+                        else "; ".join(errors[:5])))
     return checks
 
 

@@ -1,0 +1,33 @@
+"""Ctrl-C that cannot get lost.
+
+Python raises KeyboardInterrupt wherever the main thread is when SIGINT arrives. Inside a callback that C code
+calls (TensorFlow's calibration generator, a garbage-collection hook of jax) it is printed as "Exception ignored"
+and dropped, and the build would go on, with a model calibrated on part of the samples. The handler installed
+here also records the interrupt; ``check()`` raises it again at stage boundaries and before the output folder is
+moved into place, so an interrupted build never writes its output and exits with the interrupt's code.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+_seen = threading.Event()
+
+
+def install() -> None:
+    """Record every SIGINT of this process (main thread only; elsewhere Python cannot install handlers)."""
+    _seen.clear()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def _on_sigint(signum, frame) -> None:
+    _seen.set()
+    raise KeyboardInterrupt
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if one arrived, even if it was swallowed where it was first raised."""
+    if _seen.is_set():
+        raise KeyboardInterrupt
