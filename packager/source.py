@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, UsageError
+from .frameworks import import_tensorflow
 from .spec import PackageSpec, TensorSpec
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
@@ -103,6 +104,7 @@ class Source:
 def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source], None] | None = None) -> Source:
     """Load ``spec.model`` and export it as a SavedModel under ``workdir``. For a Keras model, ``on_preview``
     gets the signature the export is expected to have (``keras_preview``) before the export starts."""
+    import_tensorflow()
     path = spec.model
     fmt = detect_format(path)
     if path.is_file():

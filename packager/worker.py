@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from .checks import FAIL
+from .frameworks import import_tensorflow, tfjs_saved_model_converter
 from .progress import Progress
 
 ENV_SWITCH = "PACKAGER_WORKER"  # "0": build every target in the main process
@@ -221,21 +222,23 @@ def serve(read_fd: int, write_fd: int, verbose: bool, parent: int) -> None:
                 send.send(("error", job, f"cannot return the result: {type(e).__name__}: {e}"))
 
 
-_IMPORTS = {"android": ("tensorflow",), "ios": ("tensorflow", "coremltools"),
-            "web": ("tensorflow", "tensorflowjs.converters.tf_saved_model_conversion_v2")}
+def _coremltools() -> None:
+    import coremltools  # noqa: F401
+
+
+_IMPORTS = {"android": (import_tensorflow,), "ios": (import_tensorflow, _coremltools),
+            "web": (tfjs_saved_model_converter,)}
 
 
 def _warm_up(progress: Progress, names: tuple[str, ...]) -> dict:
     """Import the converters now, while the main process is still loading and exporting the model.
     Returns what the main process's op preflight needs from them (coremltools' TF op list)."""
-    import importlib
-
     from . import pipeline  # noqa: F401
 
     for name in names:
-        for module in _IMPORTS.get(name, ()):
+        for load in _IMPORTS.get(name, ()):
             try:
-                importlib.import_module(module)
+                load()
             except Exception:  # the target's own conversion reports a missing converter properly
                 pass
     found = {}

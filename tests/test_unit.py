@@ -304,3 +304,18 @@ def test_keras_preview_is_the_signature_the_export_gives(kind, tmp_path):
     assert len(previews) == 1
     assert previews[0].inputs == source.inputs
     assert [o.name for o in previews[0].outputs] == [o.name for o in source.outputs]
+
+
+def test_tensorflow_and_the_tfjs_converter_load_without_jax():
+    """packager never converts JAX models; loading jax + jaxlib cost about a CPU second per process (measured in
+    packager/frameworks.py). TFLite and the TF.js converter still load, coremltools too."""
+    import subprocess
+
+    code = ("import sys; from packager.frameworks import import_tensorflow, tfjs_saved_model_converter; "
+            "tf = import_tensorflow(); conv = tfjs_saved_model_converter(); import coremltools; "
+            "assert hasattr(conv, 'convert_tf_saved_model') and tf.lite.TFLiteConverter; "
+            "print(sorted(m for m in sys.modules if m == 'jax' or m.startswith(('jax.', 'jaxlib'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                       cwd=Path(__file__).resolve().parents[1])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout

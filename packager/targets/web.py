@@ -1,6 +1,8 @@
 """Web target: a TF.js graph model inside an offline PWA demo, verified in headless Chromium.
 
-Order the pipeline calls it in: ``convert`` -> ``predict`` -> ``render`` -> ``checks``.
+Order the pipeline calls it in: ``convert`` -> ``predict`` -> ``render`` -> ``checks`` (each mode that
+``--quantize auto`` tries is predicted); with one mode asked for, ``convert`` -> ``render`` ->
+``predict_and_check``: the predictions and the checks in one browser session on the rendered ``OUT/web/``.
 
 - ``convert`` runs ``tensorflowjs`` in-process on the SavedModel export -> ``WORKDIR/tfjs_<mode>/``
   (model.json + weight shards). Weight modes: fp32, fp16, uint16, uint8 (default, see DEFAULT_MODE).
@@ -32,6 +34,7 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
+from ..frameworks import tfjs_saved_model_converter
 from ..render import REPO_ROOT, render_string, render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
 
@@ -109,7 +112,7 @@ def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes
     """tensorflowjs_converter's conversion, in process. With ``float_out`` the same optimized graph and
     weights are also written unquantized there (the fp32 model), instead of converting the model twice."""
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # tensorflowjs imports TF-DF, which prints a banner
-    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+    tfjs_convert = tfjs_saved_model_converter()
 
     folders = [out] + ([float_out] if float_out is not None else [])
     for folder in folders:
