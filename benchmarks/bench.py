@@ -15,13 +15,15 @@ into a cache miss and mix two code versions in one table. --live runs the workin
 P1  wall time of `packager build` (3 targets, validation, --no-cache) / sum of the three official
     converters run alone (TFLite int8 full-integer, tensorflowjs_converter uint8, coremltools fp16 .mlmodel).
     --p1-rounds rounds (default 3) of: the three converters, then packager; the medians are compared (a
-    single run varies by +-15 % here). P8 and P9 come from the packager run with the median time.
+    single run varies by +-15 % here). P9 comes from the packager run with the median time.
 P2  size / fp32 size: packager (report.json bytes / float_bytes; int8, 8bit, uint8) vs the official
     converters' own fp32 and quantized files.
 P6  .tflite latency on ONE thread with ai-edge-litert (median of N invokes after warm-up) for packager's own
     model.tflite of each Android mode; goal int8 <= 0.7 x fp32.
 P7  unchanged re-run with the cache on (fresh PACKAGER_CACHE_DIR) / first run; goal <= 0.1.
-P8  Core ML validation per image on Linux: targets.ios.latency_ms (NumPy executor); goal <= 50 ms.
+P8  Core ML validation per image on Linux: targets.ios.latency_ms (NumPy executor, one BLAS thread) of an
+    ios-only build, so that the other targets' work does not run beside it; the P1 build's figure is printed
+    too. Goal <= 50 ms.
 P9  TF.js per image in headless Chromium: targets.web.latency_ms + backend; goal <= 60 ms with wasm.
 
 The random-weight MobileNetV2 (weights=None) has vanishing activations: its softmax is uniform (every
@@ -303,13 +305,21 @@ def main() -> int:
 
     # ---- P6: packager's .tflite per Android mode -------------------------------------------------
     print("[P6] packager build --targets android per mode (int8 comes from the P1 build)")
-    android_out = {"int8": out_p1}
+    android_out = {"int8": median_run["out"]}
     android_reports = {"int8": rep_p1}
     for mode in ("fp32", "fp16", "dynamic"):
         out = work / f"out_android_{mode}"
         run(f"packager_android_{mode}", [*base, "--targets", "android", "--quantize", f"android={mode}",
                                          "--out", str(out), "--no-cache"])
         android_out[mode], android_reports[mode] = out, load_report(out)
+    # ---- P8: Core ML validation alone -----------------------------------------------------------
+    # In the P1 build the executor shares the 2 CPUs with two conversions, kotlinc and Chromium, so its per-image
+    # time there measures the contention as much as the executor; P8 is read from an ios-only build.
+    print("[P8] packager build --targets ios (the Core ML executor without the other targets' work beside it)")
+    out_ios = work / "out_ios_fp16"
+    run("packager_ios_fp16", [*base, "--targets", "ios", "--quantize", "ios=fp16", "--out", str(out_ios), "--no-cache"])
+    rep_ios = load_report(out_ios)
+
     x = first_sample(samples, size)
     latency = {}
     print(f"[P6] ai-edge-litert, num_threads=1, median of {n_invokes} invokes after {warmup} warm-up")
@@ -336,7 +346,7 @@ def main() -> int:
     p6_ratio = (latency["int8"]["median_ms"] / latency["fp32"]["median_ms"]
                 if latency["int8"]["median_ms"] and latency["fp32"]["median_ms"] else None)
     p7_ratio = t_again / t_first if t_first else None
-    p8 = tgt(rep_p1, "ios", "latency_ms")
+    p8 = tgt(rep_ios, "ios", "latency_ms")
     p9 = tgt(rep_p1, "web", "latency_ms")
     p9_runtime = tgt(rep_p1, "web", "runtime") or ""
     p9_backend = next((b for b in ("wasm", "webgl", "cpu") if f" {b} backend" in p9_runtime), None)
@@ -377,7 +387,9 @@ def main() -> int:
                "first_exit_code": rc_first, "rerun_exit_code": rc_again, "cache_hit": cache_hit,
                "rerun_report_status": rep_again.get("status") if rep_again else None,
                "ratio": _r(p7_ratio), "goal": f"<= {GOALS['P7']}", "met": _met(p7_ratio, GOALS["P7"]) and cache_hit},
-        "P8": {"latency_ms": p8, "runtime": tgt(rep_p1, "ios", "runtime"), "mode": tgt(rep_p1, "ios", "quantization"),
+        "P8": {"latency_ms": p8, "build": "--targets ios --quantize ios=fp16", "status": tgt(rep_ios, "ios", "status"),
+               "runtime": tgt(rep_ios, "ios", "runtime"), "mode": tgt(rep_ios, "ios", "quantization"),
+               "latency_ms_p1_build": tgt(rep_p1, "ios", "latency_ms"),
                "latency_ms_8bit_build": tgt(rep_p2, "ios", "latency_ms"),
                "goal": f"<= {GOALS['P8']} ms", "met": _met(p8, GOALS["P8"])},
         "P9": {"latency_ms": p9, "backend": p9_backend, "runtime": p9_runtime,
@@ -456,9 +468,10 @@ def render_table(r: dict) -> str:
                  f"{p7['rerun_seconds']:.1f} s" + ("" if p7["cache_hit"] else " (NO cache hit)"),
                  f"first run {p7['first_seconds']:.1f} s (exit {p7['first_exit_code']})",
                  _fmt(p7["ratio"], 3), "<= 0.10", _verdict(p7["met"])))
-    rows.append(("P8", f"Core ML validation per image ({p8['mode']}, Linux)", f"{_fmt(p8['latency_ms'], 1)} ms",
-                 (p8["runtime"] or "-") + f"; 8bit build {_fmt(p8['latency_ms_8bit_build'], 1)} ms", "",
-                 "<= 50 ms", _verdict(p8["met"])))
+    rows.append(("P8", f"Core ML validation per image ({p8['mode']}, Linux, ios-only build)",
+                 f"{_fmt(p8['latency_ms'], 1)} ms",
+                 f"in the P1 build (3 targets at once) {_fmt(p8.get('latency_ms_p1_build'), 1)} ms; P7 8bit build "
+                 f"{_fmt(p8['latency_ms_8bit_build'], 1)} ms", "", "<= 50 ms", _verdict(p8["met"])))
     rows.append(("P9", "TF.js in-browser inference per image", f"{_fmt(p9['latency_ms'], 1)} ms",
                  f"backend {p9['backend']}; P7 build {_fmt(p9['latency_ms_cache_build'], 1)} ms", "",
                  "<= 60 ms, wasm", _verdict(p9["met"])))

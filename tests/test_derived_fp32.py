@@ -72,3 +72,63 @@ def test_fp32_by_product_equals_a_separate_fp32_conversion(case, target_name, mo
     # and the joint conversion stays reproducible
     again = target.convert(source, spec, mode, plain)
     assert _digest(again.path) == _digest(quantized.path)
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp32"])
+def test_tflite_from_the_loaded_saved_model_equals_from_saved_model(case, mode):
+    """convert_tflite hands TFLite the SavedModel the Source loaded instead of letting the converter load it twice
+    more; the models must be byte for byte what the stock TFLiteConverter.from_saved_model path gives."""
+    from packager.targets import android
+
+    spec, source, _ = case
+
+    class Stock:  # no loaded SavedModel: convert_tflite takes from_saved_model
+        saved_model_dir = source.saved_model_dir
+
+    from tensorflow.lite.python import lite
+
+    loads = []
+    original = lite._load
+
+    def counting(*args, **kwargs):
+        loads.append(args[0])
+        return original(*args, **kwargs)
+
+    assert getattr(source, "_loaded", None) is not None
+    lite._load = counting
+    try:
+        fast = android.convert_tflite(source, spec, mode, samples=source.samples)
+        assert loads == []  # TFLite did not load the SavedModel itself
+        stock = android.convert_tflite(Stock(), spec, mode, samples=source.samples)
+        assert len(loads) == 2  # the stock path loads it twice (signatures, debug info)
+    finally:
+        lite._load = original
+    assert fast.keys() == stock.keys()
+    for m in fast:
+        assert fast[m] == stock[m], f"{m}: {len(fast[m])} B vs {len(stock[m])} B"
+
+
+def test_tfjs_from_the_loaded_saved_model_equals_loading_it(case, tmp_path):
+    """The TF.js conversion reads the SavedModel the Source loaded instead of loading it again: same files."""
+    from packager.targets import web
+
+    spec, source, _ = case
+    from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert
+
+    loads = []
+    original = tfjs_convert._load_model
+
+    def counting(*args, **kwargs):
+        loads.append(args[0])
+        return original(*args, **kwargs)
+
+    tfjs_convert._load_model = counting
+    try:
+        web.convert_saved_model(source.saved_model_dir, tmp_path / "fast", "uint8", 1024,
+                                loaded=source._loaded)
+        assert loads == []
+        web.convert_saved_model(source.saved_model_dir, tmp_path / "stock", "uint8", 1024)
+        assert len(loads) == 1
+    finally:
+        tfjs_convert._load_model = original
+    assert _digest(tmp_path / "fast") == _digest(tmp_path / "stock")

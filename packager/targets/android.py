@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +66,7 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     which is byte for byte what an fp32 conversion gives (see ``_float_model``), so fp32 is not converted again."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir), signature_keys=["serving_default"])
+    conv, loaded = _saved_model_converter(source)
     floats: list[bytes] = []
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -86,13 +88,58 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     elif mode != "fp32":
         raise ConversionError(f"unknown TFLite mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
     try:
-        models = {mode: conv.convert()}
+        with _reusing_loaded(source, loaded):
+            models = {mode: conv.convert()}
     except Exception as e:  # the converter raises ConverterError / RuntimeError with op lists in the text
         message, hint = _explain_tflite_failure(str(e), mode)
         raise ConversionError(message, hint=hint) from e
     if len(floats) == 1:
         models["fp32"] = _float_model(floats[0], conv)
     return models
+
+
+def _saved_model_converter(source):
+    """(converter, the Source's loaded SavedModel or None): ``TFLiteConverter.from_saved_model(dir,
+    signature_keys=["serving_default"])``, minus the SavedModel loads it makes only to list the signatures and, in
+    ``convert()``, to read debug info (1.0 s + 1.2 s on MobileNetV2, holding the GIL): the Source has loaded it
+    already, and ``_reusing_loaded`` hands that over. The same converter class and metadata, so the same bytes
+    (tests/test_derived_fp32.py compares with from_saved_model)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import lite
+
+    loaded = getattr(source, "_loaded", None)  # a packager Source loads it once; other objects: the usual path
+    cls = getattr(lite, "TFLiteSavedModelConverterV2", None)
+    base = getattr(lite, "TFLiteConverterBase", None)
+    if loaded is None or cls is None or not hasattr(base, "_set_original_model_type") or not hasattr(lite, "_load"):
+        return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir),
+                                                        signature_keys=["serving_default"]), None
+    base._set_original_model_type(lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)  # as from_saved_model
+    return cls(str(source.saved_model_dir), {tf.saved_model.SERVING}, ["serving_default"]), loaded
+
+
+@contextmanager
+def _reusing_loaded(source, loaded):
+    """While converting: TFLite's ``_load`` of this SavedModel returns the one already loaded."""
+    if loaded is None:
+        yield
+        return
+    from tensorflow.lite.python import lite
+
+    load = lite._load
+    same = Path(source.saved_model_dir).resolve()
+
+    def reuse(path, tags=None, *args, **kwargs):
+        return loaded if Path(path).resolve() == same else load(path, tags, *args, **kwargs)
+
+    with _TFLITE_PATCH:
+        lite._load = reuse
+        try:
+            yield
+        finally:
+            lite._load = load
+
+
+_TFLITE_PATCH = threading.Lock()
 
 
 def _capture_float_model(conv) -> list[bytes]:
