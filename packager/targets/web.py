@@ -19,6 +19,7 @@ Order the pipeline calls it in: ``convert`` -> ``predict`` -> ``render`` -> ``ch
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -577,27 +578,17 @@ class WebTarget:
 
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
-        from ..runtimes.browser import StaticServer, chromium_profile
-
         outdir = Path(outdir)
         checks = _file_checks(outdir)
         try:
-            server = StaticServer(outdir).start()
-            try:
-                with chromium_profile() as context:
-                    session = PageSession(context, server.url)
-                    try:
-                        t0 = time.perf_counter()
-                        try:
-                            backend = session.open()
-                        except PackagerError as e:
-                            return checks + [Check(n, FAIL, e.message) for n in ("service_worker", "offline_reload",
-                                                                                  "console_errors")]
-                        checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
-                    finally:
-                        session.close()
-            finally:
-                server.stop()
+            with _served_page(outdir) as (session, server):
+                t0 = time.perf_counter()
+                try:
+                    backend = session.open()
+                except PackagerError as e:
+                    return checks + [Check(n, FAIL, e.message) for n in ("service_worker", "offline_reload",
+                                                                          "console_errors")]
+                checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
         except ToolMissing as e:
             checks.extend(_skipped_browser_checks(e.message))
         return checks
@@ -607,30 +598,38 @@ class WebTarget:
         """``predict`` and ``checks`` in one browser session, on the bundle ``render`` wrote to ``outdir``: one
         Chromium start and one page load instead of two of each (the pipeline's path when one mode is asked for).
         The checks come back in ``Prediction.checks``; with no browser, Unverified carries the file checks."""
-        from ..runtimes.browser import StaticServer, chromium_profile
-
         outdir = Path(outdir)
         checks = _file_checks(outdir)
         try:
-            server = StaticServer(outdir).start()
-            try:
-                with chromium_profile() as context:
-                    session = PageSession(context, server.url)
-                    try:
-                        t0 = time.perf_counter()
-                        backend = session.open()  # PackagerError: the page did not load its model, nothing ran
-                        prediction = _predict_samples(session, source, samples,
-                                                      _runtime_name(session.browser_version(), backend))
-                        checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
-                    finally:
-                        session.close()
-            finally:
-                server.stop()
+            with _served_page(outdir) as (session, server):
+                t0 = time.perf_counter()
+                backend = session.open()  # PackagerError: the page did not load its model, nothing ran
+                prediction = _predict_samples(session, source, samples,
+                                              _runtime_name(session.browser_version(), backend))
+                checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
         except ToolMissing as e:
             raise Unverified(f"no browser to run the web demo: {e.message}",
                              checks=checks + _skipped_browser_checks(e.message)) from e
         prediction.checks.extend(checks)
         return prediction
+
+
+@contextlib.contextmanager
+def _served_page(outdir: Path):
+    """(page session, server): ``outdir`` served on 127.0.0.1 and a page for it (not opened yet) in a fresh
+    Chromium profile, service workers allowed; all closed on exit. ToolMissing when there is no browser."""
+    from ..runtimes.browser import StaticServer, chromium_profile
+
+    server = StaticServer(outdir).start()
+    try:
+        with chromium_profile() as context:
+            session = PageSession(context, server.url)
+            try:
+                yield session, server
+            finally:
+                session.close()
+    finally:
+        server.stop()
 
 
 def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
