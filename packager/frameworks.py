@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 _TFJS_JAX = "tensorflowjs.converters.jax_conversion"
 
@@ -45,3 +46,14 @@ def tfjs_saved_model_converter():
     from tensorflowjs.converters import tf_saved_model_conversion_v2
 
     return tf_saved_model_conversion_v2
+
+
+def reusing(load, saved_model_dir: Path, loaded):
+    """A stand-in for a converter's own SavedModel loader ``load(path, ...)`` that returns ``loaded`` (the
+    SavedModel at ``saved_model_dir``, already loaded) for that folder, and loads any other."""
+    same = Path(saved_model_dir).resolve()
+
+    def reuse(path, *args, **kwargs):
+        return loaded if loaded is not None and Path(path).resolve() == same else load(path, *args, **kwargs)
+
+    return reuse

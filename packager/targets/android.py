@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConversionError
+from ..frameworks import reusing
 from . import MODES as TARGET_MODES
 from .base import Artifact, Prediction
 
@@ -126,13 +127,8 @@ def _reusing_loaded(source, loaded):
     from tensorflow.lite.python import lite
 
     load = lite._load
-    same = Path(source.saved_model_dir).resolve()
-
-    def reuse(path, tags=None, *args, **kwargs):
-        return loaded if Path(path).resolve() == same else load(path, tags, *args, **kwargs)
-
     with _TFLITE_PATCH:
-        lite._load = reuse
+        lite._load = reusing(load, source.saved_model_dir, loaded)
         try:
             yield
         finally:

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
-from ..frameworks import tfjs_saved_model_converter
+from ..frameworks import reusing, tfjs_saved_model_converter
 from ..render import REPO_ROOT, render_string, render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
 
@@ -124,10 +124,6 @@ def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes
         folder.mkdir(parents=True)
     write = tfjs_convert.write_artifacts
     load_model = tfjs_convert._load_model
-    same = Path(saved_model_dir).resolve()
-
-    def reuse_loaded(path, tags):
-        return loaded if loaded is not None and Path(path).resolve() == same else load_model(path, tags)
 
     def write_also_float(topology, weights, output_graph, *args, **kwargs):
         write(topology, weights, output_graph, *args, **kwargs)
@@ -137,7 +133,7 @@ def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes
 
     with _TFJS_PATCH:
         tfjs_convert.write_artifacts = write_also_float
-        tfjs_convert._load_model = reuse_loaded
+        tfjs_convert._load_model = reusing(load_model, saved_model_dir, loaded)
         try:
             tfjs_convert.convert_tf_saved_model(
                 str(saved_model_dir),
