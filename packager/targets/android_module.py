@@ -15,6 +15,10 @@ metadata embedded); ``module_checks`` verifies what can be verified here:
 plus ``tflite-metadata``: the metadata round-trips and the model with it still runs identically.
 
 A check whose tool is missing is SKIPPED with the reason — FAIL when ``CI=true``.
+
+Checks 1-2 and the host build of 3 need only the module's code, which depends on the model only through its
+signature: ``precompile`` runs them on a rendering from the signature known before the conversion (during a Keras
+model's export, a guess of it), and ``module_checks`` uses that result only for byte-identical code.
 """
 
 from __future__ import annotations
