@@ -120,6 +120,17 @@ def vector_case(tmp_path_factory):
     return d, spec, source, samples, source.predict(samples.stacked())
 
 
+def rendered(case, mode: str, tmp_path: Path, out: Path | None = None):
+    """(target, artifact, out): ``mode`` converted into ``tmp_path/work``, the bundle rendered into ``out``
+    (``tmp_path/web`` by default)."""
+    _, spec, source, samples, reference = case
+    target = web.WebTarget()
+    art = target.convert(source, spec, mode, tmp_path / "work")
+    out = out or tmp_path / "web"
+    target.render(spec, source, art, samples, reference, out)
+    return target, art, out
+
+
 # Per-mode bound on max |TF.js - TF| for these softmax outputs (measured: fp32 ~1e-7,
 # fp16 ~1e-4, uint16 ~1e-5, uint8 ~3e-3); top-1 must agree on every sample in every mode.
 MODE_TOLERANCE = {"fp32": 1e-5, "fp16": 2e-3, "uint16": 5e-4, "uint8": 3e-2}
@@ -167,10 +178,7 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
     from packager.runtimes.browser import StaticServer, chromium
 
     _, spec, source, samples, reference = image_case
-    target = web.WebTarget()
-    art = target.convert(source, spec, "uint8", tmp_path / "work")
-    out = tmp_path / "out" / "web"
-    target.render(spec, source, art, samples, reference, out)
+    target, art, out = rendered(image_case, "uint8", tmp_path, tmp_path / "out" / "web")
 
     for rel in ("index.html", "app.js", "style.css", "manifest.webmanifest", "sw.js", "model.json",
                 "tfjs/tf.min.js", "tfjs/tf-backend-wasm.min.js", "tfjs/tfjs-backend-wasm.wasm",
@@ -225,10 +233,7 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
 def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
     """The pipeline's path for one mode: predictions on the rendered bundle, then its checks, same page."""
     _, spec, source, samples, reference = image_case
-    target = web.WebTarget()
-    art = target.convert(source, spec, "fp32", tmp_path / "work")
-    out = tmp_path / "web"
-    target.render(spec, source, art, samples, reference, out)
+    target, art, out = rendered(image_case, "fp32", tmp_path)
     pred = target.predict_and_check(spec, source, art, samples, reference, out)
     assert "wasm backend" in pred.runtime and pred.latency_ms > 0
     for name, ref in reference.items():
@@ -242,10 +247,7 @@ def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
 @pytest.mark.slow
 def test_offline_check_fails_without_a_caching_service_worker(image_case, tmp_path):
     _, spec, source, samples, reference = image_case
-    target = web.WebTarget()
-    art = target.convert(source, spec, "fp16", tmp_path / "work")
-    out = tmp_path / "web"
-    target.render(spec, source, art, samples, reference, out)
+    target, art, out = rendered(image_case, "fp16", tmp_path)
     text = (out / "sw.js").read_text()
     # Same cache name and precache list, but a worker that never caches anything.
     keep = [li for li in text.splitlines() if li.startswith(("const CACHE", "const PRECACHE"))]
@@ -260,10 +262,7 @@ def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
     from packager.runtimes.browser import StaticServer, chromium_profile
 
     _, spec, source, samples, reference = image_case
-    target = web.WebTarget()
-    art = target.convert(source, spec, "uint8", tmp_path / "work")
-    out = tmp_path / "web"
-    target.render(spec, source, art, samples, reference, out)
+    target, art, out = rendered(image_case, "uint8", tmp_path)
     first = web._content_hash(out)
     with StaticServer(out) as server, chromium_profile() as context:
         page = context.new_page()
@@ -323,10 +322,7 @@ def test_page_says_so_when_the_model_fails_to_load(vector_case, tmp_path):
     from packager.runtimes.browser import StaticServer, chromium
 
     _, spec, source, samples, reference = vector_case
-    target = web.WebTarget()
-    art = target.convert(source, spec, "uint8", tmp_path / "work")
-    out = tmp_path / "web"
-    target.render(spec, source, art, samples, reference, out)
+    target, art, out = rendered(vector_case, "uint8", tmp_path)
     shards = sorted(out.glob("group1-shard*.bin"))
     shards[0].unlink()
     with StaticServer(out) as server, chromium() as browser:
