@@ -60,6 +60,9 @@ MAX_BUNDLED_SAMPLES = 12
 THEME_COLOR = "#1f5fa8"
 BACKGROUND_COLOR = "#ffffff"
 PAGE_TIMEOUT_MS = 120_000
+# The build's browser checks serve the bundle under a sub-path, as GitHub Pages (/repo/) or an app (/demo/) would:
+# a URL resolved against the origin's root instead of the page fails them.
+CHECK_PREFIX = "/deployed/under/a-sub-path/"
 
 # Vendored runtime: bundle file name -> path under the npm-web tools folder (.ci/setup-web.sh).
 VENDOR_FILES = {
@@ -67,7 +70,6 @@ VENDOR_FILES = {
     "tf-backend-wasm.min.js": "tfjs-backend-wasm/package/dist/tf-backend-wasm.min.js",
     "tfjs-backend-wasm.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm.wasm",
     "tfjs-backend-wasm-simd.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm-simd.wasm",
-    "tfjs-backend-wasm-threaded-simd.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm-threaded-simd.wasm",
 }
 
 _DTYPES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_BOOL": "bool"}
@@ -616,7 +618,7 @@ def _served_page(outdir: Path):
     Chromium profile, service workers allowed; all closed on exit. ToolMissing when there is no browser."""
     from ..runtimes.browser import StaticServer, chromium_profile
 
-    server = StaticServer(outdir).start()
+    server = StaticServer(outdir, prefix=CHECK_PREFIX).start()
     try:
         with chromium_profile() as context:
             session = PageSession(context, server.url)
