@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -69,6 +69,8 @@ class Source:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     samples: object | None = None  # the shared SampleSet, set once loaded (int8 calibration uses it)
+    # debug ops (Assert, CheckNumerics, Print, PrintV2) stripped from the export every target converts: op -> count
+    stripped_debug_ops: dict[str, int] = field(default_factory=dict)
 
     @cached_property
     def _loaded(self):
@@ -96,7 +98,8 @@ class Source:
         import tensorflow as tf
 
         fn = self.concrete_function()
-        args = {name: tf.constant(batch[name]) for name in (i.name for i in self.inputs)}
+        # samples are float32 arrays: integer inputs (token ids) take them in their own dtype
+        args = {i.name: tf.constant(np.asarray(batch[i.name]).astype(i.dtype)) for i in self.inputs}
         out = fn(**args)
         return {k: v.numpy() for k, v in out.items()}
 
@@ -121,6 +124,9 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         export_dir = path
     else:
         _export_frozen_graph(path, spec, export_dir)
+    stripped = _strip_debug_ops(export_dir, workdir / "saved_model_nodebug")
+    if stripped:
+        export_dir = workdir / "saved_model_nodebug"
     loaded = _load_saved_model(export_dir, path)
     signature_inputs, outputs = _signature_specs(loaded, path)
     # a frozen graph's signature already carries the --input-shape values
@@ -136,7 +142,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
         loaded = None
-    source = Source(spec, fmt, export_dir, keras_model, inputs, outputs)
+    source = Source(spec, fmt, export_dir, keras_model, inputs, outputs, stripped_debug_ops=stripped)
     if loaded is not None:  # loading a SavedModel takes most of a second: the preflight and reference reuse this one
         source.__dict__["_loaded"] = loaded
     return source
@@ -225,6 +231,20 @@ def _export_keras(model, export_dir: Path, path: Path) -> None:
         model.export(str(export_dir), verbose=False)
     else:  # tf_keras (Keras 2) model
         tf.saved_model.save(model, str(export_dir))
+
+
+def _strip_debug_ops(export_dir: Path, clean_dir: Path) -> dict[str, int]:
+    """Debug ops out of the SavedModel every target converts (as ``tensorflowjs_converter`` does by default):
+    a copy without them in ``clean_dir`` when there are any (op -> count), else {}. A SavedModel that cannot
+    be read here is left to ``_load_saved_model``, which reports it."""
+    from .debug_ops import strip_saved_model
+
+    if not (export_dir / "saved_model.pb").is_file():
+        return {}
+    try:
+        return strip_saved_model(export_dir, clean_dir)
+    except Exception:  # DecodeError and the like: the load below says what is wrong with the file
+        return {}
 
 
 def _load_saved_model(export_dir: Path, path: Path):
@@ -340,7 +360,7 @@ def _export_frozen_graph(path: Path, spec: PackageSpec, export_dir: Path) -> Non
         raise InputError(f"could not prune the graph to the given inputs/outputs: {_short(e)}", where=str(path)) from e
     dtypes = {n: g.as_graph_element(_tensor_name(n)).dtype for n in in_names}
     sig = [
-        tf.TensorSpec(tuple(spec.input_shapes[n]), dtypes[n], name=_safe_name(n)) for n in in_names
+        tf.TensorSpec(tuple(spec.input_shapes[n]), dtypes[n], name=frozen_input_name(n)) for n in in_names
     ]
 
     @tf.function(input_signature=sig)
@@ -359,7 +379,7 @@ def _tensor_name(n: str) -> str:
     return n if ":" in n else n + ":0"
 
 
-def _safe_name(n: str) -> str:
+def frozen_input_name(n: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", n.split(":")[0])
 
 
