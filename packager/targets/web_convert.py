@@ -133,7 +133,7 @@ def tensor_names(source) -> tuple[dict[str, str], dict[str, str]]:
     A SavedModel: the serving function's own placeholders and outputs (``concrete_func.inputs`` /
     ``.outputs``, what tensorflowjs names ambiguous signature entries after), in the flattening order of its
     structured signature. A frozen graph: the node names given with --input-shape / --output-names."""
-    if source.format == "frozen_pb":  # packager.source names them: inputs sanitised, outputs output_<i>
+    if getattr(source, "format", "") == "frozen_pb":  # packager.source names them: inputs sanitised, outputs output_<i>
         from ..source import frozen_input_name
 
         spec = source.spec
@@ -141,7 +141,11 @@ def tensor_names(source) -> tuple[dict[str, str], dict[str, str]]:
                 {f"output_{i}": n for i, n in enumerate(spec.output_names)})
     import tensorflow as tf
 
-    fn = source.concrete_function()
+    if hasattr(source, "concrete_function"):
+        fn = source.concrete_function()
+    else:  # any object with a SavedModel export (the target's own tests)
+        loaded = tf.saved_model.load(str(source.saved_model_dir))
+        fn = loaded.signatures["serving_default"]
     kwargs = fn.structured_input_signature[1]
     in_keys = tf.nest.flatten({k: k for k in kwargs})
     out_keys = tf.nest.flatten({k: k for k in fn.structured_outputs})
