@@ -66,6 +66,22 @@ def strip_saved_model(src: Path, dst: Path) -> dict[str, int]:
     return found
 
 
+def strip_frozen_graph(graph_def, output_nodes: list[str]) -> dict[str, int]:
+    """Strip debug ops in place from a frozen GraphDef and keep only what ``output_nodes`` need (what fed a
+    ``tf.print``'s format is left without consumers); returns what was stripped (op -> count)."""
+    import tensorflow as tf
+
+    counts: Counter[str] = Counter(n.op for n in graph_def.node if n.op in DEBUG_OPS)
+    for fn in graph_def.library.function:
+        counts.update(n.op for n in fn.node_def if n.op in DEBUG_OPS)
+    if not counts:
+        return {}
+    strip_graph_def(graph_def)
+    pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [n.split(":")[0] for n in output_nodes])
+    graph_def.CopyFrom(pruned)
+    return dict(sorted(counts.items()))
+
+
 def _link_or_copy(a: str, b: str) -> None:
     try:
         os.link(a, b)

@@ -211,3 +211,28 @@ def test_stripped_saved_model_has_no_debug_ops_and_computes_the_same(tmp_path):
     np.testing.assert_array_equal(got, want)
     assert strip_saved_model(tmp_path / "clean", tmp_path / "again") == {}  # nothing left: nothing written
     assert not (tmp_path / "again").exists()
+
+
+@pytest.mark.slow
+def test_frozen_graph_loses_its_debug_ops_and_what_only_fed_them():
+    import numpy as np
+    import tensorflow as tf
+
+    from packager.debug_ops import strip_frozen_graph
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
+        check = tf.debugging.check_numerics(x, "x")
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(check > -100.0), [x]), tf.print("x", x)]):
+            tf.nn.softmax(tf.compat.v1.Print(check, [x], "x") * 2.0, name="probs")
+    graph_def = g.as_graph_def()
+    assert strip_frozen_graph(graph_def, ["probs"]) == {"Assert": 1, "CheckNumerics": 1, "Print": 1, "PrintV2": 1}
+    assert not {n.op for n in graph_def.node} & (pf.DEBUG_OPS | {"StringFormat"})
+    x = np.random.default_rng(0).normal(size=(1, 4)).astype(np.float32)
+    results = []
+    for gd in (g.as_graph_def(), graph_def):
+        with tf.compat.v1.Session(graph=tf.Graph()) as session:
+            tf.compat.v1.import_graph_def(gd, name="")
+            results.append(session.run("probs:0", {"x:0": x}))
+    np.testing.assert_array_equal(results[0], results[1])

@@ -437,7 +437,8 @@ class WebTarget:
         t0 = time.perf_counter()
         try:
             if getattr(source, "format", "") == "frozen_pb":  # as tensorflowjs_converter --input_format=tf_frozen_model
-                convert_frozen_graph(Path(source.spec.model), source.spec.output_names, out, mode, shard, float_out)
+                convert_frozen_graph(Path(source.frozen_graph or source.spec.model), source.spec.output_names,
+                                     out, mode, shard, float_out)
             else:
                 convert_saved_model(Path(source.saved_model_dir), out, mode, shard, float_out,
                                     loaded=getattr(source, "_loaded", None))

@@ -134,7 +134,7 @@ def tensor_names(source) -> tuple[dict[str, str], dict[str, str]]:
     ``.outputs``, what tensorflowjs names ambiguous signature entries after), in the flattening order of its
     structured signature. A frozen graph: the node names given with --input-shape / --output-names."""
     if getattr(source, "format", "") == "frozen_pb":  # packager.source names them: inputs sanitised, outputs output_<i>
-        from ..source import frozen_input_name
+        from ..frozen_graph import frozen_input_name
 
         spec = source.spec
         return ({frozen_input_name(n): n for n in spec.input_shapes},
