@@ -326,11 +326,14 @@ def _done(result: TargetResult) -> Future:
 def _settle_preflight(result: TargetResult, findings: list[dict]) -> None:
     """Preflight is advice until the conversion confirms it: a failed conversion gets the findings as its
     explanation (op + fix); after a successful one they are warnings."""
-    result.preflight = settle(findings, result.conversion_failed)
     if result.conversion_failed:
+        result.preflight = settle(findings, "failed")
         result.reason = explain_failure(result.reason, findings)
-    else:
+    elif result.bytes:  # a converted model exists
+        result.preflight = settle(findings, "succeeded")
         result.warnings.extend(preflight_warnings(result.preflight))
+    else:  # not built, or its process died before converting: nothing confirmed either way
+        result.preflight = settle(findings, "not run")
 
 
 def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):

@@ -134,13 +134,15 @@ def format_findings(findings: dict[str, list[dict]] | list[dict], target: str | 
     )
 
 
-def settle(findings: list[dict], conversion_failed: bool) -> list[dict]:
-    """The findings once the real conversion ran: each records ``conversion`` (failed/succeeded); after a
-    successful conversion an ``error`` was a false alarm and is kept as a ``warning``."""
+def settle(findings: list[dict], conversion: str) -> list[dict]:
+    """The findings once the real conversion ran: each records ``conversion`` ("failed", "succeeded" or
+    "not run"); after a successful conversion an ``error`` was a false alarm and is kept as a ``warning``."""
+    if conversion not in ("failed", "succeeded", "not run"):
+        raise ValueError(f"unknown conversion outcome {conversion!r}")
     settled = []
     for f in findings:
-        f = {**f, "conversion": "failed" if conversion_failed else "succeeded"}
-        if not conversion_failed and f["severity"] == "error":
+        f = {**f, "conversion": conversion}
+        if conversion == "succeeded" and f["severity"] == "error":
             f["severity"] = "warning"
             f["why"] += " (preflight expected the conversion to fail; it succeeded)"
         settled.append(f)

@@ -1,14 +1,19 @@
 """Models the official converters take and packager used to refuse (issue 12, classes 1-4), through the real CLI.
 
 Each model is tiny and built in the test (in a subprocess, as a user's own TensorFlow would write it). What the
-official converters do with the same models (measured by hand, see the lead's notes for issue 12):
+official converters did with the same models here (tensorflowjs_converter 4.22.0, coremltools 9.0 on the serving
+function, TFLite of TF 2.19 with default options):
 
-- debug ops: ``tensorflowjs_converter --input_format=tf_saved_model`` converts a SavedModel holding ``Assert``,
-  ``CheckNumerics`` and ``Print`` (it strips them by default); coremltools converts it; TFLite refuses ``Print``.
-- a dead ``Roll``: coremltools, TFLite and ``tensorflowjs_converter`` all convert the model; op preflight used
-  to reject ios and web on it. ``EnsureShape``: coremltools refuses it ("Conversion for TF op 'EnsureShape' not
-  implemented"), the one rejection preflight must keep, now as the explanation of the failed conversion.
-- two int inputs of the same shape: tensorflowjs converts the model and keys its signature by tensor name.
+- debug ops: without the ``tf.print``, ``tensorflowjs_converter --input_format=tf_saved_model`` converts the model
+  (it strips ``Assert``, ``CheckNumerics``, ``Print`` by default); with it, it refuses ``PrintV2, StringFormat``
+  (not on its strip list; packager strips them too). coremltools converts both; TFLite refuses ``tf.Print``,
+  ``tf.PrintV2`` and ``tf.StringFormat`` ("neither a custom op nor a flex op").
+- a dead ``Roll``: tensorflowjs_converter, coremltools and TFLite all convert the model; op preflight used to
+  reject ios and web on it. ``EnsureShape``: coremltools refuses it ("Conversion for TF op 'EnsureShape' not
+  implemented"), the one rejection preflight keeps, now as the explanation of the failed conversion.
+- a tf_keras ``Embedding`` SavedModel (ResourceGather): all three official converters convert it.
+- two int inputs of the same shape: tensorflowjs_converter converts the model and keys its signature inputs
+  ``char_ids:0`` / ``type_ids:0``; coremltools and TFLite convert it too.
 - a frozen graph with a TF1 while loop: ``tensorflowjs_converter --input_format=tf_frozen_model`` converts it.
 """
 

@@ -174,11 +174,12 @@ def test_settled_findings_say_what_the_conversion_did():
     error = {"op": "Roll", "count": 1, "severity": "error", "why": "TF.js has no kernel for op Roll",
              "fix": "replace the op or use a different target"}
     warning = {**error, "op": "While", "severity": "warning", "why": "may fail"}
-    ok = pf.settle([error, warning], conversion_failed=False)
+    ok = pf.settle([error, warning], "succeeded")
     assert [(f["severity"], f["conversion"]) for f in ok] == [("warning", "succeeded"), ("warning", "succeeded")]
     assert "it succeeded" in ok[0]["why"] and error["severity"] == "error"  # the input is not changed
     assert pf.preflight_warnings(ok)[0].startswith("op preflight: Roll (x1): TF.js has no kernel")
-    failed = pf.settle([error], conversion_failed=True)
+    failed = pf.settle([error], "failed")
+    assert pf.settle([error], "not run")[0]["severity"] == "error"
     assert failed[0]["severity"] == "error" and failed[0]["conversion"] == "failed"
     reason = pf.explain_failure("tensorflowjs could not convert the model (fp32): Unsupported Ops — generic hint",
                                 [error, warning])
