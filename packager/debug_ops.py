@@ -16,7 +16,6 @@ assets and function names stay as they are, so the converters see the same model
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -58,8 +57,9 @@ def strip_saved_model(src: Path, dst: Path) -> dict[str, int]:
         strip_graph_def(meta.graph_def)
     if dst.exists():
         shutil.rmtree(dst)
-    # everything but the graph (and the fingerprint of the old graph) as it is: hard links where possible
-    shutil.copytree(src, dst, copy_function=_link_or_copy,
+    # everything but the graph (and the fingerprint of the old graph) as it is; copies, not links, so nothing
+    # done to the work dir can reach the user's files
+    shutil.copytree(src, dst,
                     ignore=lambda d, names: [n for n in names if Path(d) == Path(src)
                                              and n in ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb")])
     (dst / "saved_model.pb").write_bytes(proto.SerializeToString(deterministic=True))
@@ -80,13 +80,6 @@ def strip_frozen_graph(graph_def, output_nodes: list[str]) -> dict[str, int]:
     pruned = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [n.split(":")[0] for n in output_nodes])
     graph_def.CopyFrom(pruned)
     return dict(sorted(counts.items()))
-
-
-def _link_or_copy(a: str, b: str) -> None:
-    try:
-        os.link(a, b)
-    except OSError:
-        shutil.copy2(a, b)
 
 
 def strip_graph_def(graph_def) -> None:
