@@ -33,7 +33,7 @@ from .errors import ConversionError, InputError, PackagerError
 from .labels import check_labels_fit
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
-from .preflight import count_ops, format_findings, has_errors, preflight
+from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .samples import SampleSet, load_samples
@@ -107,7 +107,10 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
         source = load_source(spec, workdir, on_preview=prepare)
         check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
         prepare(source)
-    with progress.stage("op preflight"):
+        if source.stripped_debug_ops:
+            progress.info("    stripped debug ops for every target (as tensorflowjs_converter does): "
+                          + ", ".join(f"{op} x{n}" for op, n in source.stripped_debug_ops.items()))
+    with progress.stage("op preflight"):  # advice: every target is converted, the findings explain the outcome
         findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
                              ops=count_ops(source.concrete_function().graph.as_graph_def()),
                              coreml_ops=worker.warm_facts().get("coreml_ops") if worker else None)
@@ -130,10 +133,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
             )
     pending: dict[str, Future] = {}
     for name in order:
-        found = findings.get(name, [])
-        if has_errors(found):
-            pending[name] = _done(rejected_by_preflight(name, spec, found))
-        elif name in remote:
+        if name in remote:
             try:
                 pending[name] = worker.build(name, spec, source, samples, reference, workdir, staging)
                 progress.info(f"==> target {name}: building in a second process")
@@ -151,7 +151,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
         results = {}
         for name in spec.targets:  # the report keeps the order the user asked for
             results[name] = pending[name].result()
-            results[name].preflight = findings.get(name, [])
+            _settle_preflight(results[name], findings.get(name, []))
             progress.info(f"    {name}: {results[name].status}"
                           + (f" ({results[name].reason})" if results[name].reason else ""))
     report = Report(
@@ -209,6 +209,7 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in source.inputs],
         "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in source.outputs],
         "labels": len(spec.labels),
+        **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
                           "std": list(spec.preprocessing.std)},
     }
@@ -322,12 +323,17 @@ def _done(result: TargetResult) -> Future:
     return future
 
 
-def rejected_by_preflight(name: str, spec: PackageSpec, findings: list[dict]) -> TargetResult:
-    """A target whose converter cannot take some op: FAIL (conversion) without spending time converting."""
-    errors = [f for f in findings if f["severity"] == "error"]
-    reason = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
-    return TargetResult(name, FAIL, reason=f"op preflight: {reason}", quantization=spec.quantization.get(name, ""),
-                        conversion_failed=True)
+def _settle_preflight(result: TargetResult, findings: list[dict]) -> None:
+    """Preflight is advice until the conversion confirms it: a failed conversion gets the findings as its
+    explanation (op + fix); after a successful one they are warnings."""
+    if result.conversion_failed:
+        result.preflight = settle(findings, "failed")
+        result.reason = explain_failure(result.reason, findings)
+    elif result.bytes:  # a converted model exists
+        result.preflight = settle(findings, "succeeded")
+        result.warnings.extend(preflight_warnings(result.preflight))
+    else:  # not built, or its process died before converting: nothing confirmed either way
+        result.preflight = settle(findings, "not run")
 
 
 def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):
