@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from coremltools.models import datatypes  # noqa: E402
 from coremltools.models.neural_network import NeuralNetworkBuilder  # noqa: E402
 
 from packager.runtimes import coreml_numpy as cx  # noqa: E402
+from packager.runtimes.coreml_numpy.network import _relu_cap_chain  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -163,15 +165,23 @@ def test_grouped_convolution_legacy():
     np.testing.assert_allclose(cx.run(b.spec, {"x": x})["y"], want, rtol=1e-4, atol=1e-4)
 
 
-def test_unknown_layer_is_named():
-    b = _builder((1, 4))
-    b.add_embedding_nd("emb_layer", "x", "y", vocab_size=10, embedding_size=3,
-                       W=RNG.normal(0, 1, (3, 10)).astype(np.float32))
-    assert cx.unsupported_layers(b.spec) == ["embeddingND"]
+def test_unknown_layers_are_all_named_nested_ones_included():
+    """Every unknown layer type is named (one layer of each), also inside a loop body; the model is not run."""
+    b = _builder((1, 3, 4, 4))
+    b.add_lrn("norm_layer", "x", "n", alpha=1e-4, beta=0.75, local_size=3, k=1.0)
+    b.add_resize_bilinear("resize_layer", "n", "r", target_height=8, target_width=8)
+    loop = b.add_loop("a_loop", max_iterations=2)
+    body = NeuralNetworkBuilder(nn_spec=loop.loop.bodyNetwork, disable_rank5_shape_mapping=True)
+    body.add_l2_normalize("l2_layer", "r", "r2")
+    body.add_lrn("norm_again", "r2", "r3", alpha=1e-4, beta=0.75, local_size=3, k=1.0)
+    b.add_activation("out", "RELU", "r", "y")
+    assert cx.unsupported_layers(b.spec) == ["lrn", "resizeBilinear", "l2normalize"]
     with pytest.raises(cx.UnsupportedLayer) as e:
-        cx.run(b.spec, {"x": np.zeros((1, 4), np.float32)})
-    assert e.value.layer_type == "embeddingND"
-    assert "emb_layer" in str(e.value)
+        cx.run(b.spec, {"x": np.zeros((1, 3, 4, 4), np.float32)})
+    assert e.value.layer_types == ["lrn", "resizeBilinear", "l2normalize"]
+    assert e.value.layer_names == ["norm_layer", "resize_layer", "l2_layer"]
+    for word in ("'lrn'", "'resizeBilinear'", "'l2normalize'", "norm_layer", "l2_layer"):
+        assert word in str(e.value)
 
 
 # ---------------------------------------------------------------- quantized weights
@@ -262,7 +272,151 @@ def test_relu6_chains_are_fused_and_exact():
     got = next(iter(cx.run(spec, {"x": x}).values()))
     np.testing.assert_allclose(got, model(x).numpy(), rtol=1e-5, atol=1e-5)
     relu = spec.neuralNetwork.layers[[layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers].index("activation")]
-    consumers = cx.Counter({relu.output[0]: 2})
+    consumers = Counter({relu.output[0]: 2})
     chain = list(spec.neuralNetwork.layers)
     start = chain.index(relu)
-    assert cx._relu_cap_chain(chain[start:start + 4], consumers) is None
+    assert _relu_cap_chain(chain[start:start + 4], consumers) is None
+
+
+# ---------------------------------------------------------------- layers of real models, against TensorFlow
+# Ids through Embedding, masks, comparisons and where, gathers, dynamic slices and shapes, and the loop /
+# branch control flow TensorFlow's while_loop / cond (every tf_keras RNN) become. Each case converts a TF
+# function the way packager does (concrete function -> neuralnetwork), asserts the layer types it exists
+# for are in the spec, and compares the executor with TensorFlow on the same inputs.
+
+
+def convert_fn(fn, specs):
+    cf = tf.function(fn, input_signature=specs).get_concrete_function()
+    with contextlib.redirect_stdout(io.StringIO()):
+        ml = ct.convert([cf], source="tensorflow", convert_to="neuralnetwork",
+                        minimum_deployment_target=ct.target.iOS14,
+                        inputs=[ct.TensorType(name=s.name, shape=tuple(s.shape), dtype=s.dtype.as_numpy_dtype)
+                                for s in specs])
+    return cf, ml.get_spec()
+
+
+def max_error_vs_tf(cf, spec, feeds: dict) -> float:
+    """Run TF and the executor; outputs pair by coremltools' names (Identity, Identity_1, ...)."""
+    want = cf(*[tf.constant(v) for v in feeds.values()])
+    want = list(want) if isinstance(want, (list, tuple)) else [want]
+    got = cx.run(spec, feeds)
+    assert spec.description.output
+    worst = 0.0
+    for o in spec.description.output:
+        ref = np.asarray(want[0 if o.name == "Identity" else int(o.name.rsplit("_", 1)[1])], np.float32)
+        out = got[o.name]
+        assert out.size == ref.size, (o.name, out.shape, ref.shape)
+        worst = max(worst, float(np.abs(out.reshape(ref.shape) - ref).max()))
+    return worst
+
+
+def _cmp(x):
+    r = tf.round(x)
+    return [tf.cast(x > 0.2, tf.float32) + 2 * tf.cast(x < -0.3, tf.float32) + 4 * tf.cast(x >= 0.5, tf.float32),
+            tf.cast(x <= 0.1, tf.float32) + tf.cast(tf.equal(r, 0.0), tf.float32) + tf.cast(tf.not_equal(r, 1.0), tf.float32),
+            tf.cast(tf.logical_and(x > 0, x < 1), tf.float32) + tf.cast(tf.logical_or(x > 1, x < -1), tf.float32)
+            + tf.cast(tf.logical_not(x > 0), tf.float32),
+            tf.where(x > 0, x, -2 * x)]
+
+
+def _while(x):
+    return tf.while_loop(lambda i, a: i < 4, lambda i, a: (i + 1, a * 0.5 + tf.sin(a)), (tf.constant(0), x))[1]
+
+
+def _while_joint(x):
+    return tf.while_loop(lambda i, a: tf.logical_and(i < 10, tf.reduce_sum(a) < 30.0),
+                         lambda i, a: (i + 1, a + 1.5), (tf.constant(0), x))[1]
+
+
+OP_CASES = {
+    # name: (function of x, x shape, layer types that must be in the converted spec)
+    "comparisons_logical_where": (_cmp, (2, 10), {"greaterThan", "lessThan", "greaterEqual", "lessEqual", "equal",
+                                                   "notEqual", "logicalAnd", "logicalOr", "logicalNot",
+                                                   "whereBroadcastable"}),
+    "gather_dynamic_index": (lambda x: tf.gather(x, tf.cast(tf.argmax(x, axis=-1), tf.int32), axis=1), (2, 5),
+                             {"gather", "argMax"}),
+    "gather_nd": (lambda x: tf.gather_nd(x, [[0, 1], [1, 3], [2, 0]]), (3, 4), {"gatherND"}),
+    "slice_dynamic": (lambda x: x[:, tf.cast(tf.reduce_max(tf.abs(x)) > 100, tf.int32):4], (2, 6),
+                      {"sliceDynamic", "concatND"}),
+    "slice_legacy_tile_broadcast": (lambda x: tf.broadcast_to(x[:, :1], (2, 6)) * tf.reduce_mean(x), (2, 6),
+                                    {"slice", "tile"}),
+    "tile_dynamic_reps": (lambda x: tf.tile(x, tf.stack([1, tf.cast(tf.reduce_max(x) > -100, tf.int32) + 1])),
+                          (2, 3), {"tile"}),
+    "where_nonzero": (lambda x: tf.cast(tf.where(x > 0), tf.float32), (2, 6), {"whereNonZero"}),
+    "topk": (lambda x: [tf.math.top_k(x, k=3).values, tf.cast(tf.math.top_k(x, k=3).indices, tf.float32)], (2, 6),
+             {"topK"}),
+    "argmin_argmax": (lambda x: [tf.cast(tf.argmin(x, -1), tf.float32), tf.cast(tf.argmax(x, 0), tf.float32)],
+                      (3, 6), {"argMin", "argMax"}),
+    "cumsum": (lambda x: [tf.cumsum(x, axis=1, exclusive=True, reverse=True), tf.cumsum(x, axis=0)], (2, 6),
+               {"cumSum"}),
+    "reverse": (lambda x: tf.reverse(x, axis=[-1]) + tf.reverse(x, axis=[0]), (2, 6), {"reverse"}),
+    "one_hot": (lambda x: tf.one_hot(tf.cast(tf.argmax(x, -1), tf.int32), 6), (2, 6), {"oneHot"}),
+    "math_unary": (lambda x: tf.math.erf(x) + tf.sin(x) + tf.math.atan(x) + tf.math.sinh(x / 4)
+                   + tf.math.floormod(x, 0.7), (2, 6), {"erf", "sin", "atan", "sinh", "floorDivBroadcastable"}),
+    "clip_round_floor_sign": (lambda x: tf.clip_by_value(x, -0.3, 0.4) + tf.round(x * 3) + tf.floor(x) + tf.sign(x),
+                              (2, 6), {"round", "floor", "sign"}),
+    "reductions": (lambda x: [tf.reduce_prod(x, 1), tf.reduce_logsumexp(x, 1), tf.norm(x, axis=1),
+                              tf.reduce_max(x, 1, keepdims=True) + tf.reduce_min(x, 0, keepdims=True)], (2, 6),
+                   {"reduceProd", "reduceMax", "reduceMin", "reduceSum"}),
+    "split_concat_squeeze_expand": (lambda x: tf.squeeze(tf.expand_dims(tf.concat(tf.split(x, 3, axis=1)[::-1], 0), 1),
+                                                         1), (2, 6), {"splitND", "concatND", "expandDims", "squeeze"}),
+    "cond_branch": (lambda x: tf.cond(tf.reduce_sum(x) > 0, lambda: x * 2, lambda: x - 1), (2, 3), {"branch", "copy"}),
+    "while_loop": (_while, (2, 3), {"loop", "copy", "lessThan"}),
+    "while_joint_condition": (_while_joint, (2, 3), {"loop", "logicalAnd"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_op_matches_tensorflow(case):
+    fn, shape, must_have = OP_CASES[case]
+    cf, spec = convert_fn(fn, [tf.TensorSpec(shape, tf.float32, name="x")])
+    assert must_have <= set(cx.layer_types(spec)), cx.layer_types(spec)
+    for sign in (1, -1):  # both arms of data-dependent branches and loops
+        err = max_error_vs_tf(cf, spec, {"x": sign * RNG.normal(0, 1, shape).astype(np.float32)})
+        print(f"{case}: max abs error {err:.2e}")
+        assert err < 1e-5
+
+
+def keras_case(name: str):
+    """(model, input shape, input dtype, layer types that must be in the spec) for one named case."""
+    if name == "keras_embedding":
+        inp = keras.Input((8,), dtype="int32")
+        x = L.GlobalAveragePooling1D()(L.Embedding(20, 4)(inp))
+        return keras.Model(inp, L.Dense(3)(x)), (1, 8), "int32", {"embeddingND", "whereBroadcastable"}
+    if name == "keras_conv1d_audio":
+        inp = keras.Input((64, 1))
+        x = L.MaxPooling1D(2)(L.Conv1D(4, 5, strides=2, activation="relu")(inp))
+        x = L.GlobalAveragePooling1D()(L.BatchNormalization()(L.Conv1D(6, 3, padding="same", dilation_rate=2)(x)))
+        model = randomize_bn(keras.Model(inp, L.Dense(3, activation="softmax")(x)))
+        return model, (1, 64, 1), "float32", {"convolution", "crop", "pooling"}
+    if name == "keras_two_outputs":
+        inp = keras.Input((6, 3))
+        h = L.Flatten()(inp)
+        return keras.Model(inp, [L.Dense(2)(h), L.Dense(3, activation="sigmoid")(h)]), (1, 6, 3), "float32", set()
+    tk = pytest.importorskip("tf_keras")
+    tl = tk.layers
+    layer = {"tf_keras_lstm": lambda: tl.LSTM(4), "tf_keras_gru": lambda: tl.GRU(4),
+             "tf_keras_bidirectional_lstm": lambda: tl.Bidirectional(tl.LSTM(3, return_sequences=True))}[name]()
+    i = tk.Input((6, 3))
+    rnn_types = {"loop", "branch", "copy", "scatter", "gather", "fillDynamic", "getShape", "sliceStatic"}
+    return tk.Model(i, layer(i)), (1, 6, 3), "float32", rnn_types | ({"reverse"} if "bidir" in name else set())
+
+
+KERAS_CASE_NAMES = ["keras_embedding", "keras_conv1d_audio", "keras_two_outputs", "tf_keras_lstm", "tf_keras_gru",
+                    "tf_keras_bidirectional_lstm"]
+
+
+@pytest.mark.parametrize("case", KERAS_CASE_NAMES)
+def test_real_model_layers_match_tensorflow(case):
+    model, shape, dtype, must_have = keras_case(case)
+    cf, spec = convert_fn(lambda x: model(x), [tf.TensorSpec(shape, getattr(tf, dtype), name="x")])
+    assert must_have <= set(cx.layer_types(spec)), cx.layer_types(spec)
+    worst = 0.0
+    for _ in range(3):
+        if dtype == "int32":
+            x = RNG.integers(0, 20, shape).astype(np.int32)
+        else:
+            x = RNG.normal(0, 1, shape).astype(np.float32)
+        worst = max(worst, max_error_vs_tf(cf, spec, {"x": x}))
+    print(f"{case}: max abs error {worst:.2e}")
+    assert worst < 1e-5

@@ -1,0 +1,5 @@
+"""Recurrent layers (filled below)."""
+
+from __future__ import annotations
+
+BUILDERS: dict = {}
