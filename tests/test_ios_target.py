@@ -140,11 +140,39 @@ def test_unknown_layer_makes_prediction_unverified(cnn_case, tmp_path):
     layer.input.append(mlspec.neuralNetworkClassifier.layers[0].output[0])
     layer.output.append("mystery_out")
     layer.lrn.alpha, layer.lrn.beta, layer.lrn.localSize, layer.lrn.k = 1e-4, 0.75, 3, 1.0
+    second = mlspec.neuralNetworkClassifier.layers.add()  # a second unknown type: both must be named
+    second.name = "mystery_resize"
+    second.input.append("mystery_out")
+    second.output.append("mystery_resized")
+    second.resizeBilinear.targetSize.extend([4, 4])
     ct.utils.save_spec(mlspec, str(art.path))
     if IOSTarget.coreml_runtime_available():
         pytest.skip("Core ML itself runs LRN on macOS")
-    with pytest.raises(Unverified, match="'lrn'"):
+    with pytest.raises(Unverified, match="'lrn'") as e:
         target.predict(art, source, spec, samples)
+    reason = str(e.value)
+    assert "'resizeBilinear'" in reason and "'mystery'" in reason and "'mystery_resize'" in reason, reason
+
+
+def test_dynamic_output_shape_is_described_not_a_crash(tmp_path):
+    """A fully convolutional model (H and W dynamic, fixed by --input-shape): its outputs' H and W stay
+    dynamic in the source signature. The .mlmodel describes them as dynamic and still runs."""
+    inp = keras.Input((None, None, 3), name="img")
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, L.Conv2D(2, 1)(x))
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (2, 8, 6, 3)).astype(np.float32))
+    spec, source, samples, reference, work = _build(tmp_path, model, samples=tmp_path / "x.npy",
+                                                    input_shapes={"img": (1, 8, 6, 3)})
+    assert None in source.outputs[0].shape[1:]
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    mlspec = ct.utils.load_spec(str(art.path))
+    (out,) = mlspec.description.output
+    assert "?" in out.shortDescription and "dynamic" in out.shortDescription, out.shortDescription
+    pred = target.predict(art, source, spec, samples)
+    (name,) = reference
+    assert pred.outputs[name].shape == reference[name].shape == (2, 8, 6, 2)
+    assert np.abs(pred.outputs[name] - reference[name]).max() < 1e-4
 
 
 @pytest.mark.slow
