@@ -420,3 +420,66 @@ def test_real_model_layers_match_tensorflow(case):
         worst = max(worst, max_error_vs_tf(cf, spec, {"x": x}))
     print(f"{case}: max abs error {worst:.2e}")
     assert worst < 1e-5
+
+
+# ---------------------------------------------------------------- legacy recurrent layers, with Keras weights
+# coremltools 9 writes TF RNNs as loops (above); the recurrent layers come from older converters. Each is built
+# with the Core ML builder from a Keras layer's weights and compared with that Keras layer.
+
+
+def _rnn_builder(seq: int, n_in: int):
+    return NeuralNetworkBuilder([("x", datatypes.Array(seq, 1, n_in, 1, 1))], [("y", None)],
+                                disable_rank5_shape_mapping=True)
+
+
+def _gates(kernel, recurrent, bias, n: int, order):
+    """Keras' packed (in, k*H) kernel -> Core ML's per-gate (H, in) matrices, in ``order`` of Keras gate indices."""
+    w = [kernel[:, g * n:(g + 1) * n].T for g in order]
+    r = [recurrent[:, g * n:(g + 1) * n].T for g in order]
+    return w, r, [bias[g * n:(g + 1) * n] for g in order]
+
+
+def _randomize(layer):
+    layer.set_weights([RNG.normal(0, 0.6, w.shape).astype(np.float32) for w in layer.get_weights()])
+
+
+@pytest.mark.parametrize("kind", ["uniDirectionalLSTM", "biDirectionalLSTM", "gru", "simpleRecurrent"])
+@pytest.mark.parametrize("sequences", [False, True])
+def test_recurrent_layers_match_keras(kind, sequences):
+    seq, n_in, n = 5, 3, 4
+    x = RNG.normal(0, 1, (1, seq, n_in)).astype(np.float32)
+    b = _rnn_builder(seq, n_in)
+    outs = ["y", "h"] + (["c"] if "LSTM" in kind else []) + (["hb", "cb"] if kind == "biDirectionalLSTM" else [])
+    if kind == "uniDirectionalLSTM":
+        layer = L.LSTM(n, return_sequences=sequences)
+        layer(x)
+        _randomize(layer)
+        w, r, bias = _gates(*layer.get_weights(), n, (0, 1, 3, 2))  # Keras i, f, c, o -> Core ML i, f, o, z
+        b.add_unilstm("rnn", r, w, bias, n, n_in, ["x"], outs, output_all=sequences)
+    elif kind == "biDirectionalLSTM":
+        layer = L.Bidirectional(L.LSTM(n, return_sequences=sequences))
+        layer(x)
+        _randomize(layer)
+        wf, rf, bf = _gates(*layer.forward_layer.get_weights(), n, (0, 1, 3, 2))
+        wb, rb, bb = _gates(*layer.backward_layer.get_weights(), n, (0, 1, 3, 2))
+        b.add_bidirlstm("rnn", rf, wf, bf, rb, wb, bb, n, n_in, ["x"], outs, output_all=sequences)
+    elif kind == "gru":
+        layer = L.GRU(n, return_sequences=sequences, reset_after=False)  # Core ML resets before the matmul
+        layer(x)
+        _randomize(layer)
+        w, r, bias = _gates(*layer.get_weights(), n, (0, 1, 2))  # z, r, h in both
+        b.add_gru("rnn", r, w, bias, n, n_in, ["x"], outs, inner_activation="SIGMOID", output_all=sequences)
+    else:
+        layer = L.SimpleRNN(n, return_sequences=sequences)
+        layer(x)
+        _randomize(layer)
+        k, rk, bias = layer.get_weights()
+        b.add_simple_rnn("rnn", rk.T, k.T, bias, n, n_in, "TANH", ["x"], outs, output_all=sequences)
+    assert cx.layer_types(b.spec) == [kind]
+    got = cx.run(b.spec, {"x": np.transpose(x, (1, 0, 2)).reshape(seq, 1, n_in, 1, 1)})["y"]
+    want = layer(x).numpy()  # (1, seq, H) or (1, H); bidirectional: 2H
+    assert got.shape == ((seq if sequences else 1), 1, want.shape[-1], 1, 1)
+    got = got.reshape(seq, -1)[None] if sequences else got.reshape(1, -1)  # (Seq, Batch, H, 1, 1) -> Keras
+    err = float(np.abs(got - want).max())
+    print(f"{kind} sequences={sequences}: max abs error {err:.2e}")
+    assert err < 1e-5
