@@ -275,3 +275,27 @@ def test_mlprogram_is_opt_in_and_unverified_on_linux(cnn_case, tmp_path):
     if not IOSTarget.coreml_runtime_available():
         with pytest.raises(Unverified, match="mlprogram"):
             target.predict(art, source, spec, samples)
+
+
+def test_keras2_lstm_runs_on_the_executor_not_unverified(tmp_path):
+    """A Keras 2 (.h5) LSTM: coremltools writes its while loop as loop/branch/copy/scatter layers; the
+    executor runs them and the prediction matches the reference (it used to be UNVERIFIED)."""
+    tk = pytest.importorskip("tf_keras")
+    inp = tk.Input((6, 3))
+    model = tk.Model(inp, tk.layers.Dense(2)(tk.layers.LSTM(4)(inp)))
+    model.save(tmp_path / "rnn.h5")
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (3, 6, 3)).astype(np.float32))
+    spec = PackageSpec(model=tmp_path / "rnn.h5", samples=tmp_path / "x.npy", out=tmp_path / "out", name="Rnn")
+    work = tmp_path / "work"
+    work.mkdir()
+    source = load_source(spec, work)
+    samples = load_samples(spec, source.inputs)
+    reference = reference_outputs(source, samples)
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    from packager.runtimes import coreml_numpy
+
+    assert {"loop", "branch", "copy"} <= set(coreml_numpy.layer_types(art.path))
+    pred = target.predict(art, source, spec, samples)
+    (name,) = reference
+    assert np.abs(pred.outputs[name] - reference[name]).max() < 1e-4
