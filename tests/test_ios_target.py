@@ -105,6 +105,8 @@ def test_image_classifier_each_mode(cnn_case, tmp_path, mode):
     consts = swift_syntax.parse(Path(out / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes())
     assert not consts.root_node.has_error
     text = (out / "Sources/TinyNet/TinyNetClassifier.swift").read_text()
+    # the Vision continuation is resumed exactly once (a second resume crashes the app)
+    assert text.count("continuation.resume(") == 1, text.count("continuation.resume(")
     labels_block = text.split("public static let labels: [String] = [")[1].split("]")[0]
     lits = [swift_syntax.unescape(line.strip().rstrip(",")[1:-1]) for line in labels_block.strip().splitlines()]
     assert lits == list(HOSTILE)
