@@ -60,9 +60,11 @@ def _activation_fn(p, layer_name: str) -> Callable[[np.ndarray], np.ndarray]:
         return psoftplus
     raise UnsupportedLayer(f"activation.{kind}", layer_name)
 
+
 def _activation(layer) -> Op:
     f = _activation_fn(layer.activation, layer.name)
     return lambda xs: [f(xs[0])]
+
 
 def _unary(layer) -> Op:
     p = layer.unary
@@ -83,6 +85,7 @@ def _unary(layer) -> Op:
     f = fns[p.type]
     return lambda xs: [f(scale * xs[0] + shift).astype(F32, copy=False)]
 
+
 def _softmax_axis(axis: int) -> Op:
     def op(xs):
         x = xs[0]
@@ -91,15 +94,19 @@ def _softmax_axis(axis: int) -> Op:
 
     return op
 
+
 def _softmax_nd(layer) -> Op:
     return _softmax_axis(int(layer.softmaxND.axis))
+
 
 def _softmax_legacy(layer) -> Op:
     return _softmax_axis(-3)
 
+
 def _clip(layer) -> Op:
     p = layer.clip
     return lambda xs: [np.clip(xs[0], p.minVal, p.maxVal).astype(F32, copy=False)]
+
 
 def _gelu(layer) -> Op:
     mode = layer.gelu.mode  # EXACT=0, TANH_APPROXIMATION=1, SIGMOID_APPROXIMATION=2
@@ -116,6 +123,7 @@ def _gelu(layer) -> Op:
         return [y.astype(F32, copy=False)]
 
     return op
+
 
 def _elementwise_nd(fn) -> Callable:
     def build(layer) -> Op:

@@ -33,6 +33,7 @@ class UnsupportedLayer(Exception):
 class ExecutorError(Exception):
     """The model or the inputs are malformed (missing input, unknown blob, bad shape)."""
 
+
 Op = Callable[[list[np.ndarray]], list[np.ndarray]]
 F32 = np.float32
 
@@ -42,6 +43,7 @@ class ControlOp:
 
     def __call__(self, blobs: dict[str, np.ndarray]) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
 
 def weights(wp, shape: Sequence[int] | None = None, axis: int = 0) -> np.ndarray:
     """Decode a ``WeightParams``: float32, float16, or n-bit linear / look-up-table quantized.
@@ -60,6 +62,7 @@ def weights(wp, shape: Sequence[int] | None = None, axis: int = 0) -> np.ndarray
     if shape is not None:
         a = a.reshape(tuple(int(s) for s in shape))
     return a
+
 
 def _dequantize(wp, shape, axis: int) -> np.ndarray:
     q = wp.quantization

@@ -27,6 +27,7 @@ def _inner_product(layer) -> Op:
 
     return ip
 
+
 def _batched_matmul(layer) -> Op:
     p = layer.batchedMatmul
     if len(layer.input) == 1:

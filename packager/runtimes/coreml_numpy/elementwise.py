@@ -26,6 +26,7 @@ def _legacy_elementwise(reduce_fn, name: str) -> Callable:
 
     return build
 
+
 def _broadcastable(fn) -> Callable:
     def build(layer) -> Op:
         def op(xs):
@@ -37,6 +38,7 @@ def _broadcastable(fn) -> Callable:
         return op
 
     return build
+
 
 def _batchnorm(layer) -> Op:
     p = layer.batchnorm
@@ -56,6 +58,7 @@ def _batchnorm(layer) -> Op:
 
     return bn
 
+
 def _scale(layer) -> Op:
     p = layer.scale
     s = weights(p.scale, list(p.shapeScale) or None)
@@ -72,10 +75,12 @@ def _scale(layer) -> Op:
 
     return scale
 
+
 def _bias(layer) -> Op:
     b = weights(layer.bias.bias, list(layer.bias.shape) or None)
     b = b.reshape((-1, 1, 1)) if b.ndim == 1 and b.size > 1 else b
     return lambda xs: [(xs[0] + b).astype(F32, copy=False)]
+
 
 def _mvn(layer) -> Op:
     p = layer.mvn
@@ -89,6 +94,7 @@ def _mvn(layer) -> Op:
         return [y.astype(F32, copy=False)]
 
     return op
+
 
 def _layer_norm(layer) -> Op:
     p = layer.layerNormalization

@@ -29,11 +29,13 @@ def load_spec(spec_or_path):
         return spec
     return spec_or_path
 
+
 def network_of(spec):
     kind = spec.WhichOneof("Type")
     if kind not in ("neuralNetwork", "neuralNetworkClassifier", "neuralNetworkRegressor"):
         raise UnsupportedLayer(f"model type {kind}", detail="only NeuralNetwork models (.mlmodel) are executed")
     return kind, getattr(spec, kind)
+
 
 def walk(layers):
     """Every layer of a network, the layers of loop and branch bodies included (depth first)."""
@@ -88,6 +90,7 @@ def _relu_cap_chain(chain, consumers: Counter) -> float | None:
         if b.input[0] != a.output[0] or consumers[a.output[0]] != 1:
             return None
     return -float(u.alpha)
+
 
 class Block:
     """One network's layers bound to NumPy functions, run in order on a shared blob table (nested networks
@@ -221,6 +224,7 @@ class Program:
             out[feature.name] = blobs[feature.name]
         return out
 
+
 def _class_labels(nn) -> list:
     kind = nn.WhichOneof("ClassLabels")
     if kind == "stringClassLabels":
@@ -229,8 +233,10 @@ def _class_labels(nn) -> list:
         return list(nn.int64ClassLabels.vector)
     return []
 
+
 def compile_model(spec_or_path) -> Program:
     return Program(spec_or_path)
+
 
 def run(spec_or_path, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Execute a NeuralNetwork ``.mlmodel`` (path or spec) on one input set.

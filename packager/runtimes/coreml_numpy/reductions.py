@@ -23,6 +23,7 @@ def _reduce_nd(fn) -> Callable:
 
     return build
 
+
 _REDUCE_ND = {
     "reduceMean": np.mean,
     "reduceSum": np.sum,
@@ -35,6 +36,7 @@ _REDUCE_ND = {
     "reduceLogSum": lambda x, axis, keepdims: np.log(np.sum(x, axis=axis, keepdims=keepdims)),
     "reduceLogSumExp": lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
 }
+
 
 def _reduce_legacy(layer) -> Op:
     p = layer.reduce
@@ -55,6 +57,7 @@ def _reduce_legacy(layer) -> Op:
         raise UnsupportedLayer(f"reduce.mode{p.mode}", layer.name)
     f = modes[p.mode]
     return lambda xs: [f(xs[0]).astype(F32, copy=False)]
+
 
 def _argmax(layer) -> Op:
     p = layer.argMax

@@ -12,6 +12,7 @@ def _reshape_static(layer) -> Op:
     shape = tuple(int(s) for s in layer.reshapeStatic.targetShape)
     return lambda xs: [xs[0].reshape(shape)]
 
+
 def _reshape_legacy(layer) -> Op:
     p = layer.reshape
     shape = tuple(int(s) for s in p.targetShape)
@@ -29,11 +30,14 @@ def _reshape_legacy(layer) -> Op:
 
     return op
 
+
 def _reshape_like(layer) -> Op:
     return lambda xs: [xs[0].reshape(xs[1].shape)]
 
+
 def _reshape_dynamic(layer) -> Op:
     return lambda xs: [xs[0].reshape(tuple(int(v) for v in xs[1].reshape(-1)))]
+
 
 def _flatten_legacy(layer) -> Op:
     mode = layer.flatten.mode  # CHANNEL_FIRST=0, CHANNEL_LAST=1
@@ -46,6 +50,7 @@ def _flatten_legacy(layer) -> Op:
 
     return op
 
+
 def _flatten_to_2d(layer) -> Op:
     axis = int(layer.flattenTo2D.axis)
 
@@ -56,9 +61,11 @@ def _flatten_to_2d(layer) -> Op:
 
     return op
 
+
 def _transpose(layer) -> Op:
     axes = tuple(int(a) for a in layer.transpose.axes)
     return lambda xs: [np.ascontiguousarray(np.transpose(xs[0], axes))]
+
 
 def _permute(layer) -> Op:
     axes = [int(a) for a in layer.permute.axis]  # over (Seq, C, H, W)
@@ -72,15 +79,18 @@ def _permute(layer) -> Op:
 
     return op
 
+
 def _concat(layer) -> Op:
     seq = layer.concat.sequenceConcat
     return lambda xs: [np.concatenate(xs, axis=-5 if seq and xs[0].ndim >= 5 else -3)]
+
 
 def _concat_nd(layer) -> Op:
     axis = int(layer.concatND.axis)
     if layer.concatND.interleave:
         raise UnsupportedLayer("concatND.interleave", layer.name)
     return lambda xs: [np.concatenate(xs, axis=axis)]
+
 
 def _squeeze(layer) -> Op:
     p = layer.squeeze
@@ -95,6 +105,7 @@ def _squeeze(layer) -> Op:
 
     return op
 
+
 def _expand_dims(layer) -> Op:
     axes = sorted(int(a) for a in layer.expandDims.axes)
 
@@ -105,15 +116,18 @@ def _expand_dims(layer) -> Op:
 
     return op
 
+
 def _load_constant_nd(layer) -> Op:
     p = layer.loadConstantND
     data = weights(p.data, [int(s) for s in p.shape])
     return lambda xs: [data]
 
+
 def _load_constant(layer) -> Op:
     p = layer.loadConstant
     data = weights(p.data, [int(s) for s in p.shape])
     return lambda xs: [data]
+
 
 def _slice_static(layer) -> Op:
     p = layer.sliceStatic
@@ -134,9 +148,11 @@ def _split_nd(layer) -> Op:
 
     return op
 
+
 def _stack(layer) -> Op:
     axis = int(layer.stack.axis)
     return lambda xs: [np.stack(xs, axis=axis)]
+
 
 def _tile(layer) -> Op:
     reps = tuple(int(r) for r in layer.tile.reps)

@@ -14,6 +14,7 @@ def _same_pads(size: int, k: int, s: int, d: int, top_left_heavy: bool = False) 
     small, big = total // 2, total - total // 2
     return (big, small) if top_left_heavy else (small, big)
 
+
 def _border(amounts) -> list[tuple[int, int]]:
     """``BorderAmounts`` -> [(top, bottom), (left, right)]."""
     b = list(amounts.borderAmounts)
@@ -22,12 +23,14 @@ def _border(amounts) -> list[tuple[int, int]]:
         out.append((0, 0))
     return out
 
+
 def _pad_hw(x: np.ndarray, pads, value: float = 0.0) -> np.ndarray:
     (t, b), (left, r) = pads
     if not (t or b or left or r):
         return x
     width = [(0, 0)] * (x.ndim - 2) + [(t, b), (left, r)]
     return np.pad(x, width, mode="constant", constant_values=value)
+
 
 def _as_nchw(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     """Spatial layers see the last three axes as (C, H, W); leading axes are batch."""
@@ -40,6 +43,7 @@ def _as_nchw(x: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
 # --------------------------------------------------------------------------- layers
 # Each builder receives the layer's params message (and the whole layer when it needs names /
 # input counts) and returns an Op: list of input arrays -> list of output arrays.
+
 
 def _convolution(layer) -> Op:
     p = layer.convolution
@@ -89,6 +93,7 @@ def _convolution(layer) -> Op:
 
     return conv
 
+
 def _grouped_conv(xp, w, groups, ho, wo, sh, sw, dh, dw) -> np.ndarray:
     n, cin = xp.shape[:2]
     cout, kch, kh, kw = w.shape
@@ -102,6 +107,7 @@ def _grouped_conv(xp, w, groups, ho, wo, sh, sw, dh, dw) -> np.ndarray:
         wg = w[g * og:(g + 1) * og].reshape(og, -1)
         outs.append(np.matmul(cols, wg.T).transpose(0, 2, 1).reshape(n, og, ho, wo))
     return outs[0] if groups == 1 else np.concatenate(outs, axis=1)
+
 
 def _deconvolution(layer) -> Op:
     p = layer.convolution
@@ -144,6 +150,7 @@ def _deconvolution(layer) -> Op:
         return [y.reshape(lead + y.shape[1:])]
 
     return deconv
+
 
 def _pooling(layer) -> Op:
     p = layer.pooling
@@ -199,6 +206,7 @@ def _pooling(layer) -> Op:
 
     return pool
 
+
 def _padding(layer) -> Op:
     p = layer.padding
     pads = _border(p.paddingAmounts)
@@ -215,6 +223,7 @@ def _padding(layer) -> Op:
 
     return pad
 
+
 def _constant_pad(layer) -> Op:
     p = layer.constantPad
     amounts = [int(a) for a in p.padAmounts]
@@ -228,6 +237,7 @@ def _constant_pad(layer) -> Op:
         return [np.pad(x, width, mode="constant", constant_values=p.value)]
 
     return pad
+
 
 def _upsample(layer) -> Op:
     p = layer.upsample
