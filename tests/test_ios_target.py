@@ -16,6 +16,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 ct = pytest.importorskip("coremltools")
 
+from conftest import run_cli  # noqa: E402
 from packager.checks import PASS  # noqa: E402
 from packager.pipeline import reference_outputs  # noqa: E402
 from packager.runtimes import swift_syntax  # noqa: E402
@@ -301,3 +302,30 @@ def test_keras2_lstm_runs_on_the_executor_not_unverified(tmp_path):
     pred = target.predict(art, source, spec, samples)
     (name,) = reference
     assert np.abs(pred.outputs[name] - reference[name]).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_cli_keras2_gru_and_dynamic_output_model_pass_on_ios(tmp_path):
+    """Through the real CLI: a Keras 2 GRU (loop/branch layers in the .mlmodel) and a fully convolutional
+    model whose outputs have dynamic H/W (was a TypeError after conversion): ios PASS on the executor."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
+            "import tf_keras as k\n"
+            "k.utils.set_random_seed(2)\n"
+            "i = k.Input((7, 2)); m = k.Model(i, k.layers.Dense(3, activation='softmax')(k.layers.GRU(5)(i)))\n"
+            f"m.save({str(tmp_path / 'gru.h5')!r})\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    np.save(tmp_path / "seq.npy", RNG.normal(0, 1, (4, 7, 2)).astype(np.float32))
+    inp = keras.Input((None, None, 3), name="img")
+    keras.Model(inp, L.Conv2D(2, 3, padding="same")(inp)).save(tmp_path / "fcn.keras")
+    np.save(tmp_path / "img.npy", RNG.normal(0, 1, (3, 6, 5, 3)).astype(np.float32))
+    for model, samples, extra in (("gru.h5", "seq.npy", ()), ("fcn.keras", "img.npy", ("--input-shape", "img=1,6,5,3"))):
+        out = tmp_path / f"out_{model}"
+        r = run_cli("build", tmp_path / model, "--samples", tmp_path / samples, "--targets", "ios", "--out", out, *extra)
+        assert r.returncode == 0, r.stderr + r.stdout
+        ios = json.loads((out / "report.json").read_text())["targets"]["ios"]
+        assert ios["status"] == "PASS", ios
+        assert ios["runtime"].startswith("numpy-nn-executor") or IOSTarget.coreml_runtime_available()
+        assert ios["metrics"]["max_abs_error"] < 5e-3
