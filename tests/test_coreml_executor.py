@@ -168,19 +168,19 @@ def test_grouped_convolution_legacy():
 def test_unknown_layers_are_all_named_nested_ones_included():
     """Every unknown layer type is named (one layer of each), also inside a loop body; the model is not run."""
     b = _builder((1, 3, 4, 4))
-    b.add_lrn("norm_layer", "x", "n", alpha=1e-4, beta=0.75, local_size=3, k=1.0)
-    b.add_resize_bilinear("resize_layer", "n", "r", target_height=8, target_width=8)
+    b.add_argsort("sort_layer", "x", "n", axis=-1)
+    b.add_sliding_windows("windows_layer", "n", "r", axis=-1, window_size=2)
     loop = b.add_loop("a_loop", max_iterations=2)
     body = NeuralNetworkBuilder(nn_spec=loop.loop.bodyNetwork, disable_rank5_shape_mapping=True)
-    body.add_l2_normalize("l2_layer", "r", "r2")
-    body.add_lrn("norm_again", "r2", "r3", alpha=1e-4, beta=0.75, local_size=3, k=1.0)
-    b.add_activation("out", "RELU", "r", "y")
-    assert cx.unsupported_layers(b.spec) == ["lrn", "resizeBilinear", "l2normalize"]
+    body.add_custom("custom_layer", ["r"], ["r2"])
+    body.add_argsort("sort_again", "r2", "r3")
+    b.add_activation("out", "RELU", "x", "y")
+    assert cx.unsupported_layers(b.spec) == ["argSort", "slidingWindows", "custom"]
     with pytest.raises(cx.UnsupportedLayer) as e:
         cx.run(b.spec, {"x": np.zeros((1, 3, 4, 4), np.float32)})
-    assert e.value.layer_types == ["lrn", "resizeBilinear", "l2normalize"]
-    assert e.value.layer_names == ["norm_layer", "resize_layer", "l2_layer"]
-    for word in ("'lrn'", "'resizeBilinear'", "'l2normalize'", "norm_layer", "l2_layer"):
+    assert e.value.layer_types == ["argSort", "slidingWindows", "custom"]
+    assert e.value.layer_names == ["sort_layer", "windows_layer", "custom_layer"]
+    for word in ("'argSort'", "'slidingWindows'", "'custom'", "sort_layer", "custom_layer"):
         assert word in str(e.value)
 
 
@@ -360,6 +360,17 @@ OP_CASES = {
                    {"reduceProd", "reduceMax", "reduceMin", "reduceSum"}),
     "split_concat_squeeze_expand": (lambda x: tf.squeeze(tf.expand_dims(tf.concat(tf.split(x, 3, axis=1)[::-1], 0), 1),
                                                          1), (2, 6), {"splitND", "concatND", "expandDims", "squeeze"}),
+    "upsample_bilinear_keras": (lambda x: L.UpSampling2D(2, interpolation="bilinear")(x), (1, 4, 5, 3), {"upsample"}),
+    "upsample_bilinear_fractional": (lambda x: tf.image.resize(x, (7, 9), method="bilinear"), (1, 4, 5, 3),
+                                     {"upsample"}),
+    "resize_bilinear_align_corners": (lambda x: tf.compat.v1.image.resize_bilinear(x, (7, 9), align_corners=True),
+                                      (1, 4, 5, 3), {"resizeBilinear"}),
+    "resize_bilinear_v1_legacy": (lambda x: tf.compat.v1.image.resize_bilinear(x, (9, 7)), (1, 4, 5, 3),
+                                  {"resizeBilinear"}),
+    "lrn": (lambda x: tf.nn.local_response_normalization(x, depth_radius=2, bias=1.5, alpha=0.05, beta=0.75),
+            (1, 4, 5, 7), {"lrn"}),
+    "depth_to_space": (lambda x: tf.nn.depth_to_space(x, 2), (1, 3, 4, 8), {"reorganizeData"}),
+    "space_to_depth": (lambda x: tf.nn.space_to_depth(x, 2), (1, 4, 6, 3), {"reorganizeData"}),
     "cond_branch": (lambda x: tf.cond(tf.reduce_sum(x) > 0, lambda: x * 2, lambda: x - 1), (2, 3), {"branch", "copy"}),
     "while_loop": (_while, (2, 3), {"loop", "copy", "lessThan"}),
     "while_joint_condition": (_while_joint, (2, 3), {"loop", "logicalAnd"}),

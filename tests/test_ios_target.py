@@ -142,19 +142,19 @@ def test_unknown_layer_makes_prediction_unverified(cnn_case, tmp_path):
     layer.name = "mystery"
     layer.input.append(mlspec.neuralNetworkClassifier.layers[0].output[0])
     layer.output.append("mystery_out")
-    layer.lrn.alpha, layer.lrn.beta, layer.lrn.localSize, layer.lrn.k = 1e-4, 0.75, 3, 1.0
+    layer.argSort.axis = -1
     second = mlspec.neuralNetworkClassifier.layers.add()  # a second unknown type: both must be named
-    second.name = "mystery_resize"
+    second.name = "mystery_custom"
     second.input.append("mystery_out")
-    second.output.append("mystery_resized")
-    second.resizeBilinear.targetSize.extend([4, 4])
+    second.output.append("mystery_custom_out")
+    second.custom.className = "MyLayer"
     ct.utils.save_spec(mlspec, str(art.path))
     if IOSTarget.coreml_runtime_available():
-        pytest.skip("Core ML itself runs LRN on macOS")
-    with pytest.raises(Unverified, match="'lrn'") as e:
+        pytest.skip("Core ML itself runs argSort on macOS")
+    with pytest.raises(Unverified, match="'argSort'") as e:
         target.predict(art, source, spec, samples)
     reason = str(e.value)
-    assert "'resizeBilinear'" in reason and "'mystery'" in reason and "'mystery_resize'" in reason, reason
+    assert "'custom'" in reason and "'mystery'" in reason and "'mystery_custom'" in reason, reason
 
 
 def test_dynamic_output_shape_is_described_not_a_crash(tmp_path):

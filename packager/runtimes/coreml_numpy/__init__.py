@@ -22,7 +22,8 @@ PIL image holds — and are converted the way Core ML does: colour layout (RGB/B
 ``channelScale * pixel + channelBias``. Array inputs are used as given.
 
 Modules: ``network`` (the spec walker), ``common`` (errors, weights), ``spatial``, ``dense``,
-``activations``, ``elementwise``, ``reductions``, ``shapes``, ``indexing``, ``recurrent``, ``control``.
+``activations``, ``elementwise``, ``reductions``, ``shapes``, ``indexing``, ``resample``, ``recurrent``,
+``control``.
 """
 
 from .common import ExecutorError, UnsupportedLayer, weights

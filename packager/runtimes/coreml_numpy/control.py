@@ -3,7 +3,7 @@
 (e.g. every Keras RNN traced from a tf_keras model).
 
 Nested networks share the caller's blob table: what a loop body or a branch writes (through ``copy``)
-is visible after it, as ``NeuralNetwork.proto`` specifies. Conditions are scalars; non-zero is true.
+is visible after it, as ``NeuralNetwork.proto`` specifies. Conditions are scalars, true when |value| > 1e-6.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def nested_networks(layer) -> list:
 
 
 def truth(value, what: str) -> bool:
+    """A condition is true when its absolute value exceeds 1e-6 (NeuralNetwork.proto, BranchLayerParams)."""
     a = np.asarray(value).reshape(-1)
     if a.size != 1:
         raise ExecutorError(f"{what} must be a scalar, got {a.size} values")
-    return bool(a[0] != 0)
+    return bool(abs(float(a[0])) > 1e-6)
 
 
 class Loop(ControlOp):

@@ -181,3 +181,36 @@ BUILDERS: dict[str, Callable] = {
     "mvn": _mvn,
     "layerNormalization": _layer_norm,
 }
+
+
+def _lrn(layer) -> Op:
+    """``x / (k + alpha / n * sum of x^2 over n neighbouring channels) ^ beta`` on axis -3."""
+    p = layer.lrn
+    n, k = int(p.localSize), (p.k or 1.0)
+    before, after = (n - 1) // 2, n // 2
+
+    def op(xs):
+        x = xs[0]
+        sq = np.square(x)
+        pad = [(0, 0)] * x.ndim
+        pad[x.ndim - 3] = (before, after)
+        cs = np.cumsum(np.pad(sq, pad), axis=-3)
+        cs = np.concatenate([np.zeros_like(cs[..., :1, :, :]), cs], axis=-3)
+        window = cs[..., n:, :, :] - cs[..., :-n, :, :]
+        return [(x / np.power(k + p.alpha / n * window, p.beta)).astype(F32, copy=False)]
+
+    return op
+
+
+def _l2_normalize(layer) -> Op:
+    eps = layer.l2normalize.epsilon or 1e-6
+
+    def op(xs):
+        x = xs[0]
+        return [(x / np.sqrt(np.sum(np.square(x), axis=(-3, -2, -1), keepdims=True) + eps)).astype(F32, copy=False)]
+
+    return op
+
+
+BUILDERS["lrn"] = _lrn
+BUILDERS["l2normalize"] = _l2_normalize

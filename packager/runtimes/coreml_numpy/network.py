@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import activations, control, dense, elementwise, indexing, recurrent, reductions, shapes, spatial
+from . import activations, control, dense, elementwise, indexing, recurrent, reductions, resample, shapes, spatial
 from .common import F32, ControlOp, ExecutorError, UnsupportedLayer
 from .control import nested_networks
 
 BUILDERS: dict = {}
-for _module in (activations, dense, elementwise, indexing, recurrent, reductions, shapes, spatial, control):
+for _module in (activations, dense, elementwise, indexing, recurrent, reductions, resample, shapes, spatial,
+                control):
     BUILDERS.update(_module.BUILDERS)
 SUPPORTED_LAYERS: list[str] = sorted(BUILDERS)
 

@@ -1,5 +1,5 @@
-"""Spatial layers on the last three axes ``(C, H, W)``: convolution, deconvolution, pooling, padding,
-cropping and nearest-neighbour upsampling."""
+"""Spatial layers on the last three axes ``(C, H, W)``: convolution, deconvolution, pooling, padding and
+cropping (resampling is in ``resample``)."""
 
 from __future__ import annotations
 
@@ -239,15 +239,6 @@ def _constant_pad(layer) -> Op:
     return pad
 
 
-def _upsample(layer) -> Op:
-    p = layer.upsample
-    fh, fw = (list(p.scalingFactor) or [1, 1])
-    if p.mode != 0 or list(p.fractionalScalingFactor):
-        raise UnsupportedLayer("upsample.BILINEAR", layer.name)
-    fh, fw = int(fh), int(fw)
-    return lambda xs: [np.repeat(np.repeat(xs[0], fh, axis=-2), fw, axis=-1)]
-
-
 def _crop(layer) -> Op:
     """One input: crop ``cropAmounts`` off H and W. Two inputs: take the second's H x W at ``offset``."""
     p = layer.crop
@@ -271,5 +262,4 @@ BUILDERS = {
     "padding": _padding,
     "constantPad": _constant_pad,
     "crop": _crop,
-    "upsample": _upsample,
 }
