@@ -623,13 +623,20 @@ def _case_loop_break_continue():
     return b, {"x": x}, reference(tf.constant(x))
 
 
+def _case_l2_normalize():
+    b = _nd({"x": (2, 3, 4, 5)})
+    b.add_l2_normalize("l2", "x", "y", epsilon=1e-12)
+    x = RNG.normal(0, 1, (2, 3, 4, 5)).astype(np.float32)
+    return b, {"x": x}, tf.math.l2_normalize(x, axis=[1, 2, 3], epsilon=1e-12)
+
+
 BUILDER_CASES = {
     "gatherAlongAxis": _case_gather_along_axis, "scatter_add_axis1": _case_scatter_add_axis1,
     "scatterND": _case_scatter_nd, "scatterAlongAxis": _case_scatter_along_axis,
     "getShape_fillDynamic_fillLike_fillStatic": _case_fill_and_shape, "rangeDynamic_rangeStatic": _case_ranges,
     "broadcastToLike_Static_Dynamic": _case_broadcast_to, "sliceBySize": _case_slice_by_size,
     "embedding_legacy": _case_embedding_legacy, "clampedReLU": _case_clamped_relu,
-    "loop_loopBreak_loopContinue_branch": _case_loop_break_continue,
+    "loop_loopBreak_loopContinue_branch": _case_loop_break_continue, "l2normalize": _case_l2_normalize,
 }
 
 
