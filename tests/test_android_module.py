@@ -258,6 +258,32 @@ def test_checks_fail_on_a_broken_module(tiny, tmp_path):
     assert checks["jni-compiles"].status == FAIL
     assert "not defined in C++" in checks["jni-compiles"].detail and "close" in checks["jni-compiles"].detail
 
+@pytest.mark.slow
+@needs_tools
+def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_path):
+    """The module's own JNI core (built for this host, called from a JVM): 8 threads classifying on one handle get
+    exactly the results each gets alone, and closing the handle while they run makes each call either complete
+    correctly or throw IllegalStateException — no crash (the unguarded core crashed with SIGSEGV here)."""
+    from packager.runtimes import android_host as host
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    compiled = am.compile_code(ctx, out, tmp_path / "work")
+    assert compiled.host_error is None, compiled.host_error
+    res, runner_dir = host.compile_runner(tmp_path / "work")
+    assert res.returncode == 0, res.output
+    threads, iterations = 8, 300
+    res, phases = host.stress_on_host(runner_dir, compiled.classes, compiled.lib_dir,
+                                      f"{ctx['package']}.{ctx['class_name']}Native", artifact.path, threads, iterations)
+    assert res.returncode == 0, f"exit {res.returncode}: {host.first_lines(res.output)}"
+    together = phases["concurrent-runs"]
+    assert together == {"hung": 0, "ok": threads * iterations, "wrong": 0, "closed": 0, "errors": 0}, res.output
+    closing = phases["close-during-runs"]
+    assert closing["closed"] == threads and closing["ok"] >= threads * iterations // 2, res.output
+    assert closing["wrong"] == closing["errors"] == closing["hung"] == 0, res.output
+
+
 def test_missing_tools_are_skipped_locally_and_fail_in_ci(tiny, tmp_path, monkeypatch):
     out = render(tiny, tmp_path / "android")
     monkeypatch.setenv("PACKAGER_TOOLS", str(tmp_path / "no-tools"))

@@ -263,7 +263,12 @@ import java.nio.file.*;
 /** Feeds samples through the module's own JNI class (and its Kotlin preprocessing for images). */
 public final class AndroidHostRunner {
     // args: nativeClass preprocessingClass|- model.tflite inputs.bin outputs.bin samples threads mode(float|argb)
+    //   or: --stress nativeClass model.tflite threads iterations
     public static void main(String[] args) throws Exception {
+        if (args[0].equals("--stress")) {
+            stress(args);
+            return;
+        }
         Class<?> nat = Class.forName(args[0]);
         Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
         Method inputCount = nat.getMethod("inputCount", long.class);
@@ -328,6 +333,87 @@ public final class AndroidHostRunner {
         }
     }
 
+    /**
+     * Many threads on one handle, each with its own input: every result must equal the one computed alone (calls
+     * are serialized). Then the same while another thread closes the handle: each call returns a correct result
+     * or throws IllegalStateException, and nothing crashes.
+     */
+    static void stress(String[] args) throws Exception {
+        Class<?> nat = Class.forName(args[1]);
+        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
+        Method inputCount = nat.getMethod("inputCount", long.class);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        Method run = nat.getMethod("run", long.class, float[][].class);
+        Method close = nat.getMethod("close", long.class);
+        byte[] model = Files.readAllBytes(Paths.get(args[2]));
+        int threads = Integer.parseInt(args[3]);
+        int iterations = Integer.parseInt(args[4]);
+        long probe = (Long) create.invoke(null, model, 1);
+        int nIn = (Integer) inputCount.invoke(null, probe);
+        float[][][] inputs = new float[threads][nIn][];
+        float[][][] expected = new float[threads][][];
+        for (int t = 0; t < threads; t++) {
+            for (int i = 0; i < nIn; i++) {
+                inputs[t][i] = new float[product((int[]) inputShape.invoke(null, probe, i))];
+                for (int k = 0; k < inputs[t][i].length; k++) inputs[t][i][k] = ((k * 31 + t * 97) % 256) / 255f;
+            }
+            expected[t] = (float[][]) run.invoke(null, probe, (Object) inputs[t]);
+        }
+        close.invoke(null, probe);
+        for (int phase = 0; phase < 2; phase++) {
+            final boolean closing = phase == 1;
+            final long handle = (Long) create.invoke(null, model, 1);
+            java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger wrong = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger closed = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.ConcurrentLinkedQueue<String> errors = new java.util.concurrent.ConcurrentLinkedQueue<>();
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            Thread[] workers = new Thread[threads];
+            for (int t = 0; t < threads; t++) {
+                final int me = t;
+                workers[t] = new Thread(() -> {
+                    try {
+                        start.await();
+                        for (int i = 0; closing || i < iterations; i++) {
+                            try {
+                                float[][] out = (float[][]) run.invoke(null, handle, (Object) inputs[me]);
+                                (java.util.Arrays.deepEquals(out, expected[me]) ? ok : wrong).incrementAndGet();
+                            } catch (java.lang.reflect.InvocationTargetException e) {
+                                if (closing && e.getCause() instanceof IllegalStateException) {
+                                    closed.incrementAndGet();
+                                    return;
+                                }
+                                errors.add(String.valueOf(e.getCause()));
+                                return;
+                            }
+                        }
+                    } catch (Exception e) {
+                        errors.add(String.valueOf(e));
+                    }
+                });
+                workers[t].setDaemon(true);
+                workers[t].start();
+            }
+            if (closing) {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (ok.get() + wrong.get() < threads * iterations / 2 && errors.isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(1);
+                }
+                close.invoke(null, handle);
+            }
+            int alive = 0;
+            for (Thread w : workers) {
+                w.join(120_000);
+                if (w.isAlive()) alive++;
+            }
+            if (!closing) close.invoke(null, handle);
+            System.out.println((closing ? "close-during-runs" : "concurrent-runs") + ": threads=" + threads
+                    + " hung=" + alive
+                    + " ok=" + ok.get() + " wrong=" + wrong.get() + " closed=" + closed.get()
+                    + " errors=" + errors.size() + (errors.isEmpty() ? "" : " first=" + errors.peek()));
+        }
+    }
+
     private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
     private static int total(float[][] a) { int n = 0; for (float[] x : a) n += x.length; return n; }
 }
@@ -361,6 +447,22 @@ def compile_runner(work: Path) -> tuple[Run, Path]:
         return res, kept if (kept / "AndroidHostRunner.class").is_file() else out
     except OSError:
         return res, out
+
+
+def stress_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, native_class: str, model: Path,
+                   threads: int, iterations: int) -> tuple[Run, dict[str, dict[str, int]]]:
+    """The runner's ``--stress`` mode: ``threads`` threads calling ``run`` on one handle (``iterations`` each), then
+    the same with the handle closed mid-way. Returns the run and, per phase ("concurrent-runs",
+    "close-during-runs"), its counts: ok, wrong, closed, errors, hung."""
+    res = run_on_host(runner_dir, classes_dir, lib_dir, ["--stress", native_class, str(model), str(threads),
+                                                          str(iterations)])
+    phases = {}
+    for line in res.output.splitlines():
+        name, _, rest = line.partition(": threads=")
+        if rest:
+            phases[name] = {k: int(v) for k, v in (kv.split("=", 1) for kv in rest.split()[1:] if "=" in kv)
+                            if v.lstrip("-").isdigit()}
+    return res, phases
 
 
 def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600) -> Run:

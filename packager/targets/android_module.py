@@ -360,13 +360,17 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray
     return argb.astype(np.uint32).view(np.int32)
 
 
+HOST_CORE_SOURCES = ["model_runner.cc", "runner_registry.cc", "jni_bridge.cc"]
+
+
 def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
-    """The module's JNI core (model_runner + jni_bridge) as a host library in ``work/lib``; returns that folder."""
+    """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``; returns
+    that folder."""
     lib_dir = work / "lib"
     header = work / "kotlin_jni.h"
     if not header.is_file():  # jni-compiles writes it, unless it stopped before
         _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
-    res = host.build_host_library(code_dir / "src/main/cpp", ["model_runner.cc", "jni_bridge.cc"],
+    res = host.build_host_library(code_dir / "src/main/cpp", HOST_CORE_SOURCES,
                                   lib_dir / f"lib{ctx['lib_name']}.so", header)
     if res.returncode != 0:
         raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))

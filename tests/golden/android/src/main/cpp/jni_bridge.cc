@@ -9,18 +9,20 @@
 
 #include "jni_common.h"
 #include "model_runner.h"
+#include "runner_registry.h"
 
-using packager::ModelRunner;
+using packager::Lease;
+using packager::RunnerRegistry;
 using packager::ThrowJava;
 
 namespace {
 
-ModelRunner* RunnerOrThrow(JNIEnv* env, jlong handle) {
-  if (handle == 0) {
-    ThrowJava(env, "java/lang/IllegalStateException", "the interpreter is closed");
-    return nullptr;
-  }
-  return reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));
+// Exclusive use of the handle's runner until the returned lease ends (calls on one runner are serialized), or an
+// empty lease with IllegalStateException pending when the handle is closed: close() during a call is safe.
+Lease RunnerOrThrow(JNIEnv* env, jlong handle) {
+  Lease runner = RunnerRegistry::Acquire(static_cast<int64_t>(handle));
+  if (!runner) ThrowJava(env, "java/lang/IllegalStateException", "the interpreter is closed");
+  return runner;
 }
 
 bool IndexOk(JNIEnv* env, int index, int count, const char* what) {
@@ -57,30 +59,30 @@ JNIEXPORT jlong JNICALL Java_com_example_golden_TinyNetQNative_createFromBytes(J
 }
 
 JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_inputCount(JNIEnv* env, jclass, jlong handle) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  return runner == nullptr ? 0 : runner->InputCount();
+  Lease runner = RunnerOrThrow(env, handle);
+  return runner ? runner->InputCount() : 0;
 }
 
 JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_outputCount(JNIEnv* env, jclass, jlong handle) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  return runner == nullptr ? 0 : runner->OutputCount();
+  Lease runner = RunnerOrThrow(env, handle);
+  return runner ? runner->OutputCount() : 0;
 }
 
 JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_inputShape(JNIEnv* env, jclass, jlong handle, jint index) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
+  Lease runner = RunnerOrThrow(env, handle);
+  if (!runner || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
   return ToJava(env, runner->InputShape(index));
 }
 
 JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_outputShape(JNIEnv* env, jclass, jlong handle, jint index) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
+  Lease runner = RunnerOrThrow(env, handle);
+  if (!runner || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
   return ToJava(env, runner->OutputShape(index));
 }
 
 JNIEXPORT jobjectArray JNICALL Java_com_example_golden_TinyNetQNative_run(JNIEnv* env, jclass, jlong handle, jobjectArray inputs) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr) return nullptr;
+  Lease runner = RunnerOrThrow(env, handle);
+  if (!runner) return nullptr;
   if (inputs == nullptr || env->GetArrayLength(inputs) != runner->InputCount()) {
     ThrowJava(env, "java/lang/IllegalArgumentException",
               "the model takes " + std::to_string(runner->InputCount()) + " input arrays, got " +
@@ -126,7 +128,7 @@ JNIEXPORT jobjectArray JNICALL Java_com_example_golden_TinyNetQNative_run(JNIEnv
 }
 
 JNIEXPORT void JNICALL Java_com_example_golden_TinyNetQNative_close(JNIEnv*, jclass, jlong handle) {
-  delete reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));  // deleting 0 is a no-op
+  RunnerRegistry::Remove(static_cast<int64_t>(handle));  // a call in flight keeps its runner until it returns
 }
 
 }  // extern "C"

@@ -7,6 +7,7 @@ import android.os.Looper
 import com.google.android.gms.tasks.Task
 import com.google.android.gms.tasks.Tasks
 import com.google.android.gms.tflite.java.TfLiteNative
+import java.util.concurrent.atomic.AtomicLong
 
 /**
  * Runs tiny-net * / "q" on the device through LiteRT's C API (libtiny_net_q_jni.so).
@@ -14,18 +15,23 @@ import com.google.android.gms.tflite.java.TfLiteNative
  * The runtime comes from Google Play services: call [initialize] once (for example in Application.onCreate)
  * and create the classifier when it has completed, or create it off the main thread (the constructor then
  * waits for the runtime). Always [close] it — it owns native memory.
+ *
+ * Threads: every method may be called from any thread. Calls on one instance run one at a time (the native
+ * interpreter is not re-entrant; a second caller waits), so use one instance per thread for parallel inference.
+ * [close] may be called at any time, also while another thread is classifying: that call completes, the memory is
+ * freed when it returns, and every later call throws IllegalStateException.
  */
 class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : AutoCloseable {
 
     /** One class of the result: its label and the model's score for it. */
     data class Recognition(val label: String, val score: Float)
 
-    private var handle: Long
+    private val handle = AtomicLong(0L)
 
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         awaitRuntime(context.applicationContext ?: context)
-        handle = TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads)
+        handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
     }
 
     /** Shapes of the model's inputs and outputs (batch first). */
@@ -54,16 +60,17 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
     fun topClasses(scores: FloatArray, topK: Int = 3): List<Recognition> =
         scores.indices.sortedByDescending { scores[it] }.take(topK).map { Recognition(labelOf(it), scores[it]) }
 
+    /** Frees the native interpreter (after a call in flight on another thread returns). Idempotent. */
     override fun close() {
-        if (handle != 0L) {
-            TinyNetQNative.close(handle)
-            handle = 0L
-        }
+        val h = handle.getAndSet(0L)
+        if (h != 0L) TinyNetQNative.close(h)
     }
 
+    /** The native handle; the native side also rejects it once closed (a close racing this call). */
     private fun open(): Long {
-        check(handle != 0L) { "TinyNetQClassifier is closed" }
-        return handle
+        val h = handle.get()
+        check(h != 0L) { "TinyNetQClassifier is closed" }
+        return h
     }
 
     companion object {
