@@ -194,6 +194,8 @@ def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
         assert checks[name].seconds is not None
     assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
+    assert "README.md's 1 Kotlin code blocks" in checks["kotlin-compiles"].detail
+    assert "its 1 Java code blocks" in checks["kotlin-compiles"].detail
     assert "through the Kotlin preprocessing" in checks["jni-runs-fp32"].detail
 
 
@@ -282,6 +284,27 @@ def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_pat
     closing = phases["close-during-runs"]
     assert closing["closed"] == threads and closing["ok"] >= threads * iterations // 2, res.output
     assert closing["wrong"] == closing["errors"] == closing["hung"] == 0, res.output
+
+
+@pytest.mark.slow
+@needs_tools
+def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
+    """Every ```kotlin / ```java block of the README is compiled as written (Kotlin with the module's sources,
+    Java against the compiled module): a wrong call in either fails kotlin-compiles, naming the block."""
+    from packager.runtimes.android_snippets import readme_snippets
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    readme = out / "README.md"
+    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "java"]
+    text = readme.read_text(encoding="utf-8")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    for n, (good, bad) in enumerate([(".create(context)", ".creat(context)"), ("createAsync(", "createAsynk(")], 1):
+        assert good in text
+        readme.write_text(text.replace(good, bad), encoding="utf-8")
+        kotlin = am.compile_code(ctx, out, tmp_path / f"work{n}").checks[0]
+        assert kotlin.name == "kotlin-compiles" and kotlin.status == FAIL, kotlin.detail
+        assert f"README_{n}." in kotlin.detail and bad.strip(".(") in kotlin.detail, kotlin.detail
 
 
 def test_missing_tools_are_skipped_locally_and_fail_in_ci(tiny, tmp_path, monkeypatch):

@@ -3,7 +3,8 @@
 ``render_module`` renders ``android_template/`` into the module folder (model + labels included, with TFLite
 metadata embedded); ``module_checks`` verifies what can be verified here:
 
-1. ``kotlin-compiles``: kotlinc 2.4 against stubs generated from AOSP's API signature file (API 29);
+1. ``kotlin-compiles``: kotlinc 2.4 against stubs generated from AOSP's API signature file (API 29), with the
+   README's Kotlin code blocks; its Java code blocks with javac against the result;
 2. ``jni-compiles``: the JNI C++ with ``-Wall -Werror`` against Debian's NDK headers and the TFLite C API, with
    the JNI header generated from the *compiled Kotlin* force-included (a signature mismatch is a compile
    error) and the defined ``Java_*`` symbols compared with the Kotlin ``external`` functions (a missing or
@@ -178,13 +179,15 @@ def _needs_kotlin(kotlin_check: Check) -> None:
     raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
 
 
-CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read
+CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read, with the README's code blocks
+README = "README.md"
 
 
 def code_snapshot(module_dir: Path) -> dict[str, bytes]:
-    """The module's Kotlin and C++ files, by relative path."""
-    return {p.relative_to(module_dir).as_posix(): p.read_bytes()
-            for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()}
+    """The module's Kotlin and C++ files and its README (whose code blocks are compiled), by relative path."""
+    files = [p for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()]
+    files += [module_dir / README] if (module_dir / README).is_file() else []
+    return {p.relative_to(module_dir).as_posix(): p.read_bytes() for p in files}
 
 
 @dataclass
@@ -208,13 +211,23 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     # 1. Kotlin compiles against the Android API stubs.
     kotlin_ok = False
     with _timed("kotlin-compiles", checks) as r:
+        from ..runtimes import android_snippets
+
         sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
-        res = host.compile_kotlin(sources, classes)
+        kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
+        res = host.compile_kotlin(sources + kt_snippets, classes)
         if res.returncode != 0:
-            raise _CheckFailed("kotlinc failed:\n" + host.first_lines(res.output))
+            raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md):\n"
+                               + host.first_lines(res.output))
         kotlin_ok = True
-        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files against Android API 29 stubs "
-                       f"({host.android_stubs_jar().name}, from AOSP api/current.txt)")
+        if java_snippets:
+            res = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
+            if res.returncode != 0:
+                raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
+                                   + host.first_lines(res.output))
+        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
+                       f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
+                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them")
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:

@@ -8,13 +8,15 @@ import com.google.android.gms.tasks.Task
 import com.google.android.gms.tasks.Tasks
 import com.google.android.gms.tflite.java.TfLiteNative
 import java.util.concurrent.atomic.AtomicLong
+import kotlin.coroutines.suspendCoroutine
 
 /**
  * Runs tiny-net * / "q" on the device through LiteRT's C API (libtiny_net_q_jni.so).
  *
- * The runtime comes from Google Play services: call [initialize] once (for example in Application.onCreate)
- * and create the classifier when it has completed, or create it off the main thread (the constructor then
- * waits for the runtime). Always [close] it — it owns native memory.
+ * The runtime comes from Google Play services and loads asynchronously. Create instances with [create] (Kotlin,
+ * suspends until the runtime is ready) or [createAsync] (Java, a callback); the constructor blocks until the
+ * runtime is ready and throws IllegalStateException on the main thread if it is not. Always [close] an instance —
+ * it owns native memory.
  *
  * Threads: every method may be called from any thread. Calls on one instance run one at a time (the native
  * interpreter is not re-entrant; a second caller waits), so use one instance per thread for parallel inference.
@@ -25,6 +27,13 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
 
     /** One class of the result: its label and the model's score for it. */
     data class Recognition(val label: String, val score: Float)
+
+    /** What [createAsync] reports, on a background thread (post to the main thread to touch views). */
+    interface CreateCallback {
+        fun onCreated(classifier: TinyNetQClassifier)
+
+        fun onError(error: Throwable)
+    }
 
     private val handle = AtomicLong(0L)
 
@@ -93,9 +102,45 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
             "it\'s",
         )
 
-        /** Starts loading LiteRT from Google Play services; create classifiers once this task has succeeded. */
+        /**
+         * Creates a classifier once LiteRT from Google Play services is ready, without blocking the calling thread:
+         * the runtime is awaited by suspending and the model is loaded on a background thread. Throws
+         * IllegalStateException when the runtime cannot be loaded (no Google Play services) and
+         * IllegalArgumentException when the model cannot. Not cancellable while it waits.
+         */
+        suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier =
+            suspendCoroutine { continuation -> createInBackground(context, threads) { continuation.resumeWith(it) } }
+
+        /** [create] for Java: [callback] receives the classifier (close it when done) or the reason it failed. */
+        @JvmStatic
+        fun createAsync(context: Context, threads: Int, callback: CreateCallback) =
+            createInBackground(context, threads) { result ->
+                result.fold({ callback.onCreated(it) }, { callback.onError(it) })
+            }
+
+        /** [createAsync] with [DEFAULT_THREADS] interpreter threads. */
+        @JvmStatic
+        fun createAsync(context: Context, callback: CreateCallback) = createAsync(context, DEFAULT_THREADS, callback)
+
+        /** Starts loading LiteRT from Google Play services (optional: [create] and [createAsync] do it too). */
         @JvmStatic
         fun initialize(context: Context): Task<Void> = TfLiteNative.initialize(context)
+
+        private fun createInBackground(context: Context, threads: Int, done: (Result<TinyNetQClassifier>) -> Unit) {
+            val app = context.applicationContext ?: context
+            val load = {
+                Thread({ done(runCatching { TinyNetQClassifier(app, threads) }) }, "TinyNetQClassifier.create").start()
+            }
+            val task = TfLiteNative.initialize(app)
+            if (task.isComplete) {
+                load() // the constructor reports a failed runtime
+            } else {
+                task.addOnSuccessListener { load() }
+                task.addOnFailureListener { e ->
+                    done(Result.failure(IllegalStateException("LiteRT from Google Play services failed to initialise: ${e.message}", e)))
+                }
+            }
+        }
 
         private fun labelOf(index: Int): String = LABELS.getOrElse(index) { "class $it" }
 
@@ -103,8 +148,8 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
             val task = TfLiteNative.initialize(context)
             if (!task.isComplete) {
                 check(Looper.myLooper() != Looper.getMainLooper()) {
-                    "LiteRT is still loading from Google Play services: call TinyNetQClassifier.initialize(context) " +
-                        "first and create the classifier when it completes, or create it off the main thread"
+                    "LiteRT is still loading from Google Play services: use TinyNetQClassifier.create(context) " +
+                        "(suspend) or createAsync(context, callback), or construct it off the main thread"
                 }
                 try {
                     Tasks.await(task)
