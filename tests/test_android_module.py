@@ -21,7 +21,8 @@ from packager.targets.android import AndroidTarget
 
 GOLDEN = Path(__file__).parent / "golden" / "android"
 HOSTILE_LABELS = ('say "hi"', "back\\slash", "$cost ${x}", "end */ comment", "naïve 猫 🐱", "it's")
-MODEL_ASSET = "src/main/assets/model.tflite"
+MODEL_ASSET = "src/main/assets/com.example.tiny_net_q/model.tflite"  # the default package of make_spec()
+LABELS_ASSET = "src/main/assets/com.example.tiny_net_q/labels.txt"
 
 
 def _tools_present() -> bool:
@@ -133,8 +134,9 @@ def test_golden_tree(tiny, tmp_path):
     out = render(tiny, tmp_path / "android", make_spec(android_package="com.example.golden",
                                                        android_abi_filters=("arm64-v8a", "x86_64")))
     got = _tree(out)
-    assert MODEL_ASSET in got
-    got.pop(MODEL_ASSET)
+    golden_model = MODEL_ASSET.replace("com.example.tiny_net_q", "com.example.golden")
+    assert golden_model in got
+    got.pop(golden_model)
     if os.environ.get("PACKAGER_REGEN_GOLDEN") == "1":
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for rel, data in got.items():
@@ -150,16 +152,17 @@ def test_module_layout_and_hostile_labels(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     for rel in ("build.gradle.kts", "CMakeLists.txt", "README.md", "src/main/AndroidManifest.xml",
                 "src/main/cpp/jni_bridge.cc", "src/main/cpp/jni_assets.cc", "src/main/cpp/model_runner.cc",
-                "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET,
-                "src/main/assets/labels.txt"):
+                "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET, LABELS_ASSET):
         assert (out / rel).is_file(), rel
-    assert (out / "src/main/assets/labels.txt").read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
+    assert (out / LABELS_ASSET).read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
+    assert not (out / "src/main/assets/model.tflite").exists()  # nothing at the asset root, where apps collide
     gradle = (out / "build.gradle.kts").read_text()
     assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
     assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
     assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (out / "CMakeLists.txt").read_text()
     kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")
-    assert r'"say \"hi\""' in kt and r'"back\\slash"' in kt and r'"\$cost \${x}"' in kt and '"naïve 猫 🐱"' in kt
+    assert "say" not in kt and "cost" not in kt  # labels have one home: the asset the classifier reads
+    assert 'const val ASSET_DIR: String = "com.example.tiny_net_q"' in kt
     assert "*/" not in kt.split("package", 1)[0]  # the model name cannot close a comment
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert 'include(":tiny_net_q")' in readme and 'implementation(project(":tiny_net_q"))' in readme

@@ -79,10 +79,12 @@ def jni_prefix(package: str, class_name: str) -> str:
 
 # ---- rendering -------------------------------------------------------------------------------------------------
 
-def _template_manifest() -> dict:
+def _template_manifest(package: str) -> dict:
+    """Where the model and its labels go inside the module (``__package__`` = the module's namespace)."""
     import tomllib
 
-    return tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
+    manifest = tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
+    return {k: v.replace("__package__", package) for k, v in manifest.items()}
 
 
 def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], list[str]]) -> dict:
@@ -127,7 +129,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     outdir = Path(outdir)
     ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
     render_tree(template_dir("android"), outdir, ctx)
-    manifest = _template_manifest()
+    manifest = _template_manifest(ctx["package"])
     model = outdir / manifest["model"]
     model.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
@@ -467,7 +469,7 @@ def _check_manifest(host, outdir: Path, package: str, work: Path) -> str:
 def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact) -> str:
     from ai_edge_litert.interpreter import Interpreter
 
-    model = outdir / _template_manifest()["model"]
+    model = outdir / _template_manifest(android_package(spec))["model"]
     meta = tflite_metadata.read_metadata(model)
     if meta["name"] != spec.display_name:
         raise _CheckFailed(f"metadata name {meta['name']!r} != {spec.display_name!r}")

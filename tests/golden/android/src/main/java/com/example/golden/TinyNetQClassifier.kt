@@ -37,9 +37,14 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
 
     private val handle = AtomicLong(0L)
 
+    /** Class labels of the first output, in class-index order, read from [LABELS_ASSET] (the same file the model's
+     *  metadata carries). */
+    val labels: List<String>
+
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         awaitRuntime(context.applicationContext ?: context)
+        labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
         handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
     }
 
@@ -75,6 +80,8 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
         if (h != 0L) TinyNetQNative.close(h)
     }
 
+    private fun labelOf(index: Int): String = labels.getOrElse(index) { "class $it" }
+
     /** The native handle; the native side also rejects it once closed (a close racing this call). */
     private fun open(): Long {
         val h = handle.get()
@@ -83,8 +90,11 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
     }
 
     companion object {
-        const val MODEL_ASSET: String = "model.tflite"
-        const val LABELS_ASSET: String = "labels.txt"
+        /** The module's assets live in a folder named after its namespace, so neither the app's own files nor
+         *  another generated module can shadow them. */
+        const val ASSET_DIR: String = "com.example.golden"
+        const val MODEL_ASSET: String = "$ASSET_DIR/model.tflite"
+        const val LABELS_ASSET: String = "$ASSET_DIR/labels.txt"
         const val DEFAULT_THREADS: Int = 2
 
         /** Input tensor names and shapes (batch first), as packaged. */
@@ -92,15 +102,6 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
         val INPUT_SHAPES: List<IntArray> = listOf(intArrayOf(1, 8, 8, 3))
         val OUTPUT_NAMES: List<String> = listOf("output_0")
 
-        /** Class labels of the first output (also in assets/labels.txt). */
-        val LABELS: List<String> = listOf(
-            "say \"hi\"",
-            "back\\slash",
-            "\$cost \${x}",
-            "end */ comment",
-            "naïve 猫 🐱",
-            "it\'s",
-        )
 
         /**
          * Creates a classifier once LiteRT from Google Play services is ready, without blocking the calling thread:
@@ -141,8 +142,6 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
                 }
             }
         }
-
-        private fun labelOf(index: Int): String = LABELS.getOrElse(index) { "class $it" }
 
         private fun awaitRuntime(context: Context) {
             val task = TfLiteNative.initialize(context)
