@@ -3,6 +3,7 @@ package com.example.golden
 
 import android.content.Context
 import android.graphics.Bitmap
+import android.os.Build
 import android.os.Looper
 import com.google.android.gms.tasks.Task
 import com.google.android.gms.tasks.Tasks
@@ -52,17 +53,31 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
     val inputShapes: List<IntArray> get() = List(TinyNetQNative.inputCount(open())) { TinyNetQNative.inputShape(open(), it) }
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
-    /** Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output. */
+    /**
+     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output.
+     * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
+     * cannot be read directly. [bitmap] itself is left untouched.
+     */
     fun classify(bitmap: Bitmap, topK: Int = 3): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
         val w = TinyNetQPreprocessing.WIDTH
         val h = TinyNetQPreprocessing.HEIGHT
-        val scaled = if (bitmap.width == w && bitmap.height == h) bitmap else Bitmap.createScaledBitmap(bitmap, w, h, true)
+        val readable = if (isHardware(bitmap)) {
+            bitmap.copy(Bitmap.Config.ARGB_8888, false)
+                ?: throw IllegalArgumentException("cannot copy the HARDWARE bitmap to ARGB_8888")
+        } else {
+            bitmap
+        }
+        val scaled = if (readable.width == w && readable.height == h) readable else Bitmap.createScaledBitmap(readable, w, h, true)
         val pixels = IntArray(w * h)
         scaled.getPixels(pixels, 0, w, 0, 0, w, h)
         if (scaled !== bitmap) scaled.recycle()
+        if (readable !== bitmap && readable !== scaled) readable.recycle()
         return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK)
     }
+
+    private fun isHardware(bitmap: Bitmap): Boolean =
+        Build.VERSION.SDK_INT >= Build.VERSION_CODES.O && bitmap.config == Bitmap.Config.HARDWARE
 
     /**
      * Runs the model on raw inputs: one FloatArray per input tensor (row-major, batch 1), one FloatArray per
