@@ -169,3 +169,13 @@ def test_the_rules_reject_what_fails_in_a_real_build():
     assert any("no longer required" in e for e in configure(unguarded, AGP_9))
     accessor = guarded + "kotlin {\n    compilerOptions { }\n}\n"
     assert any("Unresolved reference: kotlin" in e for e in configure(accessor, AGP_8))
+
+
+def test_no_werror_in_the_consumers_build(tmp_path):
+    """-Werror belongs to packager's own checks (jni-compiles), not to the app's build: a warning a newer NDK adds
+    must not break it."""
+    script = rendered_script(tmp_path)
+    cmake = (tmp_path / "module" / "CMakeLists.txt").read_text(encoding="utf-8")
+    for text in (script, cmake):
+        code = "\n".join(re.sub(r"(//|#).*", "", line) for line in text.splitlines())
+        assert "-Wall" in code and "-Werror" not in code
