@@ -291,6 +291,31 @@ def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_pat
 
 @pytest.mark.slow
 @needs_tools
+def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
+    """NaN has no int8 value (casting it is undefined behaviour): the JNI core rejects it for a quantized input with
+    IllegalArgumentException naming the element, while a float model receives it as is."""
+    import dataclasses
+
+    from packager.runtimes import android_host as host
+
+    source, artifact, samples, _ = tiny
+    int8 = AndroidTarget().convert(dataclasses.replace(source, samples=samples), make_spec(int8_io=True), "int8",
+                                   tmp_path)
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    compiled = am.compile_code(ctx, out, tmp_path / "work")
+    assert compiled.host_error is None, compiled.host_error
+    res, runner_dir = host.compile_runner(tmp_path / "work")
+    assert res.returncode == 0, res.output
+    native = f"{ctx['package']}.{ctx['class_name']}Native"
+    for model, expected in ((int8.path, "nan-input: java.lang.IllegalArgumentException: input 0 has NaN at element 0"),
+                            (artifact.path, "nan-input: ok")):
+        res = host.run_on_host(runner_dir, compiled.classes, compiled.lib_dir, ["--nan", native, str(model)])
+        assert res.returncode == 0 and expected in res.output, res.output
+
+
+@pytest.mark.slow
+@needs_tools
 def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
     """Every ```kotlin / ```java block of the README is compiled as written (Kotlin with the module's sources,
     Java against the compiled module): a wrong call in either fails kotlin-compiles, naming the block."""

@@ -269,6 +269,10 @@ public final class AndroidHostRunner {
             stress(args);
             return;
         }
+        if (args[0].equals("--nan")) {
+            nanInput(args);
+            return;
+        }
         Class<?> nat = Class.forName(args[0]);
         Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
         Method inputCount = nat.getMethod("inputCount", long.class);
@@ -411,6 +415,28 @@ public final class AndroidHostRunner {
                     + " hung=" + alive
                     + " ok=" + ok.get() + " wrong=" + wrong.get() + " closed=" + closed.get()
                     + " errors=" + errors.size() + (errors.isEmpty() ? "" : " first=" + errors.peek()));
+        }
+    }
+
+    /** args: --nan nativeClass model.tflite — runs inputs of NaN; prints "nan-input: ok" or the exception. */
+    static void nanInput(String[] args) throws Exception {
+        Class<?> nat = Class.forName(args[1]);
+        long handle = (Long) nat.getMethod("createFromBytes", byte[].class, int.class)
+                .invoke(null, Files.readAllBytes(Paths.get(args[2])), 1);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        int nIn = (Integer) nat.getMethod("inputCount", long.class).invoke(null, handle);
+        float[][] inputs = new float[nIn][];
+        for (int i = 0; i < nIn; i++) {
+            inputs[i] = new float[product((int[]) inputShape.invoke(null, handle, i))];
+            java.util.Arrays.fill(inputs[i], Float.NaN);
+        }
+        try {
+            nat.getMethod("run", long.class, float[][].class).invoke(null, handle, (Object) inputs);
+            System.out.println("nan-input: ok");
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println("nan-input: " + e.getCause().getClass().getName() + ": " + e.getCause().getMessage());
+        } finally {
+            nat.getMethod("close", long.class).invoke(null, handle);
         }
     }
 
