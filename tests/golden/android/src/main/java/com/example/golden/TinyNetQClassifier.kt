@@ -8,6 +8,8 @@ import android.os.Looper
 import com.google.android.gms.tasks.Task
 import com.google.android.gms.tasks.Tasks
 import com.google.android.gms.tflite.java.TfLiteNative
+import java.io.IOException
+import java.util.Collections
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.coroutines.suspendCoroutine
 
@@ -24,7 +26,10 @@ import kotlin.coroutines.suspendCoroutine
  * [close] may be called at any time, also while another thread is classifying: that call completes, the memory is
  * freed when it returns, and every later call throws IllegalStateException.
  */
-class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : AutoCloseable {
+class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
+    context: Context,
+    threads: Int = DEFAULT_THREADS,
+) : AutoCloseable {
 
     /** One class of the result: its label and the model's score for it. */
     data class Recognition(val label: String, val score: Float)
@@ -58,6 +63,7 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
      * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
      * cannot be read directly. [bitmap] itself is left untouched.
      */
+    @JvmOverloads
     fun classify(bitmap: Bitmap, topK: Int = 3): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
         val w = TinyNetQPreprocessing.WIDTH
@@ -86,6 +92,7 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
     fun run(inputs: Array<FloatArray>): Array<FloatArray> = TinyNetQNative.run(open(), inputs)
 
     /** The [topK] highest [scores] with their labels. */
+    @JvmOverloads
     fun topClasses(scores: FloatArray, topK: Int = 3): List<Recognition> =
         scores.indices.sortedByDescending { scores[it] }.take(topK).map { Recognition(labelOf(it), scores[it]) }
 
@@ -113,9 +120,15 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
         const val DEFAULT_THREADS: Int = 2
 
         /** Input tensor names and shapes (batch first), as packaged. */
-        val INPUT_NAMES: List<String> = listOf("image")
-        val INPUT_SHAPES: List<IntArray> = listOf(intArrayOf(1, 8, 8, 3))
-        val OUTPUT_NAMES: List<String> = listOf("output_0")
+        @JvmField
+        val INPUT_NAMES: List<String> = Collections.unmodifiableList(listOf("image"))
+
+        @JvmField
+        val INPUT_SHAPES: List<List<Int>> = Collections.unmodifiableList(listOf(Collections.unmodifiableList(listOf<Int>(1, 8, 8, 3))))
+
+        /** Output tensor names, in the order [run] returns them (read-only, like every list here). */
+        @JvmField
+        val OUTPUT_NAMES: List<String> = Collections.unmodifiableList(listOf("output_0"))
 
 
         /**
