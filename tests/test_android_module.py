@@ -314,6 +314,51 @@ def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
         assert res.returncode == 0 and expected in res.output, res.output
 
 
+TOP_INDICES_JAVA = """
+import java.util.List;
+
+public final class TopIndicesProbe {
+    public static void main(String[] args) throws Exception {
+        Class<?> c = Class.forName(args[0]);
+        java.lang.reflect.Method top = c.getMethod("topIndices", float[].class, int.class, float.class);
+        float[] scores = {0.1f, 0.7f, Float.NaN, 0.4f, 0.7f, -2f};
+        System.out.println(top.invoke(null, scores, 3, Float.NEGATIVE_INFINITY));
+        System.out.println(top.invoke(null, scores, 5, 0.4f));
+        System.out.println(top.invoke(null, scores, 2, 0.9f));
+        try {
+            top.invoke(null, scores, 0, 0f);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println(e.getCause().getClass().getSimpleName());
+        }
+    }
+}
+"""
+
+
+@pytest.mark.slow
+@needs_tools
+def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
+    """The generated ranking (Classifier.topIndices, behind classify/topClasses), run on a JVM: best first, ties in
+    index order, NaN never ranked, minScore and topK honoured, topK <= 0 rejected."""
+    import subprocess
+
+    from packager.runtimes import android_host as host
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    classes = tmp_path / "classes"
+    res = host.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
+    assert res.returncode == 0, res.output
+    (tmp_path / "TopIndicesProbe.java").write_text(TOP_INDICES_JAVA, encoding="utf-8")
+    tools = host.java_tools()
+    subprocess.run([tools["javac"], "-d", str(tmp_path), str(tmp_path / "TopIndicesProbe.java")], check=True)
+    cp = os.pathsep.join(map(str, (tmp_path, classes, host.kotlin_stdlib(), host.android_stubs_jar())))
+    run = subprocess.run([tools["java"], "-cp", cp, "TopIndicesProbe", f"{ctx['package']}.{ctx['class_name']}Classifier"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.split("\n")[:4] == ["[1, 4, 3]", "[1, 4, 3]", "[]", "IllegalArgumentException"], run.stdout + run.stderr
+
+
 @pytest.mark.slow
 @needs_tools
 def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):

@@ -59,12 +59,13 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
     /**
-     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output.
+     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output
+     * whose score is at least [minScore] (best first; fewer, or none, when too few reach it).
      * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
      * cannot be read directly. [bitmap] itself is left untouched.
      */
     @JvmOverloads
-    fun classify(bitmap: Bitmap, topK: Int = 3): List<Recognition> {
+    fun classify(bitmap: Bitmap, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
         val w = TinyNetQPreprocessing.WIDTH
         val h = TinyNetQPreprocessing.HEIGHT
@@ -79,7 +80,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         scaled.getPixels(pixels, 0, w, 0, 0, w, h)
         if (scaled !== bitmap) scaled.recycle()
         if (readable !== bitmap && readable !== scaled) readable.recycle()
-        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK)
+        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK, minScore)
     }
 
     private fun isHardware(bitmap: Bitmap): Boolean =
@@ -91,10 +92,10 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
      */
     fun run(inputs: Array<FloatArray>): Array<FloatArray> = TinyNetQNative.run(open(), inputs)
 
-    /** The [topK] highest [scores] with their labels. */
+    /** The [topK] highest [scores] that are at least [minScore] (NaN never is), best first, with their labels. */
     @JvmOverloads
-    fun topClasses(scores: FloatArray, topK: Int = 3): List<Recognition> =
-        scores.indices.sortedByDescending { scores[it] }.take(topK).map { Recognition(labelOf(it), scores[it]) }
+    fun topClasses(scores: FloatArray, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> =
+        topIndices(scores, topK, minScore).map { Recognition(labelOf(it), scores[it]) }
 
     /** Frees the native interpreter (after a call in flight on another thread returns). Idempotent. */
     override fun close() {
@@ -150,6 +151,14 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         /** [createAsync] with [DEFAULT_THREADS] interpreter threads. */
         @JvmStatic
         fun createAsync(context: Context, callback: CreateCallback) = createAsync(context, DEFAULT_THREADS, callback)
+
+        /** Indices of the [topK] highest [scores] that are at least [minScore] (NaN never is), best first. */
+        @JvmStatic
+        @JvmOverloads
+        fun topIndices(scores: FloatArray, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Int> {
+            require(topK > 0) { "topK must be positive, got $topK" }
+            return scores.indices.filter { scores[it] >= minScore }.sortedByDescending { scores[it] }.take(topK)
+        }
 
         /** Starts loading LiteRT from Google Play services (optional: [create] and [createAsync] do it too). */
         @JvmStatic
