@@ -270,16 +270,17 @@ def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_pat
     exactly the results each gets alone, and closing the handle while they run makes each call either complete
     correctly or throw IllegalStateException — no crash (the unguarded core crashed with SIGSEGV here)."""
     from packager.runtimes import android_host as host
+    from packager.runtimes import android_jvm_runner as jvm
 
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
     compiled = am.compile_code(ctx, out, tmp_path / "work")
     assert compiled.host_error is None, compiled.host_error
-    res, runner_dir = host.compile_runner(tmp_path / "work")
+    res, runner_dir = jvm.compile_runner(tmp_path / "work")
     assert res.returncode == 0, res.output
     threads, iterations = 8, 300
-    res, phases = host.stress_on_host(runner_dir, compiled.classes, compiled.lib_dir,
+    res, phases = jvm.stress_on_host(runner_dir, compiled.classes, compiled.lib_dir,
                                       f"{ctx['package']}.{ctx['class_name']}Native", artifact.path, threads, iterations)
     assert res.returncode == 0, f"exit {res.returncode}: {host.first_lines(res.output)}"
     together = phases["concurrent-runs"]
@@ -296,7 +297,7 @@ def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
     IllegalArgumentException naming the element, while a float model receives it as is."""
     import dataclasses
 
-    from packager.runtimes import android_host as host
+    from packager.runtimes import android_jvm_runner as jvm
 
     source, artifact, samples, _ = tiny
     int8 = AndroidTarget().convert(dataclasses.replace(source, samples=samples), make_spec(int8_io=True), "int8",
@@ -305,12 +306,12 @@ def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
     compiled = am.compile_code(ctx, out, tmp_path / "work")
     assert compiled.host_error is None, compiled.host_error
-    res, runner_dir = host.compile_runner(tmp_path / "work")
+    res, runner_dir = jvm.compile_runner(tmp_path / "work")
     assert res.returncode == 0, res.output
     native = f"{ctx['package']}.{ctx['class_name']}Native"
     for model, expected in ((int8.path, "nan-input: java.lang.IllegalArgumentException: input 0 has NaN at element 0"),
                             (artifact.path, "nan-input: ok")):
-        res = host.run_on_host(runner_dir, compiled.classes, compiled.lib_dir, ["--nan", native, str(model)])
+        res = jvm.run_on_host(runner_dir, compiled.classes, compiled.lib_dir, ["--nan", native, str(model)])
         assert res.returncode == 0 and expected in res.output, res.output
 
 

@@ -398,7 +398,9 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     if artifact.extra.get("float_path") is None and artifact.mode not in ("fp32", "float32"):
         raise _CheckFailed(f"no fp32 model to run (artifact mode {artifact.mode!r} and no extra['float_path']); "
                            "node-tflite's TFLite 2.2.0 gives wrong numbers for quantized models")
-    res, runner_dir = host.compile_runner(work)
+    from ..runtimes import android_jvm_runner as jvm
+
+    res, runner_dir = jvm.compile_runner(work)
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
@@ -421,7 +423,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
             blob += x.astype("<f4").tobytes()
     (work / "in.bin").write_bytes(bytes(blob))
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
-    res = host.run_on_host(runner_dir, classes, lib_dir, [
+    res = jvm.run_on_host(runner_dir, classes, lib_dir, [
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, float_path, work / "in.bin", work / "out.bin",
         str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float"])
     if res.returncode != 0:
