@@ -324,7 +324,9 @@ def main() -> int:
     latency = {}
     print(f"[P6] ai-edge-litert, num_threads=1, median of {n_invokes} invokes after {warmup} warm-up")
     for mode in ("fp32", "fp16", "dynamic", "int8"):
-        path = android_out[mode] / "android" / "src" / "main" / "assets" / "model.tflite"
+        # the module's assets sit in a folder named after its namespace
+        path = next((android_out[mode] / "android" / "src" / "main" / "assets").glob("*/model.tflite"),
+                    android_out[mode] / "android" / "src" / "main" / "assets" / "model.tflite")
         rep = android_reports[mode]
         entry = {"path": str(path), "median_ms": None,
                  "report_latency_ms": rep["targets"]["android"]["latency_ms"] if rep else None,
