@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from real_models import BY_NAME, packager_flags, prepare
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_models]
@@ -37,8 +36,16 @@ EXPECTED = {
         "web": "PASS",
     },
 }
-XFAIL = {}
-EXIT_XFAIL = {}
+# measured 2026-11-27 at main ab4b52b (benchmarks/real_models.py); each names issue 12's class
+XFAIL = {
+    ("deepcut", "android"): _xfail("issue 12 class 9 (defaults): android int8, the default, fails the gates on "
+                                   "this sigmoid model (max abs error 1); dynamic-range is what `auto` should pick"),
+    ("deepcut", "ios"): _xfail("issue 12 class 5 (iOS executor): Core ML layer 'greaterThan' from the Embedding "
+                               "is not run by the NumPy executor -> UNVERIFIED"),
+    ("deepcut", "web"): _xfail("issue 12 class 3 (same-shape inputs): TF.js keys two (None, 21) inputs by tensor "
+                               "name -> \"signature lacks ['input_layer', 'input_layer_1']\""),
+}
+EXIT_XFAIL = {"deepcut": _xfail("issue 12 classes 3, 5, 9 (see the per-target cases)")}
 
 
 @pytest.fixture(scope="module")

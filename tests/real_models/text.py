@@ -105,9 +105,13 @@ def build_textgenrnn(out: Path) -> dict:
 
 def _load_cudnn_lstm_weights(net, path: Path) -> None:
     """Set weights by layer name from a Keras-2 weights file whose LSTMs were saved as CuDNNLSTM (bias of
-    8 x units: input and recurrent biases side by side). Keras 2 summed the two halves on load
-    (`convert_lstm_weights` in its saving code); Keras 3 refuses the shape, so the sum is done here."""
+    8 x units). Keras 2 converted them on load (`_convert_rnn_weights` / `convert_lstm_weights(from_cudnn=True)`
+    in its saving code: per gate, input kernel k -> k.T.reshape(k.shape, order="F"), recurrent kernel -> k.T,
+    bias = input bias + recurrent bias); Keras 3 refuses the shapes, so the same conversion is done here."""
     import h5py
+
+    def per_gate(k, fn):
+        return np.hstack([fn(g) for g in np.hsplit(k, 4)])
 
     with h5py.File(path, "r") as f:
         group = f["model_weights"] if "model_weights" in f else f
@@ -116,9 +120,10 @@ def _load_cudnn_lstm_weights(net, path: Path) -> None:
                 continue
             names = [n.decode() if isinstance(n, bytes) else n for n in group[layer.name].attrs["weight_names"]]
             arrays = [np.asarray(group[layer.name][n]) for n in names]
-            expected = [tuple(w.shape) for w in layer.weights]
-            arrays = [a.reshape(2, -1).sum(axis=0) if a.ndim == 1 and (a.shape[0] // 2,) in expected
-                      and a.shape not in expected else a for a in arrays]
+            if len(arrays) == 3 and arrays[2].shape[0] == 2 * arrays[1].shape[1]:  # CuDNNLSTM layout
+                kernel, recurrent, bias = arrays
+                arrays = [per_gate(kernel, lambda k: k.T.reshape(k.shape, order="F")),
+                          per_gate(recurrent, lambda k: k.T), bias.reshape(2, -1).sum(axis=0)]
             layer.set_weights(arrays)
 
 

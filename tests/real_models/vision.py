@@ -83,7 +83,8 @@ def _face_detector(out: Path, which: str, outputs: str) -> dict:
         "file_used": f"mtcnn/data/mtcnn_weights.npy['{which}'] into mtcnn/network/factory.py build_{which}()",
         "signature": signature.of_keras(signature.load_keras(model)),
         "sample_source": f"{len(names)} LFW face crops (grayscale, as RGB) from {sample_sources.SKIMAGE}",
-        "notes": f"outputs in the model's order: {outputs}",
+        "notes": f"outputs in the model's order: {outputs}. mtcnn.py feeds crops transposed (W, H: Caffe-trained "
+                 "weights); these samples are upright LFW crops, so face scores are lower than in mtcnn's pipeline",
         "fetch": {MTCNN: fetch},
     }
 
