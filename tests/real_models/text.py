@@ -87,7 +87,8 @@ def build_textgenrnn(out: Path) -> dict:
     windows = [readme[i:i + 40] for i in range(0, 40 * 16, 40)]
     ids = np.array([[vocab.get(c, 0) for c in w] for w in windows], np.float32)
     labels = ["<pad>"] + [c for c, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    (out / "labels.txt").write_text("\n".join(repr(c)[1:-1] or "<empty>" for c in labels) + "\n")
+    # a label file holds one name per line: whitespace characters get a visible name
+    (out / "labels.txt").write_text("\n".join(c if c.strip() else f"<U+{ord(c):04X}>" for c in labels) + "\n")
     return {
         "model": str(model), "samples": _npz(out, {sig["inputs"][0][0]: ids}),
         "flags": ["--labels", str(out / "labels.txt")],
