@@ -39,6 +39,7 @@ import numpy as np
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..compare import compare, gates_for
 from ..errors import ToolMissing
+from ..kinds import primary_name
 from ..names import default_android_package, validate_android_package
 from ..render import render_tree, template_dir
 from . import tflite_metadata
@@ -89,6 +90,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
     package = android_package(spec)
     class_name = spec.identifier
     in_names, out_names = io_names
+    primary = primary_name(spec, source)
     by_name = {t.name: t for t in source.inputs}
     inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
     ctx = {
@@ -107,6 +109,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
         "outputs": [{"name": n} for n in out_names],
+        "primary_output": primary,  # the wrapper's classify(): the same output on every target (kinds.py)
+        "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
         "is_image": bool(source.is_image),
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},

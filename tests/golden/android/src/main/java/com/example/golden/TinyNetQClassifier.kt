@@ -32,7 +32,7 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
     val inputShapes: List<IntArray> get() = List(TinyNetQNative.inputCount(open())) { TinyNetQNative.inputShape(open(), it) }
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
-    /** Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output. */
+    /** Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the primary output ([PRIMARY_OUTPUT]). */
     fun classify(bitmap: Bitmap, topK: Int = 3): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
         val w = TinyNetQPreprocessing.WIDTH
@@ -41,7 +41,7 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
         val pixels = IntArray(w * h)
         scaled.getPixels(pixels, 0, w, 0, 0, w, h)
         if (scaled !== bitmap) scaled.recycle()
-        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK)
+        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[PRIMARY_OUTPUT_INDEX], topK)
     }
 
     /**
@@ -76,7 +76,11 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
         val INPUT_SHAPES: List<IntArray> = listOf(intArrayOf(1, 8, 8, 3))
         val OUTPUT_NAMES: List<String> = listOf("output_0")
 
-        /** Class labels of the first output (also in assets/labels.txt). */
+        /** The primary output (the same on every target packager builds): its name and its index in [OUTPUT_NAMES]. */
+        const val PRIMARY_OUTPUT: String = "output_0"
+        const val PRIMARY_OUTPUT_INDEX: Int = 0
+
+        /** Class labels of the primary output (also in assets/labels.txt). */
         val LABELS: List<String> = listOf(
             "say \"hi\"",
             "back\\slash",
