@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, cache
-from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
-from .compare import compare, gates_for
-from .errors import ConversionError, InputError, PackagerError
+from .checks import FAIL, NOT_BUILT, PASS
+from .compare import gates_for
+from .errors import ConversionError, InputError
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
 from .outdir import staged_output
@@ -41,7 +41,7 @@ from .samples import SampleSet, load_samples
 from .source import Source, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
-from .targets.base import Unverified
+from .validation import _join, _record_crash, _validate
 from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
@@ -323,15 +323,6 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     return background.submit(run_checks)
 
 
-def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
-    result.status = FAIL
-    if isinstance(e, PackagerError):
-        result.reason = _join(result.reason, e.message)
-    else:
-        result.reason = _join(result.reason, f"{what} crashed: {type(e).__name__}: {str(e)[:400]}")
-        progress.debug(traceback.format_exc())
-
-
 def _done(result: TargetResult) -> Future:
     future: Future = Future()
     future.set_result(result)
@@ -385,49 +376,3 @@ def _fp32_fails_too(target, spec, source, tdir: Path, artifacts: dict) -> str | 
     except Exception as e:
         return f"the fp32 conversion fails too ({getattr(e, 'message', None) or type(e).__name__}): not a quantization problem"
     return None
-
-
-def _validate(result: TargetResult, name: str, predict, reference: dict, count: int, progress: Progress,
-              kinds: dict | None = None) -> str | None:
-    """Run ``predict()`` (the converted model on every sample) and compare it with the reference into
-    ``result``. Never raises. Returns why the outcome does not depend on the quantization mode (an UNVERIFIED
-    result, outputs missing or misnamed or misshapen), or None."""
-    try:
-        progress.info(f"    {name}: running the converted model on {count} samples")
-        prediction = predict()
-        cmp = compare(reference, prediction.outputs, result.gates, kinds)
-        result.status = PASS if cmp.ok else FAIL
-        result.reason = cmp.reason
-        result.runtime = prediction.runtime
-        result.latency_ms = prediction.latency_ms
-        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
-        result.error_histogram, result.confusion = cmp.error_histogram, cmp.confusion
-        result.checks.append(_prediction_check(cmp, prediction.runtime))
-        result.checks.extend(prediction.checks)
-        if cmp.structural:
-            return "the converted model's outputs differ in names or shapes, whatever the mode"
-    except Unverified as e:
-        result.status, result.reason = UNVERIFIED, str(e)
-        result.checks.extend(e.checks)
-        return "the result is UNVERIFIED (the model cannot be run here), whatever the mode"
-    except Exception as e:
-        _record_crash(result, f"running the {name} artifact", e, progress)
-    return None
-
-
-def _prediction_check(cmp, runtime: str) -> Check:
-    m = cmp.metrics
-    parts = [f"runtime {runtime}"]
-    if m.get("top1_agreement") is not None:
-        parts.append(f"top-1 {m['top1_agreement']:.3f}")
-    if m.get("decision_agreement") is not None:
-        parts.append(f"decisions at 0.5 {m['decision_agreement']:.3f}")
-    if m.get("max_abs_error") is not None:
-        parts.append(f"max abs err {m['max_abs_error']:.3g}, cosine {m['cosine']:.6f}")
-    if cmp.problems:
-        parts.append("; ".join(cmp.problems))
-    return Check("predictions", PASS if cmp.ok else FAIL, ", ".join(parts))
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a else b

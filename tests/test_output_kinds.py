@@ -69,6 +69,8 @@ def test_regression_output_has_no_top1_and_plain_labels_go_to_the_primary_output
     assert a["per_output"]["output_0"]["decision_agreement"] is None
     assert a["per_output"]["output_1"]["top1_agreement"] == 1.0
     assert a["confusion"]["classes"]  # the confusion table is the class output's
+    checks = {c["name"]: c["status"] for c in a["checks"]}
+    assert checks["tflite-metadata"] == "PASS" and checks["kotlin-compiles"] == "PASS", checks  # labels on output_1
     assert kotlin_primary(out) == "output_1"
     assert (out / "android" / "src" / "main" / "assets" / "labels.txt").read_text().split() == ["cat", "dog", "bird"]
     assert "output_1 (probabilities, primary)" in r.stdout

@@ -462,9 +462,11 @@ def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact) -> str:
         text = meta["files"].get(tflite_metadata.LABELS_FILE)
         if text != tflite_metadata.labels_text(spec.labels):
             raise _CheckFailed("labels.txt zipped in the model does not match the labels")
+        out_names = tflite_metadata.signature_io_names(model)[1]
+        index = out_names.index(spec.primary_output) if spec.primary_output in out_names else 0
         if (tflite_metadata.LABELS_FILE, tflite_metadata.ASSOCIATED_FILE_TENSOR_AXIS_LABELS) not in \
-                meta["outputs"][0]["associated_files"]:
-            raise _CheckFailed("the first output has no TENSOR_AXIS_LABELS associated file")
+                meta["outputs"][index]["associated_files"]:
+            raise _CheckFailed(f"the primary output {out_names[index]!r} has no TENSOR_AXIS_LABELS associated file")
     outs = []
     for path in (Path(artifact.path), model):
         interp = Interpreter(model_path=str(path))
