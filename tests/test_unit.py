@@ -360,3 +360,18 @@ def test_bad_output_tables(tmp_path, text, fragment):
     with pytest.raises(UsageError) as e:
         read_toml(cfg)
     assert fragment in e.value.render()
+
+
+def test_resolve_kinds_config_wins_and_plain_labels_make_logits():
+    from packager.kinds import resolve_kinds
+    from packager.spec import TensorSpec
+
+    outs = [TensorSpec("a", (None, 4)), TensorSpec("b", (None, 3))]
+    ref = {"a": np.array([[1.5, -2.0, 0.3, 4.0]]), "b": np.array([[2.0, -1.0, 0.5]])}
+    kinds = resolve_kinds(outs, ref, set_kinds={}, labelled=set(), activations={"a": "BiasAdd", "b": "BiasAdd"})
+    assert kinds == {"a": "regression", "b": "regression"}
+    # a labels file without an output name, 3 labels: the first 2-D output with 3 columns holds class scores
+    kinds = resolve_kinds(outs, ref, set_kinds={}, labelled=set(), activations={}, plain_labels=3)
+    assert kinds == {"a": "regression", "b": "logits"}
+    kinds = resolve_kinds(outs, ref, set_kinds={"b": "other"}, labelled={"a"}, activations={})
+    assert kinds == {"a": "logits", "b": "other"}
