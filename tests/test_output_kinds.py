@@ -152,3 +152,47 @@ def test_auto_stops_at_an_unverified_result(tmp_path, kind_models):
     assert web["status"] == "UNVERIFIED"
     assert [t["mode"] for t in web["tries"]] == ["uint8"] and "UNVERIFIED" in web["tries"][0]["stopped"]
     assert web["quantization"] == "uint8" and "auto quantization stopped at uint8" in web["reason"]
+
+
+def test_auto_stops_when_the_conversion_fails_in_fp32_too(tmp_path):
+    """tf.math.cumprod has no coremltools translator: the ios conversion fails in every mode, so auto stops
+    after the first (8bit), saying why, instead of converting fp16 and fp32 as well. Runs the pipeline's
+    build_target on the real ios target (the op preflight, which would reject the model first, is skipped)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from packager.pipeline import build_target, reference_outputs
+    from packager.progress import SILENT
+    from packager.samples import load_samples
+    from packager.source import load_source
+    from packager.spec import PackageSpec
+
+    code = """
+import sys, tensorflow as tf
+class M(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+    def serve(self, x):
+        return {"output_0": tf.nn.softmax(tf.matmul(tf.math.cumprod(x, axis=1), self.w))}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+"""
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "cumprod")], check=True, capture_output=True)
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(8, 6)).astype(np.float32))
+    spec = PackageSpec(model=tmp_path / "cumprod", samples=tmp_path / "x.npy", out=tmp_path / "out",
+                       targets=("ios",))
+    assert spec.quantization["ios"] == "auto"
+    work = tmp_path / "work"
+    source = load_source(spec, work)
+    samples = load_samples(spec, source.inputs)
+    reference = reference_outputs(source, samples)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with ThreadPoolExecutor(1) as background:
+        result = build_target("ios", spec, source, samples, reference, work, staging, SILENT, background).result()
+    assert result.status == "FAIL" and result.conversion_failed
+    assert [t["mode"] for t in result.tries] == ["8bit"], result.tries
+    assert "fp32 conversion fails too" in result.tries[0]["stopped"]
+    assert "auto quantization stopped at 8bit" in result.reason
