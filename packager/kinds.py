@@ -131,7 +131,10 @@ def apply_kinds(spec, source, reference: dict[str, np.ndarray]):
         if name not in names:
             raise UsageError(f"[outputs.{name}] names an output the model does not have",
                              where=str(spec.model), hint=f"{did_you_mean(name, names)}outputs: {', '.join(names)}")
-    activations = graph_activations(source.concrete_function())
+    try:
+        activations = graph_activations(source.concrete_function())
+    except Exception:  # no graph to read: the values and labels decide
+        activations = {}
     kinds = resolve_kinds(source.outputs, reference, set_kinds=spec.output_kinds, labelled=set(spec.output_labels),
                           activations=activations, plain_labels=len(spec.labels))
     primary = primary_output(names, kinds)
