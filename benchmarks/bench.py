@@ -250,7 +250,9 @@ def main() -> int:
                                                            str(off / "coreml"), "--modes", "fp16"])
         print(f"[P1] round {i}/{a.p1_rounds}: packager build, all three targets with validation, --no-cache")
         out_p1 = work / f"out_p1_r{i}"
-        t_pkg, rc_pkg = run(f"packager_p1_r{i}", [*base, "--out", str(out_p1), "--no-cache"])
+        # the same modes as the official converters above, explicitly (packager's default is auto)
+        p1_modes = ["--quantize", "android=int8", "--quantize", "ios=fp16", "--quantize", "web=uint8"]
+        t_pkg, rc_pkg = run(f"packager_p1_r{i}", [*base, *p1_modes, "--out", str(out_p1), "--no-cache"])
         rounds.append({"official_seconds": {"tflite_int8": t_tfl, "tfjs_uint8": t_js, "coreml_fp16": t_cml},
                        "official_exit_codes": {"tflite_int8": rc_tfl, "tfjs_uint8": rc_js, "coreml_fp16": rc_cml},
                        "official_sum": t_tfl + t_js + t_cml, "packager_seconds": t_pkg, "packager_exit_code": rc_pkg,

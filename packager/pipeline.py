@@ -27,10 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, cache
-from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
-from .compare import compare, gates_for
-from .errors import ConversionError, InputError, PackagerError
-from .labels import check_labels_fit
+from .checks import FAIL, NOT_BUILT, PASS
+from .compare import gates_for
+from .errors import ConversionError, InputError
+from .kinds import apply_kinds
+from .labels import check_labels_fit, check_output_labels
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
 from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
@@ -40,7 +41,7 @@ from .samples import SampleSet, load_samples
 from .source import Source, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
-from .targets.base import Unverified
+from .validation import _join, _record_crash, _validate
 from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
@@ -106,6 +107,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
     with progress.stage(f"loading model {spec.model}"):
         source = load_source(spec, workdir, on_preview=prepare)
         check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
+        check_output_labels(spec.output_labels, source.outputs, str(spec.model))
         prepare(source)
         if source.stripped_debug_ops:
             progress.info("    stripped debug ops for every target (as tensorflowjs_converter does): "
@@ -131,6 +133,9 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
                      "in training mode); export a SavedModel yourself with model.export() after fixing the "
                      "layer order, check it, and pass that folder",
             )
+        spec = apply_kinds(spec, source, reference)  # each output's kind, the primary output and its labels
+        progress.debug("output kinds: " + ", ".join(f"{n}={k}" for n, k in spec.output_kinds.items())
+                       + f"; primary output {spec.primary_output}")
     pending: dict[str, Future] = {}
     for name in order:
         if name in remote:
@@ -207,7 +212,10 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         "file": spec.model.name,
         "format": source.format,
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in source.inputs],
-        "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in source.outputs],
+        "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype,
+                     "kind": spec.output_kinds.get(o.name, ""), "labels": len(spec.output_labels.get(o.name, ()))}
+                    for o in source.outputs],
+        "primary_output": spec.primary_output,
         "labels": len(spec.labels),
         **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
@@ -258,12 +266,20 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     combined = len(modes) == 1 and hasattr(target, "predict_and_check")
     for mode in modes:
         result, artifact = _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        stop = None
         if artifact is not None and not combined:
-            _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
-                      len(samples), progress)
+            stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
+                             len(samples), progress, spec.output_kinds)
+        elif artifact is None and mode != "fp32" and len(modes) > 1:
+            stop = _fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
                       "metrics": result.metrics})
         if result.status == PASS:
+            break
+        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
+            tries[-1]["stopped"] = stop
+            result.reason = _join(result.reason, f"auto quantization stopped at {mode}: {stop}")
+            progress.info(f"    {name}: auto quantization stops at {mode}: {stop}")
             break
     if requested == "auto":
         result.tries = tries
@@ -291,7 +307,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     def run_checks() -> TargetResult:
         if combined:
             _validate(result, name, partial(target.predict_and_check, spec, source, artifact, samples, reference,
-                                            outdir), reference, len(samples), progress)
+                                            outdir), reference, len(samples), progress, spec.output_kinds)
         else:
             try:
                 result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
@@ -306,15 +322,6 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
 
     progress.info(f"    {name}: {'validation and checks' if combined else 'checks'} queued (they run in the background)")
     return background.submit(run_checks)
-
-
-def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
-    result.status = FAIL
-    if isinstance(e, PackagerError):
-        result.reason = _join(result.reason, e.message)
-    else:
-        result.reason = _join(result.reason, f"{what} crashed: {type(e).__name__}: {str(e)[:400]}")
-        progress.debug(traceback.format_exc())
 
 
 def _done(result: TargetResult) -> Future:
@@ -368,39 +375,10 @@ def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
     return result, artifact
 
 
-def _validate(result: TargetResult, name: str, predict, reference: dict, count: int, progress: Progress) -> None:
-    """Run ``predict()`` (the converted model on every sample) and compare it with the reference into
-    ``result``. Never raises."""
+def _fp32_fails_too(target, spec, source, tdir: Path, artifacts: dict) -> str | None:
+    """After a quantized mode failed to convert: why no other mode can help (fp32 fails as well), or None."""
     try:
-        progress.info(f"    {name}: running the converted model on {count} samples")
-        prediction = predict()
-        cmp = compare(reference, prediction.outputs, result.gates)
-        result.status = PASS if cmp.ok else FAIL
-        result.reason = cmp.reason
-        result.runtime = prediction.runtime
-        result.latency_ms = prediction.latency_ms
-        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
-        result.error_histogram, result.confusion = cmp.error_histogram, cmp.confusion
-        result.checks.append(_prediction_check(cmp, prediction.runtime))
-        result.checks.extend(prediction.checks)
-    except Unverified as e:
-        result.status, result.reason = UNVERIFIED, str(e)
-        result.checks.extend(e.checks)
+        _convert(target, "fp32", spec, source, tdir, artifacts)
     except Exception as e:
-        _record_crash(result, f"running the {name} artifact", e, progress)
-
-
-def _prediction_check(cmp, runtime: str) -> Check:
-    m = cmp.metrics
-    parts = [f"runtime {runtime}"]
-    if m.get("top1_agreement") is not None:
-        parts.append(f"top-1 {m['top1_agreement']:.3f}")
-    if m.get("max_abs_error") is not None:
-        parts.append(f"max abs err {m['max_abs_error']:.3g}, cosine {m['cosine']:.6f}")
-    if cmp.problems:
-        parts.append("; ".join(cmp.problems))
-    return Check("predictions", PASS if cmp.ok else FAIL, ", ".join(parts))
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a else b
+        return f"the fp32 conversion fails too ({getattr(e, 'message', None) or type(e).__name__}): not a quantization problem"
+    return None

@@ -40,6 +40,7 @@ import numpy as np
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..compare import compare, gates_for
 from ..errors import ToolMissing
+from ..kinds import primary_name
 from ..names import default_android_package, validate_android_package
 from ..render import render_tree, template_dir
 from . import tflite_metadata
@@ -92,6 +93,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
     package = android_package(spec)
     class_name = spec.identifier
     in_names, out_names = io_names
+    primary = primary_name(spec, source)
     by_name = {t.name: t for t in source.inputs}
     inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
     ctx = {
@@ -110,6 +112,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
         "outputs": [{"name": n} for n in out_names],
+        "primary_output": primary,  # the wrapper's classify(): the same output on every target (kinds.py)
+        "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
         "is_image": bool(source.is_image),
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
@@ -479,9 +483,11 @@ def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact) -> str:
         text = meta["files"].get(tflite_metadata.LABELS_FILE)
         if text != tflite_metadata.labels_text(spec.labels):
             raise _CheckFailed("labels.txt zipped in the model does not match the labels")
+        out_names = tflite_metadata.signature_io_names(model)[1]
+        index = out_names.index(spec.primary_output) if spec.primary_output in out_names else 0
         if (tflite_metadata.LABELS_FILE, tflite_metadata.ASSOCIATED_FILE_TENSOR_AXIS_LABELS) not in \
-                meta["outputs"][0]["associated_files"]:
-            raise _CheckFailed("the first output has no TENSOR_AXIS_LABELS associated file")
+                meta["outputs"][index]["associated_files"]:
+            raise _CheckFailed(f"the primary output {out_names[index]!r} has no TENSOR_AXIS_LABELS associated file")
     outs = []
     for path in (Path(artifact.path), model):
         interp = Interpreter(model_path=str(path))

@@ -29,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..checks import FAIL, PASS, SKIPPED, Check
 from ..errors import ConversionError, UsageError
+from ..kinds import primary_name
 from ..render import render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
 
@@ -519,6 +520,7 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "array_input_shapes": [] if source.is_image else [list(i.sample_shape) for i in source.inputs],
         "array_outputs": [] if classifier else outputs,
         "probabilities": outputs[0] if classifier else "",
+        "primary_output": features["outputs"][primary_name(spec, source)],  # the same output on every target
         "class_label": features.get("class_label", ""),
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
         "weights": artifact.mode,

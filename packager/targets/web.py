@@ -34,6 +34,7 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
+from ..kinds import primary_name
 from ..render import REPO_ROOT, render_string, render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
 from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes: part of this module's API)
@@ -264,13 +265,9 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         samples_url = f"{samples_dir}/samples.json"
         (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
 
-    labels = list(spec.labels)
-    label_output = None
-    if labels:
-        for o in source.outputs:
-            if o.shape and o.shape[-1] is not None and int(o.shape[-1]) == len(labels):
-                label_output = o.name
-                break
+    labels = list(spec.labels)  # of the primary output (packager.kinds), the same output on every target
+    primary = primary_name(spec, source)
+    label_output = primary if labels else None
     missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
               [t.name for t in source.outputs if t.name not in out_nodes]
     if missing:
@@ -294,6 +291,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         "outputs": outputs_cfg,
         "labels": labels,
         "label_output": label_output,
+        "primary_output": primary,
         "top_k": min(5, len(labels)) if labels else 0,
         "image": image_cfg,
         "samples": bundled,
@@ -749,7 +747,7 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path) -> Check
     try:
         original = source.predict({image["input"]: np.concatenate(inputs)})
         page = _stack(page_rows)
-        name = config.get("label_output") or config["outputs"][0]["name"]
+        name = config.get("primary_output") or config["outputs"][0]["name"]
         top1 = float(np.mean(original[name].reshape(len(images), -1).argmax(-1) == page[name].reshape(len(images), -1).argmax(-1)))
         versus = f"; vs the original model on the same images: top-1 {top1:.3f}, max |diff| {_max_abs(page, original):.3g}"
     except Exception as e:  # the reference is informative here; the gate is the equality above

@@ -43,7 +43,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
 
     private val handle = AtomicLong(0L)
 
-    /** Class labels of the first output, in class-index order, read from [LABELS_ASSET] (the same file the model's
+    /** Class labels of the primary output ([PRIMARY_OUTPUT]), in class-index order, read from [LABELS_ASSET] (the same file the model's
      *  metadata carries). */
     val labels: List<String>
 
@@ -59,7 +59,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
     /**
-     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output
+     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the primary output ([PRIMARY_OUTPUT])
      * whose score is at least [minScore] (best first; fewer, or none, when too few reach it).
      * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
      * cannot be read directly. [bitmap] itself is left untouched.
@@ -80,7 +80,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         scaled.getPixels(pixels, 0, w, 0, 0, w, h)
         if (scaled !== bitmap) scaled.recycle()
         if (readable !== bitmap && readable !== scaled) readable.recycle()
-        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK, minScore)
+        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[PRIMARY_OUTPUT_INDEX], topK, minScore)
     }
 
     private fun isHardware(bitmap: Bitmap): Boolean =
@@ -126,6 +126,10 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
 
         @JvmField
         val INPUT_SHAPES: List<List<Int>> = Collections.unmodifiableList(listOf(Collections.unmodifiableList(listOf<Int>(1, 8, 8, 3))))
+
+        /** The primary output (the same on every target packager builds): its name and its index in [OUTPUT_NAMES]. */
+        const val PRIMARY_OUTPUT: String = "output_0"
+        const val PRIMARY_OUTPUT_INDEX: Int = 0
 
         /** Output tensor names, in the order [run] returns them (read-only, like every list here). */
         @JvmField
