@@ -139,9 +139,12 @@ class Report:
         rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]
         for name, r in self.targets.items():
             m = r.metrics
+            unverified = [c.name for c in r.checks if c.status == UNVERIFIED]
             rows.append((
                 name,
-                r.status,
+                # a check that could not run here is said on the status line, not only in the details below
+                f"{r.status} ({len(unverified)} check{'s' if len(unverified) > 1 else ''} UNVERIFIED)"
+                if r.status == PASS and unverified else r.status,
                 r.quantization or "-",
                 _human(r.bytes) if r.bytes else "-",
                 f"{r.bytes / r.float_bytes:.3f}" if r.bytes and r.float_bytes else "-",

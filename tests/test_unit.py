@@ -375,3 +375,22 @@ def test_resolve_kinds_config_wins_and_plain_labels_make_logits():
     assert kinds == {"a": "regression", "b": "logits"}
     kinds = resolve_kinds(outs, ref, set_kinds={"b": "other"}, labelled={"a"}, activations={})
     assert kinds == {"a": "logits", "b": "other"}
+
+
+def test_report_html_and_console_for_tensor_samples_with_disagreements():
+    """.npz samples have no thumbnails: report.html still renders the disagreeing samples (was: jinja2
+    UndefinedError, exit 1, no report); a PASS target with a check that could not run says so on its status line."""
+    from packager.checks import Check
+    from packager.report import Report, TargetResult
+    from packager.report_html import render_report_html
+
+    r = TargetResult("android", PASS, quantization="int8", disagreements=[2, 5],
+                     checks=[Check("gradle-build", UNVERIFIED, "no Google Maven here")])
+    model = {"name": "m", "file": "m.pb", "format": "frozen_pb", "inputs": [], "primary_output": "tags",
+             "outputs": [{"name": "tags", "shape": [None, 50], "dtype": "float32", "kind": "sigmoid"}]}
+    report = Report(model=model, samples={"count": 6, "source": "s.npz", "kind": "tensors"}, targets={"android": r},
+                    packager_version="test")
+    html = render_report_html(report, (), {})
+    assert "#2" in html and "#5" in html
+    line = next(x for x in report.summary_table().splitlines() if x.startswith("android"))
+    assert "PASS (1 check UNVERIFIED)" in line
