@@ -166,6 +166,7 @@ def corpus(a) -> None:
             result["bytes"] = _official_coreml(model, out, frozen, shapes, outputs, custom)
         else:
             result["bytes"] = _official_tfjs(model, out, frozen, outputs, custom)
+            result["ran"] = _run_tfjs(out / "tfjs", a.samples)
         result["ok"] = True
     except Exception as e:  # the converter's own words are the result
         text = " ".join(str(e).split()) or type(e).__name__
@@ -254,6 +255,35 @@ def _official_tfjs(model, out, frozen, outputs, custom):
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise RuntimeError(f"tensorflowjs_converter exit {proc.returncode}: {' | '.join(lines[-3:])}")
     return sum(p.stat().st_size for p in dest.iterdir())
+
+
+def _run_tfjs(dest: Path, samples: str | None) -> str:
+    """The official TF.js output run on the first .npz sample by tf.js 4.22 (cpu backend) in Node."""
+    import subprocess
+    import tempfile
+
+    if not samples or not samples.endswith(".npz"):
+        return "not run (image-folder samples)"
+    data = np.load(samples)
+    sig = json.loads((dest / "model.json").read_text())["signature"]["inputs"]
+    feed = {}
+    for i, (name, d) in enumerate(sig.items()):
+        bare = re.sub(r":\d+$", "", name)  # same-shape inputs are keyed by tensor name ("input_layer:0")
+        key = bare if bare in data.files else data.files[min(i, len(data.files) - 1)]
+        x = data[key][:1]
+        dtype = "int32" if d.get("dtype") == "DT_INT32" else "float32"
+        feed[name] = {"shape": list(x.shape), "dtype": dtype, "data": x.astype(dtype).ravel().tolist()}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(feed, f)
+    runner = Path(__file__).with_name("tfjs_run.js")
+    proc = subprocess.run(["node", str(runner), str(dest), f.name], capture_output=True, text=True, timeout=600)
+    Path(f.name).unlink()
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return f"tf.js run crashed: {proc.stderr.strip()[-300:]}"
+    r = json.loads(lines[-1])
+    return (f"ran 1 sample with tf.js (cpu, Node): outputs {r['outputs']}" if r["ok"]
+            else f"tf.js cannot run the official output either: {r['error'][:300]}")
 
 
 def main() -> None:
