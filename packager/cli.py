@@ -44,7 +44,17 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--android-package", metavar="PKG", help="Java package / Gradle namespace of the Android module")
     p.add_argument("--ios-format", choices=("neuralnetwork", "mlprogram"),
                    help="neuralnetwork (.mlmodel, default) or mlprogram (.mlpackage)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out folder that an earlier packager build wrote")
+    p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
+                   help="import these Python modules before loading a .keras/.h5 model: they define its custom "
+                        "layers/models (registered with keras.saving.register_keras_serializable, or top-level "
+                        "classes). Looked up in the model's folder, the config's folder, then on sys.path "
+                        "(PYTHONPATH). Importing a module RUNS ITS CODE: name only modules you trust. Keras safe "
+                        "mode stays on")
+    p.add_argument("--unsafe-deserialization", action="store_true",
+                   help="let Keras run Python code stored IN THE MODEL FILE (Lambda layers' bytecode), which safe "
+                        "mode refuses: only for model files you trust")
 
 
 def _add_console_options(p: argparse.ArgumentParser) -> None:

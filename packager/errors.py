@@ -59,6 +59,12 @@ class ToolMissing(PackagerError):
     kind = "tool missing"
 
 
+def short_reason(e: BaseException | None) -> str:
+    """The first line of an exception's message (or its type), at most 300 characters."""
+    text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
+    return text[:300]
+
+
 # Exit codes of a finished build (no exception): documented in --help and README.
 EXIT_OK = 0
 EXIT_VALIDATION_FAILED = 5  # at least one target FAIL

@@ -8,7 +8,6 @@ outputs are computed through the same signature.
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,8 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, short_reason
 from .frameworks import import_tensorflow
+from .graph_safety import check_graph_def, check_saved_model
+from .keras_loading import load_keras
 from .spec import PackageSpec, TensorSpec
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
@@ -30,6 +31,9 @@ def natural_key(name: str) -> list:
 def detect_format(path: Path) -> str:
     if not path.exists():
         raise InputError(f"model not found: {path}", where=str(path), hint="check the path to the model file or folder")
+    if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"the model path is not a regular file or folder: {path}", where=str(path),
+                         hint="pass a .keras/.h5 file, a SavedModel folder, or a frozen graph .pb")
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             return "saved_model"
@@ -112,7 +116,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
     export_dir = workdir / "saved_model"
     keras_model = None
     if fmt in ("keras", "h5"):
-        keras_model = _load_keras(path, fmt)
+        keras_model = load_keras(path, fmt, spec)
         preview = keras_preview(keras_model, spec, fmt, export_dir) if on_preview else None
         if preview is not None:
             on_preview(preview)
@@ -121,6 +125,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         export_dir = path
     else:
         _export_frozen_graph(path, spec, export_dir)
+    check_saved_model(export_dir, str(path))  # before anything of the graph runs (its initializers on load)
     loaded = _load_saved_model(export_dir, path)
     signature_inputs, outputs = _signature_specs(loaded, path)
     # a frozen graph's signature already carries the --input-shape values
@@ -146,49 +151,8 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _load_keras(path: Path, fmt: str):
-    import keras
-
-    if fmt == "keras" and not zipfile.is_zipfile(path):
-        raise InputError(
-            "not a valid .keras file (a .keras model is a zip archive; this one is corrupt or truncated)",
-            where=str(path),
-            hint="re-save the model with model.save('model.keras')",
-        )
-    if fmt == "h5":
-        with open(path, "rb") as f:
-            if f.read(8) != b"\x89HDF\r\n\x1a\n":
-                raise InputError(
-                    "not a valid HDF5 file (corrupt or truncated)",
-                    where=str(path),
-                    hint="re-save the model with model.save('model.h5') or as .keras",
-                )
-    first_error: Exception | None = None
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras 3 cannot read every Keras 2 file
-        first_error = e
-    if fmt == "h5":
-        try:
-            import tf_keras
-
-            return tf_keras.models.load_model(path, compile=False)
-        except Exception as e:
-            raise InputError(
-                f"could not load the .h5 model with Keras 3 ({_short(first_error)}) nor tf_keras ({_short(e)})",
-                where=str(path),
-                hint="re-save the model with the Keras version that trained it, or export a SavedModel",
-            ) from e
-    raise InputError(
-        f"could not load the Keras model: {_short(first_error)}",
-        where=str(path),
-        hint="check the file is complete; custom layers must be importable",
-    ) from first_error
-
-
 def _short(e: Exception | None) -> str:
-    text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
-    return text[:300]
+    return short_reason(e)
 
 
 def keras_preview(model, spec: PackageSpec, fmt: str, export_dir: Path) -> Source | None:
@@ -319,6 +283,7 @@ def _export_frozen_graph(path: Path, spec: PackageSpec, export_dir: Path) -> Non
     except Exception as e:
         raise InputError("not a valid frozen GraphDef (.pb could not be parsed)", where=str(path),
                          hint="a frozen graph is written by tf.io.write_graph(..., as_text=False)") from e
+    check_graph_def(graph_def, str(path))
     nodes = {n.name: n for n in graph_def.node}
     for name in list(spec.input_shapes) + list(spec.output_names):
         if name.split(":")[0] not in nodes:

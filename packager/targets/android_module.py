@@ -41,6 +41,7 @@ from ..compare import compare, gates_for
 from ..errors import ToolMissing
 from ..names import default_android_package, validate_android_package
 from ..render import render_tree, template_dir
+from ..values import check_abi_filters
 from . import tflite_metadata
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "compile_sdk": COMPILE_SDK,
         "min_sdk": MIN_SDK,
         "cmake_version": CMAKE_VERSION,
-        "abi_filters": list(spec.android_abi_filters),
+        "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
         "outputs": [{"name": n} for n in out_names],
