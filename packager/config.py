@@ -174,7 +174,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
             continue
         if not target or not mode:
             raise UsageError(f"--quantize takes TARGET=MODE, got {item!r}", hint="e.g. --quantize android=int8")
-        quant[check_target_name(target)] = check_mode(target, mode)
+        target = check_target_name(target)  # before the mode: an unknown target has no modes
+        quant[target] = check_mode(target, mode)
 
     labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
 

@@ -104,6 +104,13 @@ def _locked(out: Path):
                                   hint="wait for it to finish, or choose another --out folder") from e
             raise
         try:
+            if os.stat(lock_path).st_ino != os.fstat(fd).st_ino:  # the holder removed it as we opened it
+                raise OutputError(f"another packager build is writing --out {out}", where=str(out),
+                                  hint="wait for it to finish, or choose another --out folder")
+        except FileNotFoundError as e:
+            raise OutputError(f"another packager build is writing --out {out}", where=str(out),
+                              hint="wait for it to finish, or choose another --out folder") from e
+        try:
             yield
         finally:
             try:

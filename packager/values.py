@@ -19,7 +19,7 @@ MAX_NAME = 100  # class names, file names and titles are derived from it
 def check_abi_filters(values, where: str) -> tuple[str, ...]:
     if not isinstance(values, (list, tuple)) or not values:
         raise UsageError("[android] abi_filters is empty: the module would hold no native library", where=where,
-                         hint=f"list at least one ABI, e.g. abi_filters = [\"arm64-v8a\"]; known: {', '.join(ANDROID_ABIS)}")
+                         hint=f"list at least one ABI, e.g. abi_filters = [\"arm64-v8a\"]; known ABIs: {', '.join(ANDROID_ABIS)}")
     out = []
     for v in values:
         if not isinstance(v, str) or v not in ANDROID_ABIS:
