@@ -182,6 +182,18 @@ def next_steps(spec, report) -> str:
     return "\n".join(lines)
 
 
+def remove_autograph_files() -> None:
+    """TensorFlow's autograph writes ``__autograph_generated_file*.py`` into TMPDIR and removes them in an atexit
+    hook, which ``os._exit`` skips: remove them here (they are the modules of that name this process loaded)."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.startswith("__autograph_generated_file") and path and os.path.basename(path).startswith(name):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
 def entry() -> None:
     code = main()
     # Everything is written and closed by now (output folder, report, browsers, worker process). Python's
@@ -189,6 +201,7 @@ def entry() -> None:
     # flush and leave.
     import logging
 
+    remove_autograph_files()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -463,3 +463,52 @@ def test_integer_id_model_metadata_check_uses_real_samples(tmp_path):
     assert checks["tflite-metadata"]["status"] == "PASS", checks["tflite-metadata"]
     gradle = (out / "android" / "build.gradle.kts").read_text()
     assert 'abiFilters += listOf("arm64-v8a", "x86_64")' in gradle
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hangs and leaks: SIGTERM is handled like Ctrl-C; nothing is left in TMPDIR
+
+
+def _processes_with(tag: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if tag.encode() in (d / "environ").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, models, image_folder):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    out = tmp_path / "dist"
+    tag = f"PACKAGER_TEST_TAG=sigterm-{os.getpid()}-{time.time_ns()}"
+    env = {**os.environ, "TMPDIR": str(tmpdir), tag.split("=")[0]: tag.split("=")[1]}
+    proc = subprocess.Popen([*PACKAGER, "build", str(models["keras"]), "--samples", str(image_folder),
+                             "--out", str(out), "--no-cache"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.time() + 120
+    while not list(tmpdir.glob("packager-work-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(3)  # well into the build: model loaded, targets converting
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not out.exists()
+    no_leftovers(out)
+    time.sleep(1)
+    assert not _processes_with(tag), "worker/tool processes outlived the build"
+    assert not [p.name for p in tmpdir.iterdir() if p.name.startswith("packager-")], list(tmpdir.iterdir())
+
+
+def test_no_temp_files_left_after_a_build(tmp_path, models):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",
+                "--quantize", "android=fp32", "--out", tmp_path / "dist", "--no-cache", env={"TMPDIR": str(tmpdir)})
+    assert r.returncode == 0, r.stderr
+    assert not list(tmpdir.iterdir()), list(tmpdir.iterdir())
