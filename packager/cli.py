@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 from . import __version__, interrupt
-from .errors import EXIT_CODES, EXIT_INTERRUPTED, PackagerError
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
 
 EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in sorted(EXIT_CODES.items()))
 
@@ -144,8 +145,16 @@ def main(argv: list[str] | None = None) -> int:
         interrupt.install()
         return _run_build(args)
     except PackagerError as e:
+        if isinstance(e, DiskFull) and not e.where:
+            e = disk_full(e, (getattr(args, "out", None) or "dist", tempfile.gettempdir())) or e
         print(e.render(), file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        full = disk_full(e, (getattr(args, "out", None) or "dist", tempfile.gettempdir()))
+        if full is None:
+            raise
+        print(full.render(), file=sys.stderr)
+        return full.exit_code
     except KeyboardInterrupt:
         print("interrupted: no output folder was written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -29,7 +29,7 @@ import numpy as np
 from . import __version__, cache
 from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
 from .compare import compare, gates_for
-from .errors import ConversionError, InputError, PackagerError
+from .errors import ConversionError, InputError, PackagerError, disk_full
 from .labels import check_labels_fit
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
@@ -37,7 +37,7 @@ from .preflight import count_ops, format_findings, has_errors, preflight
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .samples import SampleSet, load_samples
-from .source import Source, keras_export_drift, load_source
+from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
 from .targets.base import Unverified
@@ -198,7 +198,9 @@ def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarra
         out = source.predict(sample)
         for name in rows:
             rows[name].append(np.asarray(out[name], np.float32))
-    return {name: np.concatenate(v) for name, v in rows.items()}
+    reference = {name: np.concatenate(v) for name, v in rows.items()}
+    check_reference_finite(reference, source.spec.model)
+    return reference
 
 
 def describe_model(source: Source, spec: PackageSpec) -> dict:
@@ -308,6 +310,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
 
 
 def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
+    if disk_full(e):  # not this target's fault: the whole build stops, saying which disk is full
+        raise disk_full(e) from e
     result.status = FAIL
     if isinstance(e, PackagerError):
         result.reason = _join(result.reason, e.message)
@@ -355,6 +359,8 @@ def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
         result.conversion_failed = True
         return result, None
     except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
+        if disk_full(e):
+            raise disk_full(e) from e
         result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
         result.conversion_failed = True
         progress.debug(traceback.format_exc())

@@ -353,3 +353,18 @@ def keras_export_drift(source: Source, samples, reference: dict[str, np.ndarray]
             return (f"output {spec_out.name!r}: the SavedModel export differs from model(x, training=False) by "
                     f"up to {diff:.3g} on the first {n} samples")
     return None
+
+
+def check_reference_finite(reference: dict[str, np.ndarray], model: Path) -> None:
+    """The original model's outputs must be finite: with NaN or infinity there is nothing to compare against."""
+    for name, values in reference.items():
+        if not values.size:
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if np.any(bad):
+            first = int(np.flatnonzero(bad)[0])
+            raise InputError(f"the original model outputs NaN or infinity ({name!r}, on {int(np.sum(bad))} of "
+                             f"{len(values)} samples, first: sample {first}): no target can be compared with it",
+                             where=str(model),
+                             hint="check the model's weights for NaN/inf, and that the samples are preprocessed "
+                                  "the way the model was trained (--mean/--std)")

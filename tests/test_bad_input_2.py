@@ -512,3 +512,51 @@ def test_no_temp_files_left_after_a_build(tmp_path, models):
                 "--quantize", "android=fp32", "--out", tmp_path / "dist", "--no-cache", env={"TMPDIR": str(tmpdir)})
     assert r.returncode == 0, r.stderr
     assert not list(tmpdir.iterdir()), list(tmpdir.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Silent wrong data, unclear errors
+
+
+def test_nan_in_the_original_model_is_blamed_on_the_model(tmp_path, models):
+    run_py("""
+        import sys, numpy as np, keras
+        i = keras.Input((6,), name="features")
+        d = keras.layers.Dense(2)
+        m = keras.Model(i, d(i))
+        w, b = d.get_weights()
+        d.set_weights([w, np.array([np.nan, 0.0], np.float32)])
+        m.save(sys.argv[1])
+    """, tmp_path / "nan.keras")
+    out = tmp_path / "dist"
+    r = run_cli("build", tmp_path / "nan.keras", "--samples", models["features_npy"], "--targets", "android",
+                "--out", out)
+    assert_refused(r, INPUT, "the original model outputs NaN or infinity", "nan.keras", "weights")
+    assert not out.exists()
+
+
+def test_label_with_unicode_line_separator_stays_one_label(tmp_path, models, image_folder):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("circle\u2028round\nsquare\x0cbox\ntri\x85angle\n", encoding="utf-8")
+    out = tmp_path / "dist"
+    r = run_cli("build", models["keras"], "--samples", image_folder, "--labels", labels, "--targets", "android",
+                "--quantize", "android=fp32", "--out", out)
+    assert r.returncode in (0, 6) and "Traceback" not in r.stderr, r.stderr
+    assert "3 labels" not in r.stderr
+    shipped = next((out / "android").rglob("labels.txt")).read_text(encoding="utf-8")
+    assert shipped == "circle\u2028round\nsquare\x0cbox\ntri\x85angle\n"
+
+
+def test_full_disk_names_the_device(tmp_path, models):
+    import shutil
+
+    if not shutil.which("unshare") or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("needs unshare -rm (user + mount namespaces) to mount a tiny tmpfs")
+    full = tmp_path / "full"
+    full.mkdir()
+    cmd = (f"mount -t tmpfs -o size=64k tmpfs {full} && exec {' '.join(PACKAGER)} build {models['regressor']} "
+           f"--samples {models['features_npy']} --targets android --quantize android=fp32 --out {full / 'dist'} "
+           "--no-cache")
+    r = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, timeout=600)
+    assert_refused(r, INPUT, f"no space left on the device mounted at {full}")
+    assert "crashed" not in r.stderr
