@@ -125,5 +125,5 @@ EXIT_CODES = {
     ConversionError.exit_code: "a target failed to convert (other targets are still built and reported)",
     EXIT_VALIDATION_FAILED: "a target's predictions drifted past its gates (FAIL)",
     EXIT_UNVERIFIED: "no target failed, but a target could not be executed here (UNVERIFIED)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); no output folder was written",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); no output folder was written",
 }

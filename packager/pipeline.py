@@ -97,6 +97,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
     def prepare(preview: Source) -> None:
         """Start each local target's ``prepare`` once, from the first signature known (a Keras model's
         preview, during its export; else the loaded model's)."""
+        check_labels_fit(spec.labels, preview.outputs, str(spec.labels_file or spec.model))  # fail before any work
         for name in order:
             if name not in remote and name not in prepared and target_available(name):
                 target = load_target(name)

@@ -560,3 +560,15 @@ def test_full_disk_names_the_device(tmp_path, models):
     r = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, timeout=600)
     assert_refused(r, INPUT, f"no space left on the device mounted at {full}")
     assert "crashed" not in r.stderr
+
+
+def test_label_count_mismatch_fails_fast(tmp_path, models, image_folder):
+    """No speculative compile is started (nor waited for) once the labels cannot fit."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"class {i}\n" for i in range(100_000)), encoding="utf-8")
+    t0 = time.monotonic()
+    r = run_cli("build", models["keras"], "--samples", image_folder, "--labels", labels, "--out", tmp_path / "dist",
+                "--no-cache")
+    elapsed = time.monotonic() - t0
+    assert_refused(r, INPUT, "100000 labels", "3 classes")
+    assert elapsed < 60, f"took {elapsed:.0f} s"
