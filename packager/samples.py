@@ -62,12 +62,13 @@ def numpy_dtype(tensor: TensorSpec):
 
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
     """One image file -> a (1, H, W, C) float32 array preprocessed the spec's way."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     _, h, w, c = tensor.sample_shape
     try:
         with Image.open(path) as im:
             im.load()
+            im = to_8bit(ImageOps.exif_transpose(im))  # upright, as browsers and photo apps show it
             im = im.convert("L" if c == 1 else "RGB")
     except Image.DecompressionBombError as e:
         raise InputError(f"image too large to decode safely: {e}", where=str(path),
@@ -77,6 +78,17 @@ def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
         raise InputError(f"cannot decode image: {e}", where=str(path),
                          hint="remove the file or re-save it as PNG/JPEG") from e
     return preprocess_image(im, (h, w, c), spec)
+
+
+def to_8bit(im):
+    """16-bit greyscale (PNG ``I;16``/``I``) scaled to 0..255: Pillow's convert() would clip it at 255."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        x = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or x.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(x * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
+    return im
 
 
 def preprocess_image(im, hwc: tuple[int, int, int], spec: PackageSpec) -> np.ndarray:

@@ -572,3 +572,25 @@ def test_label_count_mismatch_fails_fast(tmp_path, models, image_folder):
     elapsed = time.monotonic() - t0
     assert_refused(r, INPUT, "100000 labels", "3 classes")
     assert elapsed < 60, f"took {elapsed:.0f} s"
+
+
+def test_exif_orientation_and_16_bit_png_are_read_as_shown(tmp_path):
+    """Not through the CLI: the preprocessed array is what is compared (a CLI run shows no reference values)."""
+    from PIL import Image
+
+    from packager.samples import load_image
+    from packager.spec import PackageSpec, TensorSpec
+
+    spec = PackageSpec(model=tmp_path / "m.keras", samples=tmp_path)
+    up = np.zeros((16, 16, 3), np.uint8)
+    up[:4, :, 0] = 255  # a red band at the top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: "rotate 90 degrees clockwise to display"
+    Image.fromarray(np.rot90(up).copy()).save(tmp_path / "rotated.png", exif=exif.tobytes())
+    Image.fromarray(up).save(tmp_path / "upright.png")
+    rgb = TensorSpec("x", (None, 16, 16, 3))
+    assert np.array_equal(load_image(tmp_path / "rotated.png", rgb, spec), load_image(tmp_path / "upright.png", rgb, spec))
+    grey16 = np.arange(256, dtype=np.uint16).reshape(16, 16) * 257  # 0..65535
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    x = load_image(tmp_path / "g16.png", TensorSpec("x", (None, 16, 16, 1)), spec)
+    assert np.allclose(x[0, ..., 0] * 255, np.arange(256).reshape(16, 16))  # not clipped at 255
