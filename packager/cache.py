@@ -89,9 +89,9 @@ def _extra_paths(spec) -> list[Path]:
         paths += module_files(spec.custom_objects, spec.custom_objects_dirs)
     if "web" in spec.targets:
         try:
-            from .targets.web import npm_web_dir
+            from .targets.web import VENDOR_FILES, npm_web_dir
 
-            paths.append(npm_web_dir())
+            paths += [npm_web_dir() / rel for rel in VENDOR_FILES.values()]  # the tf.js files a bundle ships
         except Exception:
             pass
     return paths

@@ -157,6 +157,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         return parse_floats(",".join(map(str, v if isinstance(v, list) else [v])), flag)
 
     pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)))
+    check_preprocessing(pre.mean, pre.std)
 
     quant = dict(DEFAULT_QUANTIZATION)
     quant.update({t: check_mode(check_target_name(t), m) for t, m in cfg.get("quantization", {}).items()})

@@ -117,7 +117,8 @@ def _h5_code_layers(path: Path) -> list[str]:
     def walk(node) -> None:
         if isinstance(node, dict):
             cfg = node.get("config") if isinstance(node.get("config"), dict) else {}
-            if node.get("class_name") == "Lambda" or any(
+            named_function = node.get("class_name") == "Lambda" and cfg.get("function_type") == "function"
+            if (node.get("class_name") == "Lambda" and not named_function) or any(
                     node.get(k) == "lambda" for k in ("function_type", "output_shape_type")):
                 found.append(str(cfg.get("name") or node.get("name") or "?"))
             for v in node.values():

@@ -42,6 +42,11 @@ def check_preprocessing(mean: tuple[float, ...], std: tuple[float, ...], where: 
     if any(v <= 0 for v in std) or np.any(np.asarray(std, np.float64).astype(np.float32) == 0):
         raise UsageError(f"--std values must be greater than 0 (and not 0 in float32), got {std}", where=where,
                          hint="e.g. --std 255 for pixels scaled to 0..1")
+    if len(mean) and len(std):
+        ends = [(p - m) / s for p in (0.0, 255.0) for m in mean for s in std]
+        if max(abs(v) for v in ends) > float(np.finfo(np.float32).max):
+            raise UsageError(f"--mean {mean} and --std {std} turn pixels 0..255 into values beyond float32's range",
+                             where=where, hint="e.g. --mean 127.5 --std 127.5 (pixels to -1..1)")
 
 
 GATE_RANGES = {"min_top1": (0.0, 1.0), "min_cosine": (0.0, 1.0), "max_abs_error": (0.0, math.inf)}

@@ -273,6 +273,7 @@ def test_out_symlink_is_refused_up_front(tmp_path, models):
     (["--std", "nan"], ["--std values must be finite"]),
     (["--std", "1e-50"], ["not 0 in float32"]),
     (["--std", "-3"], ["greater than 0"]),
+    (["--std", "1e-38", "--mean=-1e38"], ["beyond float32's range"]),
     (["--quantize", "andriod=int8"], ["unknown target 'andriod'", "did you mean 'android'"]),
     (["--quantize", "=int8"], ["--quantize takes TARGET=MODE"]),
     (["--quantize", "android="], ["--quantize takes TARGET=MODE"]),
@@ -369,6 +370,30 @@ def test_string_input_model_gets_a_fitting_hint(tmp_path, models):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Cache integrity
+
+
+def test_cache_key_covers_the_vendored_tfjs_runtime_and_custom_modules(tmp_path, monkeypatch):
+    """Not through the CLI (a changed tf.min.js cannot be observed there without a browser run): the key itself."""
+    from packager import cache
+    from packager.spec import PackageSpec
+    from packager.targets.web import VENDOR_FILES
+
+    tools = tmp_path / "tools"
+    for rel in VENDOR_FILES.values():
+        (tools / "npm-web" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tools / "npm-web" / rel).write_text("// tf.js")
+    monkeypatch.setenv("PACKAGER_TOOLS", str(tools))
+    (tmp_path / "m.keras").write_bytes(b"model")
+    (tmp_path / "my_layers.py").write_text("X = 1\n")
+    spec = PackageSpec(model=tmp_path / "m.keras", samples=tmp_path / "m.keras", custom_objects=("my_layers",),
+                       custom_objects_dirs=(tmp_path,))
+    first = cache.build_key(spec)
+    (tools / "npm-web" / VENDOR_FILES["tf.min.js"]).write_text("// tf.js, patched")
+    second = cache.build_key(spec)
+    (tmp_path / "my_layers.py").write_text("X = 2\n")
+    third = cache.build_key(spec)
+    assert len({first, second, third}) == 3
+    assert cache.build_key(spec.with_(targets=("android",))) == cache.build_key(spec.with_(targets=("android",)))
 
 
 def test_damaged_cache_entry_is_rebuilt(tmp_path, models):
