@@ -33,10 +33,23 @@ REFUSED_OPS = frozenset({
     "LMDBDataset", "ExperimentalLMDBDataset", "SnapshotDataset", "SnapshotDatasetV2",
     # Python callbacks
     "PyFunc", "PyFuncStateless", "EagerPyFunc",
-    # debugger ops that dump tensors to files
-    "DebugIdentityV2", "DebugIdentityV3", "DebugNumericSummaryV2",
+    # debugger ops that dump tensors to files or URLs; file-system configuration
+    "DebugIdentity", "DebugIdentityV2", "DebugIdentityV3", "DebugNanCount", "DebugNumericSummary",
+    "DebugNumericSummaryV2", "FileSystemSetConfiguration",
 })
 CHECKPOINT_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints"})
+
+
+def _refused(node) -> bool:
+    """An op in REFUSED_OPS, or one whose attributes point it at a file (``PrintV2`` to ``file://...``,
+    ``DecodeProtoV2`` reading its descriptors from a file)."""
+    if node.op in REFUSED_OPS:
+        return True
+    if node.op == "PrintV2" and "output_stream" in node.attr:
+        return node.attr["output_stream"].s.decode("utf-8", "replace").startswith("file://")
+    if node.op == "DecodeProtoV2" and "descriptor_source" in node.attr:
+        return node.attr["descriptor_source"].s not in (b"", b"local://")
+    return False
 
 
 def _called(node) -> set[str]:
@@ -73,14 +86,14 @@ def refused_ops(graph_def, saver_nodes: set[str] = frozenset(), extra_roots: set
     for node in graph_def.node:
         in_saver = node.name in saver_nodes
         (saver_roots if in_saver else other_roots).update(_called(node))
-        if node.op in REFUSED_OPS or (node.op in CHECKPOINT_OPS and not in_saver):
+        if _refused(node) or (node.op in CHECKPOINT_OPS and not in_saver):
             found.setdefault(node.op, f"node {node.name!r}")
     # functions not called from any top-level node may still be called by the loaded object (e.g. a resource
     # initializer): only functions reached from the saver alone may hold checkpoint ops
     saver_only = _reach(saver_roots, functions) - _reach(other_roots, functions)
     for name, fn in functions.items():
         for node in fn.node_def:
-            if node.op in REFUSED_OPS or (node.op in CHECKPOINT_OPS and name not in saver_only):
+            if _refused(node) or (node.op in CHECKPOINT_OPS and name not in saver_only):
                 found.setdefault(node.op, f"function {name!r}, node {node.name!r}")
     return found
 

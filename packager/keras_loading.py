@@ -39,7 +39,13 @@ def load_keras(path: Path, fmt: str, spec: PackageSpec | None = None):
                     where=str(path),
                     hint="re-save the model with model.save('model.h5') or as .keras",
                 )
-        code_layers = _h5_code_layers(path)
+    custom = {}
+    if spec and spec.custom_objects:  # imported first: a Lambda may name a function they define
+        from .custom_objects import import_custom_objects
+
+        custom = import_custom_objects(spec.custom_objects, spec.custom_objects_dirs, str(path))
+    if fmt == "h5":
+        code_layers = _h5_code_layers(path, set(custom))
         if code_layers and not unsafe:  # Keras 2's loader would run their marshalled bytecode: nothing is loaded
             raise InputError(
                 f"the model holds Python code (Lambda layer {', '.join(map(repr, code_layers[:5]))}); loading it "
@@ -47,11 +53,6 @@ def load_keras(path: Path, fmt: str, spec: PackageSpec | None = None):
                 where=str(path),
                 hint=UNSAFE_HINT,
             )
-    custom = {}
-    if spec and spec.custom_objects:
-        from .custom_objects import import_custom_objects
-
-        custom = import_custom_objects(spec.custom_objects, spec.custom_objects_dirs, str(path))
     if unsafe:
         keras.config.enable_unsafe_deserialization()
     first_error: Exception | None = None
@@ -92,9 +93,10 @@ def _unknown_object(e: Exception | None) -> bool:
                                    "Unknown activation", "Unknown loss"))
 
 
-def _h5_code_layers(path: Path) -> list[str]:
+def _h5_code_layers(path: Path, custom_names: set[str] = frozenset()) -> list[str]:
     """Names of the layers of an .h5 model whose config holds Python code (Lambda layers, functions saved as
-    bytecode), read from the file's ``model_config`` without loading anything."""
+    bytecode), read from the file's ``model_config`` without loading anything. A Lambda naming a function is
+    allowed only when --custom-objects provides that function (else Keras 2 would look it up in any module)."""
     import json
 
     import h5py
@@ -117,7 +119,8 @@ def _h5_code_layers(path: Path) -> list[str]:
     def walk(node) -> None:
         if isinstance(node, dict):
             cfg = node.get("config") if isinstance(node.get("config"), dict) else {}
-            named_function = node.get("class_name") == "Lambda" and cfg.get("function_type") == "function"
+            named_function = (node.get("class_name") == "Lambda" and cfg.get("function_type") == "function"
+                              and str(cfg.get("function")) in custom_names)
             if (node.get("class_name") == "Lambda" and not named_function) or any(
                     node.get(k) == "lambda" for k in ("function_type", "output_shape_type")):
                 found.append(str(cfg.get("name") or node.get("name") or "?"))

@@ -121,6 +121,8 @@ FILE_OP_MODEL = """
                 tf.print(tf.io.matching_files(marker + "*"))
             elif kind == "EagerPyFunc":
                 x = tf.py_function(lambda v: v * 2, [x], tf.float32)
+            elif kind == "PrintV2":
+                tf.print(x, output_stream="file://" + marker)
             elif kind == "SaveV2":
                 tf.raw_ops.SaveV2(prefix=marker, tensor_names=["w"], shape_and_slices=[""], tensors=[x])
             return {"y": tf.matmul(x, self.w)}
@@ -129,7 +131,7 @@ FILE_OP_MODEL = """
 """
 
 
-@pytest.mark.parametrize("op", ["WriteFile", "ReadFile", "MatchingFiles", "EagerPyFunc", "SaveV2"])
+@pytest.mark.parametrize("op", ["WriteFile", "ReadFile", "MatchingFiles", "EagerPyFunc", "SaveV2", "PrintV2"])
 def test_saved_model_with_file_or_python_ops_is_refused(op, tmp_path, models):
     marker = tmp_path / "MARKER"
     run_py(FILE_OP_MODEL, op, tmp_path / "sm", marker)
