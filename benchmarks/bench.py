@@ -250,7 +250,9 @@ def main() -> int:
                                                            str(off / "coreml"), "--modes", "fp16"])
         print(f"[P1] round {i}/{a.p1_rounds}: packager build, all three targets with validation, --no-cache")
         out_p1 = work / f"out_p1_r{i}"
-        t_pkg, rc_pkg = run(f"packager_p1_r{i}", [*base, "--out", str(out_p1), "--no-cache"])
+        # the same modes as the official converters above, explicitly (packager's default is auto)
+        p1_modes = ["--quantize", "android=int8", "--quantize", "ios=fp16", "--quantize", "web=uint8"]
+        t_pkg, rc_pkg = run(f"packager_p1_r{i}", [*base, *p1_modes, "--out", str(out_p1), "--no-cache"])
         rounds.append({"official_seconds": {"tflite_int8": t_tfl, "tfjs_uint8": t_js, "coreml_fp16": t_cml},
                        "official_exit_codes": {"tflite_int8": rc_tfl, "tfjs_uint8": rc_js, "coreml_fp16": rc_cml},
                        "official_sum": t_tfl + t_js + t_cml, "packager_seconds": t_pkg, "packager_exit_code": rc_pkg,
@@ -324,7 +326,9 @@ def main() -> int:
     latency = {}
     print(f"[P6] ai-edge-litert, num_threads=1, median of {n_invokes} invokes after {warmup} warm-up")
     for mode in ("fp32", "fp16", "dynamic", "int8"):
-        path = android_out[mode] / "android" / "src" / "main" / "assets" / "model.tflite"
+        # the module's assets sit in a folder named after its namespace
+        path = next((android_out[mode] / "android" / "src" / "main" / "assets").glob("*/model.tflite"),
+                    android_out[mode] / "android" / "src" / "main" / "assets" / "model.tflite")
         rep = android_reports[mode]
         entry = {"path": str(path), "median_ms": None,
                  "report_latency_ms": rep["targets"]["android"]["latency_ms"] if rep else None,

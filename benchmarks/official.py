@@ -10,6 +10,15 @@
         coremltools -> neuralnetwork .mlmodel (iOS14 deployment target) from the serving_default concrete
         function; weights quantized with quantization_utils.quantize_weights (16 bits / 8 bits linear).
 
+    official.py corpus MODEL --target android|ios|web OUTDIR [--input-shape NAME=D,..] [--output-names N,..]
+                  [--custom-objects MODULE] [--samples NPZ]
+        The official converter alone on one corpus model (benchmarks/real_models.py), the way its docs say:
+        a Keras file is loaded (Keras 3, else tf_keras) and exported as a SavedModel first; a frozen .pb goes to
+        each converter's frozen-graph entry point. Prints one JSON line {ok, error, bytes, seconds, ran}.
+        android: TFLiteConverter (TFLITE_BUILTINS, fp32), then the .tflite is run with ai-edge-litert on the
+        first sample of an .npz (an image folder: not run). ios: coremltools.convert -> neuralnetwork .mlmodel
+        (not run: Core ML needs macOS). web: the tensorflowjs_converter CLI (not run).
+
 The official TF.js converter is run by bench.py directly as the tensorflowjs_converter CLI.
 The preprocessing is MobileNetV2's: (pixel - 127.5) / 127.5, the same as bench.py passes to packager.
 """
@@ -20,6 +29,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -104,6 +114,148 @@ def coreml(a) -> None:
         m.save(str(out / f"MobileNetV2_{mode}.mlmodel"))
 
 
+def _custom_objects(module: str | None) -> dict:
+    if not module:
+        return {}
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    return {n: c for n, c in vars(mod).items() if inspect.isclass(c) and c.__module__ == mod.__name__}
+
+
+def _saved_model_of(model: Path, out: Path, custom: dict) -> Path:
+    """A SavedModel folder for a Keras file (exported once per OUTDIR); a SavedModel folder as is."""
+    if model.is_dir():
+        return model
+    import keras
+    import tensorflow as tf
+
+    dest = out / "saved_model"
+    try:
+        m = keras.models.load_model(model, compile=False, custom_objects=custom)
+        with contextlib.redirect_stdout(io.StringIO()):
+            m.export(str(dest), verbose=False)
+    except Exception:
+        if model.suffix != ".h5":
+            raise
+        import tf_keras
+
+        m = tf_keras.models.load_model(model, compile=False, custom_objects=custom)
+        tf.saved_model.save(m, str(dest))
+    return dest
+
+
+def _shapes(items: list[str]) -> dict:
+    return {k: [int(d) for d in v.split(",")] for k, v in (i.split("=", 1) for i in items)}
+
+
+def corpus(a) -> None:
+    out = Path(a.outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    model, shapes = Path(a.model), _shapes(a.input_shape or [])
+    outputs = [n for n in (a.output_names or "").split(",") if n]
+    result = {"target": a.target, "ok": False, "error": None, "bytes": None, "ran": None}
+    t0 = time.perf_counter()
+    try:
+        custom = _custom_objects(a.custom_objects)
+        frozen = model.suffix == ".pb"
+        if a.target == "android":
+            result["bytes"], result["ran"] = _official_tflite(model, out, frozen, shapes, outputs, custom, a.samples)
+        elif a.target == "ios":
+            result["bytes"] = _official_coreml(model, out, frozen, shapes, outputs, custom)
+        else:
+            result["bytes"] = _official_tfjs(model, out, frozen, outputs, custom)
+        result["ok"] = True
+    except Exception as e:  # the converter's own words are the result
+        text = " ".join(str(e).split()) or type(e).__name__
+        result["error"] = f"{type(e).__name__}: {text[-600:]}"
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    print(json.dumps(result))
+
+
+def _official_tflite(model, out, frozen, shapes, outputs, custom, samples):
+    import tensorflow as tf
+
+    if frozen:
+        conv = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(str(model), list(shapes), outputs, shapes)
+    else:
+        conv = tf.lite.TFLiteConverter.from_saved_model(str(_saved_model_of(model, out, custom)),
+                                                        signature_keys=["serving_default"])
+    path = out / "model.tflite"
+    path.write_bytes(conv.convert())
+    if not samples or not samples.endswith(".npz"):
+        return path.stat().st_size, "not run (image-folder samples)"
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = np.load(samples)
+    interp = Interpreter(model_path=str(path))
+
+    def sample(i: int, d: dict) -> np.ndarray:  # by name (serving_default_NAME:0), else by position
+        bare = re.sub(r"^serving_default_|:\d+$", "", d["name"])
+        key = bare if bare in data.files else data.files[min(i, len(data.files) - 1)]
+        return data[key][:1].astype(d["dtype"])
+
+    for i, d in enumerate(interp.get_input_details()):
+        x = sample(i, d)
+        if list(x.shape) != list(d["shape"]):
+            interp.resize_tensor_input(d["index"], list(x.shape))
+    interp.allocate_tensors()
+    for i, d in enumerate(interp.get_input_details()):
+        interp.set_tensor(d["index"], sample(i, d))
+    interp.invoke()
+    shapes_out = [list(interp.get_tensor(o["index"]).shape) for o in interp.get_output_details()]
+    return path.stat().st_size, f"ran 1 sample with ai-edge-litert: outputs {shapes_out}"
+
+
+def _official_coreml(model, out, frozen, shapes, outputs, custom):
+    import coremltools as ct
+    import tensorflow as tf
+
+    inputs = [ct.TensorType(name=n, shape=s) for n, s in shapes.items()] or None
+    with contextlib.redirect_stdout(io.StringIO()):
+        if frozen:  # coremltools' TF2 front end takes concrete functions: wrap the GraphDef in one
+            graph_def = tf.compat.v1.GraphDef.FromString(model.read_bytes())
+            names = list(shapes)
+            fn = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+            cf = fn.prune([fn.graph.get_tensor_by_name(f"{n}:0") for n in names],
+                          [fn.graph.get_tensor_by_name(f"{n}:0") for n in outputs])
+            ml = ct.convert([cf], source="tensorflow", inputs=inputs, convert_to="neuralnetwork",
+                            minimum_deployment_target=ct.target.iOS14)
+        else:
+            loaded = tf.saved_model.load(str(_saved_model_of(model, out, custom)))
+            cf = loaded.signatures["serving_default"]
+            if shapes:  # dynamic dimensions fixed the same way packager's --input-shape does
+                names = [k for k in cf.structured_input_signature[1]]
+                sig = [tf.TensorSpec([None] + shapes[n][1:] if n in shapes else cf.structured_input_signature[1][n].shape,
+                                     cf.structured_input_signature[1][n].dtype, name=n) for n in names]
+                base = cf
+                cf = tf.function(lambda *xs: base(**dict(zip(names, xs)))).get_concrete_function(*sig)
+            ml = ct.convert([cf], source="tensorflow", convert_to="neuralnetwork",
+                            minimum_deployment_target=ct.target.iOS14)
+    path = out / "model.mlmodel"
+    ml.save(str(path))
+    return path.stat().st_size
+
+
+def _official_tfjs(model, out, frozen, outputs, custom):
+    import shutil
+    import subprocess
+
+    cli = shutil.which("tensorflowjs_converter") or str(Path(sys.executable).with_name("tensorflowjs_converter"))
+    dest = out / "tfjs"
+    if frozen:
+        cmd = [cli, "--input_format=tf_frozen_model", f"--output_node_names={','.join(outputs)}", str(model), str(dest)]
+    else:
+        cmd = [cli, "--input_format=tf_saved_model", "--signature_name=serving_default",
+               str(_saved_model_of(model, out, custom)), str(dest)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        raise RuntimeError(f"tensorflowjs_converter exit {proc.returncode}: {' | '.join(lines[-3:])}")
+    return sum(p.stat().st_size for p in dest.iterdir())
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -126,6 +278,15 @@ def main() -> None:
     s.add_argument("outdir")
     s.add_argument("--modes", default="fp16")
     s.set_defaults(fn=coreml)
+    s = sub.add_parser("corpus")
+    s.add_argument("model")
+    s.add_argument("--target", required=True, choices=["android", "ios", "web"])
+    s.add_argument("outdir")
+    s.add_argument("--input-shape", action="append")
+    s.add_argument("--output-names")
+    s.add_argument("--custom-objects")
+    s.add_argument("--samples")
+    s.set_defaults(fn=corpus)
     a = p.parse_args()
     a.fn(a)
 

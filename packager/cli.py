@@ -15,20 +15,28 @@ EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in
 BUILD_EPILOG = """\
 examples:
   packager build model.keras --samples samples/ --labels labels.txt
+  packager build detector/ --samples imgs/ --labels detection_classes=coco.txt
   packager build model.h5 --samples x.npy --targets android --quantize android=fp16
   packager build frozen.pb --input-shape input=1,224,224,3 --output-names logits --samples imgs/
   packager build --config packager.toml
 
-quantization modes (default first):
-  android: int8 (full integer, calibrated on the samples), fp32, fp16, dynamic
-  ios:     fp16, fp32, 8bit
-  web:     uint8, fp32, fp16, uint16
+quantization modes (default: auto = the smallest mode that passes the gates, smallest tried first;
+every try is in the report; auto stops at errors no other mode can fix):
+  android: int8 (full integer, calibrated on the samples), dynamic, fp16, fp32
+  ios:     8bit, fp16, fp32
+  web:     uint8, uint16, fp16, fp32
+
+output kinds (inferred, or [outputs.NAME] kind = ... in packager.toml): probabilities, logits, sigmoid,
+regression, other. Top-1/top-5 are measured on probabilities/logits, decision agreement at 0.5 on sigmoid
+scores, errors and cosine on all.
 
 """ + EXIT_HELP
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--labels", metavar="FILE", help="labels file, one class per line (classifiers)")
+    p.add_argument("--labels", metavar="[OUTPUT=]FILE", action="append",
+                   help="labels file, one class per line: of the primary (classification) output, or of the "
+                        "output named OUTPUT (repeatable)")
     p.add_argument("--targets", metavar="LIST", help="comma-separated: android,ios,web (default: all three)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: dist/)")
     p.add_argument("--config", metavar="TOML", help="packager.toml with the same settings (flags win)")
@@ -36,7 +44,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--std", metavar="S[,S,S]", help="per-channel divisor after the mean (default 255 -> 0..1)")
     p.add_argument("--color", choices=("rgb", "bgr", "grayscale"), help="channel layout the model expects (default rgb)")
     p.add_argument("--quantize", metavar="TARGET=MODE", action="append",
-                   help="quantization per target, repeatable (e.g. android=int8 ios=fp16 web=uint8)")
+                   help="quantization per target, repeatable (e.g. android=int8 ios=fp16 web=uint8); "
+                        "default auto for every target")
     p.add_argument("--int8-io", action="store_true", help="android int8: integer input/output tensors too")
     p.add_argument("--input-shape", metavar="NAME=D0,D1,...", action="append",
                    help="fix an input's shape (frozen .pb inputs; models with dynamic dimensions)")

@@ -1,12 +1,15 @@
 """Compare a target's outputs with the reference. ``compare`` never raises: it collects every
 mismatch (names, shapes, values) and the metrics into a Comparison, then applies the gates.
 
-Metrics per output tensor: top-1 and top-5 agreement (class-shaped outputs: 2-D, >= 2 classes),
-max / mean absolute error, cosine similarity (mean over samples).
+Metrics per output tensor follow its kind (packager/kinds.py): top-1 and top-5 agreement for class outputs
+(probabilities/logits, 2-D, >= 2 classes), decision agreement at 0.5 for sigmoid scores (share of scores on
+the same side of 0.5), and for every output max / mean absolute error and cosine similarity (mean over
+samples). Regression and other outputs get errors and cosine only.
 
 Gates (defaults below, per quantization mode; override in packager.toml under
 ``[tolerances.<mode>]`` or ``[tolerances.<target>]``):
-  min_top1       top-1 agreement at least this (class-shaped outputs only)
+  min_top1       top-1 agreement at least this (class outputs only)
+  min_decision   decision agreement at 0.5 at least this (sigmoid outputs only)
   min_cosine     mean cosine similarity at least this
   max_abs_error  max |candidate - reference| at most this x max(1, max |reference|)
 """
@@ -17,16 +20,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .kinds import CLASS_KINDS
+
 DEFAULT_GATES: dict[str, dict[str, float]] = {
-    "fp32": {"min_top1": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3},
-    "fp16": {"min_top1": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
-    "dynamic": {"min_top1": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
-    "8bit": {"min_top1": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
-    "uint16": {"min_top1": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
-    "int8": {"min_top1": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
-    "uint8": {"min_top1": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+    "fp32": {"min_top1": 1.0, "min_decision": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3},
+    "fp16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
+    "dynamic": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
+    "8bit": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
+    "uint16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
+    "int8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+    "uint8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
 }
-GATE_KEYS = ("min_top1", "min_cosine", "max_abs_error")
+GATE_KEYS = ("min_top1", "min_decision", "min_cosine", "max_abs_error")
+DECISION_THRESHOLD = 0.5
 
 
 def gates_for(target: str, mode: str, overrides: dict | None = None) -> dict[str, float]:
@@ -46,6 +52,7 @@ class Comparison:
     disagreements: list[int] = field(default_factory=list)  # sample indices where top-1 differs
     error_histogram: dict = field(default_factory=dict)  # {"edges": [...], "counts": [...]} of |cand - ref|
     confusion: dict = field(default_factory=dict)  # {classes, counts[reference top-1][converted top-1]}
+    structural: bool = False  # outputs missing, unexpected or misshapen: no quantization mode changes that
 
     @property
     def reason(self) -> str:
@@ -56,7 +63,13 @@ def is_class_shaped(a: np.ndarray) -> bool:
     return a.ndim == 2 and a.shape[1] >= 2
 
 
-def output_metrics(ref: np.ndarray, cand: np.ndarray) -> tuple[dict[str, float | None], list[int]]:
+def legacy_kind(ref: np.ndarray) -> str:
+    """The kind assumed when none is given: class-shaped outputs are class scores."""
+    return "logits" if is_class_shaped(np.asarray(ref)) else "regression"
+
+
+def output_metrics(ref: np.ndarray, cand: np.ndarray, kind: str | None = None) -> tuple[dict[str, float | None], list[int]]:
+    kind = kind or legacy_kind(ref)
     ref = np.asarray(ref, np.float64)
     cand = np.asarray(cand, np.float64)
     diff = np.abs(ref - cand)
@@ -74,9 +87,12 @@ def output_metrics(ref: np.ndarray, cand: np.ndarray) -> tuple[dict[str, float |
         "reference_max_abs": float(np.abs(ref).max()) if ref.size else 0.0,
         "top1_agreement": None,
         "top5_agreement": None,
+        "decision_agreement": None,
     }
     disagree: list[int] = []
-    if is_class_shaped(ref):
+    if kind == "sigmoid" and ref.size:
+        m["decision_agreement"] = float(((ref > DECISION_THRESHOLD) == (cand > DECISION_THRESHOLD)).mean())
+    if kind in CLASS_KINDS and is_class_shaped(ref):
         rt = ref.argmax(axis=1)
         ct = cand.argmax(axis=1)
         m["top1_agreement"] = float((rt == ct).mean())
@@ -87,12 +103,17 @@ def output_metrics(ref: np.ndarray, cand: np.ndarray) -> tuple[dict[str, float |
     return m, disagree
 
 
-def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], gates: dict[str, float]) -> Comparison:
+def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], gates: dict[str, float],
+            kinds: dict[str, str] | None = None) -> Comparison:
+    """``kinds``: output name -> kind (packager.kinds); without it, class-shaped outputs count as class scores."""
+    kinds = {n: (kinds or {}).get(n) or legacy_kind(r) for n, r in reference.items()}
     problems: list[str] = []
+    structural = False
     per_output: dict[str, dict] = {}
     disagreements: set[int] = set()
     missing = [n for n in reference if n not in candidate]
     extra = [n for n in candidate if n not in reference]
+    structural = bool(missing or extra)
     if missing:
         problems.append(f"outputs missing from the target: {', '.join(missing)}")
     if extra:
@@ -106,11 +127,12 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
                 cand = cand.reshape(ref.shape)
             else:
                 problems.append(f"output {name!r}: shape {cand.shape} differs from the reference {ref.shape}")
+                structural = True
                 continue
         if not np.isfinite(cand).all():
             problems.append(f"output {name!r}: contains NaN or infinity")
             continue
-        m, dis = output_metrics(ref, cand)
+        m, dis = output_metrics(ref, cand, kinds[name])
         per_output[name] = m
         disagreements.update(dis)
         bound = gates["max_abs_error"] * max(1.0, m["reference_max_abs"])
@@ -120,9 +142,14 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
             problems.append(f"output {name!r}: cosine {m['cosine']:.6f} < {gates['min_cosine']}")
         if m["top1_agreement"] is not None and m["top1_agreement"] < gates["min_top1"]:
             problems.append(f"output {name!r}: top-1 agreement {m['top1_agreement']:.3f} < {gates['min_top1']}")
+        min_decision = gates.get("min_decision", gates["min_top1"])
+        if m["decision_agreement"] is not None and m["decision_agreement"] < min_decision:
+            problems.append(f"output {name!r}: decision agreement at {DECISION_THRESHOLD} "
+                            f"{m['decision_agreement']:.3f} < {min_decision}")
     errors = [np.abs(np.asarray(candidate[n], np.float64).reshape(-1) - np.asarray(r, np.float64).reshape(-1))
               for n, r in reference.items() if n in per_output]
-    class_ref = next((n for n, r in reference.items() if n in per_output and is_class_shaped(r)), None)
+    class_ref = next((n for n, r in reference.items()
+                      if n in per_output and kinds[n] in CLASS_KINDS and is_class_shaped(r)), None)
     return Comparison(
         ok=not problems,
         error_histogram=error_histogram(np.concatenate(errors)) if errors else {},
@@ -131,6 +158,7 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
         per_output=per_output,
         problems=problems,
         disagreements=sorted(disagreements),
+        structural=structural,
     )
 
 
@@ -156,8 +184,8 @@ def confusion_matrix(ref: np.ndarray, cand: np.ndarray) -> dict:
 
 def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
     if not per_output:
-        return {"top1_agreement": None, "top5_agreement": None, "max_abs_error": None, "mean_abs_error": None,
-                "cosine": None}
+        return {"top1_agreement": None, "top5_agreement": None, "decision_agreement": None, "max_abs_error": None,
+                "mean_abs_error": None, "cosine": None}
 
     def pick(key, fn):
         vals = [m[key] for m in per_output.values() if m[key] is not None]
@@ -166,6 +194,7 @@ def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
     return {
         "top1_agreement": pick("top1_agreement", min),
         "top5_agreement": pick("top5_agreement", min),
+        "decision_agreement": pick("decision_agreement", min),
         "max_abs_error": pick("max_abs_error", max),
         "mean_abs_error": pick("mean_abs_error", max),
         "cosine": pick("cosine", min),

@@ -8,6 +8,7 @@ from pathlib import Path
 from .compare import GATE_KEYS
 from .custom_objects import parse_modules
 from .errors import UsageError
+from .kinds import KINDS
 from .labels import read_labels
 from .outdir import check_out_against_inputs
 from .spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
@@ -26,7 +27,10 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "model_input": {"input_shapes": (dict,), "output_names": (list,)},
     "metadata": {"author": (str,), "license": (str,), "description": (str,), "version": (str,)},
     "tolerances": {},  # checked separately: [tolerances.<mode|target>] with gate keys
+    "outputs": {},  # checked separately: [outputs.<output name>] kind = "..."
+    "labels": {},  # checked separately: [labels] <output name> = "file.txt"
 }
+OUTPUT_KEYS = ("kind",)
 
 
 def read_toml(path: Path) -> dict:
@@ -56,6 +60,13 @@ def _validate(data: dict, path: Path) -> None:
         if section == "tolerances":
             _validate_tolerances(items, path)
             continue
+        if section == "outputs":
+            _validate_outputs(items, path)
+            continue
+        if section == "labels":
+            for k, v in items.items():
+                _check_type(f"labels.{k}", v, (str,), path)
+            continue
         for k, v in items.items():
             if k not in SCHEMA[section]:
                 raise UsageError(f"unknown key {k!r} in [{section}]", where=str(path),
@@ -75,6 +86,37 @@ def _validate_tolerances(items: dict, path: Path) -> None:
                                  hint=f"{did_you_mean(k, GATE_KEYS)}gates: {', '.join(GATE_KEYS)}")
             _check_type(f"tolerances.{scope}.{k}", v, (int, float), path)
             check_gate(k, v, f"{path} [tolerances.{scope}]")
+
+
+def _validate_outputs(items: dict, path: Path) -> None:
+    for output, table in items.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"[outputs] takes one table per output, got outputs.{output} = {table!r}",
+                             where=str(path), hint=f'write [outputs.{output}] then kind = "regression"')
+        for k, v in table.items():
+            if k not in OUTPUT_KEYS:
+                raise UsageError(f"unknown key {k!r} in [outputs.{output}]", where=str(path),
+                                 hint=f"{did_you_mean(k, OUTPUT_KEYS)}[outputs.<name>] accepts: {', '.join(OUTPUT_KEYS)}")
+            _check_type(f"outputs.{output}.{k}", v, (str,), path)
+            if v not in KINDS:
+                raise UsageError(f"unknown output kind {v!r} for output {output!r}", where=str(path),
+                                 hint=f"{did_you_mean(v, KINDS)}kinds: {', '.join(KINDS)}")
+
+
+def parse_labels_flags(items: list[str]) -> tuple[str | None, dict[str, str]]:
+    """``--labels FILE`` (the primary output's labels) and ``--labels OUTPUT=FILE`` (repeatable)."""
+    plain: str | None = None
+    named: dict[str, str] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if sep and name and file and "/" not in name and "\\" not in name and not Path(item).exists():
+            named[name] = file
+        elif plain is None:
+            plain = item
+        else:
+            raise UsageError(f"--labels given twice without an output name ({plain!r}, {item!r})",
+                             hint="name the output of the second: --labels OUTPUT=FILE")
+    return plain, named
 
 
 def _check_type(key: str, value, types: tuple, path: Path) -> None:
@@ -133,7 +175,13 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         raise UsageError("no model given", hint="packager build MODEL --samples PATH (or model = ... in packager.toml)")
     if samples is None:
         raise UsageError("no sample set given", hint="--samples takes a folder of images or a .npy/.npz file")
-    labels_file = Path(args.labels) if getattr(args, "labels", None) else cfg_path_value("labels")
+    labels_args = getattr(args, "labels", None) or []
+    plain_label, named_labels = parse_labels_flags([labels_args] if isinstance(labels_args, str) else labels_args)
+    cfg_labels = cfg.get("labels")  # labels = "file" (the primary output's) or a [labels] table per output
+    labels_file = Path(plain_label) if plain_label else (
+        cfg_dir / cfg_labels if isinstance(cfg_labels, str) else None)
+    label_files = {k: cfg_dir / v for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
+    label_files.update({k: Path(v) for k, v in named_labels.items()})
     out = Path(args.out) if getattr(args, "out", None) else (cfg_path_value("out") or Path("dist"))
 
     targets_value = getattr(args, "targets", None) or from_cfg("", "targets") or list(MODES)
@@ -179,6 +227,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         quant[target] = check_mode(target, mode)
 
     labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
+    output_labels = {k: read_labels(p) for k, p in label_files.items()}
+    output_kinds = {k: t["kind"] for k, t in cfg.get("outputs", {}).items() if "kind" in t}
 
     input_shapes = dict(from_cfg("model_input", "input_shapes", {}) or {})
     input_shapes = {k: check_input_shape(k, v, str(getattr(args, "config", ""))) for k, v in input_shapes.items()}
@@ -206,6 +256,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         out=out,
         labels_file=labels_file,
         labels=labels,
+        output_labels=output_labels,
+        output_kinds=output_kinds,
         targets=targets,
         preprocessing=pre,
         quantization=quant,

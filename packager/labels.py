@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, UsageError
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
@@ -36,7 +36,9 @@ def read_labels(path: Path) -> tuple[str, ...]:
 
 
 def check_labels_fit(labels: tuple[str, ...], outputs, where: str) -> None:
-    """Labels must match the class dimension of the (first) class-shaped output."""
+    """Labels given without an output name label the primary output, which is only known once the outputs'
+    kinds are (after the reference outputs): here, some class-shaped output (N, classes) must have as many
+    classes as there are labels; :func:`check_primary_labels` checks the primary output itself."""
     if not labels:
         return
     class_outputs = [o for o in outputs if len(o.shape) == 2 and o.shape[1] and o.shape[1] >= 2]
@@ -46,10 +48,42 @@ def check_labels_fit(labels: tuple[str, ...], outputs, where: str) -> None:
             where=where,
             hint="drop --labels for non-classifier models",
         )
-    n = class_outputs[0].shape[1]
-    if len(labels) != n:
-        raise InputError(
-            f"the labels file has {len(labels)} labels but the model's output {class_outputs[0].name!r} has {n} classes",
-            where=where,
-            hint=f"give exactly {n} labels, one per line, in class-index order",
-        )
+    if any(o.shape[1] == len(labels) for o in class_outputs):
+        return
+    _count_error(labels, class_outputs[0], where)
+
+
+def check_output_labels(output_labels: dict, outputs, where: str) -> None:
+    """Labels given per output (``--labels NAME=FILE``, ``[labels]``): the output exists and has one column
+    per label."""
+    from .targets import did_you_mean
+
+    by_name = {o.name: o for o in outputs}
+    for name, labels in output_labels.items():
+        if name not in by_name:
+            raise UsageError(f"labels given for output {name!r}, which the model does not have", where=where,
+                             hint=f"{did_you_mean(name, by_name)}outputs: {', '.join(by_name)}")
+        o = by_name[name]
+        if len(o.shape) != 2 or not o.shape[1]:
+            raise InputError(f"labels given for output {name!r}, whose shape {list(o.shape)} is not (N, classes)",
+                             where=where, hint="labels name the columns of a 2-D output")
+        if o.shape[1] != len(labels):
+            _count_error(labels, o, where)
+
+
+def check_primary_labels(labels: tuple[str, ...], output, where: str) -> None:
+    if labels and (len(output.shape) != 2 or output.shape[1] != len(labels)):
+        _count_error(labels, output, where, primary=True)
+
+
+def _count_error(labels, output, where: str, primary: bool = False) -> None:
+    n = output.shape[1] if len(output.shape) == 2 else None
+    what = "the primary output" if primary else "the model's output"
+    raise InputError(
+        f"the labels file has {len(labels)} labels but {what} {output.name!r} has {n} classes"
+        if n else f"the labels file has {len(labels)} labels but {what} {output.name!r} is shaped "
+                  f"{list(output.shape)}, not (N, classes)",
+        where=where,
+        hint=(f"give exactly {n} labels, one per line, in class-index order" if n else "")
+        + "; or name the output the labels are for: --labels OUTPUT=FILE",
+    )

@@ -27,20 +27,21 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, cache
-from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
-from .compare import compare, gates_for
-from .errors import ConversionError, InputError, PackagerError, disk_full
-from .labels import check_labels_fit
+from .checks import FAIL, NOT_BUILT, PASS
+from .compare import gates_for
+from .errors import ConversionError, InputError, disk_full
+from .kinds import apply_kinds
+from .labels import check_labels_fit, check_output_labels
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
-from .preflight import count_ops, format_findings, has_errors, preflight
+from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .samples import SampleSet, load_samples
 from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
-from .targets.base import Unverified
+from .validation import _join, _record_crash, _validate
 from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
@@ -107,8 +108,12 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
     with progress.stage(f"loading model {spec.model}"):
         source = load_source(spec, workdir, on_preview=prepare)
         check_labels_fit(spec.labels, source.outputs, str(spec.labels_file or spec.model))
+        check_output_labels(spec.output_labels, source.outputs, str(spec.model))
         prepare(source)
-    with progress.stage("op preflight"):
+        if source.stripped_debug_ops:
+            progress.info("    stripped debug ops for every target (as tensorflowjs_converter does): "
+                          + ", ".join(f"{op} x{n}" for op, n in source.stripped_debug_ops.items()))
+    with progress.stage("op preflight"):  # advice: every target is converted, the findings explain the outcome
         findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
                              ops=count_ops(source.concrete_function().graph.as_graph_def()),
                              coreml_ops=worker.warm_facts().get("coreml_ops") if worker else None)
@@ -129,12 +134,12 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
                      "in training mode); export a SavedModel yourself with model.export() after fixing the "
                      "layer order, check it, and pass that folder",
             )
+        spec = apply_kinds(spec, source, reference)  # each output's kind, the primary output and its labels
+        progress.debug("output kinds: " + ", ".join(f"{n}={k}" for n, k in spec.output_kinds.items())
+                       + f"; primary output {spec.primary_output}")
     pending: dict[str, Future] = {}
     for name in order:
-        found = findings.get(name, [])
-        if has_errors(found):
-            pending[name] = _done(rejected_by_preflight(name, spec, found))
-        elif name in remote:
+        if name in remote:
             try:
                 pending[name] = worker.build(name, spec, source, samples, reference, workdir, staging)
                 progress.info(f"==> target {name}: building in a second process")
@@ -152,7 +157,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
         results = {}
         for name in spec.targets:  # the report keeps the order the user asked for
             results[name] = pending[name].result()
-            results[name].preflight = findings.get(name, [])
+            _settle_preflight(results[name], findings.get(name, []))
             progress.info(f"    {name}: {results[name].status}"
                           + (f" ({results[name].reason})" if results[name].reason else ""))
     report = Report(
@@ -210,8 +215,12 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         "file": spec.model.name,
         "format": source.format,
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in source.inputs],
-        "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype} for o in source.outputs],
+        "outputs": [{"name": o.name, "shape": list(o.shape), "dtype": o.dtype,
+                     "kind": spec.output_kinds.get(o.name, ""), "labels": len(spec.output_labels.get(o.name, ()))}
+                    for o in source.outputs],
+        "primary_output": spec.primary_output,
         "labels": len(spec.labels),
+        **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
                           "std": list(spec.preprocessing.std)},
     }
@@ -260,12 +269,20 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     combined = len(modes) == 1 and hasattr(target, "predict_and_check")
     for mode in modes:
         result, artifact = _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        stop = None
         if artifact is not None and not combined:
-            _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
-                      len(samples), progress)
+            stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
+                             len(samples), progress, spec.output_kinds)
+        elif artifact is None and mode != "fp32" and len(modes) > 1:
+            stop = _fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
                       "metrics": result.metrics})
         if result.status == PASS:
+            break
+        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
+            tries[-1]["stopped"] = stop
+            result.reason = _join(result.reason, f"auto quantization stopped at {mode}: {stop}")
+            progress.info(f"    {name}: auto quantization stops at {mode}: {stop}")
             break
     if requested == "auto":
         result.tries = tries
@@ -293,7 +310,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     def run_checks() -> TargetResult:
         if combined:
             _validate(result, name, partial(target.predict_and_check, spec, source, artifact, samples, reference,
-                                            outdir), reference, len(samples), progress)
+                                            outdir), reference, len(samples), progress, spec.output_kinds)
         else:
             try:
                 result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
@@ -310,29 +327,23 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     return background.submit(run_checks)
 
 
-def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
-    if disk_full(e):  # not this target's fault: the whole build stops, saying which disk is full
-        raise disk_full(e) from e
-    result.status = FAIL
-    if isinstance(e, PackagerError):
-        result.reason = _join(result.reason, e.message)
-    else:
-        result.reason = _join(result.reason, f"{what} crashed: {type(e).__name__}: {str(e)[:400]}")
-        progress.debug(traceback.format_exc())
-
-
 def _done(result: TargetResult) -> Future:
     future: Future = Future()
     future.set_result(result)
     return future
 
 
-def rejected_by_preflight(name: str, spec: PackageSpec, findings: list[dict]) -> TargetResult:
-    """A target whose converter cannot take some op: FAIL (conversion) without spending time converting."""
-    errors = [f for f in findings if f["severity"] == "error"]
-    reason = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
-    return TargetResult(name, FAIL, reason=f"op preflight: {reason}", quantization=spec.quantization.get(name, ""),
-                        conversion_failed=True)
+def _settle_preflight(result: TargetResult, findings: list[dict]) -> None:
+    """Preflight is advice until the conversion confirms it: a failed conversion gets the findings as its
+    explanation (op + fix); after a successful one they are warnings."""
+    if result.conversion_failed:
+        result.preflight = settle(findings, "failed")
+        result.reason = explain_failure(result.reason, findings)
+    elif result.bytes:  # a converted model exists
+        result.preflight = settle(findings, "succeeded")
+        result.warnings.extend(preflight_warnings(result.preflight))
+    else:  # not built, or its process died before converting: nothing confirmed either way
+        result.preflight = settle(findings, "not run")
 
 
 def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):
@@ -369,39 +380,10 @@ def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
     return result, artifact
 
 
-def _validate(result: TargetResult, name: str, predict, reference: dict, count: int, progress: Progress) -> None:
-    """Run ``predict()`` (the converted model on every sample) and compare it with the reference into
-    ``result``. Never raises."""
+def _fp32_fails_too(target, spec, source, tdir: Path, artifacts: dict) -> str | None:
+    """After a quantized mode failed to convert: why no other mode can help (fp32 fails as well), or None."""
     try:
-        progress.info(f"    {name}: running the converted model on {count} samples")
-        prediction = predict()
-        cmp = compare(reference, prediction.outputs, result.gates)
-        result.status = PASS if cmp.ok else FAIL
-        result.reason = cmp.reason
-        result.runtime = prediction.runtime
-        result.latency_ms = prediction.latency_ms
-        result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
-        result.error_histogram, result.confusion = cmp.error_histogram, cmp.confusion
-        result.checks.append(_prediction_check(cmp, prediction.runtime))
-        result.checks.extend(prediction.checks)
-    except Unverified as e:
-        result.status, result.reason = UNVERIFIED, str(e)
-        result.checks.extend(e.checks)
+        _convert(target, "fp32", spec, source, tdir, artifacts)
     except Exception as e:
-        _record_crash(result, f"running the {name} artifact", e, progress)
-
-
-def _prediction_check(cmp, runtime: str) -> Check:
-    m = cmp.metrics
-    parts = [f"runtime {runtime}"]
-    if m.get("top1_agreement") is not None:
-        parts.append(f"top-1 {m['top1_agreement']:.3f}")
-    if m.get("max_abs_error") is not None:
-        parts.append(f"max abs err {m['max_abs_error']:.3g}, cosine {m['cosine']:.6f}")
-    if cmp.problems:
-        parts.append("; ".join(cmp.problems))
-    return Check("predictions", PASS if cmp.ok else FAIL, ", ".join(parts))
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a else b
+        return f"the fp32 conversion fails too ({getattr(e, 'message', None) or type(e).__name__}): not a quantization problem"
+    return None

@@ -16,8 +16,14 @@ what each target's converter knows:
            ``TFLITE_BUILTINS`` only, the same converter call the android target makes, and the ops its errors
            name (``ERROR_NEEDS_FLEX_OPS``, failed legalizations).
 
-A finding is ``{"op", "count", "severity", "why", "fix"}``: ``error`` = the target's converter will refuse the
-model, ``warning`` = it may fail or the result may not be what was meant.
+A finding is ``{"op", "count", "severity", "why", "fix"}``: ``error`` = the target's converter is expected to refuse
+the model, ``warning`` = it may fail or the result may not be what was meant.
+
+Preflight is advice until a converter confirms it: the build converts every target whatever preflight says. Then
+:func:`settle` records the outcome in each finding (``"conversion": "failed"`` or ``"succeeded"``); a finding the
+conversion proved wrong becomes a warning, and :func:`explain_failure` attaches the errors to a failed conversion
+as its explanation (op + fix). Debug ops are not counted (packager strips them for every target), and variable
+ops count as the op freezing turns them into (:func:`converter_ops`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ PLUMBING = frozenset({
     "Placeholder", "PlaceholderWithDefault", "Identity", "IdentityN", "NoOp", "Const",
     "ReadVariableOp", "VarHandleOp", "StatefulPartitionedCall", "PartitionedCall",
 })
+# Debug ops: packager strips them from the export every target converts (packager.debug_ops), as
+# tensorflowjs_converter does by default; never counted here.
+DEBUG_OPS = frozenset({"Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2"})
+# Variable ops that freezing (every converter freezes the variables first) turns into their plain op: a tf_keras
+# Embedding's ResourceGather is a GatherV2 by the time a converter looks at it.
+FROZEN_AS = {"ResourceGather": "GatherV2", "ResourceGatherNd": "GatherNd"}
 # Ops that write variables: an inference graph has none. Seen when a Keras 3 model is exported with a layer
 # running in training mode (e.g. BatchNormalization after a Resizing layer uses batch statistics).
 STATEFUL = frozenset({"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"})
@@ -68,6 +80,15 @@ def count_ops(graph_def) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def converter_ops(ops: dict[str, int]) -> dict[str, int]:
+    """The op counts a converter sees: debug ops gone (stripped), variable reads frozen into plain ops."""
+    seen: Counter[str] = Counter()
+    for op, n in ops.items():
+        if op not in DEBUG_OPS:
+            seen[FROZEN_AS.get(op, op)] += n
+    return dict(sorted(seen.items()))
+
+
 def graph_ops(saved_model_dir: Path) -> dict[str, int]:
     """TF op type -> node count in the SavedModel's ``serving_default`` graph, function bodies included."""
     import tensorflow as tf
@@ -90,7 +111,7 @@ def preflight(saved_model_dir: Path, targets: tuple[str, ...] = TARGETS, *,
     if unknown:
         raise ValueError(f"unknown target(s) {unknown}; preflight knows {', '.join(TARGETS)}")
     saved_model_dir = Path(saved_model_dir)
-    ops = graph_ops(saved_model_dir) if ops is None else ops
+    ops = converter_ops(graph_ops(saved_model_dir) if ops is None else ops)
     checks = {
         "android": lambda: check_android(saved_model_dir, ops, convert=android_convert),
         "ios": lambda: check_ios(ops, coreml_ops),
@@ -111,6 +132,37 @@ def format_findings(findings: dict[str, list[dict]] | list[dict], target: str | 
     return "\n".join(
         f"{prefix}{f['severity']}: {f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in findings
     )
+
+
+def settle(findings: list[dict], conversion: str) -> list[dict]:
+    """The findings once the real conversion ran: each records ``conversion`` ("failed", "succeeded" or
+    "not run"); after a successful conversion an ``error`` was a false alarm and is kept as a ``warning``."""
+    if conversion not in ("failed", "succeeded", "not run"):
+        raise ValueError(f"unknown conversion outcome {conversion!r}")
+    settled = []
+    for f in findings:
+        f = {**f, "conversion": conversion}
+        if conversion == "succeeded" and f["severity"] == "error":
+            f["severity"] = "warning"
+            f["why"] += " (preflight expected the conversion to fail; it succeeded)"
+        settled.append(f)
+    return settled
+
+
+def explain_failure(reason: str, findings: list[dict]) -> str:
+    """A failed conversion's reason with the preflight errors that explain it (op + fix) in front; the
+    converter's own message (without its generic hint, after " — ") follows as the confirmation."""
+    errors = [f for f in findings if f["severity"] == "error"]
+    if not errors:
+        return reason
+    ops = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
+    said = reason.split(" — ", 1)[0].strip()
+    return f"op preflight: {ops} (confirmed by the conversion: {said})" if said else f"op preflight: {ops}"
+
+
+def preflight_warnings(findings: list[dict]) -> list[str]:
+    """One line per settled finding of a target that converted, for the result's warnings."""
+    return [f"op preflight: {f['op']} (x{f['count']}): {f['why']} — {f['fix']}" for f in findings]
 
 
 def _finding(op: str, count: int, severity: str, why: str, fix: str) -> dict:

@@ -12,7 +12,8 @@ from .errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, Conversion
 
 # report.json keys whose values differ between identical runs (timings); everything else is reproducible
 VOLATILE_KEYS = ("latency_ms", "seconds", "timings")
-METRIC_KEYS = ("top1_agreement", "top5_agreement", "max_abs_error", "mean_abs_error", "cosine")  # null: not run
+# null: not run, or not measured for the output's kind (top-1/top-5: class outputs; decisions: sigmoid scores)
+METRIC_KEYS = ("top1_agreement", "top5_agreement", "decision_agreement", "max_abs_error", "mean_abs_error", "cosine")
 
 
 @dataclass
@@ -140,19 +141,28 @@ class Report:
         rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]
         for name, r in self.targets.items():
             m = r.metrics
+            unverified = [c.name for c in r.checks if c.status == UNVERIFIED]
             rows.append((
                 name,
-                r.status,
+                # a check that could not run here is said on the status line, not only in the details below
+                f"{r.status} ({len(unverified)} check{'s' if len(unverified) > 1 else ''} UNVERIFIED)"
+                if r.status == PASS and unverified else r.status,
                 r.quantization or "-",
                 _human(r.bytes) if r.bytes else "-",
                 f"{r.bytes / r.float_bytes:.3f}" if r.bytes and r.float_bytes else "-",
-                f"{m['top1_agreement']:.3f}" if m.get("top1_agreement") is not None else "-",
+                f"{m['top1_agreement']:.3f}" if m.get("top1_agreement") is not None
+                else f"{m['decision_agreement']:.3f} (0.5)" if m.get("decision_agreement") is not None else "-",
                 f"{m['max_abs_error']:.2e}" if m.get("max_abs_error") is not None else "-",
                 r.runtime or "-",
             ))
         widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        outputs = self.model.get("outputs", [])
+        if any(o.get("kind") for o in outputs):
+            primary = self.model.get("primary_output")
+            lines.append("outputs: " + ", ".join(
+                f"{o['name']} ({o.get('kind') or '?'}{', primary' if o['name'] == primary else ''})" for o in outputs))
         for name, r in self.targets.items():
             if r.reason:
                 lines.append(f"{name}: {r.reason}")

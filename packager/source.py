@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -17,7 +17,8 @@ import numpy as np
 
 from .errors import InputError, UsageError, short_reason
 from .frameworks import import_tensorflow
-from .graph_safety import check_graph_def, check_saved_model
+from .frozen_graph import export_frozen_graph
+from .graph_safety import check_saved_model
 from .keras_loading import load_keras
 from .spec import PackageSpec, TensorSpec
 
@@ -73,6 +74,9 @@ class Source:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     samples: object | None = None  # the shared SampleSet, set once loaded (int8 calibration uses it)
+    # debug ops (Assert, CheckNumerics, Print, PrintV2) stripped from the export every target converts: op -> count
+    stripped_debug_ops: dict[str, int] = field(default_factory=dict)
+    frozen_graph: Path | None = None  # a frozen .pb input, debug ops stripped: what the web target converts
 
     @cached_property
     def _loaded(self):
@@ -100,7 +104,8 @@ class Source:
         import tensorflow as tf
 
         fn = self.concrete_function()
-        args = {name: tf.constant(batch[name]) for name in (i.name for i in self.inputs)}
+        # samples are float32 arrays: integer inputs (token ids) take them in their own dtype
+        args = {i.name: tf.constant(np.asarray(batch[i.name]).astype(i.dtype)) for i in self.inputs}
         out = fn(**args)
         return {k: v.numpy() for k, v in out.items()}
 
@@ -115,6 +120,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         _check_readable(path)
     export_dir = workdir / "saved_model"
     keras_model = None
+    frozen_graph, stripped = None, {}
     if fmt in ("keras", "h5"):
         keras_model = load_keras(path, fmt, spec)
         preview = keras_preview(keras_model, spec, fmt, export_dir) if on_preview else None
@@ -124,8 +130,12 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
     elif fmt == "saved_model":
         export_dir = path
     else:
-        _export_frozen_graph(path, spec, export_dir)
+        frozen_graph, stripped = export_frozen_graph(path, spec, export_dir)
     check_saved_model(export_dir, str(path))  # before anything of the graph runs (its initializers on load)
+    if not stripped:
+        stripped = _strip_debug_ops(export_dir, workdir / "saved_model_nodebug")
+        if stripped:
+            export_dir = workdir / "saved_model_nodebug"
     loaded = _load_saved_model(export_dir, path)
     signature_inputs, outputs = _signature_specs(loaded, path)
     # a frozen graph's signature already carries the --input-shape values
@@ -141,7 +151,8 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
         loaded = None
-    source = Source(spec, fmt, export_dir, keras_model, inputs, outputs)
+    source = Source(spec, fmt, export_dir, keras_model, inputs, outputs, stripped_debug_ops=stripped,
+                    frozen_graph=frozen_graph)
     if loaded is not None:  # loading a SavedModel takes most of a second: the preflight and reference reuse this one
         source.__dict__["_loaded"] = loaded
     return source
@@ -189,6 +200,20 @@ def _export_keras(model, export_dir: Path, path: Path) -> None:
         model.export(str(export_dir), verbose=False)
     else:  # tf_keras (Keras 2) model
         tf.saved_model.save(model, str(export_dir))
+
+
+def _strip_debug_ops(export_dir: Path, clean_dir: Path) -> dict[str, int]:
+    """Debug ops out of the SavedModel every target converts (as ``tensorflowjs_converter`` does by default):
+    a copy without them in ``clean_dir`` when there are any (op -> count), else {}. A SavedModel that cannot
+    be read here is left to ``_load_saved_model``, which reports it."""
+    from .debug_ops import strip_saved_model
+
+    if not (export_dir / "saved_model.pb").is_file():
+        return {}
+    try:
+        return strip_saved_model(export_dir, clean_dir)
+    except Exception:  # DecodeError and the like: the load below says what is wrong with the file
+        return {}
 
 
 def _load_saved_model(export_dir: Path, path: Path):
@@ -265,67 +290,6 @@ def _export_fixed_shapes(src_dir: Path, inputs: list[TensorSpec], dst: Path) -> 
     module = tf.Module()
     module.inner = loaded
     tf.saved_model.save(module, str(dst), signatures={"serving_default": serve})
-
-
-def _export_frozen_graph(path: Path, spec: PackageSpec, export_dir: Path) -> None:
-    """tfcoreml's interface: a frozen GraphDef + input name->shape + output names -> SavedModel."""
-    import tensorflow as tf
-
-    if not spec.input_shapes or not spec.output_names:
-        raise UsageError(
-            "a frozen graph .pb needs its input shapes and output names",
-            where=str(path),
-            hint="pass --input-shape NAME=1,224,224,3 (per input) and --output-names NAME[,NAME]",
-        )
-    graph_def = tf.compat.v1.GraphDef()
-    try:
-        graph_def.ParseFromString(path.read_bytes())
-    except Exception as e:
-        raise InputError("not a valid frozen GraphDef (.pb could not be parsed)", where=str(path),
-                         hint="a frozen graph is written by tf.io.write_graph(..., as_text=False)") from e
-    check_graph_def(graph_def, str(path))
-    nodes = {n.name: n for n in graph_def.node}
-    for name in list(spec.input_shapes) + list(spec.output_names):
-        if name.split(":")[0] not in nodes:
-            raise UsageError(f"the graph has no node named {name!r}", where=str(path),
-                             hint="check --input-shape / --output-names against the graph's node names")
-
-    def import_graph():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-
-    wrapped = tf.compat.v1.wrap_function(import_graph, [])
-    g = wrapped.graph
-    in_names = list(spec.input_shapes)
-    try:
-        fn = wrapped.prune(
-            [g.as_graph_element(_tensor_name(n)) for n in in_names],
-            [g.as_graph_element(_tensor_name(n)) for n in spec.output_names],
-        )
-    except Exception as e:
-        raise InputError(f"could not prune the graph to the given inputs/outputs: {_short(e)}", where=str(path)) from e
-    dtypes = {n: g.as_graph_element(_tensor_name(n)).dtype for n in in_names}
-    sig = [
-        tf.TensorSpec(tuple(spec.input_shapes[n]), dtypes[n], name=_safe_name(n)) for n in in_names
-    ]
-
-    @tf.function(input_signature=sig)
-    def serve(*args):
-        outs = fn(*args)
-        if not isinstance(outs, (list, tuple)):
-            outs = [outs]
-        return {f"output_{i}": o for i, o in enumerate(outs)}
-
-    module = tf.Module()
-    module.fn = fn
-    tf.saved_model.save(module, str(export_dir), signatures={"serving_default": serve})
-
-
-def _tensor_name(n: str) -> str:
-    return n if ":" in n else n + ":0"
-
-
-def _safe_name(n: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", n.split(":")[0])
 
 
 def keras_export_drift(source: Source, samples, reference: dict[str, np.ndarray], count: int = 4) -> str | None:

@@ -48,7 +48,8 @@ class Preprocessing:
         return expand(self.mean, "mean"), expand(self.std, "std")
 
 
-DEFAULT_QUANTIZATION = {"android": "int8", "ios": "fp16", "web": "uint8"}
+# "auto": the smallest mode that passes the gates (pipeline.AUTO_ORDER), every try reported
+DEFAULT_QUANTIZATION = {"android": "auto", "ios": "auto", "web": "auto"}
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class PackageSpec:
     samples: Path
     out: Path = Path("dist")
     labels_file: Path | None = None
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # of the primary output (a labels file given without an output name)
+    output_labels: dict = field(default_factory=dict)  # output name -> labels (--labels NAME=FILE, [labels])
+    output_kinds: dict = field(default_factory=dict)  # output name -> kind: set in packager.toml, then resolved
+    primary_output: str = ""  # resolved by the pipeline from the kinds (packager.kinds.primary_output)
     targets: tuple[str, ...] = TARGET_NAMES
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     quantization: dict = field(default_factory=lambda: dict(DEFAULT_QUANTIZATION))

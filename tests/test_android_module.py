@@ -21,7 +21,8 @@ from packager.targets.android import AndroidTarget
 
 GOLDEN = Path(__file__).parent / "golden" / "android"
 HOSTILE_LABELS = ('say "hi"', "back\\slash", "$cost ${x}", "end */ comment", "naïve 猫 🐱", "it's")
-MODEL_ASSET = "src/main/assets/model.tflite"
+MODEL_ASSET = "src/main/assets/com.example.tiny_net_q/model.tflite"  # the default package of make_spec()
+LABELS_ASSET = "src/main/assets/com.example.tiny_net_q/labels.txt"
 
 
 def _tools_present() -> bool:
@@ -133,8 +134,9 @@ def test_golden_tree(tiny, tmp_path):
     out = render(tiny, tmp_path / "android", make_spec(android_package="com.example.golden",
                                                        android_abi_filters=("arm64-v8a", "x86_64")))
     got = _tree(out)
-    assert MODEL_ASSET in got
-    got.pop(MODEL_ASSET)
+    golden_model = MODEL_ASSET.replace("com.example.tiny_net_q", "com.example.golden")
+    assert golden_model in got
+    got.pop(golden_model)
     if os.environ.get("PACKAGER_REGEN_GOLDEN") == "1":
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for rel, data in got.items():
@@ -150,16 +152,17 @@ def test_module_layout_and_hostile_labels(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     for rel in ("build.gradle.kts", "CMakeLists.txt", "README.md", "src/main/AndroidManifest.xml",
                 "src/main/cpp/jni_bridge.cc", "src/main/cpp/jni_assets.cc", "src/main/cpp/model_runner.cc",
-                "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET,
-                "src/main/assets/labels.txt"):
+                "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET, LABELS_ASSET):
         assert (out / rel).is_file(), rel
-    assert (out / "src/main/assets/labels.txt").read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
+    assert (out / LABELS_ASSET).read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
+    assert not (out / "src/main/assets/model.tflite").exists()  # nothing at the asset root, where apps collide
     gradle = (out / "build.gradle.kts").read_text()
     assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
     assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
     assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (out / "CMakeLists.txt").read_text()
     kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")
-    assert r'"say \"hi\""' in kt and r'"back\\slash"' in kt and r'"\$cost \${x}"' in kt and '"naïve 猫 🐱"' in kt
+    assert "say" not in kt and "cost" not in kt  # labels have one home: the asset the classifier reads
+    assert 'const val ASSET_DIR: String = "com.example.tiny_net_q"' in kt
     assert "*/" not in kt.split("package", 1)[0]  # the model name cannot close a comment
     readme = (out / "README.md").read_text(encoding="utf-8")
     assert 'include(":tiny_net_q")' in readme and 'implementation(project(":tiny_net_q"))' in readme
@@ -194,6 +197,8 @@ def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
         assert checks[name].seconds is not None
     assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
+    assert "README.md's 1 Kotlin code blocks" in checks["kotlin-compiles"].detail
+    assert "its 1 Java code blocks" in checks["kotlin-compiles"].detail
     assert "through the Kotlin preprocessing" in checks["jni-runs-fp32"].detail
 
 
@@ -257,6 +262,124 @@ def test_checks_fail_on_a_broken_module(tiny, tmp_path):
     checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
     assert checks["jni-compiles"].status == FAIL
     assert "not defined in C++" in checks["jni-compiles"].detail and "close" in checks["jni-compiles"].detail
+
+@pytest.mark.slow
+@needs_tools
+def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_path):
+    """The module's own JNI core (built for this host, called from a JVM): 8 threads classifying on one handle get
+    exactly the results each gets alone, and closing the handle while they run makes each call either complete
+    correctly or throw IllegalStateException — no crash (the unguarded core crashed with SIGSEGV here)."""
+    from packager.runtimes import android_host as host
+    from packager.runtimes import android_jvm_runner as jvm
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    compiled = am.compile_code(ctx, out, tmp_path / "work")
+    assert compiled.host_error is None, compiled.host_error
+    res, runner_dir = jvm.compile_runner(tmp_path / "work")
+    assert res.returncode == 0, res.output
+    threads, iterations = 8, 300
+    res, phases = jvm.stress_on_host(runner_dir, compiled.classes, compiled.lib_dir,
+                                      f"{ctx['package']}.{ctx['class_name']}Native", artifact.path, threads, iterations)
+    assert res.returncode == 0, f"exit {res.returncode}: {host.first_lines(res.output)}"
+    together = phases["concurrent-runs"]
+    assert together == {"hung": 0, "ok": threads * iterations, "wrong": 0, "closed": 0, "errors": 0}, res.output
+    closing = phases["close-during-runs"]
+    assert closing["closed"] == threads and closing["ok"] >= threads * iterations // 2, res.output
+    assert closing["wrong"] == closing["errors"] == closing["hung"] == 0, res.output
+
+
+@pytest.mark.slow
+@needs_tools
+def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
+    """NaN has no int8 value (casting it is undefined behaviour): the JNI core rejects it for a quantized input with
+    IllegalArgumentException naming the element, while a float model receives it as is."""
+    import dataclasses
+
+    from packager.runtimes import android_jvm_runner as jvm
+
+    source, artifact, samples, _ = tiny
+    int8 = AndroidTarget().convert(dataclasses.replace(source, samples=samples), make_spec(int8_io=True), "int8",
+                                   tmp_path)
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    compiled = am.compile_code(ctx, out, tmp_path / "work")
+    assert compiled.host_error is None, compiled.host_error
+    res, runner_dir = jvm.compile_runner(tmp_path / "work")
+    assert res.returncode == 0, res.output
+    native = f"{ctx['package']}.{ctx['class_name']}Native"
+    for model, expected in ((int8.path, "nan-input: java.lang.IllegalArgumentException: input 0 has NaN at element 0"),
+                            (artifact.path, "nan-input: ok")):
+        res = jvm.run_on_host(runner_dir, compiled.classes, compiled.lib_dir, ["--nan", native, str(model)])
+        assert res.returncode == 0 and expected in res.output, res.output
+
+
+TOP_INDICES_JAVA = """
+import java.util.List;
+
+public final class TopIndicesProbe {
+    public static void main(String[] args) throws Exception {
+        Class<?> c = Class.forName(args[0]);
+        java.lang.reflect.Method top = c.getMethod("topIndices", float[].class, int.class, float.class);
+        float[] scores = {0.1f, 0.7f, Float.NaN, 0.4f, 0.7f, -2f};
+        System.out.println(top.invoke(null, scores, 3, Float.NEGATIVE_INFINITY));
+        System.out.println(top.invoke(null, scores, 5, 0.4f));
+        System.out.println(top.invoke(null, scores, 2, 0.9f));
+        try {
+            top.invoke(null, scores, 0, 0f);
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println(e.getCause().getClass().getSimpleName());
+        }
+    }
+}
+"""
+
+
+@pytest.mark.slow
+@needs_tools
+def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
+    """The generated ranking (Classifier.topIndices, behind classify/topClasses), run on a JVM: best first, ties in
+    index order, NaN never ranked, minScore and topK honoured, topK <= 0 rejected."""
+    import subprocess
+
+    from packager.runtimes import android_host as host
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    classes = tmp_path / "classes"
+    res = host.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
+    assert res.returncode == 0, res.output
+    (tmp_path / "TopIndicesProbe.java").write_text(TOP_INDICES_JAVA, encoding="utf-8")
+    tools = host.java_tools()
+    subprocess.run([tools["javac"], "-d", str(tmp_path), str(tmp_path / "TopIndicesProbe.java")], check=True)
+    cp = os.pathsep.join(map(str, (tmp_path, classes, host.kotlin_stdlib(), host.android_stubs_jar())))
+    run = subprocess.run([tools["java"], "-cp", cp, "TopIndicesProbe", f"{ctx['package']}.{ctx['class_name']}Classifier"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.split("\n")[:4] == ["[1, 4, 3]", "[1, 4, 3]", "[]", "IllegalArgumentException"], run.stdout + run.stderr
+
+
+@pytest.mark.slow
+@needs_tools
+def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
+    """Every ```kotlin / ```java block of the README is compiled as written (Kotlin with the module's sources,
+    Java against the compiled module): a wrong call in either fails kotlin-compiles, naming the block."""
+    from packager.runtimes.android_snippets import readme_snippets
+
+    source, artifact, _, _ = tiny
+    out = render(tiny, tmp_path / "android")
+    readme = out / "README.md"
+    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "java"]
+    text = readme.read_text(encoding="utf-8")
+    ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    for n, (good, bad) in enumerate([(".create(context)", ".creat(context)"), ("createAsync(", "createAsynk(")], 1):
+        assert good in text
+        readme.write_text(text.replace(good, bad), encoding="utf-8")
+        kotlin = am.compile_code(ctx, out, tmp_path / f"work{n}").checks[0]
+        assert kotlin.name == "kotlin-compiles" and kotlin.status == FAIL, kotlin.detail
+        assert f"README_{n}." in kotlin.detail and bad.strip(".(") in kotlin.detail, kotlin.detail
+
 
 def test_missing_tools_are_skipped_locally_and_fail_in_ci(tiny, tmp_path, monkeypatch):
     out = render(tiny, tmp_path / "android")

@@ -16,6 +16,7 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 ct = pytest.importorskip("coremltools")
 
+from conftest import run_cli  # noqa: E402
 from packager.checks import PASS  # noqa: E402
 from packager.pipeline import reference_outputs  # noqa: E402
 from packager.runtimes import swift_syntax  # noqa: E402
@@ -105,6 +106,8 @@ def test_image_classifier_each_mode(cnn_case, tmp_path, mode):
     consts = swift_syntax.parse(Path(out / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes())
     assert not consts.root_node.has_error
     text = (out / "Sources/TinyNet/TinyNetClassifier.swift").read_text()
+    # the Vision continuation is resumed exactly once (a second resume crashes the app)
+    assert text.count("continuation.resume(") == 1, text.count("continuation.resume(")
     labels_block = text.split("public static let labels: [String] = [")[1].split("]")[0]
     lits = [swift_syntax.unescape(line.strip().rstrip(",")[1:-1]) for line in labels_block.strip().splitlines()]
     assert lits == list(HOSTILE)
@@ -139,12 +142,40 @@ def test_unknown_layer_makes_prediction_unverified(cnn_case, tmp_path):
     layer.name = "mystery"
     layer.input.append(mlspec.neuralNetworkClassifier.layers[0].output[0])
     layer.output.append("mystery_out")
-    layer.lrn.alpha, layer.lrn.beta, layer.lrn.localSize, layer.lrn.k = 1e-4, 0.75, 3, 1.0
+    layer.argSort.axis = -1
+    second = mlspec.neuralNetworkClassifier.layers.add()  # a second unknown type: both must be named
+    second.name = "mystery_custom"
+    second.input.append("mystery_out")
+    second.output.append("mystery_custom_out")
+    second.custom.className = "MyLayer"
     ct.utils.save_spec(mlspec, str(art.path))
     if IOSTarget.coreml_runtime_available():
-        pytest.skip("Core ML itself runs LRN on macOS")
-    with pytest.raises(Unverified, match="'lrn'"):
+        pytest.skip("Core ML itself runs argSort on macOS")
+    with pytest.raises(Unverified, match="'argSort'") as e:
         target.predict(art, source, spec, samples)
+    reason = str(e.value)
+    assert "'custom'" in reason and "'mystery'" in reason and "'mystery_custom'" in reason, reason
+
+
+def test_dynamic_output_shape_is_described_not_a_crash(tmp_path):
+    """A fully convolutional model (H and W dynamic, fixed by --input-shape): its outputs' H and W stay
+    dynamic in the source signature. The .mlmodel describes them as dynamic and still runs."""
+    inp = keras.Input((None, None, 3), name="img")
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    model = keras.Model(inp, L.Conv2D(2, 1)(x))
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (2, 8, 6, 3)).astype(np.float32))
+    spec, source, samples, reference, work = _build(tmp_path, model, samples=tmp_path / "x.npy",
+                                                    input_shapes={"img": (1, 8, 6, 3)})
+    assert None in source.outputs[0].shape[1:]
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    mlspec = ct.utils.load_spec(str(art.path))
+    (out,) = mlspec.description.output
+    assert "?" in out.shortDescription and "dynamic" in out.shortDescription, out.shortDescription
+    pred = target.predict(art, source, spec, samples)
+    (name,) = reference
+    assert pred.outputs[name].shape == reference[name].shape == (2, 8, 6, 2)
+    assert np.abs(pred.outputs[name] - reference[name]).max() < 1e-4
 
 
 @pytest.mark.slow
@@ -247,3 +278,54 @@ def test_mlprogram_is_opt_in_and_unverified_on_linux(cnn_case, tmp_path):
     if not IOSTarget.coreml_runtime_available():
         with pytest.raises(Unverified, match="mlprogram"):
             target.predict(art, source, spec, samples)
+
+
+def test_keras2_lstm_runs_on_the_executor_not_unverified(tmp_path):
+    """A Keras 2 (.h5) LSTM: coremltools writes its while loop as loop/branch/copy/scatter layers; the
+    executor runs them and the prediction matches the reference (it used to be UNVERIFIED)."""
+    tk = pytest.importorskip("tf_keras")
+    inp = tk.Input((6, 3))
+    model = tk.Model(inp, tk.layers.Dense(2)(tk.layers.LSTM(4)(inp)))
+    model.save(tmp_path / "rnn.h5")
+    np.save(tmp_path / "x.npy", RNG.normal(0, 1, (3, 6, 3)).astype(np.float32))
+    spec = PackageSpec(model=tmp_path / "rnn.h5", samples=tmp_path / "x.npy", out=tmp_path / "out", name="Rnn")
+    work = tmp_path / "work"
+    work.mkdir()
+    source = load_source(spec, work)
+    samples = load_samples(spec, source.inputs)
+    reference = reference_outputs(source, samples)
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    from packager.runtimes import coreml_numpy
+
+    assert {"loop", "branch", "copy"} <= set(coreml_numpy.layer_types(art.path))
+    pred = target.predict(art, source, spec, samples)
+    (name,) = reference
+    assert np.abs(pred.outputs[name] - reference[name]).max() < 1e-4
+
+
+@pytest.mark.slow
+def test_cli_keras2_gru_and_dynamic_output_model_pass_on_ios(tmp_path):
+    """Through the real CLI: a Keras 2 GRU (loop/branch layers in the .mlmodel) and a fully convolutional
+    model whose outputs have dynamic H/W (was a TypeError after conversion): ios PASS on the executor."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
+            "import tf_keras as k\n"
+            "k.utils.set_random_seed(2)\n"
+            "i = k.Input((7, 2)); m = k.Model(i, k.layers.Dense(3, activation='softmax')(k.layers.GRU(5)(i)))\n"
+            f"m.save({str(tmp_path / 'gru.h5')!r})\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    np.save(tmp_path / "seq.npy", RNG.normal(0, 1, (4, 7, 2)).astype(np.float32))
+    inp = keras.Input((None, None, 3), name="img")
+    keras.Model(inp, L.Conv2D(2, 3, padding="same")(inp)).save(tmp_path / "fcn.keras")
+    np.save(tmp_path / "img.npy", RNG.normal(0, 1, (3, 6, 5, 3)).astype(np.float32))
+    for model, samples, extra in (("gru.h5", "seq.npy", ()), ("fcn.keras", "img.npy", ("--input-shape", "img=1,6,5,3"))):
+        out = tmp_path / f"out_{model}"
+        r = run_cli("build", tmp_path / model, "--samples", tmp_path / samples, "--targets", "ios", "--out", out, *extra)
+        assert r.returncode == 0, r.stderr + r.stdout
+        ios = json.loads((out / "report.json").read_text())["targets"]["ios"]
+        assert ios["status"] == "PASS", ios
+        assert ios["runtime"].startswith("numpy-nn-executor") or IOSTarget.coreml_runtime_available()
+        assert ios["metrics"]["max_abs_error"] < 5e-3

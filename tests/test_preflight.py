@@ -161,3 +161,79 @@ def test_tflite_error_text_without_structured_errors_still_names_the_op():
 def test_unknown_target_is_refused():
     with pytest.raises(ValueError, match="desktop"):
         pf.preflight("unused", ("desktop",), ops={})
+
+
+def test_debug_ops_are_not_counted_and_variable_reads_count_as_their_frozen_op():
+    ops = {"Assert": 2, "CheckNumerics": 1, "Print": 1, "PrintV2": 1, "ResourceGather": 3, "GatherV2": 1, "MatMul": 1}
+    assert pf.converter_ops(ops) == {"GatherV2": 4, "MatMul": 1}
+    findings = pf.preflight("unused", ("web", "ios"), ops=ops, coreml_ops=frozenset({"GatherV2", "MatMul"}))
+    assert findings == {"web": [], "ios": []}
+
+
+def test_settled_findings_say_what_the_conversion_did():
+    error = {"op": "Roll", "count": 1, "severity": "error", "why": "TF.js has no kernel for op Roll",
+             "fix": "replace the op or use a different target"}
+    warning = {**error, "op": "While", "severity": "warning", "why": "may fail"}
+    ok = pf.settle([error, warning], "succeeded")
+    assert [(f["severity"], f["conversion"]) for f in ok] == [("warning", "succeeded"), ("warning", "succeeded")]
+    assert "it succeeded" in ok[0]["why"] and error["severity"] == "error"  # the input is not changed
+    assert pf.preflight_warnings(ok)[0].startswith("op preflight: Roll (x1): TF.js has no kernel")
+    failed = pf.settle([error], "failed")
+    assert pf.settle([error], "not run")[0]["severity"] == "error"
+    assert failed[0]["severity"] == "error" and failed[0]["conversion"] == "failed"
+    reason = pf.explain_failure("tensorflowjs could not convert the model (fp32): Unsupported Ops — generic hint",
+                                [error, warning])
+    assert reason == ("op preflight: Roll (x1): TF.js has no kernel for op Roll — fix: replace the op or use a "
+                      "different target (confirmed by the conversion: tensorflowjs could not convert the model "
+                      "(fp32): Unsupported Ops)")
+    assert pf.explain_failure("converter crashed", [warning]) == "converter crashed"  # nothing to explain it
+
+
+@pytest.mark.slow
+def test_stripped_saved_model_has_no_debug_ops_and_computes_the_same(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from packager.debug_ops import strip_saved_model
+
+    def noisy(x):
+        tf.debugging.Assert(tf.reduce_all(tf.math.is_finite(x)), [x])
+        x = tf.debugging.check_numerics(x, "x")
+        tf.print("x", x)
+        return tf.nn.softmax(tf.raw_ops.Print(input=x, data=[x], message="x") * 2.0)
+
+    src = _save_module(tmp_path / "noisy", noisy, [None, 4])
+    assert strip_saved_model(src, tmp_path / "clean") == {"Assert": 1, "CheckNumerics": 1, "Print": 1, "PrintV2": 1}
+    ops = pf.graph_ops(tmp_path / "clean")
+    assert not set(ops) & (pf.DEBUG_OPS | {"If", "StringFormat"}), ops  # the Assert's If and tf.print's format too
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    want = tf.saved_model.load(str(src)).signatures["serving_default"](x=x)["y"].numpy()
+    got = tf.saved_model.load(str(tmp_path / "clean")).signatures["serving_default"](x=x)["y"].numpy()
+    np.testing.assert_array_equal(got, want)
+    assert strip_saved_model(tmp_path / "clean", tmp_path / "again") == {}  # nothing left: nothing written
+    assert not (tmp_path / "again").exists()
+
+
+@pytest.mark.slow
+def test_frozen_graph_loses_its_debug_ops_and_what_only_fed_them():
+    import numpy as np
+    import tensorflow as tf
+
+    from packager.debug_ops import strip_frozen_graph
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
+        check = tf.debugging.check_numerics(x, "x")
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(check > -100.0), [x]), tf.print("x", x)]):
+            tf.nn.softmax(tf.compat.v1.Print(check, [x], "x") * 2.0, name="probs")
+    graph_def = g.as_graph_def()
+    assert strip_frozen_graph(graph_def, ["probs"]) == {"Assert": 1, "CheckNumerics": 1, "Print": 1, "PrintV2": 1}
+    assert not {n.op for n in graph_def.node} & (pf.DEBUG_OPS | {"StringFormat"})
+    x = np.random.default_rng(0).normal(size=(1, 4)).astype(np.float32)
+    results = []
+    for gd in (g.as_graph_def(), graph_def):
+        with tf.compat.v1.Session(graph=tf.Graph()) as session:
+            tf.compat.v1.import_graph_def(gd, name="")
+            results.append(session.run("probs:0", {"x:0": x}))
+    np.testing.assert_array_equal(results[0], results[1])

@@ -76,7 +76,8 @@ def test_hostile_labels_through_every_target(tmp_path):
         assert not failed, failed
     checks = {c["name"]: c["status"] for c in report["targets"]["android"]["checks"]}
     assert checks["kotlin-compiles"] == checks["jni-compiles"] == "PASS"
-    assert (out / "android/src/main/assets/labels.txt").read_text(encoding="utf-8").splitlines() == HOSTILE
+    [labels_asset] = (out / "android/src/main/assets").glob("*/labels.txt")  # in the module's namespace folder
+    assert labels_asset.read_text(encoding="utf-8").splitlines() == HOSTILE
     # the report itself shows the labels as text
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<script>window.__pwned" not in html

@@ -32,7 +32,7 @@ def test_spec_defaults():
     spec = build_spec(ns())
     assert spec.targets == ("android", "ios", "web")
     assert spec.out == Path("dist")
-    assert spec.quantization == {"android": "int8", "ios": "fp16", "web": "uint8"}
+    assert spec.quantization == {"android": "auto", "ios": "auto", "web": "auto"}  # smallest mode that passes
     assert spec.preprocessing.mean == (0.0,) and spec.preprocessing.std == (255.0,)
     assert spec.android_package == "com.example.m"
 
@@ -276,3 +276,121 @@ def test_a_swallowed_ctrl_c_still_stops_the_build_before_the_output_lands(tmp_pa
     finally:
         signal.signal(signal.SIGINT, previous)
         interrupt._seen.clear()
+
+
+# ---- output kinds (packager/kinds.py) and the metrics that follow them ------------------------------------------
+
+def test_infer_kind_from_activation_and_values():
+    from packager.kinds import infer_kind
+
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]])
+    assert infer_kind(probs) == "probabilities"
+    assert infer_kind(np.array([[0.2, 0.9, 0.1]])) == "sigmoid"  # in [0, 1], rows not summing to 1
+    assert infer_kind(np.array([[2.0, -1.0, 0.5]])) == "regression"
+    assert infer_kind(np.array([[2.0, -1.0, 0.5]]), has_labels=True) == "logits"
+    assert infer_kind(np.array([[2.0, -1.0]]), activation="Softmax") == "probabilities"
+    assert infer_kind(np.array([[0.2, 0.9, 0.1]]), activation="BiasAdd") == "regression"  # boxes in [0, 1]
+    assert infer_kind(np.array([[0.2, 0.9]]), activation="Sigmoid") == "sigmoid"
+    assert infer_kind(np.array([[1, 2]]), dtype="int32") == "other"
+
+
+def test_primary_output_rule():
+    from packager.kinds import primary_output
+
+    assert primary_output(["boxes", "scores", "classes"], {"boxes": "regression", "scores": "sigmoid",
+                                                           "classes": "probabilities"}) == "scores"
+    assert primary_output(["a", "b"], {"a": "regression", "b": "other"}) == "a"
+
+
+def test_regression_output_has_no_top1():
+    ref = {"boxes": np.array([[0.1, 0.9, 0.3, 0.2], [0.4, 0.1, 0.2, 0.3]])}
+    cand = {"boxes": np.array([[0.1, 0.9, 0.31, 0.2], [0.4, 0.1, 0.2, 0.31]])}
+    cmp = compare(ref, cand, gates_for("android", "int8"), {"boxes": "regression"})
+    assert cmp.per_output["boxes"]["top1_agreement"] is None and cmp.metrics["top1_agreement"] is None
+    assert cmp.per_output["boxes"]["decision_agreement"] is None
+    assert cmp.confusion == {} and cmp.disagreements == []
+    # without kinds: the legacy rule (2-D, >= 2 columns = class scores)
+    assert compare(ref, cand, gates_for("android", "int8")).metrics["top1_agreement"] == 1.0
+
+
+def test_sigmoid_decision_agreement_and_gate():
+    ref = {"tags": np.array([[0.1, 0.7, 0.45, 0.9], [0.6, 0.2, 0.3, 0.8]])}
+    cand = {"tags": np.array([[0.1, 0.7, 0.55, 0.9], [0.6, 0.2, 0.3, 0.8]])}  # one score crosses 0.5
+    gates = {**gates_for("web", "uint8"), "max_abs_error": 1.0, "min_cosine": 0.0}
+    cmp = compare(ref, cand, gates, {"tags": "sigmoid"})
+    assert cmp.per_output["tags"]["decision_agreement"] == 7 / 8
+    assert cmp.per_output["tags"]["top1_agreement"] is None
+    assert not cmp.ok and "decision agreement at 0.5 0.875 < 0.9" in cmp.reason
+    assert compare(ref, cand, {**gates, "min_decision": 0.8}, {"tags": "sigmoid"}).ok
+
+
+def test_missing_output_is_structural():
+    cmp = compare({"a": np.ones((2, 3)), "b": np.ones((2, 1))}, {"a": np.ones((2, 3))}, gates_for("ios", "fp16"))
+    assert cmp.structural and not cmp.ok
+    assert not compare({"a": np.ones((2, 3))}, {"a": np.zeros((2, 3))}, gates_for("ios", "fp16")).structural
+
+
+def test_labels_per_output_flags(tmp_path):
+    (tmp_path / "a.txt").write_text("x\ny\n")
+    (tmp_path / "b.txt").write_text("p\nq\nr\n")
+    spec = build_spec(ns(labels=[str(tmp_path / "a.txt"), f"classes={tmp_path / 'b.txt'}"]))
+    assert spec.labels == ("x", "y") and spec.output_labels == {"classes": ("p", "q", "r")}
+    with pytest.raises(UsageError, match="--labels given twice"):
+        build_spec(ns(labels=[str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]))
+
+
+def test_toml_outputs_and_labels_tables(tmp_path):
+    (tmp_path / "b.txt").write_text("p\nq\n")
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text('model = "a.keras"\nsamples = "s"\n[outputs.output_0]\nkind = "regression"\n'
+                   '[labels]\noutput_1 = "b.txt"\n')
+    spec = build_spec(ns(model=None, samples=None, config=str(cfg)))
+    assert spec.output_kinds == {"output_0": "regression"} and spec.output_labels == {"output_1": ("p", "q")}
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('[outputs.out]\nkind = "regresion"', "did you mean 'regression'"),
+    ('[outputs.out]\nknd = "regression"', "did you mean 'kind'"),
+    ('[outputs]\nout = "regression"', "one table per output"),
+    ('[labels]\nout = 3', "labels.out must be string"),
+])
+def test_bad_output_tables(tmp_path, text, fragment):
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text(text)
+    with pytest.raises(UsageError) as e:
+        read_toml(cfg)
+    assert fragment in e.value.render()
+
+
+def test_resolve_kinds_config_wins_and_plain_labels_make_logits():
+    from packager.kinds import resolve_kinds
+    from packager.spec import TensorSpec
+
+    outs = [TensorSpec("a", (None, 4)), TensorSpec("b", (None, 3))]
+    ref = {"a": np.array([[1.5, -2.0, 0.3, 4.0]]), "b": np.array([[2.0, -1.0, 0.5]])}
+    kinds = resolve_kinds(outs, ref, set_kinds={}, labelled=set(), activations={"a": "BiasAdd", "b": "BiasAdd"})
+    assert kinds == {"a": "regression", "b": "regression"}
+    # a labels file without an output name, 3 labels: the first 2-D output with 3 columns holds class scores
+    kinds = resolve_kinds(outs, ref, set_kinds={}, labelled=set(), activations={}, plain_labels=3)
+    assert kinds == {"a": "regression", "b": "logits"}
+    kinds = resolve_kinds(outs, ref, set_kinds={"b": "other"}, labelled={"a"}, activations={})
+    assert kinds == {"a": "logits", "b": "other"}
+
+
+def test_report_html_and_console_for_tensor_samples_with_disagreements():
+    """.npz samples have no thumbnails: report.html still renders the disagreeing samples (was: jinja2
+    UndefinedError, exit 1, no report); a PASS target with a check that could not run says so on its status line."""
+    from packager.checks import Check
+    from packager.report import Report, TargetResult
+    from packager.report_html import render_report_html
+
+    r = TargetResult("android", PASS, quantization="int8", disagreements=[2, 5],
+                     checks=[Check("gradle-build", UNVERIFIED, "no Google Maven here")])
+    model = {"name": "m", "file": "m.pb", "format": "frozen_pb", "inputs": [], "primary_output": "tags",
+             "outputs": [{"name": "tags", "shape": [None, 50], "dtype": "float32", "kind": "sigmoid"}]}
+    report = Report(model=model, samples={"count": 6, "source": "s.npz", "kind": "tensors"}, targets={"android": r},
+                    packager_version="test")
+    html = render_report_html(report, (), {})
+    assert "#2" in html and "#5" in html
+    line = next(x for x in report.summary_table().splitlines() if x.startswith("android"))
+    assert "PASS (1 check UNVERIFIED)" in line

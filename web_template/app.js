@@ -13,6 +13,9 @@
 
   const config = JSON.parse(document.getElementById("packager-config").textContent);
   const $ = (id) => document.getElementById(id);
+  // Every URL of the bundle resolves against this page, so the bundle works under any sub-path
+  // (GitHub Pages /repo/, an app's /demo/): tf.js resolves weight files against the model URL it is given.
+  const here = (path) => new URL(path, location.href).href;
   const state = { model: null, backend: null };
 
   let resolveReady;
@@ -45,8 +48,11 @@
   async function chooseBackend() {
     const wanted = new URLSearchParams(location.search).get("backend");
     const order = wanted ? [wanted] : config.backends;
+    // No wasm threads: on a cross-origin-isolated host (COOP/COEP headers) tf.js would start pthread workers
+    // from blob: URLs and wait for them forever; the bundle ships the single-threaded binaries only.
+    tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
     if (tf.wasm && tf.wasm.setWasmPaths) {
-      tf.wasm.setWasmPaths(new URL(config.runtime_dir + "/", location.href).href);
+      tf.wasm.setWasmPaths(here(config.runtime_dir + "/"));
     }
     for (const name of order) {
       try {
@@ -66,11 +72,14 @@
       if (typeof tf === "undefined") {
         throw new Error("the tf.js runtime (" + config.runtime_dir + "/tf.min.js) did not load");
       }
-      state.backend = await chooseBackend();
-      api.backend = state.backend;
-      $("backend").textContent = state.backend;
-      state.model = await tf.loadGraphModel(config.model_url, { fetchFunc: checkedFetch });
-      await warmUp();
+      await withTimeout((async () => {
+        state.backend = await chooseBackend();
+        api.backend = state.backend;
+        $("backend").textContent = state.backend;
+        state.model = await tf.loadGraphModel(here(config.model_url), { fetchFunc: checkedFetch });
+        await warmUp();
+      })(), LOAD_TIMEOUT_MS, "loading the model took over " + LOAD_TIMEOUT_MS / 1000 + " s (backend " +
+        (state.backend || "not started") + ")");
       setStatus("Model loaded (" + state.backend + " backend). Pick an input.", "ok");
       resolveReady(state.backend);
     } catch (e) {
@@ -80,6 +89,14 @@
       setStatus(message, "error");
       rejectReady(new Error(message));
     }
+  }
+
+  const LOAD_TIMEOUT_MS = 60000;
+
+  function withTimeout(promise, ms, what) {
+    let timer;
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(what)), ms); });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
   }
 
   // tf.js would read an HTTP error page as weights; fail with the URL and status instead.
@@ -319,7 +336,7 @@
         button.addEventListener("click", () => {
           selectSample(button);
           run(async () => {
-            const resp = await fetch(config.samples_url);
+            const resp = await fetch(here(config.samples_url));
             const all = await resp.json();
             const inputs = {};
             for (const [name, v] of Object.entries(all[i])) {
@@ -366,7 +383,7 @@
 
   function registerServiceWorker() {
     if (!("serviceWorker" in navigator)) return;
-    api.serviceWorker = navigator.serviceWorker.register("sw.js")
+    api.serviceWorker = navigator.serviceWorker.register(here("sw.js"))
       .then(() => navigator.serviceWorker.ready)
       .then((reg) => (reg.active ? reg.active.state : "none"))
       .catch((e) => {

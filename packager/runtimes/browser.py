@@ -85,18 +85,36 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     sys_version = ""
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
 
-    def __init__(self, *args, directory: str, quiet: bool, **kwargs):
+    def __init__(self, *args, directory: str, quiet: bool, prefix: str = "/", headers: dict | None = None, **kwargs):
         self._quiet = quiet
+        self._prefix = prefix
+        self._headers = headers or {}
         super().__init__(*args, directory=directory, **kwargs)
 
+    def _inside(self, url_path: str) -> Path | None:
+        """The file ``url_path`` names: only paths under the served prefix map into the folder."""
+        path = urllib.parse.urlsplit(url_path).path
+        if path == self._prefix.rstrip("/") and self._prefix != "/":
+            return None  # "/demo" (no slash): redirected by send_head so relative URLs resolve under it
+        if not path.startswith(self._prefix):
+            return None
+        return resolve_inside(Path(self.directory), "/" + url_path[len(self._prefix):])
+
     def send_head(self):
-        if resolve_inside(Path(self.directory), self.path) is None:
+        path = urllib.parse.urlsplit(self.path).path
+        if self._prefix != "/" and path == self._prefix.rstrip("/"):
+            self.send_response(301)
+            self.send_header("Location", self._prefix)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if self._inside(self.path) is None:
             self.send_error(404, "Not found")
             return None
         return super().send_head()
 
     def translate_path(self, path: str) -> str:
-        resolved = resolve_inside(Path(self.directory), path)
+        resolved = self._inside(path)
         if resolved is None:  # send_head refused it already; never map it to a file
             raise PermissionError(path)
         if resolved.is_dir() and urllib.parse.urlsplit(path).path.endswith("/"):
@@ -111,6 +129,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         # Always revalidate: a rebuilt bundle must be seen (the service worker does the caching).
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in self._headers.items():
+            self.send_header(name, value)
         super().end_headers()
 
     def log_message(self, format: str, *args) -> None:
@@ -123,13 +143,24 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-class StaticServer:
-    """Serve ``root`` on ``host`` (127.0.0.1) at ``port`` (0 = a free one) from a background thread."""
+# Headers of a cross-origin-isolated host (SharedArrayBuffer allowed: tf.js' wasm backend may start threads).
+ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
-    def __init__(self, root: Path | str, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True):
+
+class StaticServer:
+    """Serve ``root`` on ``host`` (127.0.0.1) at ``port`` (0 = a free one) from a background thread, under the
+    URL path ``prefix`` (``/`` = the origin's root; ``/demo/`` = as a sub-path deployment would; anything outside
+    it is a 404), adding ``headers`` to every response (e.g. ISOLATION_HEADERS)."""
+
+    def __init__(self, root: Path | str, *, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
+                 prefix: str = "/", headers: dict | None = None):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"not a folder: {self.root}")
+        if not (prefix.startswith("/") and prefix.endswith("/")):
+            raise ValueError(f"prefix must start and end with '/': {prefix!r}")
+        self.prefix = prefix
+        self.headers = dict(headers or {})
         self.host = host
         self._port = port
         self.quiet = quiet
@@ -144,13 +175,14 @@ class StaticServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"http://{self.host}:{self.port}{self.prefix}"
 
     def bind(self) -> StaticServer:
         """Bind the socket (so ``url`` is known) without serving yet."""
         if self._httpd is None:
             def handler(*args, **kwargs):
-                return _Handler(*args, directory=str(self.root), quiet=self.quiet, **kwargs)
+                return _Handler(*args, directory=str(self.root), quiet=self.quiet, prefix=self.prefix,
+                                headers=self.headers, **kwargs)
 
             self._httpd = _Server((self.host, self._port), handler)
         return self

@@ -3,7 +3,8 @@
 ``render_module`` renders ``android_template/`` into the module folder (model + labels included, with TFLite
 metadata embedded); ``module_checks`` verifies what can be verified here:
 
-1. ``kotlin-compiles``: kotlinc 2.4 against stubs generated from AOSP's API signature file (API 29);
+1. ``kotlin-compiles``: kotlinc 2.4 against stubs generated from AOSP's API signature file (API 29), with the
+   README's Kotlin code blocks; its Java code blocks with javac against the result;
 2. ``jni-compiles``: the JNI C++ with ``-Wall -Werror`` against Debian's NDK headers and the TFLite C API, with
    the JNI header generated from the *compiled Kotlin* force-included (a signature mismatch is a compile
    error) and the defined ``Java_*`` symbols compared with the Kotlin ``external`` functions (a missing or
@@ -39,6 +40,7 @@ import numpy as np
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..compare import compare, gates_for
 from ..errors import ToolMissing
+from ..kinds import primary_name
 from ..names import default_android_package, validate_android_package
 from ..render import render_tree, template_dir
 from ..values import check_abi_filters
@@ -79,10 +81,12 @@ def jni_prefix(package: str, class_name: str) -> str:
 
 # ---- rendering -------------------------------------------------------------------------------------------------
 
-def _template_manifest() -> dict:
+def _template_manifest(package: str) -> dict:
+    """Where the model and its labels go inside the module (``__package__`` = the module's namespace)."""
     import tomllib
 
-    return tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
+    manifest = tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
+    return {k: v.replace("__package__", package) for k, v in manifest.items()}
 
 
 def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], list[str]]) -> dict:
@@ -90,6 +94,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
     package = android_package(spec)
     class_name = spec.identifier
     in_names, out_names = io_names
+    primary = primary_name(spec, source)
     by_name = {t.name: t for t in source.inputs}
     inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
     ctx = {
@@ -108,6 +113,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
         "outputs": [{"name": n} for n in out_names],
+        "primary_output": primary,  # the wrapper's classify(): the same output on every target (kinds.py)
+        "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
         "is_image": bool(source.is_image),
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
@@ -127,7 +134,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     outdir = Path(outdir)
     ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
     render_tree(template_dir("android"), outdir, ctx)
-    manifest = _template_manifest()
+    manifest = _template_manifest(ctx["package"])
     model = outdir / manifest["model"]
     model.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
@@ -179,13 +186,15 @@ def _needs_kotlin(kotlin_check: Check) -> None:
     raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
 
 
-CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read
+CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read, with the README's code blocks
+README = "README.md"
 
 
 def code_snapshot(module_dir: Path) -> dict[str, bytes]:
-    """The module's Kotlin and C++ files, by relative path."""
-    return {p.relative_to(module_dir).as_posix(): p.read_bytes()
-            for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()}
+    """The module's Kotlin and C++ files and its README (whose code blocks are compiled), by relative path."""
+    files = [p for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()]
+    files += [module_dir / README] if (module_dir / README).is_file() else []
+    return {p.relative_to(module_dir).as_posix(): p.read_bytes() for p in files}
 
 
 @dataclass
@@ -209,13 +218,23 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     # 1. Kotlin compiles against the Android API stubs.
     kotlin_ok = False
     with _timed("kotlin-compiles", checks) as r:
+        from ..runtimes import android_snippets
+
         sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
-        res = host.compile_kotlin(sources, classes)
+        kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
+        res = host.compile_kotlin(sources + kt_snippets, classes)
         if res.returncode != 0:
-            raise _CheckFailed("kotlinc failed:\n" + host.first_lines(res.output))
+            raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md):\n"
+                               + host.first_lines(res.output))
         kotlin_ok = True
-        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files against Android API 29 stubs "
-                       f"({host.android_stubs_jar().name}, from AOSP api/current.txt)")
+        if java_snippets:
+            res = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
+            if res.returncode != 0:
+                raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
+                                   + host.first_lines(res.output))
+        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
+                       f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
+                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them")
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:
@@ -361,13 +380,17 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray
     return argb.astype(np.uint32).view(np.int32)
 
 
+HOST_CORE_SOURCES = ["model_runner.cc", "runner_registry.cc", "jni_bridge.cc"]
+
+
 def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
-    """The module's JNI core (model_runner + jni_bridge) as a host library in ``work/lib``; returns that folder."""
+    """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``; returns
+    that folder."""
     lib_dir = work / "lib"
     header = work / "kotlin_jni.h"
     if not header.is_file():  # jni-compiles writes it, unless it stopped before
         _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
-    res = host.build_host_library(code_dir / "src/main/cpp", ["model_runner.cc", "jni_bridge.cc"],
+    res = host.build_host_library(code_dir / "src/main/cpp", HOST_CORE_SOURCES,
                                   lib_dir / f"lib{ctx['lib_name']}.so", header)
     if res.returncode != 0:
         raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
@@ -380,7 +403,9 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     if artifact.extra.get("float_path") is None and artifact.mode not in ("fp32", "float32"):
         raise _CheckFailed(f"no fp32 model to run (artifact mode {artifact.mode!r} and no extra['float_path']); "
                            "node-tflite's TFLite 2.2.0 gives wrong numbers for quantized models")
-    res, runner_dir = host.compile_runner(work)
+    from ..runtimes import android_jvm_runner as jvm
+
+    res, runner_dir = jvm.compile_runner(work)
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
@@ -403,7 +428,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
             blob += x.astype("<f4").tobytes()
     (work / "in.bin").write_bytes(bytes(blob))
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
-    res = host.run_on_host(runner_dir, classes, lib_dir, [
+    res = jvm.run_on_host(runner_dir, classes, lib_dir, [
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, float_path, work / "in.bin", work / "out.bin",
         str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float"])
     if res.returncode != 0:
@@ -449,7 +474,7 @@ def _check_manifest(host, outdir: Path, package: str, work: Path) -> str:
 
 
 def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact, samples: SampleSet) -> str:
-    model = outdir / _template_manifest()["model"]
+    model = outdir / _template_manifest(android_package(spec))["model"]
     meta = tflite_metadata.read_metadata(model)
     if meta["name"] != spec.display_name:
         raise _CheckFailed(f"metadata name {meta['name']!r} != {spec.display_name!r}")
@@ -457,9 +482,11 @@ def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact, samples
         text = meta["files"].get(tflite_metadata.LABELS_FILE)
         if text != tflite_metadata.labels_text(spec.labels):
             raise _CheckFailed("labels.txt zipped in the model does not match the labels")
+        out_names = tflite_metadata.signature_io_names(model)[1]
+        index = out_names.index(spec.primary_output) if spec.primary_output in out_names else 0
         if (tflite_metadata.LABELS_FILE, tflite_metadata.ASSOCIATED_FILE_TENSOR_AXIS_LABELS) not in \
-                meta["outputs"][0]["associated_files"]:
-            raise _CheckFailed("the first output has no TENSOR_AXIS_LABELS associated file")
+                meta["outputs"][index]["associated_files"]:
+            raise _CheckFailed(f"the primary output {out_names[index]!r} has no TENSOR_AXIS_LABELS associated file")
     drift = tflite_metadata.outputs_differ(Path(artifact.path), model, samples)
     if drift:
         raise _CheckFailed(f"the model with metadata gives different outputs from the validated one: {drift}")

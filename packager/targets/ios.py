@@ -6,7 +6,7 @@ convert  coremltools, from the source's ``serving_default`` ConcreteFunction (wo
          preprocessing; classifiers a ``ClassifierConfig``. Weight modes: fp32, fp16 (default),
          8bit (per-channel linear). ``spec.ios_format == "mlprogram"`` gives an ``.mlpackage``.
 predict  Core ML through coremltools on macOS; elsewhere the NumPy executor of the saved spec
-         (``packager.runtimes.coreml_numpy``). An unknown layer -> ``Unverified`` naming it.
+         (``packager.runtimes.coreml_numpy``). Unknown layers -> ``Unverified`` naming every unknown type.
 render   ``ios_template/`` -> Swift package with the model, the wrapper and an XCTest with golden
          samples.
 checks   Swift syntax (tree-sitter), feature names used by the Swift code vs the model spec,
@@ -29,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..checks import FAIL, PASS, SKIPPED, Check
 from ..errors import ConversionError, UsageError
+from ..kinds import primary_name
 from ..render import render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
 
@@ -229,14 +230,14 @@ class IOSTarget:
         channels = int(source.inputs[0].shape[-1]) if source.is_image else 0
         descriptions = {}
         for tensor in source.inputs:
-            text = f"{tensor.name}: float32 {list(tensor.sample_shape)}"
+            text = f"{tensor.name}: {tensor.dtype} {shape_text(tensor.shape)}"
             if source.is_image:
                 mean, std = spec.preprocessing.per_channel(channels)
                 text = (f"{spec.preprocessing.color if channels == 3 else 'grayscale'} image "
                         f"{tensor.shape[2]}x{tensor.shape[1]}; model sees (pixel - {list(mean)}) / {list(std)}")
             descriptions[features["inputs"][tensor.name]] = text
         for tensor in source.outputs:
-            text = f"{tensor.name}: {list(tensor.sample_shape)}"
+            text = f"{tensor.name}: {shape_text(tensor.shape)}"
             if classifier:
                 text = f"probability of each of the {len(spec.labels)} labels"
             descriptions[features["outputs"][tensor.name]] = text
@@ -282,8 +283,7 @@ class IOSTarget:
             try:
                 runner = coreml_numpy.Program(artifact.path)
             except coreml_numpy.UnsupportedLayer as e:
-                raise Unverified(f"Core ML layer type {e.layer_type!r} (layer {e.layer_name!r}) is not implemented "
-                                 "by the NumPy executor, so the .mlmodel could not be run here") from e
+                raise Unverified(unsupported_reason(e)) from e
             runtime = f"numpy-nn-executor (packager {__version__})"
         features = read_features(artifact.path)
         rows: dict[str, list[np.ndarray]] = {o.name: [] for o in source.outputs}
@@ -302,7 +302,7 @@ class IOSTarget:
                     value = out[features["outputs"][tensor.name]]
                     if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
                         value = np.asarray([value[label] for label in labels], np.float32)
-                    rows[tensor.name].append(np.asarray(value, np.float32).reshape(tensor.sample_shape))
+                    rows[tensor.name].append(_one_row(np.asarray(value, np.float32), tensor.shape))
         outputs = {name: np.concatenate(v) for name, v in rows.items()}
         latency = 1000 * float(np.mean(seconds)) if seconds else None
         return Prediction(outputs, runtime, latency)
@@ -374,6 +374,32 @@ class _CoreMLRunner:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def shape_text(shape) -> str:
+    """``[1, 224, 224, 3]``; a dynamic dimension (``None``, not the batch) shows as ``?``."""
+    dims = ["1" if i == 0 else ("?" if d is None or int(d) < 0 else str(int(d))) for i, d in enumerate(shape)]
+    text = f"[{', '.join(dims)}]"
+    return text + " (? = dynamic, set by the input)" if "?" in dims else text
+
+
+def _one_row(value: np.ndarray, shape) -> np.ndarray:
+    """One sample's output with its batch axis: reshaped to the static shape, or, when some dimension is
+    dynamic, kept as produced with a leading batch of 1."""
+    if all(d is not None for d in shape[1:]):
+        return value.reshape((1,) + tuple(int(d) for d in shape[1:]))
+    rank = len(shape)
+    while value.ndim > rank and value.shape[0] == 1:
+        value = value[0]
+    return value[None] if value.ndim == rank - 1 else value
+
+
+def unsupported_reason(e) -> str:
+    """The UNVERIFIED reason for a model with layer types the executor lacks: every one of them."""
+    pairs = [f"{t!r} (layer {n!r})" if n else repr(t) for t, n in zip(e.layer_types, e.layer_names)]
+    many = len(pairs) > 1
+    return (f"Core ML layer type{'s' if many else ''} {', '.join(pairs)} {'are' if many else 'is'} not implemented "
+            "by the NumPy executor, so the .mlmodel could not be run here")
 
 
 def one_blas_thread():
@@ -494,6 +520,7 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "array_input_shapes": [] if source.is_image else [list(i.sample_shape) for i in source.inputs],
         "array_outputs": [] if classifier else outputs,
         "probabilities": outputs[0] if classifier else "",
+        "primary_output": features["outputs"][primary_name(spec, source)],  # the same output on every target
         "class_label": features.get("class_label", ""),
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
         "weights": artifact.mode,

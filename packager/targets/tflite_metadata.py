@@ -247,6 +247,14 @@ def labels_text(labels) -> str:
     return "".join(f"{label}\n" for label in labels)
 
 
+def labelled_output_index(spec: PackageSpec, source: Source, out_names: list[str]) -> int:
+    """Index (in the .tflite's output order) of the output ``spec.labels`` label: the primary output."""
+    from ..kinds import primary_name
+
+    primary = primary_name(spec, source)
+    return out_names.index(primary) if primary in out_names else 0
+
+
 def embed_metadata(tflite_path: Path, spec: PackageSpec, source: Source) -> None:
     """Write labels and normalisation into ``tflite_path`` (in place) with the standard metadata schema."""
     import flatbuffers
@@ -269,8 +277,8 @@ def embed_metadata(tflite_path: Path, spec: PackageSpec, source: Source) -> None
                                  "normalised per channel as (x - mean) / std.")
         inputs.append(t)
     outputs = [{"name": n} for n in out_names]
-    if spec.labels and outputs:
-        outputs[0]["labels_file"] = LABELS_FILE
+    if spec.labels and outputs:  # the primary output's labels (packager.kinds), on that output
+        outputs[labelled_output_index(spec, source, out_names)]["labels_file"] = LABELS_FILE
     meta = build_metadata(name=spec.display_name, description=spec.description, version=spec.version,
                           author=spec.author, license=spec.license, inputs=inputs, outputs=outputs)
 

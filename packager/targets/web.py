@@ -25,7 +25,6 @@ import io
 import json
 import os
 import shutil
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -35,9 +34,18 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
-from ..frameworks import reusing, tfjs_saved_model_converter
+from ..kinds import primary_name
 from ..render import REPO_ROOT, render_string, render_tree, template_dir
 from .base import Artifact, Prediction, Unverified
+from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes: part of this module's API)
+    QUANTIZATION,
+    SHARD_GLOB,
+    convert_frozen_graph,
+    convert_saved_model,
+    folder_bytes,
+    io_nodes,
+    signature_nodes,
+)
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -45,14 +53,6 @@ if TYPE_CHECKING:
     from ..spec import PackageSpec
 
 TFJS_VERSION = "4.22.0"
-SHARD_GLOB = "group*-shard*of*.bin"  # the weight files tensorflowjs writes next to model.json
-# Weight modes -> tensorflowjs quantization_dtype_map (a boolean value = "every weight").
-QUANTIZATION = {
-    "fp32": None,
-    "fp16": {"float16": True},
-    "uint16": {"uint16": True},
-    "uint8": {"uint8": True},
-}
 DEFAULT_MODE = "uint8"  # smallest download (1/4 of fp32); affine per-tensor quantization of weights only
 DEFAULT_SHARD_BYTES = 4 * 1024 * 1024  # tensorflowjs' own default; spec.web_shard_bytes overrides it
 BACKENDS = ("wasm", "webgl", "cpu")  # the page tries them in this order
@@ -60,6 +60,9 @@ MAX_BUNDLED_SAMPLES = 12
 THEME_COLOR = "#1f5fa8"
 BACKGROUND_COLOR = "#ffffff"
 PAGE_TIMEOUT_MS = 120_000
+# The build's browser checks serve the bundle under a sub-path, as GitHub Pages (/repo/) or an app (/demo/) would:
+# a URL resolved against the origin's root instead of the page fails them.
+CHECK_PREFIX = "/deployed/under/a-sub-path/"
 
 # Vendored runtime: bundle file name -> path under the npm-web tools folder (.ci/setup-web.sh).
 VENDOR_FILES = {
@@ -67,10 +70,7 @@ VENDOR_FILES = {
     "tf-backend-wasm.min.js": "tfjs-backend-wasm/package/dist/tf-backend-wasm.min.js",
     "tfjs-backend-wasm.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm.wasm",
     "tfjs-backend-wasm-simd.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm-simd.wasm",
-    "tfjs-backend-wasm-threaded-simd.wasm": "tfjs-backend-wasm/package/dist/tfjs-backend-wasm-threaded-simd.wasm",
 }
-
-_DTYPES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_BOOL": "bool"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,78 +102,6 @@ def vendored_runtime() -> dict[str, Path]:
 
 def template_manifest() -> dict:
     return tomllib.loads((template_dir("web") / "template.toml").read_text(encoding="utf-8"))
-
-
-# ---------------------------------------------------------------------------------------------
-# conversion
-
-
-def convert_saved_model(saved_model_dir: Path, out: Path, mode: str, shard_bytes: int,
-                        float_out: Path | None = None, loaded=None) -> None:
-    """tensorflowjs_converter's conversion, in process. With ``float_out`` the same optimized graph and
-    weights are also written unquantized there (the fp32 model), instead of converting the model twice.
-    ``loaded``: the SavedModel already loaded (``tf.saved_model.load``), used instead of loading it again
-    (1.3 s on MobileNetV2; the converter only reads it)."""
-    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # tensorflowjs imports TF-DF, which prints a banner
-    tfjs_convert = tfjs_saved_model_converter()
-
-    folders = [out] + ([float_out] if float_out is not None else [])
-    for folder in folders:
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-    write = tfjs_convert.write_artifacts
-    load_model = tfjs_convert._load_model
-
-    def write_also_float(topology, weights, output_graph, *args, **kwargs):
-        write(topology, weights, output_graph, *args, **kwargs)
-        if float_out is not None:  # write_weights quantizes copies: ``weights`` still holds the float values
-            write(topology, weights, str(float_out / Path(output_graph).name), *args,
-                  **{**kwargs, "quantization_dtype_map": None})
-
-    with _TFJS_PATCH:
-        tfjs_convert.write_artifacts = write_also_float
-        tfjs_convert._load_model = reusing(load_model, saved_model_dir, loaded)
-        try:
-            tfjs_convert.convert_tf_saved_model(
-                str(saved_model_dir),
-                str(out),
-                signature_def="serving_default",
-                saved_model_tags="serve",
-                quantization_dtype_map=QUANTIZATION[mode],
-                weight_shard_size_bytes=int(shard_bytes),
-            )
-        finally:
-            tfjs_convert.write_artifacts = write
-            tfjs_convert._load_model = load_model
-    if float_out is not None:  # files the converter copies itself (assets of lookup tables), not the weights
-        for extra in out.iterdir():
-            if extra.name != "model.json" and not extra.match(SHARD_GLOB):
-                (shutil.copytree if extra.is_dir() else shutil.copy2)(extra, float_out / extra.name)
-    # The converter writes protobuf maps in varying key order; sorted keys make a rebuild of the same
-    # model byte-identical (and so keep the service worker's content-hash cache name stable).
-    for folder in folders:
-        model_json = folder / "model.json"
-        data = json.loads(model_json.read_text(encoding="utf-8"))
-        model_json.write_text(json.dumps(data, sort_keys=True, separators=(",", ":")), encoding="utf-8")
-
-
-_TFJS_PATCH = threading.Lock()
-
-
-def signature_nodes(model_json: dict) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(inputs, outputs): signature key (= reference name) -> {node, dtype} from a model.json."""
-    sig = model_json.get("signature") or model_json.get("userDefinedMetadata", {}).get("signature") or {}
-
-    def side(key: str) -> dict[str, dict]:
-        return {k: {"node": v["name"], "dtype": _DTYPES.get(v.get("dtype", "DT_FLOAT"), "float32")}
-                for k, v in sig.get(key, {}).items()}
-
-    return side("inputs"), side("outputs")
-
-
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,8 +221,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     manifest = template_manifest()
     runtime = vendored_runtime()
     model_json_path = artifact.path / "model.json"
-    model_json = json.loads(model_json_path.read_text(encoding="utf-8"))
-    in_nodes, out_nodes = signature_nodes(model_json)
+    in_nodes, out_nodes = artifact.extra["inputs"], artifact.extra["outputs"]
 
     outdir = Path(outdir)
     if outdir.exists():
@@ -338,24 +265,16 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         samples_url = f"{samples_dir}/samples.json"
         (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
 
-    labels = list(spec.labels)
-    label_output = None
-    if labels:
-        for o in source.outputs:
-            if o.shape and o.shape[-1] is not None and int(o.shape[-1]) == len(labels):
-                label_output = o.name
-                break
-    inputs_cfg = []
-    for t in source.inputs:
-        if t.name not in in_nodes:
-            raise ConversionError(f"model.json has no signature input {t.name!r}", where=str(model_json_path))
-        inputs_cfg.append({"name": t.name, "node": in_nodes[t.name]["node"], "dtype": in_nodes[t.name]["dtype"],
-                           "shape": list(t.sample_shape)})
-    outputs_cfg = []
-    for t in source.outputs:
-        if t.name not in out_nodes:
-            raise ConversionError(f"model.json has no signature output {t.name!r}", where=str(model_json_path))
-        outputs_cfg.append({"name": t.name, "node": out_nodes[t.name]["node"]})
+    labels = list(spec.labels)  # of the primary output (packager.kinds), the same output on every target
+    primary = primary_name(spec, source)
+    label_output = primary if labels else None
+    missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
+              [t.name for t in source.outputs if t.name not in out_nodes]
+    if missing:
+        raise ConversionError(f"no TF.js node for {missing}", where=str(model_json_path))
+    inputs_cfg = [{"name": t.name, "node": in_nodes[t.name]["node"], "dtype": in_nodes[t.name]["dtype"],
+                   "shape": list(t.sample_shape)} for t in source.inputs]
+    outputs_cfg = [{"name": t.name, "node": out_nodes[t.name]["node"]} for t in source.outputs]
 
     image_cfg = None
     if geom is not None:
@@ -372,6 +291,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         "outputs": outputs_cfg,
         "labels": labels,
         "label_output": label_output,
+        "primary_output": primary,
         "top_k": min(5, len(labels)) if labels else 0,
         "image": image_cfg,
         "samples": bundled,
@@ -516,8 +436,12 @@ class WebTarget:
         shard = int(getattr(spec, "web_shard_bytes", 0) or DEFAULT_SHARD_BYTES)
         t0 = time.perf_counter()
         try:
-            convert_saved_model(Path(source.saved_model_dir), out, mode, shard, float_out,
-                                loaded=getattr(source, "_loaded", None))
+            if getattr(source, "format", "") == "frozen_pb":  # as tensorflowjs_converter --input_format=tf_frozen_model
+                convert_frozen_graph(Path(source.frozen_graph or source.spec.model), source.spec.output_names,
+                                     out, mode, shard, float_out)
+            else:
+                convert_saved_model(Path(source.saved_model_dir), out, mode, shard, float_out,
+                                    loaded=getattr(source, "_loaded", None))
         except PackagerError:
             raise
         except Exception as e:
@@ -531,11 +455,7 @@ class WebTarget:
 
     def _artifact(self, source: Source, mode: str, out: Path, shard: int, seconds: float) -> Artifact:
         model_json = json.loads((out / "model.json").read_text(encoding="utf-8"))
-        in_nodes, out_nodes = signature_nodes(model_json)
-        missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
-                  [t.name for t in source.outputs if t.name not in out_nodes]
-        if missing:
-            raise ConversionError(f"the TF.js model's signature lacks {missing}", where=str(out / "model.json"))
+        in_nodes, out_nodes = io_nodes(model_json, source, str(out / "model.json"))
         shards = sorted(p.name for p in out.glob(SHARD_GLOB))
         return Artifact(
             target=self.name, mode=mode, path=out, bytes=folder_bytes(out),
@@ -545,6 +465,8 @@ class WebTarget:
                 "shard_bytes": shard,
                 "output_nodes": {k: v["node"] for k, v in out_nodes.items()},
                 "input_nodes": {k: v["node"] for k, v in in_nodes.items()},
+                "inputs": in_nodes,  # the spec's tensor name -> {node, dtype} (io_nodes)
+                "outputs": out_nodes,
                 "convert_seconds": seconds,
             },
         )
@@ -616,7 +538,7 @@ def _served_page(outdir: Path):
     Chromium profile, service workers allowed; all closed on exit. ToolMissing when there is no browser."""
     from ..runtimes.browser import StaticServer, chromium_profile
 
-    server = StaticServer(outdir).start()
+    server = StaticServer(outdir, prefix=CHECK_PREFIX).start()
     try:
         with chromium_profile() as context:
             session = PageSession(context, server.url)
@@ -825,7 +747,7 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path) -> Check
     try:
         original = source.predict({image["input"]: np.concatenate(inputs)})
         page = _stack(page_rows)
-        name = config.get("label_output") or config["outputs"][0]["name"]
+        name = config.get("primary_output") or config["outputs"][0]["name"]
         top1 = float(np.mean(original[name].reshape(len(images), -1).argmax(-1) == page[name].reshape(len(images), -1).argmax(-1)))
         versus = f"; vs the original model on the same images: top-1 {top1:.3f}, max |diff| {_max_abs(page, original):.3g}"
     except Exception as e:  # the reference is informative here; the gate is the equality above

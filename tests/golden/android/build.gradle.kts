@@ -2,7 +2,15 @@
 // Runtime: LiteRT (TensorFlow Lite) in Google Play services, C API via Prefab (com.google.android.gms:play-services-tflite-java:16.4.0).
 plugins {
     id("com.android.library")
-    id("org.jetbrains.kotlin.android")
+}
+
+// Kotlin: AGP 9+ compiles Kotlin itself ("built-in Kotlin", on by default) and registers the `kotlin` extension
+// when it is applied; applying org.jetbrains.kotlin.android on top of it fails configuration. AGP 8.x (and AGP 9
+// with android.builtInKotlin=false) registers no `kotlin` extension and needs the Kotlin Gradle plugin: apply it
+// exactly then. It must be on the build classpath, as Android Studio projects declare it in the root build file:
+// `id("org.jetbrains.kotlin.android") version "2.x" apply false`.
+if (extensions.findByName("kotlin") == null) {
+    apply(plugin = "org.jetbrains.kotlin.android")
 }
 
 android {
@@ -18,7 +26,7 @@ android {
         }
         externalNativeBuild {
             cmake {
-                cppFlags += listOf("-std=c++17", "-Wall", "-Werror")
+                cppFlags += listOf("-std=c++17", "-Wall") // no -Werror: a newer NDK warning must not break your build
             }
         }
     }
@@ -44,8 +52,10 @@ android {
     }
 }
 
-kotlin {
-    jvmToolchain(17)
+// Kotlin bytecode for Java 17, like compileOptions: pinned on the compile tasks (both Kotlin paths above create
+// KotlinJvmCompile tasks), not with a toolchain, so any JDK 17+ running Gradle (Android Studio's JBR 21) builds it.
+tasks.withType<org.jetbrains.kotlin.gradle.tasks.KotlinJvmCompile>().configureEach {
+    compilerOptions.jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
 }
 
 dependencies {

@@ -31,14 +31,32 @@ std::vector<int32_t> Shape(const TfLiteTensor* tensor) {
   return shape;
 }
 
+// A usable quantization scale: positive and finite (0 would divide by zero; NaN casts to an integer are undefined).
+bool ScaleOk(TfLiteQuantizationParams q, const char* what, int index, std::string* error) {
+  if (q.scale > 0.0f && std::isfinite(q.scale)) return true;
+  *error = std::string(what) + " " + std::to_string(index) + " is quantized with scale " + std::to_string(q.scale) +
+           ": the model's quantization parameters are invalid";
+  return false;
+}
+
+// Quantizes into out; false with *error (and out untouched) if a value is NaN, which has no integer value.
 template <typename Q>
-void Quantize(const float* in, size_t count, TfLiteQuantizationParams q, Q* out) {
+bool Quantize(const float* in, size_t count, TfLiteQuantizationParams q, Q* out, int index, std::string* error) {
+  if (!ScaleOk(q, "input", index, error)) return false;
+  for (size_t i = 0; i < count; ++i) {
+    if (std::isnan(in[i])) {
+      *error = "input " + std::to_string(index) + " has NaN at element " + std::to_string(i) +
+               "; a quantized model cannot represent it";
+      return false;
+    }
+  }
   const float lo = static_cast<float>(std::numeric_limits<Q>::min());
   const float hi = static_cast<float>(std::numeric_limits<Q>::max());
   for (size_t i = 0; i < count; ++i) {
     float v = std::round(in[i] / q.scale) + static_cast<float>(q.zero_point);
-    out[i] = static_cast<Q>(v < lo ? lo : (v > hi ? hi : v));
+    out[i] = static_cast<Q>(v < lo ? lo : (v > hi ? hi : v));  // +-inf clamp to the ends
   }
+  return true;
 }
 
 template <typename Q>
@@ -122,11 +140,9 @@ bool ModelRunner::SetInput(int index, const float* values, size_t count, std::st
       std::copy(values, values + count, static_cast<float*>(data));
       return true;
     case kTfLiteInt8:
-      Quantize(values, count, TfLiteTensorQuantizationParams(tensor), static_cast<int8_t*>(data));
-      return true;
+      return Quantize(values, count, TfLiteTensorQuantizationParams(tensor), static_cast<int8_t*>(data), index, error);
     case kTfLiteUInt8:
-      Quantize(values, count, TfLiteTensorQuantizationParams(tensor), static_cast<uint8_t*>(data));
-      return true;
+      return Quantize(values, count, TfLiteTensorQuantizationParams(tensor), static_cast<uint8_t*>(data), index, error);
     default:
       *error = std::string("input ") + std::to_string(index) + " has type " + TypeName(TfLiteTensorType(tensor)) +
                "; only float32, int8 and uint8 inputs are supported";
@@ -158,9 +174,11 @@ bool ModelRunner::GetOutput(int index, float* values, size_t count, std::string*
       return true;
     }
     case kTfLiteInt8:
+      if (!ScaleOk(TfLiteTensorQuantizationParams(tensor), "output", index, error)) return false;
       Dequantize(static_cast<const int8_t*>(data), count, TfLiteTensorQuantizationParams(tensor), values);
       return true;
     case kTfLiteUInt8:
+      if (!ScaleOk(TfLiteTensorQuantizationParams(tensor), "output", index, error)) return false;
       Dequantize(static_cast<const uint8_t*>(data), count, TfLiteTensorQuantizationParams(tensor), values);
       return true;
     default:

@@ -9,18 +9,20 @@
 
 #include "jni_common.h"
 #include "model_runner.h"
+#include "runner_registry.h"
 
-using packager::ModelRunner;
+using packager::Lease;
+using packager::RunnerRegistry;
 using packager::ThrowJava;
 
 namespace {
 
-ModelRunner* RunnerOrThrow(JNIEnv* env, jlong handle) {
-  if (handle == 0) {
-    ThrowJava(env, "java/lang/IllegalStateException", "the interpreter is closed");
-    return nullptr;
-  }
-  return reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));
+// Exclusive use of the handle's runner until the returned lease ends (calls on one runner are serialized), or an
+// empty lease with IllegalStateException pending when the handle is closed: close() during a call is safe.
+Lease RunnerOrThrow(JNIEnv* env, jlong handle) {
+  Lease runner = RunnerRegistry::Acquire(static_cast<int64_t>(handle));
+  if (!runner) ThrowJava(env, "java/lang/IllegalStateException", "the interpreter is closed");
+  return runner;
 }
 
 bool IndexOk(JNIEnv* env, int index, int count, const char* what) {
@@ -45,88 +47,103 @@ jintArray ToJava(JNIEnv* env, const std::vector<int32_t>& shape) {
 extern "C" {
 
 JNIEXPORT jlong JNICALL Java_com_example_golden_TinyNetQNative_createFromBytes(JNIEnv* env, jclass, jbyteArray model, jint threads) {
-  if (model == nullptr) {
-    ThrowJava(env, "java/lang/IllegalArgumentException", "model bytes are null");
-    return 0;
-  }
-  const jsize length = env->GetArrayLength(model);
-  std::vector<uint8_t> bytes(static_cast<size_t>(length));
-  env->GetByteArrayRegion(model, 0, length, reinterpret_cast<jbyte*>(bytes.data()));
-  if (env->ExceptionCheck()) return 0;
-  return packager::CreateRunnerHandle(env, std::move(bytes), threads);
+  return packager::Guarded(env, jlong{}, [&]() -> jlong {
+    if (model == nullptr) {
+      ThrowJava(env, "java/lang/IllegalArgumentException", "model bytes are null");
+      return 0;
+    }
+    const jsize length = env->GetArrayLength(model);
+    std::vector<uint8_t> bytes(static_cast<size_t>(length));
+    env->GetByteArrayRegion(model, 0, length, reinterpret_cast<jbyte*>(bytes.data()));
+    if (env->ExceptionCheck()) return 0;
+    return packager::CreateRunnerHandle(env, std::move(bytes), threads);
+  });
 }
 
 JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_inputCount(JNIEnv* env, jclass, jlong handle) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  return runner == nullptr ? 0 : runner->InputCount();
+  return packager::Guarded(env, jint{}, [&]() -> jint {
+    Lease runner = RunnerOrThrow(env, handle);
+    return runner ? runner->InputCount() : 0;
+  });
 }
 
 JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_outputCount(JNIEnv* env, jclass, jlong handle) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  return runner == nullptr ? 0 : runner->OutputCount();
+  return packager::Guarded(env, jint{}, [&]() -> jint {
+    Lease runner = RunnerOrThrow(env, handle);
+    return runner ? runner->OutputCount() : 0;
+  });
 }
 
 JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_inputShape(JNIEnv* env, jclass, jlong handle, jint index) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
-  return ToJava(env, runner->InputShape(index));
+  return packager::Guarded(env, jintArray{}, [&]() -> jintArray {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
+    return ToJava(env, runner->InputShape(index));
+  });
 }
 
 JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_outputShape(JNIEnv* env, jclass, jlong handle, jint index) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
-  return ToJava(env, runner->OutputShape(index));
+  return packager::Guarded(env, jintArray{}, [&]() -> jintArray {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
+    return ToJava(env, runner->OutputShape(index));
+  });
 }
 
 JNIEXPORT jobjectArray JNICALL Java_com_example_golden_TinyNetQNative_run(JNIEnv* env, jclass, jlong handle, jobjectArray inputs) {
-  ModelRunner* runner = RunnerOrThrow(env, handle);
-  if (runner == nullptr) return nullptr;
-  if (inputs == nullptr || env->GetArrayLength(inputs) != runner->InputCount()) {
-    ThrowJava(env, "java/lang/IllegalArgumentException",
-              "the model takes " + std::to_string(runner->InputCount()) + " input arrays, got " +
-                  std::to_string(inputs == nullptr ? 0 : env->GetArrayLength(inputs)));
-    return nullptr;
-  }
-  std::string error;
-  for (jsize i = 0; i < env->GetArrayLength(inputs); ++i) {
-    auto array = static_cast<jfloatArray>(env->GetObjectArrayElement(inputs, i));
-    if (array == nullptr) {
-      ThrowJava(env, "java/lang/IllegalArgumentException", "input " + std::to_string(i) + " is null");
+  return packager::Guarded(env, jobjectArray{}, [&]() -> jobjectArray {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner) return nullptr;
+    if (inputs == nullptr || env->GetArrayLength(inputs) != runner->InputCount()) {
+      ThrowJava(env, "java/lang/IllegalArgumentException",
+                "the model takes " + std::to_string(runner->InputCount()) + " input arrays, got " +
+                    std::to_string(inputs == nullptr ? 0 : env->GetArrayLength(inputs)));
       return nullptr;
     }
-    std::vector<float> values(static_cast<size_t>(env->GetArrayLength(array)));
-    env->GetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
-    env->DeleteLocalRef(array);
-    if (!runner->SetInput(i, values.data(), values.size(), &error)) {
-      ThrowJava(env, "java/lang/IllegalArgumentException", error);
-      return nullptr;
+    std::string error;
+    for (jsize i = 0; i < env->GetArrayLength(inputs); ++i) {
+      auto array = static_cast<jfloatArray>(env->GetObjectArrayElement(inputs, i));
+      if (array == nullptr) {
+        ThrowJava(env, "java/lang/IllegalArgumentException", "input " + std::to_string(i) + " is null");
+        return nullptr;
+      }
+      std::vector<float> values(static_cast<size_t>(env->GetArrayLength(array)));
+      env->GetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
+      env->DeleteLocalRef(array);
+      if (!runner->SetInput(i, values.data(), values.size(), &error)) {
+        ThrowJava(env, "java/lang/IllegalArgumentException", error);
+        return nullptr;
+      }
     }
-  }
-  if (!runner->Invoke(&error)) {
-    ThrowJava(env, "java/lang/IllegalStateException", error);
-    return nullptr;
-  }
-  jclass float_array_class = env->FindClass("[F");
-  if (float_array_class == nullptr) return nullptr;
-  jobjectArray outputs = env->NewObjectArray(runner->OutputCount(), float_array_class, nullptr);
-  if (outputs == nullptr) return nullptr;
-  for (int i = 0; i < runner->OutputCount(); ++i) {
-    std::vector<float> values(runner->OutputSize(i));
-    if (!runner->GetOutput(i, values.data(), values.size(), &error)) {
+    if (!runner->Invoke(&error)) {
       ThrowJava(env, "java/lang/IllegalStateException", error);
       return nullptr;
     }
-    jfloatArray array = env->NewFloatArray(static_cast<jsize>(values.size()));
-    if (array == nullptr) return nullptr;  // OutOfMemoryError is pending
-    env->SetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
-    env->SetObjectArrayElement(outputs, i, array);
-    env->DeleteLocalRef(array);
-  }
-  return outputs;
+    jclass float_array_class = env->FindClass("[F");
+    if (float_array_class == nullptr) return nullptr;
+    jobjectArray outputs = env->NewObjectArray(runner->OutputCount(), float_array_class, nullptr);
+    if (outputs == nullptr) return nullptr;
+    for (int i = 0; i < runner->OutputCount(); ++i) {
+      std::vector<float> values(runner->OutputSize(i));
+      if (!runner->GetOutput(i, values.data(), values.size(), &error)) {
+        ThrowJava(env, "java/lang/IllegalStateException", error);
+        return nullptr;
+      }
+      jfloatArray array = env->NewFloatArray(static_cast<jsize>(values.size()));
+      if (array == nullptr) return nullptr;  // OutOfMemoryError is pending
+      env->SetFloatArrayRegion(array, 0, static_cast<jsize>(values.size()), values.data());
+      env->SetObjectArrayElement(outputs, i, array);
+      env->DeleteLocalRef(array);
+    }
+    return outputs;
+  });
 }
 
-JNIEXPORT void JNICALL Java_com_example_golden_TinyNetQNative_close(JNIEnv*, jclass, jlong handle) {
-  delete reinterpret_cast<ModelRunner*>(static_cast<intptr_t>(handle));  // deleting 0 is a no-op
+JNIEXPORT void JNICALL Java_com_example_golden_TinyNetQNative_close(JNIEnv* env, jclass, jlong handle) {
+  packager::Guarded(env, 0, [&]() -> int {
+    RunnerRegistry::Remove(static_cast<int64_t>(handle));  // a call in flight keeps its runner until it returns
+    return 0;
+  });
 }
 
 }  // extern "C"

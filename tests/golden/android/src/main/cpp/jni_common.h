@@ -1,13 +1,16 @@
-// Shared by the JNI translation units: Java exceptions instead of crashes, and handle <-> runner.
+// Shared by the JNI translation units: Java exceptions instead of crashes, and runner -> handle.
 #pragma once
 
 #include <jni.h>
 
 #include <cstdint>
+#include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "model_runner.h"
+#include "runner_registry.h"
 
 namespace packager {
 
@@ -17,7 +20,23 @@ inline void ThrowJava(JNIEnv* env, const char* exception_class, const std::strin
   if (cls != nullptr) env->ThrowNew(cls, message.c_str());
 }
 
-// Creates a runner from model bytes; returns its handle, or 0 with a pending Java exception.
+// Runs body() and turns a C++ exception into a pending Java exception, returning on_error instead: an exception
+// crossing the JNI boundary would abort the process.
+template <typename R, typename F>
+R Guarded(JNIEnv* env, R on_error, F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    ThrowJava(env, "java/lang/OutOfMemoryError", "native allocation failed");
+  } catch (const std::exception& e) {
+    ThrowJava(env, "java/lang/RuntimeException", std::string("native error: ") + e.what());
+  } catch (...) {
+    ThrowJava(env, "java/lang/RuntimeException", "unknown native error");
+  }
+  return on_error;
+}
+
+// Creates a runner from model bytes; returns its handle (see runner_registry.h), or 0 with a pending Java exception.
 inline jlong CreateRunnerHandle(JNIEnv* env, std::vector<uint8_t> model_bytes, jint threads) {
   std::string error;
   std::unique_ptr<ModelRunner> runner = ModelRunner::Create(std::move(model_bytes), threads, &error);
@@ -25,7 +44,7 @@ inline jlong CreateRunnerHandle(JNIEnv* env, std::vector<uint8_t> model_bytes, j
     ThrowJava(env, "java/lang/IllegalArgumentException", error);
     return 0;
   }
-  return static_cast<jlong>(reinterpret_cast<intptr_t>(runner.release()));
+  return static_cast<jlong>(RunnerRegistry::Add(std::move(runner)));
 }
 
 }  // namespace packager

@@ -3,46 +3,88 @@ package com.example.golden
 
 import android.content.Context
 import android.graphics.Bitmap
+import android.os.Build
 import android.os.Looper
 import com.google.android.gms.tasks.Task
 import com.google.android.gms.tasks.Tasks
 import com.google.android.gms.tflite.java.TfLiteNative
+import java.io.IOException
+import java.util.Collections
+import java.util.concurrent.atomic.AtomicLong
+import kotlin.coroutines.suspendCoroutine
 
 /**
  * Runs tiny-net * / "q" on the device through LiteRT's C API (libtiny_net_q_jni.so).
  *
- * The runtime comes from Google Play services: call [initialize] once (for example in Application.onCreate)
- * and create the classifier when it has completed, or create it off the main thread (the constructor then
- * waits for the runtime). Always [close] it — it owns native memory.
+ * The runtime comes from Google Play services and loads asynchronously. Create instances with [create] (Kotlin,
+ * suspends until the runtime is ready) or [createAsync] (Java, a callback); the constructor blocks until the
+ * runtime is ready and throws IllegalStateException on the main thread if it is not. Always [close] an instance —
+ * it owns native memory.
+ *
+ * Threads: every method may be called from any thread. Calls on one instance run one at a time (the native
+ * interpreter is not re-entrant; a second caller waits), so use one instance per thread for parallel inference.
+ * [close] may be called at any time, also while another thread is classifying: that call completes, the memory is
+ * freed when it returns, and every later call throws IllegalStateException.
  */
-class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : AutoCloseable {
+class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
+    context: Context,
+    threads: Int = DEFAULT_THREADS,
+) : AutoCloseable {
 
     /** One class of the result: its label and the model's score for it. */
     data class Recognition(val label: String, val score: Float)
 
-    private var handle: Long
+    /** What [createAsync] reports, on a background thread (post to the main thread to touch views). */
+    interface CreateCallback {
+        fun onCreated(classifier: TinyNetQClassifier)
+
+        fun onError(error: Throwable)
+    }
+
+    private val handle = AtomicLong(0L)
+
+    /** Class labels of the primary output ([PRIMARY_OUTPUT]), in class-index order, read from [LABELS_ASSET] (the same file the model's
+     *  metadata carries). */
+    val labels: List<String>
 
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         awaitRuntime(context.applicationContext ?: context)
-        handle = TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads)
+        labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
+        handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
     }
 
     /** Shapes of the model's inputs and outputs (batch first). */
     val inputShapes: List<IntArray> get() = List(TinyNetQNative.inputCount(open())) { TinyNetQNative.inputShape(open(), it) }
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
-    /** Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the first output. */
-    fun classify(bitmap: Bitmap, topK: Int = 3): List<Recognition> {
+    /**
+     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the primary output ([PRIMARY_OUTPUT])
+     * whose score is at least [minScore] (best first; fewer, or none, when too few reach it).
+     * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
+     * cannot be read directly. [bitmap] itself is left untouched.
+     */
+    @JvmOverloads
+    fun classify(bitmap: Bitmap, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
         val w = TinyNetQPreprocessing.WIDTH
         val h = TinyNetQPreprocessing.HEIGHT
-        val scaled = if (bitmap.width == w && bitmap.height == h) bitmap else Bitmap.createScaledBitmap(bitmap, w, h, true)
+        val readable = if (isHardware(bitmap)) {
+            bitmap.copy(Bitmap.Config.ARGB_8888, false)
+                ?: throw IllegalArgumentException("cannot copy the HARDWARE bitmap to ARGB_8888")
+        } else {
+            bitmap
+        }
+        val scaled = if (readable.width == w && readable.height == h) readable else Bitmap.createScaledBitmap(readable, w, h, true)
         val pixels = IntArray(w * h)
         scaled.getPixels(pixels, 0, w, 0, 0, w, h)
         if (scaled !== bitmap) scaled.recycle()
-        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[0], topK)
+        if (readable !== bitmap && readable !== scaled) readable.recycle()
+        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[PRIMARY_OUTPUT_INDEX], topK, minScore)
     }
+
+    private fun isHardware(bitmap: Bitmap): Boolean =
+        Build.VERSION.SDK_INT >= Build.VERSION_CODES.O && bitmap.config == Bitmap.Config.HARDWARE
 
     /**
      * Runs the model on raw inputs: one FloatArray per input tensor (row-major, batch 1), one FloatArray per
@@ -50,54 +92,104 @@ class TinyNetQClassifier(context: Context, threads: Int = DEFAULT_THREADS) : Aut
      */
     fun run(inputs: Array<FloatArray>): Array<FloatArray> = TinyNetQNative.run(open(), inputs)
 
-    /** The [topK] highest [scores] with their labels. */
-    fun topClasses(scores: FloatArray, topK: Int = 3): List<Recognition> =
-        scores.indices.sortedByDescending { scores[it] }.take(topK).map { Recognition(labelOf(it), scores[it]) }
+    /** The [topK] highest [scores] that are at least [minScore] (NaN never is), best first, with their labels. */
+    @JvmOverloads
+    fun topClasses(scores: FloatArray, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> =
+        topIndices(scores, topK, minScore).map { Recognition(labelOf(it), scores[it]) }
 
+    /** Frees the native interpreter (after a call in flight on another thread returns). Idempotent. */
     override fun close() {
-        if (handle != 0L) {
-            TinyNetQNative.close(handle)
-            handle = 0L
-        }
+        val h = handle.getAndSet(0L)
+        if (h != 0L) TinyNetQNative.close(h)
     }
 
+    private fun labelOf(index: Int): String = labels.getOrElse(index) { "class $it" }
+
+    /** The native handle; the native side also rejects it once closed (a close racing this call). */
     private fun open(): Long {
-        check(handle != 0L) { "TinyNetQClassifier is closed" }
-        return handle
+        val h = handle.get()
+        check(h != 0L) { "TinyNetQClassifier is closed" }
+        return h
     }
 
     companion object {
-        const val MODEL_ASSET: String = "model.tflite"
-        const val LABELS_ASSET: String = "labels.txt"
+        /** The module's assets live in a folder named after its namespace, so neither the app's own files nor
+         *  another generated module can shadow them. */
+        const val ASSET_DIR: String = "com.example.golden"
+        const val MODEL_ASSET: String = "$ASSET_DIR/model.tflite"
+        const val LABELS_ASSET: String = "$ASSET_DIR/labels.txt"
         const val DEFAULT_THREADS: Int = 2
 
         /** Input tensor names and shapes (batch first), as packaged. */
-        val INPUT_NAMES: List<String> = listOf("image")
-        val INPUT_SHAPES: List<IntArray> = listOf(intArrayOf(1, 8, 8, 3))
-        val OUTPUT_NAMES: List<String> = listOf("output_0")
+        @JvmField
+        val INPUT_NAMES: List<String> = Collections.unmodifiableList(listOf("image"))
 
-        /** Class labels of the first output (also in assets/labels.txt). */
-        val LABELS: List<String> = listOf(
-            "say \"hi\"",
-            "back\\slash",
-            "\$cost \${x}",
-            "end */ comment",
-            "naïve 猫 🐱",
-            "it\'s",
-        )
+        @JvmField
+        val INPUT_SHAPES: List<List<Int>> = Collections.unmodifiableList(listOf(Collections.unmodifiableList(listOf<Int>(1, 8, 8, 3))))
 
-        /** Starts loading LiteRT from Google Play services; create classifiers once this task has succeeded. */
+        /** The primary output (the same on every target packager builds): its name and its index in [OUTPUT_NAMES]. */
+        const val PRIMARY_OUTPUT: String = "output_0"
+        const val PRIMARY_OUTPUT_INDEX: Int = 0
+
+        /** Output tensor names, in the order [run] returns them (read-only, like every list here). */
+        @JvmField
+        val OUTPUT_NAMES: List<String> = Collections.unmodifiableList(listOf("output_0"))
+
+
+        /**
+         * Creates a classifier once LiteRT from Google Play services is ready, without blocking the calling thread:
+         * the runtime is awaited by suspending and the model is loaded on a background thread. Throws
+         * IllegalStateException when the runtime cannot be loaded (no Google Play services) and
+         * IllegalArgumentException when the model cannot. Not cancellable while it waits.
+         */
+        suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier =
+            suspendCoroutine { continuation -> createInBackground(context, threads) { continuation.resumeWith(it) } }
+
+        /** [create] for Java: [callback] receives the classifier (close it when done) or the reason it failed. */
+        @JvmStatic
+        fun createAsync(context: Context, threads: Int, callback: CreateCallback) =
+            createInBackground(context, threads) { result ->
+                result.fold({ callback.onCreated(it) }, { callback.onError(it) })
+            }
+
+        /** [createAsync] with [DEFAULT_THREADS] interpreter threads. */
+        @JvmStatic
+        fun createAsync(context: Context, callback: CreateCallback) = createAsync(context, DEFAULT_THREADS, callback)
+
+        /** Indices of the [topK] highest [scores] that are at least [minScore] (NaN never is), best first. */
+        @JvmStatic
+        @JvmOverloads
+        fun topIndices(scores: FloatArray, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Int> {
+            require(topK > 0) { "topK must be positive, got $topK" }
+            return scores.indices.filter { scores[it] >= minScore }.sortedByDescending { scores[it] }.take(topK)
+        }
+
+        /** Starts loading LiteRT from Google Play services (optional: [create] and [createAsync] do it too). */
         @JvmStatic
         fun initialize(context: Context): Task<Void> = TfLiteNative.initialize(context)
 
-        private fun labelOf(index: Int): String = LABELS.getOrElse(index) { "class $it" }
+        private fun createInBackground(context: Context, threads: Int, done: (Result<TinyNetQClassifier>) -> Unit) {
+            val app = context.applicationContext ?: context
+            val load = {
+                Thread({ done(runCatching { TinyNetQClassifier(app, threads) }) }, "TinyNetQClassifier.create").start()
+            }
+            val task = TfLiteNative.initialize(app)
+            if (task.isComplete) {
+                load() // the constructor reports a failed runtime
+            } else {
+                task.addOnSuccessListener { load() }
+                task.addOnFailureListener { e ->
+                    done(Result.failure(IllegalStateException("LiteRT from Google Play services failed to initialise: ${e.message}", e)))
+                }
+            }
+        }
 
         private fun awaitRuntime(context: Context) {
             val task = TfLiteNative.initialize(context)
             if (!task.isComplete) {
                 check(Looper.myLooper() != Looper.getMainLooper()) {
-                    "LiteRT is still loading from Google Play services: call TinyNetQClassifier.initialize(context) " +
-                        "first and create the classifier when it completes, or create it off the main thread"
+                    "LiteRT is still loading from Google Play services: use TinyNetQClassifier.create(context) " +
+                        "(suspend) or createAsync(context, callback), or construct it off the main thread"
                 }
                 try {
                     Tasks.await(task)

@@ -4,8 +4,10 @@ package com.example.golden
 import android.content.res.AssetManager
 
 /**
- * The JNI functions of libtiny_net_q_jni.so (src/main/cpp). A handle is a native interpreter; free it with [close].
- * Every failure in native code arrives as a Java exception with a message.
+ * The JNI functions of libtiny_net_q_jni.so (src/main/cpp). A handle names a native interpreter; free it with [close].
+ * Every failure in native code arrives as a Java exception with a message. Thread-safe: calls on one handle are
+ * serialized natively, and [close] during a call on another thread is safe (that call completes; later calls on the
+ * handle throw IllegalStateException).
  */
 internal object TinyNetQNative {
     init {

@@ -9,10 +9,19 @@ object TinyNetQPreprocessing {
     const val WIDTH: Int = 8
     const val HEIGHT: Int = 8
     const val CHANNELS: Int = 3
-    val MEAN: FloatArray = floatArrayOf(127.5f, 127.5f, 127.5f)
-    val STD: FloatArray = floatArrayOf(127.5f, 127.5f, 127.5f)
+
+    /** Per-channel normalisation, in the model's channel order (read-only). */
+    @JvmField
+    val MEAN: List<Float> = java.util.Collections.unmodifiableList(listOf(127.5f, 127.5f, 127.5f))
+
+    @JvmField
+    val STD: List<Float> = java.util.Collections.unmodifiableList(listOf(127.5f, 127.5f, 127.5f))
+
+    private val mean = MEAN.toFloatArray()
+    private val std = STD.toFloatArray()
 
     /** [pixels]: WIDTH*HEIGHT ARGB colours (as from Bitmap.getPixels), row by row. */
+    @JvmStatic
     fun fromArgb(pixels: IntArray): FloatArray {
         require(pixels.size == WIDTH * HEIGHT) { "need ${WIDTH * HEIGHT} pixels, got ${pixels.size}" }
         val out = FloatArray(WIDTH * HEIGHT * CHANNELS)
@@ -21,9 +30,9 @@ object TinyNetQPreprocessing {
             val r = (p shr 16) and 0xFF
             val g = (p shr 8) and 0xFF
             val b = p and 0xFF
-            out[i * 3] = (r - MEAN[0]) / STD[0]
-            out[i * 3 + 1] = (g - MEAN[1]) / STD[1]
-            out[i * 3 + 2] = (b - MEAN[2]) / STD[2]
+            out[i * 3] = (r - mean[0]) / std[0]
+            out[i * 3 + 1] = (g - mean[1]) / std[1]
+            out[i * 3 + 2] = (b - mean[2]) / std[2]
         }
         return out
     }
