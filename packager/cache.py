@@ -2,7 +2,9 @@
 loading TensorFlow, converting and validating again.
 
 The key covers the model bytes, the sample set, the labels, every spec field that shapes the
-output, and the packager code and templates themselves. Only clean builds are stored (exit code 0,
+output, the packager code and templates themselves, the modules named by --custom-objects, the vendored
+tf.js runtime and the versions of the converters and runtimes. Each entry holds a manifest of the content
+hashes of its files (``manifest.json``), checked on every lookup: a damaged entry is dropped and rebuilt. Only clean builds are stored (exit code 0,
 no SKIPPED check: a tool installed later must get its chance to run). ``--no-cache`` or
 ``PACKAGER_NO_CACHE=1`` turns it off; ``PACKAGER_CACHE_DIR`` moves it (default ~/.cache/packager).
 """
@@ -21,6 +23,9 @@ from . import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ENTRIES = 8
+MANIFEST = "manifest.json"
+LIBRARIES = ("tensorflow", "keras", "tf_keras", "tensorflowjs", "coremltools", "ai-edge-litert", "numpy", "pillow",
+             "jinja2")
 
 
 def cache_root() -> Path | None:
@@ -63,24 +68,80 @@ def _exists(target: str) -> bool:
         return False
 
 
+def _library_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "-"
+    return versions
+
+
+def _extra_paths(spec) -> list[Path]:
+    """Inputs besides model/samples/labels/code: custom-object modules, the vendored tf.js runtime."""
+    paths: list[Path] = []
+    if getattr(spec, "custom_objects", ()):
+        from .custom_objects import module_files
+
+        paths += module_files(spec.custom_objects, spec.custom_objects_dirs)
+    if "web" in spec.targets:
+        try:
+            from .targets.web import VENDOR_FILES, npm_web_dir
+
+            paths += [npm_web_dir() / rel for rel in VENDOR_FILES.values()]  # the tf.js files a bundle ships
+        except Exception:
+            pass
+    return paths
+
+
 def build_key(spec) -> str:
     h = hashlib.sha256(f"packager {__version__}\n".encode())
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("out", "force")}
     h.update(json.dumps(fields, default=str, sort_keys=True).encode())
-    for path in (spec.model, spec.samples, spec.labels_file, *_code_paths()):
+    h.update(json.dumps(_library_versions(), sort_keys=True).encode())
+    for path in (spec.model, spec.samples, spec.labels_file, *_code_paths(), *_extra_paths(spec)):
         if path is not None:
             h.update(b"\x01" + str(path.name).encode())
             _hash_path(h, Path(path))
     return h.hexdigest()[:32]
 
 
+def _manifest(out: Path) -> dict[str, str]:
+    files = {}
+    for p in sorted(out.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        h = hashlib.sha256()
+        _hash_file(h, p)
+        files[p.relative_to(out).as_posix()] = h.hexdigest()
+    return files
+
+
+def _intact(entry: Path) -> bool:
+    """Every file the manifest names, with its hash, and no other; report.json readable JSON."""
+    try:
+        expected = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+        if _manifest(entry / "out") != expected or "report.json" not in expected:
+            return False
+        json.loads((entry / "out" / "report.json").read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def lookup(key: str) -> Path | None:
     root = cache_root()
     entry = root / key if root else None
-    if entry and (entry / "out" / "report.json").is_file():
-        os.utime(entry)
-        return entry / "out"
-    return None
+    if not entry or not entry.is_dir():
+        return None
+    if not _intact(entry):  # damaged (or written by an older packager): dropped, the build runs again
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    os.utime(entry)
+    return entry / "out"
 
 
 def store(key: str, out: Path, report) -> None:
@@ -89,17 +150,41 @@ def store(key: str, out: Path, report) -> None:
         return
     if any(c.status == "SKIPPED" for r in report.targets.values() for c in r.checks):
         return
+    tmp = None
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".store-", dir=root))
         shutil.copytree(out, tmp / "out")
+        (tmp / MANIFEST).write_text(json.dumps(_manifest(tmp / "out"), sort_keys=True), encoding="utf-8")
         final = root / key
         if final.exists():
+            if _intact(final):  # a concurrent build stored the same thing
+                return
             shutil.rmtree(final)
         os.replace(tmp, final)
         entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                          key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[MAX_ENTRIES:]:
             shutil.rmtree(old, ignore_errors=True)
+        _remove_orphans(root)
     except OSError:
         pass  # a cache that cannot be written is not an error
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+ORPHAN_AGE = 3600  # seconds: a store in progress takes far less
+
+
+def _remove_orphans(root: Path) -> None:
+    """``.store-*`` folders of stores that died (killed, disk full) and are older than ORPHAN_AGE."""
+    import time
+
+    now = time.time()
+    for p in root.glob(".store-*"):
+        try:
+            if now - p.stat().st_mtime > ORPHAN_AGE:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass

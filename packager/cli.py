@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 from . import __version__, interrupt
-from .errors import EXIT_CODES, EXIT_INTERRUPTED, PackagerError
+from .errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
 
 EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in sorted(EXIT_CODES.items()))
 
@@ -53,7 +54,17 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--android-package", metavar="PKG", help="Java package / Gradle namespace of the Android module")
     p.add_argument("--ios-format", choices=("neuralnetwork", "mlprogram"),
                    help="neuralnetwork (.mlmodel, default) or mlprogram (.mlpackage)")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace a non-empty --out folder that an earlier packager build wrote")
+    p.add_argument("--custom-objects", metavar="MODULE[,MODULE]",
+                   help="import these Python modules before loading a .keras/.h5 model: they define its custom "
+                        "layers/models (registered with keras.saving.register_keras_serializable, or top-level "
+                        "classes). Looked up in the model's folder, the config's folder, then on sys.path "
+                        "(PYTHONPATH). Importing a module RUNS ITS CODE: name only modules you trust. Keras safe "
+                        "mode stays on")
+    p.add_argument("--unsafe-deserialization", action="store_true",
+                   help="let Keras run Python code stored IN THE MODEL FILE (Lambda layers' bytecode), which safe "
+                        "mode refuses: only for model files you trust")
 
 
 def _add_console_options(p: argparse.ArgumentParser) -> None:
@@ -143,8 +154,16 @@ def main(argv: list[str] | None = None) -> int:
         interrupt.install()
         return _run_build(args)
     except PackagerError as e:
+        if isinstance(e, DiskFull) and not e.where:
+            e = disk_full(e, (getattr(args, "out", None) or "dist", tempfile.gettempdir())) or e
         print(e.render(), file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        full = disk_full(e, (getattr(args, "out", None) or "dist", tempfile.gettempdir()))
+        if full is None:
+            raise
+        print(full.render(), file=sys.stderr)
+        return full.exit_code
     except KeyboardInterrupt:
         print("interrupted: no output folder was written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -181,6 +200,18 @@ def next_steps(spec, report) -> str:
     return "\n".join(lines)
 
 
+def remove_autograph_files() -> None:
+    """TensorFlow's autograph writes ``__autograph_generated_file*.py`` into TMPDIR and removes them in an atexit
+    hook, which ``os._exit`` skips: remove them here (they are the modules of that name this process loaded)."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name.startswith("__autograph_generated_file") and path and os.path.basename(path).startswith(name):
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
 def entry() -> None:
     code = main()
     # Everything is written and closed by now (output folder, report, browsers, worker process). Python's
@@ -188,6 +219,7 @@ def entry() -> None:
     # flush and leave.
     import logging
 
+    remove_autograph_files()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

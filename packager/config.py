@@ -6,15 +6,19 @@ import tomllib
 from pathlib import Path
 
 from .compare import GATE_KEYS
+from .custom_objects import parse_modules
 from .errors import UsageError
 from .kinds import KINDS
 from .labels import read_labels
+from .outdir import check_out_against_inputs
 from .spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
 from .targets import MODES, check_mode, check_target_name, did_you_mean
+from .values import check_abi_filters, check_gate, check_input_shape, check_name, check_preprocessing, check_shard_bytes
 
 # section -> key -> expected python type(s) (TOML-level)
 SCHEMA: dict[str, dict[str, tuple]] = {
-    "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,)},
+    "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
+         "custom_objects": (list,)},
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float)},
     "quantization": {t: (str,) for t in MODES},
     "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,)},
@@ -81,6 +85,7 @@ def _validate_tolerances(items: dict, path: Path) -> None:
                 raise UsageError(f"unknown gate {k!r} in [tolerances.{scope}]", where=str(path),
                                  hint=f"{did_you_mean(k, GATE_KEYS)}gates: {', '.join(GATE_KEYS)}")
             _check_type(f"tolerances.{scope}.{k}", v, (int, float), path)
+            check_gate(k, v, f"{path} [tolerances.{scope}]")
 
 
 def _validate_outputs(items: dict, path: Path) -> None:
@@ -132,13 +137,14 @@ def parse_floats(text: str, flag: str) -> tuple[float, ...]:
         raise UsageError(f"{flag} takes numbers separated by commas, got {text!r}", hint=f"e.g. {flag} 127.5,127.5,127.5") from e
     if flag == "--std" and any(v == 0 for v in values):
         raise UsageError("--std values must be non-zero", hint="e.g. --std 255")
+    check_preprocessing(values if flag == "--mean" else (0.0,), values if flag == "--std" else (1.0,))
     return values
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     name, sep, dims = str(text).partition("=")
     try:
-        shape = tuple(int(d) for d in dims.split(","))
+        shape = tuple(int(d.strip()) for d in dims.split(","))
     except ValueError:
         shape = ()
     if not sep or not name or not shape or any(d <= 0 for d in shape):
@@ -199,9 +205,10 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         return parse_floats(",".join(map(str, v if isinstance(v, list) else [v])), flag)
 
     pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)))
+    check_preprocessing(pre.mean, pre.std)
 
     quant = dict(DEFAULT_QUANTIZATION)
-    quant.update({t: check_mode(t, m) for t, m in cfg.get("quantization", {}).items()})
+    quant.update({t: check_mode(check_target_name(t), m) for t, m in cfg.get("quantization", {}).items()})
     for item in getattr(args, "quantize", None) or []:
         target, sep, mode = item.partition("=")
         if not sep:  # "--quantize fp16" applies to every target that has the mode
@@ -214,14 +221,17 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
                                  hint=f"use TARGET=MODE, e.g. android=int8; modes: {MODES}")
             quant.update({t: item for t in holders})
             continue
-        quant[check_target_name(target)] = check_mode(target, mode)
+        if not target or not mode:
+            raise UsageError(f"--quantize takes TARGET=MODE, got {item!r}", hint="e.g. --quantize android=int8")
+        target = check_target_name(target)  # before the mode: an unknown target has no modes
+        quant[target] = check_mode(target, mode)
 
     labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
     output_labels = {k: read_labels(p) for k, p in label_files.items()}
     output_kinds = {k: t["kind"] for k, t in cfg.get("outputs", {}).items() if "kind" in t}
 
     input_shapes = dict(from_cfg("model_input", "input_shapes", {}) or {})
-    input_shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
+    input_shapes = {k: check_input_shape(k, v, str(getattr(args, "config", ""))) for k, v in input_shapes.items()}
     for item in getattr(args, "input_shape", None) or []:
         name, shape = parse_shape(item)
         input_shapes[name] = shape
@@ -232,6 +242,14 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     from .names import default_android_package, validate_android_package
 
     name = getattr(args, "name", None) or from_cfg("", "name", "") or ""
+    if name:
+        check_name(name, "--name / name in packager.toml")
+    else:
+        check_name(model.stem or model.name, str(model), from_file=True)
+    custom_value = getattr(args, "custom_objects", None)
+    if custom_value is None:
+        custom_value = from_cfg("", "custom_objects")
+    custom = parse_modules(custom_value, "--custom-objects / custom_objects") if custom_value is not None else ()
     spec = PackageSpec(
         model=model,
         samples=samples,
@@ -245,18 +263,24 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         quantization=quant,
         tolerances=cfg.get("tolerances", {}),
         name=name,
-        android_abi_filters=tuple(from_cfg("android", "abi_filters", ["arm64-v8a", "armeabi-v7a", "x86_64"])),
+        android_abi_filters=check_abi_filters(from_cfg("android", "abi_filters", ["arm64-v8a", "armeabi-v7a", "x86_64"]),
+                                              str(getattr(args, "config", ""))),
         int8_io=bool(getattr(args, "int8_io", False) or from_cfg("android", "int8_io", False)),
         input_shapes=input_shapes,
         output_names=output_names,
         ios_format=getattr(args, "ios_format", None) or from_cfg("ios", "format", "neuralnetwork"),
-        web_shard_bytes=int(from_cfg("web", "shard_bytes", 4 * 1024 * 1024)),
+        web_shard_bytes=check_shard_bytes(from_cfg("web", "shard_bytes", 4 * 1024 * 1024), str(getattr(args, "config", ""))),
         author=from_cfg("metadata", "author", ""),
         license=from_cfg("metadata", "license", ""),
         description=from_cfg("metadata", "description", ""),
         version=from_cfg("metadata", "version", "1.0"),
         force=bool(getattr(args, "force", False)),
+        custom_objects=custom,
+        custom_objects_dirs=tuple(dict.fromkeys(p.resolve() for p in (model.parent, cfg_dir))) if custom else (),
+        unsafe_deserialization=bool(getattr(args, "unsafe_deserialization", False)),
     )
+    check_out_against_inputs(out, [model, samples, labels_file, Path(args.config) if getattr(args, "config", None)
+                                   else None], force=spec.force)
     package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
     package = validate_android_package(package) if package else default_android_package(spec)
     if spec.ios_format not in ("neuralnetwork", "mlprogram"):

@@ -59,6 +59,59 @@ class ToolMissing(PackagerError):
     kind = "tool missing"
 
 
+def short_reason(e: BaseException | None) -> str:
+    """The first line of an exception's message (or its type), at most 300 characters."""
+    text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
+    return text[:300]
+
+
+class DiskFull(OutputError):
+    """A write failed with ENOSPC/EDQUOT: the message names the full device."""
+
+
+def _mount_of(path: str) -> str:
+    import os
+
+    mount = os.path.abspath(path)
+    while not os.path.ismount(mount):
+        mount = os.path.dirname(mount)
+    return mount
+
+
+def disk_full(e: BaseException, candidates: tuple = ()) -> DiskFull | None:
+    """A DiskFull naming the full device for an ``ENOSPC``/``EDQUOT`` OSError (else None). Without a file name in
+    the error, the fullest device among ``candidates`` (e.g. --out, TMPDIR) is named."""
+    import errno
+    import os
+
+    if isinstance(e, DiskFull):
+        e = e.__cause__ or e
+    if not isinstance(e, OSError) or e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    path = e.filename or e.filename2
+    if not path:
+        existing = []
+        for c in candidates:
+            p = os.path.abspath(str(c))
+            while not os.path.exists(p):
+                p = os.path.dirname(p)
+            existing.append((os.statvfs(p).f_bavail, str(c), p))
+        if existing:
+            _, path, probe = min(existing)
+            mount = _mount_of(probe)
+        else:
+            mount = None
+    else:
+        mount = _mount_of(str(path))
+    where = f"the device mounted at {mount} (holding {path})" if mount else "the device"
+    what = "no space left on" if e.errno == errno.ENOSPC else "disk quota exceeded on"
+    err = DiskFull(f"{what} {where}", where=str(path) if path else None,
+                   hint="free some space there (or point TMPDIR / --out at a bigger disk) and run again; "
+                        "nothing was written to --out")
+    err.__cause__ = e
+    return err
+
+
 # Exit codes of a finished build (no exception): documented in --help and README.
 EXIT_OK = 0
 EXIT_VALIDATION_FAILED = 5  # at least one target FAIL
@@ -72,5 +125,5 @@ EXIT_CODES = {
     ConversionError.exit_code: "a target failed to convert (other targets are still built and reported)",
     EXIT_VALIDATION_FAILED: "a target's predictions drifted past its gates (FAIL)",
     EXIT_UNVERIFIED: "no target failed, but a target could not be executed here (UNVERIFIED)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); no output folder was written",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); no output folder was written",
 }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .debug_ops import strip_frozen_graph
 from .errors import InputError, UsageError
+from .graph_safety import check_graph_def
 from .spec import PackageSpec
 
 
@@ -34,6 +35,7 @@ def export_frozen_graph(path: Path, spec: PackageSpec, export_dir: Path) -> tupl
     except Exception as e:
         raise InputError("not a valid frozen GraphDef (.pb could not be parsed)", where=str(path),
                          hint="a frozen graph is written by tf.io.write_graph(..., as_text=False)") from e
+    check_graph_def(graph_def, str(path))  # file-system / Python ops: refused before anything is built from it
     nodes = {n.name: n for n in graph_def.node}
     for name in list(spec.input_shapes) + list(spec.output_names):
         if name.split(":")[0] not in nodes:

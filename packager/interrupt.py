@@ -16,10 +16,11 @@ _seen = threading.Event()
 
 
 def install() -> None:
-    """Record every SIGINT of this process (main thread only; elsewhere Python cannot install handlers)."""
+    """Record every SIGINT (and SIGTERM) of this process (main thread only; elsewhere Python cannot install handlers)."""
     _seen.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
+        signal.signal(signal.SIGTERM, _on_sigint)  # CI cancel, `timeout`: cleaned up like Ctrl-C
 
 
 def _on_sigint(signum, frame) -> None:

@@ -15,7 +15,8 @@ def read_labels(path: Path) -> tuple[str, ...]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InputError(f"labels file is not UTF-8 (byte {e.start})", where=str(path), hint="save it as UTF-8") from e
-    lines = text.splitlines()
+    # only \n, \r\n and \r end a line: str.splitlines() would also split at U+2028, NEL, form feed...
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while lines and not lines[-1].strip():
         lines.pop()  # trailing blank lines are harmless
     for n, line in enumerate(lines, 1):

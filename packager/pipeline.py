@@ -29,7 +29,7 @@ import numpy as np
 from . import __version__, cache
 from .checks import FAIL, NOT_BUILT, PASS
 from .compare import gates_for
-from .errors import ConversionError, InputError
+from .errors import ConversionError, InputError, disk_full
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
 from .outdir import staged_output
@@ -38,7 +38,7 @@ from .preflight import count_ops, explain_failure, format_findings, preflight, p
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .samples import SampleSet, load_samples
-from .source import Source, keras_export_drift, load_source
+from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
 from .targets import load_target, target_available
 from .validation import _join, _record_crash, _validate
@@ -98,6 +98,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
     def prepare(preview: Source) -> None:
         """Start each local target's ``prepare`` once, from the first signature known (a Keras model's
         preview, during its export; else the loaded model's)."""
+        check_labels_fit(spec.labels, preview.outputs, str(spec.labels_file or spec.model))  # fail before any work
         for name in order:
             if name not in remote and name not in prepared and target_available(name):
                 target = load_target(name)
@@ -203,7 +204,9 @@ def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarra
         out = source.predict(sample)
         for name in rows:
             rows[name].append(np.asarray(out[name], np.float32))
-    return {name: np.concatenate(v) for name, v in rows.items()}
+    reference = {name: np.concatenate(v) for name, v in rows.items()}
+    check_reference_finite(reference, source.spec.model)
+    return reference
 
 
 def describe_model(source: Source, spec: PackageSpec) -> dict:
@@ -368,6 +371,8 @@ def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
         result.conversion_failed = True
         return result, None
     except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
+        if disk_full(e):
+            raise disk_full(e) from e
         result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
         result.conversion_failed = True
         progress.debug(traceback.format_exc())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,7 +131,8 @@ class Report:
                    timings=d.get("timings", {}))
 
     def write(self, out: Path, *, labels: tuple[str, ...] = (), thumbnails: dict[int, str] | None = None) -> None:
-        (out / "report.json").write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / "report.json").write_text(json.dumps(_finite(self.to_json()), indent=2, ensure_ascii=False,
+                                                    allow_nan=False) + "\n", encoding="utf-8")
         from .report_html import render_report_html
 
         (out / "report.html").write_text(render_report_html(self, labels, thumbnails or {}), encoding="utf-8")
@@ -178,3 +180,14 @@ def _human(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def _finite(value):
+    """NaN and infinity are not JSON (``JSON.parse`` rejects them): written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

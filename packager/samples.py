@@ -43,7 +43,8 @@ class SampleSet:
         if self.image_paths is not None:
             x = load_image(self.image_paths[i], self.inputs[0], self._spec)
             return {self.inputs[0].name: x}
-        return {name: np.asarray(a[i : i + 1], dtype=np.float32) for name, a in self._arrays.items()}
+        dtypes = {t.name: numpy_dtype(t) for t in self.inputs}
+        return {name: np.asarray(a[i : i + 1], dtype=dtypes.get(name, np.float32)) for name, a in self._arrays.items()}
 
     def stacked(self) -> dict[str, np.ndarray]:
         """All samples at once (only for small sets; iterate for large ones)."""
@@ -51,19 +52,43 @@ class SampleSet:
         return {i.name: np.concatenate([r[i.name] for r in rows]) for i in self.inputs}
 
 
+def numpy_dtype(tensor: TensorSpec):
+    """The model input's dtype: samples are fed as the model takes them ("tensors in, tensors out")."""
+    try:
+        return np.dtype(tensor.dtype)
+    except TypeError:
+        return np.dtype(np.float32)
+
+
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
     """One image file -> a (1, H, W, C) float32 array preprocessed the spec's way."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     _, h, w, c = tensor.sample_shape
     try:
         with Image.open(path) as im:
             im.load()
+            im = to_8bit(ImageOps.exif_transpose(im))  # upright, as browsers and photo apps show it
             im = im.convert("L" if c == 1 else "RGB")
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image too large to decode safely: {e}", where=str(path),
+                         hint="use sample images of a few megapixels at most (they are resized to the model "
+                              "input anyway)") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputError(f"cannot decode image: {e}", where=str(path),
                          hint="remove the file or re-save it as PNG/JPEG") from e
     return preprocess_image(im, (h, w, c), spec)
+
+
+def to_8bit(im):
+    """16-bit greyscale (PNG ``I;16``/``I``) scaled to 0..255: Pillow's convert() would clip it at 255."""
+    from PIL import Image
+
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        x = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or x.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(np.rint(x * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
+    return im
 
 
 def preprocess_image(im, hwc: tuple[int, int, int], spec: PackageSpec) -> np.ndarray:
@@ -85,6 +110,15 @@ def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
     if not path.exists():
         raise InputError(f"sample set not found: {path}", where=str(path),
                          hint="--samples takes a folder of images or a .npy/.npz file")
+    if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"the sample path is not a regular file or folder: {path}", where=str(path),
+                         hint="--samples takes a folder of images or a .npy/.npz file")
+    for i in inputs:
+        if i.dtype in ("string", "variant", "resource"):
+            raise InputError(f"model input {i.name!r} takes {i.dtype} tensors; packager packages models with "
+                             "numeric inputs only", where=str(spec.model),
+                             hint="export a model whose inputs are numeric tensors (e.g. token ids, with the "
+                                  "text preprocessing done in the app)")
     if path.is_dir():
         return _image_folder(path, spec, inputs)
     suffix = path.suffix.lower()
@@ -163,14 +197,32 @@ def _check_arrays(arrays: dict[str, np.ndarray], inputs: list[TensorSpec], path:
                 where=str(path),
                 hint="stack the samples along a first axis, each shaped like one model input",
             )
+        want_dtype = numpy_dtype(i)
         if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
             raise InputError(f"samples for input {i.name!r} have dtype {a.dtype}, expected numbers",
-                             where=str(path), hint="save float32 arrays")
+                             where=str(path), hint=f"save {want_dtype} arrays (the model input's dtype)")
         if len(a) == 0:
             raise InputError("the sample set is empty", where=str(path), hint="add at least one sample")
-        if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
-            raise InputError(f"samples for input {i.name!r} contain NaN or infinity", where=str(path),
-                             hint="clean the sample arrays")
+        _check_values(i.name, a, want_dtype, path)
     if len(set(counts.values())) > 1:
         raise InputError(f"the inputs have different sample counts: {counts}", where=str(path),
                          hint="give every input the same number of samples")
+
+
+def _check_values(name: str, a: np.ndarray, want, path: Path) -> None:
+    """The samples as the model will get them (cast to its input dtype): finite, and integers that fit."""
+    if np.issubdtype(want, np.floating):
+        with np.errstate(over="ignore", invalid="ignore"):
+            bad = not np.isfinite(np.asarray(a).astype(want)).all()
+        if bad:
+            raise InputError(f"samples for input {name!r} contain NaN or infinity (as {want}: values beyond "
+                             f"{np.finfo(want).max:.3g} become infinity)", where=str(path),
+                             hint="clean the sample arrays")
+    elif np.issubdtype(want, np.integer):
+        if np.issubdtype(a.dtype, np.floating):
+            raise InputError(f"samples for input {name!r} are {a.dtype} but the model takes {want}", where=str(path),
+                             hint=f"save the samples as {want} arrays (e.g. numpy.save(f, x.astype('{want}')))")
+        info = np.iinfo(want)
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            raise InputError(f"samples for input {name!r} hold values outside {want}'s range", where=str(path),
+                             hint=f"save {want} arrays")

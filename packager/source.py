@@ -8,7 +8,6 @@ outputs are computed through the same signature.
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,9 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, UsageError
+from .errors import InputError, UsageError, short_reason
 from .frameworks import import_tensorflow
 from .frozen_graph import export_frozen_graph
+from .graph_safety import check_saved_model
+from .keras_loading import load_keras
 from .spec import PackageSpec, TensorSpec
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
@@ -31,6 +32,9 @@ def natural_key(name: str) -> list:
 def detect_format(path: Path) -> str:
     if not path.exists():
         raise InputError(f"model not found: {path}", where=str(path), hint="check the path to the model file or folder")
+    if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end
+        raise InputError(f"the model path is not a regular file or folder: {path}", where=str(path),
+                         hint="pass a .keras/.h5 file, a SavedModel folder, or a frozen graph .pb")
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             return "saved_model"
@@ -118,7 +122,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
     keras_model = None
     frozen_graph, stripped = None, {}
     if fmt in ("keras", "h5"):
-        keras_model = _load_keras(path, fmt)
+        keras_model = load_keras(path, fmt, spec)
         preview = keras_preview(keras_model, spec, fmt, export_dir) if on_preview else None
         if preview is not None:
             on_preview(preview)
@@ -127,6 +131,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         export_dir = path
     else:
         frozen_graph, stripped = export_frozen_graph(path, spec, export_dir)
+    check_saved_model(export_dir, str(path))  # before anything of the graph runs (its initializers on load)
     if not stripped:
         stripped = _strip_debug_ops(export_dir, workdir / "saved_model_nodebug")
         if stripped:
@@ -157,49 +162,8 @@ def _fmt_shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
-def _load_keras(path: Path, fmt: str):
-    import keras
-
-    if fmt == "keras" and not zipfile.is_zipfile(path):
-        raise InputError(
-            "not a valid .keras file (a .keras model is a zip archive; this one is corrupt or truncated)",
-            where=str(path),
-            hint="re-save the model with model.save('model.keras')",
-        )
-    if fmt == "h5":
-        with open(path, "rb") as f:
-            if f.read(8) != b"\x89HDF\r\n\x1a\n":
-                raise InputError(
-                    "not a valid HDF5 file (corrupt or truncated)",
-                    where=str(path),
-                    hint="re-save the model with model.save('model.h5') or as .keras",
-                )
-    first_error: Exception | None = None
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as e:  # Keras 3 cannot read every Keras 2 file
-        first_error = e
-    if fmt == "h5":
-        try:
-            import tf_keras
-
-            return tf_keras.models.load_model(path, compile=False)
-        except Exception as e:
-            raise InputError(
-                f"could not load the .h5 model with Keras 3 ({_short(first_error)}) nor tf_keras ({_short(e)})",
-                where=str(path),
-                hint="re-save the model with the Keras version that trained it, or export a SavedModel",
-            ) from e
-    raise InputError(
-        f"could not load the Keras model: {_short(first_error)}",
-        where=str(path),
-        hint="check the file is complete; custom layers must be importable",
-    ) from first_error
-
-
 def _short(e: Exception | None) -> str:
-    text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
-    return text[:300]
+    return short_reason(e)
 
 
 def keras_preview(model, spec: PackageSpec, fmt: str, export_dir: Path) -> Source | None:
@@ -353,3 +317,18 @@ def keras_export_drift(source: Source, samples, reference: dict[str, np.ndarray]
             return (f"output {spec_out.name!r}: the SavedModel export differs from model(x, training=False) by "
                     f"up to {diff:.3g} on the first {n} samples")
     return None
+
+
+def check_reference_finite(reference: dict[str, np.ndarray], model: Path) -> None:
+    """The original model's outputs must be finite: with NaN or infinity there is nothing to compare against."""
+    for name, values in reference.items():
+        if not values.size:
+            continue
+        bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+        if np.any(bad):
+            first = int(np.flatnonzero(bad)[0])
+            raise InputError(f"the original model outputs NaN or infinity ({name!r}, on {int(np.sum(bad))} of "
+                             f"{len(values)} samples, first: sample {first}): no target can be compared with it",
+                             where=str(model),
+                             hint="check the model's weights for NaN/inf, and that the samples are preprocessed "
+                                  "the way the model was trained (--mean/--std)")

@@ -79,6 +79,9 @@ class PackageSpec:
     description: str = ""
     version: str = "1.0"
     force: bool = False
+    custom_objects: tuple[str, ...] = ()  # modules imported before loading a Keras model (--custom-objects)
+    custom_objects_dirs: tuple[Path, ...] = ()  # searched first for them: the model's and the config's folder
+    unsafe_deserialization: bool = False  # --unsafe-deserialization: Keras Lambda bytecode may run
 
     @property
     def display_name(self) -> str:

@@ -7,13 +7,15 @@ import traceback
 
 from .checks import FAIL, PASS, UNVERIFIED, Check
 from .compare import compare
-from .errors import PackagerError
+from .errors import PackagerError, disk_full
 from .progress import Progress
 from .report import TargetResult
 from .targets.base import Unverified
 
 
 def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
+    if disk_full(e):  # not this target's fault: the whole build stops, saying which disk is full
+        raise disk_full(e) from e
     result.status = FAIL
     if isinstance(e, PackagerError):
         result.reason = _join(result.reason, e.message)

@@ -43,6 +43,7 @@ from ..errors import ToolMissing
 from ..kinds import primary_name
 from ..names import default_android_package, validate_android_package
 from ..render import render_tree, template_dir
+from ..values import check_abi_filters
 from . import tflite_metadata
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "compile_sdk": COMPILE_SDK,
         "min_sdk": MIN_SDK,
         "cmake_version": CMAKE_VERSION,
-        "abi_filters": list(spec.android_abi_filters),
+        "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
         "outputs": [{"name": n} for n in out_names],
@@ -313,7 +314,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
                 "reach (Debian's Gradle is 4.4.1, too old for AGP); run `./gradlew :<module>:assemble` in an app")
 
         with _timed("tflite-metadata", checks) as r:
-            r["detail"] = _check_metadata(spec, outdir, artifact)
+            r["detail"] = _check_metadata(spec, outdir, artifact, samples)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return checks
@@ -472,9 +473,7 @@ def _check_manifest(host, outdir: Path, package: str, work: Path) -> str:
     return f"aapt2 link --static-lib against {framework} (package {package} as AGP merges it from `namespace`)"
 
 
-def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact) -> str:
-    from ai_edge_litert.interpreter import Interpreter
-
+def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact, samples: SampleSet) -> str:
     model = outdir / _template_manifest(android_package(spec))["model"]
     meta = tflite_metadata.read_metadata(model)
     if meta["name"] != spec.display_name:
@@ -488,17 +487,9 @@ def _check_metadata(spec: PackageSpec, outdir: Path, artifact: Artifact) -> str:
         if (tflite_metadata.LABELS_FILE, tflite_metadata.ASSOCIATED_FILE_TENSOR_AXIS_LABELS) not in \
                 meta["outputs"][index]["associated_files"]:
             raise _CheckFailed(f"the primary output {out_names[index]!r} has no TENSOR_AXIS_LABELS associated file")
-    outs = []
-    for path in (Path(artifact.path), model):
-        interp = Interpreter(model_path=str(path))
-        interp.allocate_tensors()
-        rng = np.random.default_rng(0)
-        for d in interp.get_input_details():
-            interp.set_tensor(d["index"], rng.integers(-5, 5, size=d["shape"]).astype(d["dtype"]))
-        interp.invoke()
-        outs.append([interp.get_tensor(d["index"]).copy() for d in interp.get_output_details()])
-    if any(not np.array_equal(a, b) for a, b in zip(*outs)):
-        raise _CheckFailed("the model with metadata gives different outputs from the validated one")
+    drift = tflite_metadata.outputs_differ(Path(artifact.path), model, samples)
+    if drift:
+        raise _CheckFailed(f"the model with metadata gives different outputs from the validated one: {drift}")
     norm = [(t["name"], t["mean"], t["std"]) for t in meta["inputs"] if "mean" in t]
     return (f"metadata (schema M001, min parser {meta['min_parser_version']}) round-trips: name, "
             f"{len(spec.labels)} labels zipped as labels.txt (TENSOR_AXIS_LABELS)"

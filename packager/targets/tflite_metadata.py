@@ -316,3 +316,27 @@ def _flatbuffer_end(data: bytes) -> int:
         if starts:
             return min(starts)
     return len(data)
+
+
+def outputs_differ(validated: Path, with_metadata: Path, samples, count: int = 4) -> str | None:
+    """Run both .tflite files on the first ``count`` real samples (fed as the android target feeds them:
+    quantized for integer inputs, token ids as they are); None when every output is bit-identical."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .android import _quantize
+
+    results = []
+    for path in (validated, with_metadata):
+        runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner("serving_default")
+        details = runner.get_input_details()
+        outs = []
+        for i in range(min(count, len(samples))):
+            sample = samples[i]
+            outs.append(runner(**{name: _quantize(np.asarray(sample[name]), details[name]) for name in details}))
+        results.append(outs)
+    for i, (a, b) in enumerate(zip(*results)):
+        for name in a:
+            if not np.array_equal(a[name], b[name]):
+                return f"output {name!r} on sample {i}"
+    return None
