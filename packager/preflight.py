@@ -151,12 +151,19 @@ def settle(findings: list[dict], conversion: str) -> list[dict]:
 
 def explain_failure(reason: str, findings: list[dict]) -> str:
     """A failed conversion's reason with the preflight errors that explain it (op + fix) in front; the
-    converter's own message (without its generic hint, after " — ") follows as the confirmation."""
+    converter's own message (without its generic hint, after " — ") follows as the confirmation. With no error
+    but warnings (ops the converter has a translator for but was seen failing on), the converter's message comes
+    first and the warnings follow as the likely cause."""
     errors = [f for f in findings if f["severity"] == "error"]
-    if not errors:
+    # a warning was a guess: after a failed conversion it is the likely cause, said as such (not as confirmed)
+    guesses = [f for f in findings if f["severity"] == "warning"]
+    if not errors and not guesses:
         return reason
-    ops = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
     said = reason.split(" — ", 1)[0].strip()
+    if not errors:
+        ops = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in guesses)
+        return f"{said} — likely cause (op preflight): {ops}"
+    ops = "; ".join(f"{f['op']} (x{f['count']}): {f['why']} — fix: {f['fix']}" for f in errors)
     return f"op preflight: {ops} (confirmed by the conversion: {said})" if said else f"op preflight: {ops}"
 
 

@@ -186,7 +186,11 @@ def test_settled_findings_say_what_the_conversion_did():
     assert reason == ("op preflight: Roll (x1): TF.js has no kernel for op Roll — fix: replace the op or use a "
                       "different target (confirmed by the conversion: tensorflowjs could not convert the model "
                       "(fp32): Unsupported Ops)")
-    assert pf.explain_failure("converter crashed", [warning]) == "converter crashed"  # nothing to explain it
+    # a warning is only a guess: after a failure it follows the converter's words as the likely cause
+    assert pf.explain_failure("converter crashed — generic hint", [warning]) == (
+        "converter crashed — likely cause (op preflight): While (x1): may fail — fix: replace the op or use a "
+        "different target")
+    assert pf.explain_failure("converter crashed", []) == "converter crashed"  # nothing to explain it
 
 
 @pytest.mark.slow

@@ -45,7 +45,9 @@
 
   // ---- backend and model ----------------------------------------------------------------------
 
-  async function chooseBackend() {
+  // The first backend (in config.backends order, or ?backend=NAME) that starts AND runs the model wins: a backend
+  // whose kernels refuse this graph (e.g. wasm's fused ops with a rank-3 bias) is skipped for the next one.
+  async function loadOnFirstWorkingBackend() {
     const wanted = new URLSearchParams(location.search).get("backend");
     const order = wanted ? [wanted] : config.backends;
     // No wasm threads: on a cross-origin-isolated host (COOP/COEP headers) tf.js would start pthread workers
@@ -54,17 +56,36 @@
     if (tf.wasm && tf.wasm.setWasmPaths) {
       tf.wasm.setWasmPaths(here(config.runtime_dir + "/"));
     }
+    const failures = [];
     for (const name of order) {
       try {
-        if (await tf.setBackend(name)) {
-          await tf.ready();
-          return tf.getBackend();
+        if (!(await tf.setBackend(name))) {
+          failures.push(name + ": did not start");
+          continue;
         }
+        await tf.ready();
       } catch (e) {
-        console.warn("tf.js backend " + name + " unavailable: " + e);
+        failures.push(name + ": did not start (" + (e && e.message ? e.message : e) + ")");
+        continue;
+      }
+      state.backend = tf.getBackend();
+      $("backend").textContent = state.backend;
+      try {
+        state.model = await tf.loadGraphModel(here(config.model_url), { fetchFunc: checkedFetch });
+        await warmUp();
+        api.backend = state.backend;
+        api.skippedBackends = failures;
+        return;
+      } catch (e) {
+        if (e && e.httpError) throw e;  // a missing or broken file fails on every backend
+        failures.push(name + ": " + (e && e.message ? e.message : e));
+        if (state.model) state.model.dispose();
+        state.model = null;
+        console.warn("tf.js backend " + name + " cannot run this model: " + e);
       }
     }
-    throw new Error("no tf.js backend could start (tried " + order.join(", ") + ")");
+    state.backend = null;
+    throw new Error("no tf.js backend could run the model (" + failures.join("; ") + ")");
   }
 
   async function load() {
@@ -72,14 +93,8 @@
       if (typeof tf === "undefined") {
         throw new Error("the tf.js runtime (" + config.runtime_dir + "/tf.min.js) did not load");
       }
-      await withTimeout((async () => {
-        state.backend = await chooseBackend();
-        api.backend = state.backend;
-        $("backend").textContent = state.backend;
-        state.model = await tf.loadGraphModel(here(config.model_url), { fetchFunc: checkedFetch });
-        await warmUp();
-      })(), LOAD_TIMEOUT_MS, "loading the model took over " + LOAD_TIMEOUT_MS / 1000 + " s (backend " +
-        (state.backend || "not started") + ")");
+      await withTimeout(loadOnFirstWorkingBackend(), LOAD_TIMEOUT_MS, "loading the model took over " +
+        LOAD_TIMEOUT_MS / 1000 + " s (backend " + (state.backend || "not started") + ")");
       setStatus("Model loaded (" + state.backend + " backend). Pick an input.", "ok");
       resolveReady(state.backend);
     } catch (e) {
@@ -103,7 +118,9 @@
   async function checkedFetch(url, init) {
     const response = await fetch(url, init);
     if (!response.ok) {
-      throw new Error(String(url).split("/").pop() + ": HTTP " + response.status + " " + response.statusText);
+      const error = new Error(String(url).split("/").pop() + ": HTTP " + response.status + " " + response.statusText);
+      error.httpError = true;
+      throw error;
     }
     return response;
   }

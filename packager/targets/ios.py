@@ -153,7 +153,7 @@ class IOSTarget:
                 quantized = self._quantize(model, mode, mlprogram)
         except Exception as e:
             raise ConversionError(f"coremltools could not convert the model: {type(e).__name__}: {str(e)[:400]}",
-                                  hint="see the layer named above; unsupported TF ops need a model change") from e
+                                  hint="the converter's message names what it failed on; unsupported TF ops need a model change") from e
         artifact = self._save(ct, quantized, mode, source, spec, classifier, workdir)
         if not mlprogram and mode != "fp32":
             # neuralnetwork weight modes are quantized from the fp32 conversion: that model is the fp32

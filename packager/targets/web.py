@@ -373,7 +373,7 @@ class PageSession:
             return self.page.evaluate("() => window.packager.ready")
         except Exception as e:  # playwright.Error: the page reported why
             shown = self.page.evaluate("() => (window.packager && window.packager.error) || ''") if not self.page.is_closed() else ""
-            raise PackagerError(f"the web demo did not load its model: {shown or e}") from e
+            raise PackagerError(f"the web demo did not load its model: {shown or e}{_load_failure_fix(shown)}") from e
 
     def predict(self, sample: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
         payload = {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
@@ -405,6 +405,19 @@ class PageSession:
 
     def close(self) -> None:
         self.page.close()
+
+
+# tf.js' words when it cannot run a graph's control flow, on every backend: seen with the while loop of a Keras 3
+# LSTM export (the official tensorflowjs_converter's output fails the same way; an unrolled LSTM runs).
+_CONTROL_FLOW = "Cannot compute the outputs"
+
+
+def _load_failure_fix(shown: str) -> str:
+    if _CONTROL_FLOW in shown and "no tf.js backend could run" in shown:
+        return (" — fix: tf.js cannot execute this graph's loop (as exported for Keras 3 recurrent layers); unroll the"
+                " recurrent layers (e.g. keras.layers.LSTM(..., unroll=True) with a fixed sequence length), or use"
+                " a different target")
+    return ""
 
 
 def _stack(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
