@@ -30,22 +30,13 @@ def _xfail(reason: str):
 # model -> target -> expected status (a pytest mark where today's packager falls short)
 EXPECTED = {
     "fer": {"android": "PASS", "ios": "PASS", "web": "PASS"},
-    "deepcut": {
-        "android": "PASS",
-        "ios": "PASS",
-        "web": "PASS",
-    },
+    "deepcut": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # two same-shape int inputs, Embedding, sigmoid
+    "mtcnn_onet": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # a detector: box + landmark + class outputs
 }
-# measured 2026-11-27 at main ab4b52b (benchmarks/real_models.py); each names issue 12's class
-XFAIL = {
-    ("deepcut", "android"): _xfail("issue 12 class 9 (defaults): android int8, the default, fails the gates on "
-                                   "this sigmoid model (max abs error 1); dynamic-range is what `auto` should pick"),
-    ("deepcut", "ios"): _xfail("issue 12 class 5 (iOS executor): Core ML layer 'greaterThan' from the Embedding "
-                               "is not run by the NumPy executor -> UNVERIFIED"),
-    ("deepcut", "web"): _xfail("issue 12 class 3 (same-shape inputs): TF.js keys two (None, 21) inputs by tensor "
-                               "name -> \"signature lacks ['input_layer', 'input_layer_1']\""),
-}
-EXIT_XFAIL = {"deepcut": _xfail("issue 12 classes 3, 5, 9 (see the per-target cases)")}
+# A target that falls short because of a known packager bug gets an xfail(strict=True) naming it here. None
+# today: deepcut's three (issue 12 classes 3, 5, 9) were fixed and are expected to PASS.
+XFAIL: dict = {}
+EXIT_XFAIL: dict = {}
 
 
 @pytest.fixture(scope="module")
