@@ -103,7 +103,7 @@ fi
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
 import sys, tempfile
 from pathlib import Path
-from packager.runtimes.android_host import compile_runner
+from packager.runtimes.android_jvm_runner import compile_runner
 with tempfile.TemporaryDirectory() as work:
     res, where = compile_runner(Path(work))
     sys.exit(f"javac of the host runner failed: {res.output}" if res.returncode else 0)
