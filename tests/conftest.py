@@ -31,6 +31,26 @@ def run_cli(*args, cwd=None, timeout=900, env=None) -> subprocess.CompletedProce
                           stdin=subprocess.DEVNULL, env=full_env)
 
 
+CUMPROD_MODEL = """
+import sys, tensorflow as tf
+class M(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+    def serve(self, x):
+        return {"output_0": tf.nn.softmax(tf.matmul(tf.math.cumprod(x, axis=1), self.w))}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+"""
+
+
+def save_cumprod_model(path: Path) -> Path:
+    """A SavedModel at ``path`` (input x: [None, 6] float32, output_0: softmax over 4) built on tf.math.cumprod, which
+    has a TF.js kernel but no TFLite builtin and no coremltools translator. Saved in a subprocess."""
+    subprocess.run([sys.executable, "-c", CUMPROD_MODEL, str(path)], check=True, capture_output=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory):
     """Tiny models in every supported format, built once per test session."""

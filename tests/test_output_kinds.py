@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, save_cumprod_model
 
 pytestmark = pytest.mark.slow
 
@@ -158,8 +158,6 @@ def test_auto_stops_when_the_conversion_fails_in_fp32_too(tmp_path):
     """tf.math.cumprod has no coremltools translator: the ios conversion fails in every mode, so auto stops
     after the first (8bit), saying why, instead of converting fp16 and fp32 as well. Runs the pipeline's
     build_target on the real ios target (the op preflight, which would reject the model first, is skipped)."""
-    import subprocess
-    import sys
     from concurrent.futures import ThreadPoolExecutor
 
     from packager.pipeline import build_target, reference_outputs
@@ -168,18 +166,7 @@ def test_auto_stops_when_the_conversion_fails_in_fp32_too(tmp_path):
     from packager.source import load_source
     from packager.spec import PackageSpec
 
-    code = """
-import sys, tensorflow as tf
-class M(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
-    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
-    def serve(self, x):
-        return {"output_0": tf.nn.softmax(tf.matmul(tf.math.cumprod(x, axis=1), self.w))}
-m = M()
-tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
-"""
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "cumprod")], check=True, capture_output=True)
+    save_cumprod_model(tmp_path / "cumprod")
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(8, 6)).astype(np.float32))
     spec = PackageSpec(model=tmp_path / "cumprod", samples=tmp_path / "x.npy", out=tmp_path / "out",
                        targets=("ios",))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PACKAGER, run_cli
+from conftest import PACKAGER, run_cli, save_cumprod_model
 from packager.demo import HERE as DEMO
 from packager.report import VOLATILE_KEYS
 
@@ -174,18 +174,7 @@ def test_unsupported_op_fails_only_its_targets(tmp_path):
     """tf.math.cumprod has a TF.js kernel but no TFLite builtin and no coremltools translator: the op
     preflight names the op and the fix per target before converting; web is still built and validated;
     the exit code is 4 (conversion)."""
-    code = """
-import sys, tensorflow as tf
-class M(tf.Module):
-    def __init__(self):
-        self.w = tf.Variable(tf.random.stateless_normal([6, 4], seed=[1, 2]))
-    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
-    def serve(self, x):
-        return {"output_0": tf.nn.softmax(tf.matmul(tf.math.cumprod(x, axis=1), self.w))}
-m = M()
-tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
-"""
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "cumprod")], check=True, capture_output=True)
+    save_cumprod_model(tmp_path / "cumprod")
     np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32))
     out = tmp_path / "out"
     r = run_cli("build", tmp_path / "cumprod", "--samples", tmp_path / "x.npy", "--out", out,

@@ -1,0 +1,209 @@
+"""The Android module's checks (listed in android_module's docstring): the compile checks of one rendering of the
+module's code (``compile_code``, run ahead of the conversion by ``precompile``) and ``module_checks``, which runs
+them all and turns a missing tool into SKIPPED (FAIL when ``CI=true``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
+from ..errors import ToolMissing
+from ..render import render_tree, template_dir
+from . import tflite_metadata
+from .android_host_checks import (
+    _build_host_core,
+    _check_host_run,
+    _check_jni_compiles,
+    _check_manifest,
+    _check_metadata,
+    _CheckFailed,
+)
+from .android_render import RUNTIME, module_context
+
+if TYPE_CHECKING:
+    from ..samples import SampleSet
+    from ..source import Source
+    from ..spec import PackageSpec
+    from .base import Artifact
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class _Unverified(Exception):
+    pass
+
+
+@contextmanager
+def _timed(name: str, out: list[Check]):
+    """Run a check body; it returns via ``result`` (status, detail). Tool gaps become SKIPPED (FAIL in CI)."""
+    result: dict = {}
+    t0 = time.perf_counter()
+    try:
+        yield result
+        status, detail = PASS, result.get("detail", "")
+    except ToolMissing as e:
+        status = FAIL if _in_ci() else SKIPPED
+        detail = f"{e.message}; {e.hint}" + (" (CI=true: a missing tool is a failure)" if _in_ci() else "")
+    except _CheckFailed as e:
+        status, detail = FAIL, str(e)
+    except _Unverified as e:
+        status, detail = UNVERIFIED, str(e)
+    except Exception as e:  # a check must report, never crash the build
+        status, detail = FAIL, f"{type(e).__name__}: {e}"
+    out.append(Check(name, status, detail, time.perf_counter() - t0))
+
+
+def _needs_kotlin(kotlin_check: Check) -> None:
+    """A check that needs the compiled Kotlin classes: SKIPPED like kotlin-compiles when its tools are
+    missing, FAIL when kotlin-compiles failed."""
+    if kotlin_check.status == SKIPPED:
+        raise ToolMissing("needs the compiled Kotlin classes, and kotlin-compiles was skipped",
+                          hint="run .ci/setup-android.sh")
+    raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
+
+
+CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read, with the README's code blocks
+README = "README.md"
+
+
+def code_snapshot(module_dir: Path) -> dict[str, bytes]:
+    """The module's Kotlin and C++ files and its README (whose code blocks are compiled), by relative path."""
+    files = [p for d in CODE_DIRS for p in sorted((module_dir / d).rglob("*")) if p.is_file()]
+    files += [module_dir / README] if (module_dir / README).is_file() else []
+    return {p.relative_to(module_dir).as_posix(): p.read_bytes() for p in files}
+
+
+@dataclass
+class Compiled:
+    """The compile checks (kotlin-compiles, jni-compiles) of one rendering of the module's code, and the host
+    build of its JNI core that jni-runs-fp32 runs (or why there is none)."""
+
+    code: dict[str, bytes]
+    checks: list[Check]
+    classes: Path
+    lib_dir: Path | None
+    host_error: Exception | None
+
+
+def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
+    from ..runtimes import android_host as host
+
+    native_class = f"{ctx['package']}.{ctx['class_name']}Native"
+    checks: list[Check] = []
+    classes = work / "classes"
+    # 1. Kotlin compiles against the Android API stubs.
+    kotlin_ok = False
+    with _timed("kotlin-compiles", checks) as r:
+        from ..runtimes import android_snippets
+
+        sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
+        kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
+        res = host.compile_kotlin(sources + kt_snippets, classes)
+        if res.returncode != 0:
+            raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md):\n"
+                               + host.first_lines(res.output))
+        kotlin_ok = True
+        if java_snippets:
+            res = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
+            if res.returncode != 0:
+                raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
+                                   + host.first_lines(res.output))
+        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
+                       f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
+                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them")
+
+    # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
+    with _timed("jni-compiles", checks) as r:
+        if not kotlin_ok:
+            _needs_kotlin(checks[0])
+        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work)
+
+    # The JNI core built for this host (jni-runs-fp32 runs it, and reports a failure here).
+    lib_dir = host_error = None
+    try:
+        if not kotlin_ok:
+            _needs_kotlin(checks[0])
+        lib_dir = _build_host_core(host, code_dir, classes, ctx, work)
+    except Exception as e:
+        host_error = e
+    return Compiled(code_snapshot(code_dir), checks, classes, lib_dir, host_error)
+
+
+def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
+    """``compile_code`` on the module rendered from ``preview`` (the model's signature, read before the
+    conversion and possibly guessed before the export), so the compilers run while the model converts.
+    ``module_checks`` uses the result only if the module it checks has byte-identical code."""
+    ctx = module_context(spec, preview, ([t.name for t in preview.inputs], [t.name for t in preview.outputs]))
+    work = Path(workdir) / "precompiled"
+    if work.exists():
+        shutil.rmtree(work)
+    render_tree(template_dir("android"), work / "module", ctx)
+    return compile_code(ctx, work / "module", work)
+
+
+AHEAD = " (run ahead of the conversion on code byte-identical to this module's)"
+
+
+def _precompiled(prepared, outdir: Path) -> Compiled | None:
+    """The result of ``precompile`` (a Future) if it compiled exactly this module's code, else None."""
+    if prepared is None:
+        return None
+    try:
+        compiled = prepared.result()
+    except Exception:  # the checks below compile the module themselves and report what fails
+        return None
+    if compiled.code != code_snapshot(outdir):  # a wrong guess of the signature: not this module's code
+        return None
+    checks = [dataclasses.replace(c, detail=c.detail + AHEAD) if c.status == PASS else c for c in compiled.checks]
+    return dataclasses.replace(compiled, checks=checks)
+
+
+def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
+                  reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
+    """The checks listed in android_module's docstring. ``artifact.extra["prepared"]``, a Future of ``precompile``,
+    stands in for the compile checks when it compiled this very code."""
+    from ..runtimes import android_host as host
+
+    outdir = Path(outdir)
+    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    work = Path(tempfile.mkdtemp(prefix="packager-android-"))
+    try:
+        compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)
+        checks = list(compiled.checks)
+
+        # 3. The JNI core runs the fp32 model on the host through the TFLite C API.
+        with _timed("jni-runs-fp32", checks) as r:
+            if compiled.host_error is not None:
+                raise compiled.host_error
+            r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
+                                          compiled.lib_dir, ctx, work)
+
+        # 4. The manifest links against the platform.
+        with _timed("manifest-links", checks) as r:
+            r["detail"] = _check_manifest(host, outdir, ctx["package"], work)
+
+        # 5. The Gradle build cannot run here.
+        with _timed("gradle-build", checks):
+            raise _Unverified(
+                "not run: the Android Gradle Plugin, the NDK toolchain and the runtime AAR "
+                f"({RUNTIME['coordinates']}) live on Google Maven / Maven Central, which this machine cannot "
+                "reach (Debian's Gradle is 4.4.1, too old for AGP); run `./gradlew :<module>:assemble` in an app")
+
+        with _timed("tflite-metadata", checks) as r:
+            r["detail"] = _check_metadata(spec, outdir, artifact, samples)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return checks
+

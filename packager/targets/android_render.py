@@ -1,0 +1,113 @@
+"""The Android module's names and rendering: ``render_module`` renders ``android_template/`` into the module folder
+(model + labels included, with TFLite metadata embedded) from ``module_context``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..kinds import primary_name
+from ..names import default_android_package, validate_android_package
+from ..render import render_tree, template_dir
+from ..values import check_abi_filters
+from . import tflite_metadata
+
+if TYPE_CHECKING:
+    from ..samples import SampleSet
+    from ..source import Source
+    from ..spec import PackageSpec
+    from .base import Artifact
+
+RUNTIME = {
+    "name": "LiteRT (TensorFlow Lite) in Google Play services, C API",
+    "coordinates": "com.google.android.gms:play-services-tflite-java:16.4.0",
+    "cmake_package": "tensorflowlite_jni_gms_client",
+}
+COMPILE_SDK = 35
+MIN_SDK = 24
+CMAKE_VERSION = "3.22.1"
+DEFAULT_THREADS = 2
+MAX_HOST_SAMPLES = 256  # the host JNI run checks the glue; the full set is validated by ai-edge-litert
+
+# ---- names -----------------------------------------------------------------------------------------------------
+
+def android_package(spec: PackageSpec) -> str:
+    return validate_android_package(spec.android_package or default_android_package(spec))
+
+
+def lib_name(spec: PackageSpec) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", spec.identifier).lower() + "_jni"
+
+
+def jni_prefix(package: str, class_name: str) -> str:
+    from ..runtimes.android_host import jni_mangle
+
+    return f"Java_{jni_mangle(package.replace('.', '/') + '/' + class_name + 'Native')}_"
+
+
+# ---- rendering -------------------------------------------------------------------------------------------------
+
+def _template_manifest(package: str) -> dict:
+    """Where the model and its labels go inside the module (``__package__`` = the module's namespace)."""
+    import tomllib
+
+    manifest = tomllib.loads((template_dir("android") / "template.toml").read_text(encoding="utf-8"))
+    return {k: v.replace("__package__", package) for k, v in manifest.items()}
+
+
+def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], list[str]]) -> dict:
+    """The template's context; ``io_names`` = the .tflite's signature (input names, output names), in its order."""
+    package = android_package(spec)
+    class_name = spec.identifier
+    in_names, out_names = io_names
+    primary = primary_name(spec, source)
+    by_name = {t.name: t for t in source.inputs}
+    inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
+    ctx = {
+        "package": package,
+        "class_name": class_name,
+        "lib_name": lib_name(spec),
+        "module_name": lib_name(spec).removesuffix("_jni"),
+        "jni_prefix": jni_prefix(package, class_name),
+        "display_name": spec.display_name,
+        "version": spec.version,
+        "runtime": RUNTIME,
+        "compile_sdk": COMPILE_SDK,
+        "min_sdk": MIN_SDK,
+        "cmake_version": CMAKE_VERSION,
+        "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
+        "default_threads": DEFAULT_THREADS,
+        "inputs": inputs,
+        "outputs": [{"name": n} for n in out_names],
+        "primary_output": primary,  # the wrapper's classify(): the same output on every target (kinds.py)
+        "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
+        "labels": list(spec.labels),
+        "is_image": bool(source.is_image),
+        "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
+    }
+    if source.is_image:
+        h, w, c = (int(d) for d in source.inputs[0].shape[1:4])
+        mean, std = spec.preprocessing.per_channel(c)
+        ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color,
+                   mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std])
+    return ctx
+
+
+def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
+                  reference: dict[str, np.ndarray], outdir: Path) -> Path:
+    """Write the module into ``outdir`` (e.g. ``OUT/android``): template, model (with metadata), labels.
+    Returns the model's path inside the module."""
+    outdir = Path(outdir)
+    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    render_tree(template_dir("android"), outdir, ctx)
+    manifest = _template_manifest(ctx["package"])
+    model = outdir / manifest["model"]
+    model.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
+    labels = outdir / manifest["labels"]
+    labels.write_text(tflite_metadata.labels_text(spec.labels), encoding="utf-8", newline="\n")
+    return Path(manifest["model"])
