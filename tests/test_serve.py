@@ -107,3 +107,96 @@ def test_packager_serve_rejects_a_missing_folder_and_a_busy_port(tree, tmp_path)
     assert main([str(tmp_path / "nope")]) == 3
     with StaticServer(tree) as busy:
         assert main([str(tree), "--port", str(busy.port)]) == 2
+
+
+def _raw(port: int, request: bytes, timeout: float = 10) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        chunks = []
+        while True:
+            try:
+                b = s.recv(65536)
+            except TimeoutError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)
+
+
+def test_foreign_host_names_are_refused(tree):
+    """DNS rebinding: a page on evil.example whose name resolves to 127.0.0.1 sends Host: evil.example."""
+    with StaticServer(tree) as server:
+        p = server.port
+        for host in (f"evil.example:{p}", "evil.example", f"127.0.0.1.evil.example:{p}"):
+            r = _raw(p, f"GET /index.html HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            assert r.startswith(b"HTTP/1.0 403") and b"home" not in r, (host, r[:80])
+        for host in (f"127.0.0.1:{p}", f"localhost:{p}", f"[::1]:{p}", "LOCALHOST"):
+            r = _raw(p, f"GET /index.html HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            assert r.startswith(b"HTTP/1.0 200") and r.endswith(b"<p>home</p>"), (host, r[:80])
+
+
+def test_range_requests(tree):
+    data = (tree / "sub" / "a.wasm").read_bytes()  # 8 bytes
+    with StaticServer(tree) as server:
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for spec, status, body, content_range in [
+                ("bytes=0-3", 206, data[:4], "bytes 0-3/8"),
+                ("bytes=4-", 206, data[4:], "bytes 4-7/8"),
+                ("bytes=-2", 206, data[-2:], "bytes 6-7/8"),
+                ("bytes=2-100", 206, data[2:], "bytes 2-7/8"),
+                ("bytes=9-12", 416, b"", "bytes */8"),
+                ("bytes=5-2", 416, b"", "bytes */8"),
+                ("chunks=1-2", 416, b"", "bytes */8"),
+            ]:
+                c.request("GET", "/sub/a.wasm", headers={"Range": spec})
+                r = c.getresponse()
+                assert (r.status, r.read(), r.getheader("Content-Range")) == (status, body, content_range), spec
+            c.request("GET", "/sub/a.wasm")
+            r = c.getresponse()
+            assert r.status == 200 and r.read() == data and r.getheader("Accept-Ranges") == "bytes"
+        finally:
+            c.close()
+
+
+def test_idle_connections_are_closed(tree, monkeypatch):
+    from packager.runtimes import browser
+
+    assert browser._Handler.timeout and browser._Handler.timeout <= 60  # bounded by default
+    monkeypatch.setattr(browser._Handler, "timeout", 1)  # the same mechanism, quicker
+    with StaticServer(tree) as server:
+        t0 = time.monotonic()
+        assert _raw(server.port, b"GET /index.html HTTP/1.1\r\n", timeout=10) == b""  # half a request, then silence
+        assert time.monotonic() - t0 < 5, "the server held an idle connection open"
+
+
+def test_client_disconnecting_mid_download_leaves_no_traceback(tree):
+    import socket
+
+    (tree / "big.bin").write_bytes(os.urandom(8 << 20))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    try:
+        port = int(proc.stdout.readline().rsplit(":", 1)[1].strip().rstrip("/"))
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # reset on close
+            s.sendall(f"GET /big.bin HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            s.recv(1024)
+            s.close()
+        time.sleep(1)
+        assert get(port, "/index.html")[0] == 200  # still serving
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        err = proc.stderr.read()
+        assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import io
 import os
+import re
 import shutil
 import socketserver
 import tempfile
@@ -80,10 +82,31 @@ def resolve_inside(root: Path, url_path: str) -> Path | None:
     return resolved
 
 
+# Names a loopback server answers to: another Host header is a page on a foreign name that resolves to 127.0.0.1
+# (DNS rebinding), refused so that it cannot read the bundle.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+IDLE_TIMEOUT_S = 30  # a connection that sends nothing this long is closed (no thread held forever)
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     server_version = "packager-serve"
     sys_version = ""
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    timeout = IDLE_TIMEOUT_S
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):  # the client went away: nothing to say
+            self.close_connection = True
+
+    def _host_allowed(self) -> bool:
+        host = (self.headers.get("Host") or "").strip().lower()
+        if not host:
+            return True  # HTTP/1.0 without Host: no name to rebind
+        name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+        return name in LOOPBACK_HOSTS
 
     def __init__(self, *args, directory: str, quiet: bool, prefix: str = "/", headers: dict | None = None, **kwargs):
         self._quiet = quiet
@@ -101,6 +124,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         return resolve_inside(Path(self.directory), "/" + url_path[len(self._prefix):])
 
     def send_head(self):
+        if not self._host_allowed():
+            self.send_error(403, "Host not allowed", "this server answers to 127.0.0.1 and localhost only")
+            return None
         path = urllib.parse.urlsplit(self.path).path
         if self._prefix != "/" and path == self._prefix.rstrip("/"):
             self.send_response(301)
@@ -108,10 +134,43 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        if self._inside(self.path) is None:
+        target = self._inside(self.path)
+        if target is None:
             self.send_error(404, "Not found")
             return None
+        if self.headers.get("Range") and target.is_file():
+            return self._send_range(target, self.headers["Range"].strip())
         return super().send_head()
+
+    def _send_range(self, target: Path, spec: str):
+        """One byte range (``bytes=a-b``, ``a-``, ``-n``): 206 with that part; an unsatisfiable one: 416."""
+        size = target.stat().st_size
+        m = _RANGE.match(spec)
+        first = last = None
+        if m and (m[1] or m[2]):
+            if m[1]:
+                first, last = int(m[1]), min(int(m[2]), size - 1) if m[2] else size - 1
+            else:
+                first, last = max(size - int(m[2]), 0), size - 1
+        if first is None or first > last or first >= size:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        with open(target, "rb") as f:
+            f.seek(first)
+            data = f.read(last - first + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(target)))
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        self._end_headers()
 
     def translate_path(self, path: str) -> str:
         resolved = self._inside(path)
@@ -125,7 +184,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.send_error(404, "Not found")
         return None
 
-    def end_headers(self) -> None:
+    def _end_headers(self) -> None:
         # Always revalidate: a rebuilt bundle must be seen (the service worker does the caching).
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
