@@ -100,11 +100,17 @@ def test_drift_past_the_gate_fails_with_exit_5(tmp_path):
     cfg = tmp_path / "strict.toml"
     cfg.write_text("[tolerances.int8]\nmax_abs_error = 1e-7\n")
     r, out, report = build(tmp_path, HERE / "model.keras", HERE / "samples", "--mean", "127.5", "--std", "127.5",
-                           "--config", cfg)
+                           "--config", cfg, "--quantize", "android=int8")
     assert r.returncode == 5, r.stderr + r.stdout
     a = report["targets"]["android"]
     assert a["status"] == "FAIL" and "max abs error" in a["reason"]
     assert (out / "android").is_dir()
+    # the default (auto) does not stop at int8: it keeps the smallest mode that passes, listing the failed try
+    r, out, report = build(tmp_path, HERE / "model.keras", HERE / "samples", "--mean", "127.5", "--std", "127.5",
+                           "--config", cfg, name="auto")
+    a = report["targets"]["android"]
+    assert r.returncode == 0 and a["status"] == "PASS" and a["quantization"] != "int8", r.stderr + r.stdout
+    assert [t["mode"] for t in a["tries"]][0] == "int8" and a["tries"][0]["status"] == "FAIL"
 
 
 def test_demo_command(tmp_path):
