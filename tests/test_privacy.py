@@ -96,7 +96,9 @@ def test_no_bundled_samples_ships_no_sample_data_and_still_checks(models, image_
 
     # --no-bundled-samples: nothing from the samples under OUT/web or OUT/ios; both targets still PASS.
     out = tmp_path / "private-out"
-    r = run_cli("build", models["keras"], "--samples", samples, "--out", out, "--no-bundled-samples", *BUILD)
+    # CI=true: a deliberate opt-out is not a missing tool, it does not fail a CI-mode build
+    r = run_cli("build", models["keras"], "--samples", samples, "--out", out, "--no-bundled-samples", *BUILD,
+                env={"CI": "true"})
     assert r.returncode == 0, r.stderr + r.stdout
     assert "Traceback" not in r.stderr
     assert "web: no sample data bundled in web/ (--no-bundled-samples)" in r.stderr, r.stderr
@@ -155,3 +157,39 @@ def test_bundle_samples_must_be_a_boolean(models, image_folder, tmp_path):
     assert r.returncode == 2, r.stderr + r.stdout
     assert "bundle_samples must be boolean" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def _tensor_needles(rows: np.ndarray) -> dict[str, bytes]:
+    """A tensor sample set's giveaways: each row's float32 bytes and their base64 (as samples.json writes them),
+    and each value as JSON writes it (as golden.json does)."""
+    needles = {}
+    for i, row in enumerate(rows):
+        raw = np.ascontiguousarray(row[None], np.float32).tobytes()
+        needles[f"row {i} bytes"] = raw
+        needles[f"row {i} base64"] = base64.b64encode(raw)[:24]
+        for j, v in enumerate(row):
+            needles[f"row {i} value {j}"] = json.dumps(float(v)).encode()
+    return needles
+
+
+@pytest.mark.slow
+def test_no_bundled_samples_with_tensor_samples(models, tmp_path):
+    rows = np.load(models["features_npy"])
+    needles = _tensor_needles(rows)
+    default = tmp_path / "default"
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--out", default, *BUILD)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "web: bundles 12 of your sample inputs (samples.json)" in r.stderr, r.stderr
+    assert _leaks(default / "web", needles, []) and _leaks(default / "ios", needles, [])  # the scan can find them
+
+    out = tmp_path / "out"
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--out", out,
+                "--no-bundled-samples", *BUILD)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert _leaks(out / "web", needles, []) == [] and _leaks(out / "ios", needles, []) == []
+    report, checks = _checks(out)
+    assert report["targets"]["web"]["status"] == "PASS" and report["targets"]["ios"]["status"] == "PASS", report
+    assert checks[("ios", "golden-samples")]["status"] == "UNVERIFIED"
+    assert checks[("web", "console_errors")]["status"] == "PASS"
+    page = (out / "web" / "index.html").read_text()
+    assert "no sample inputs were bundled" in page and 'id="sample-strip"' not in page
