@@ -62,6 +62,9 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
                         "classes). Looked up in the model's folder, the config's folder, then on sys.path "
                         "(PYTHONPATH). Importing a module RUNS ITS CODE: name only modules you trust. Keras safe "
                         "mode stays on")
+    p.add_argument("--no-bundled-samples", action="store_true",
+                   help="ship none of the sample data: by default the web demo bundles up to 12 samples (its sample "
+                        "strip) and the iOS package 3 (its XCTest golden cases); the build still checks with them")
     p.add_argument("--unsafe-deserialization", action="store_true",
                    help="let Keras run Python code stored IN THE MODEL FILE (Lambda layers' bytecode), which safe "
                         "mode refuses: only for model files you trust")

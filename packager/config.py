@@ -18,7 +18,7 @@ from .values import check_abi_filters, check_gate, check_input_shape, check_name
 # section -> key -> expected python type(s) (TOML-level)
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
-         "custom_objects": (list,)},
+         "custom_objects": (list,), "bundle_samples": (bool,)},
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float)},
     "quantization": {t: (str,) for t in MODES},
     "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,)},
@@ -278,6 +278,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         custom_objects=custom,
         custom_objects_dirs=tuple(dict.fromkeys(p.resolve() for p in (model.parent, cfg_dir))) if custom else (),
         unsafe_deserialization=bool(getattr(args, "unsafe_deserialization", False)),
+        bundle_samples=not getattr(args, "no_bundled_samples", False) and from_cfg("", "bundle_samples", True),
     )
     check_out_against_inputs(out, [model, samples, labels_file, Path(args.config) if getattr(args, "config", None)
                                    else None], force=spec.force)

@@ -299,6 +299,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         progress.info(f"    {name}: rendering {outdir.name}/")
         bundled = target.render(spec, source, artifact, samples, reference, outdir)
         result.artifact = (Path(name) / bundled).as_posix() if bundled else None
+        if artifact.extra.get("bundled_samples"):  # the user's data that ships in the package, and the opt-out
+            progress.info(f"    {name}: {artifact.extra['bundled_samples']}")
     except Exception as e:
         _record_crash(result, f"rendering {name}", e, progress)
         result.seconds = time.perf_counter() - t0

@@ -82,6 +82,7 @@ class PackageSpec:
     custom_objects: tuple[str, ...] = ()  # modules imported before loading a Keras model (--custom-objects)
     custom_objects_dirs: tuple[Path, ...] = ()  # searched first for them: the model's and the config's folder
     unsafe_deserialization: bool = False  # --unsafe-deserialization: Keras Lambda bytecode may run
+    bundle_samples: bool = True  # False (--no-bundled-samples): no sample data in OUT/web or OUT/ios
 
     @property
     def display_name(self) -> str:

@@ -335,6 +335,7 @@
 
   function buildSampleStrip() {
     const strip = $("sample-strip");
+    if (!strip) return; // built with --no-bundled-samples: no sample strip
     config.samples.forEach((sample, i) => {
       const button = document.createElement("button");
       button.type = "button";

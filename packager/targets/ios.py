@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..checks import FAIL, PASS, SKIPPED, Check
+from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ConversionError, UsageError
 from ..kinds import primary_name
 from ..render import render_tree, template_dir
@@ -328,7 +328,15 @@ class IOSTarget:
         features = read_features(artifact.path)
         manifest = template_manifest()
         classifier = artifact.extra.get("classifier", is_classifier(source, spec))
-        golden = golden_samples(self, spec, source, artifact, samples, reference, features)
+        if spec.bundle_samples:
+            golden = golden_samples(self, spec, source, artifact, samples, reference, features)
+            artifact.extra["bundled_samples"] = (
+                f"bundles {len(golden['samples'])} of your samples (inputs and the original model's outputs) in "
+                f"ios/{manifest['golden'].replace('__name__', name)}/ for the XCTest golden cases "
+                "(--no-bundled-samples leaves them out)")
+        else:  # --no-bundled-samples: no input, image or output computed from them; the XCTest has no golden cases
+            golden = {"samples": []}
+            artifact.extra["bundled_samples"] = "no sample data bundled in ios/ (--no-bundled-samples)"
         context = swift_context(spec, source, artifact, features, classifier, golden)
         outdir.mkdir(parents=True, exist_ok=True)
         render_tree(template_dir("ios"), outdir, context)
@@ -339,6 +347,8 @@ class IOSTarget:
         else:
             (outdir / model_rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(artifact.path, outdir / model_rel)
+        if not spec.bundle_samples:
+            return model_rel
         gdir = outdir / manifest["golden"].replace("__name__", name)
         gdir.mkdir(parents=True, exist_ok=True)
         for sample in golden["samples"]:
@@ -614,6 +624,8 @@ def check_golden(spec, source, samples, outdir: Path, reference) -> Check:
     gdir = outdir / manifest["golden"].replace("__name__", name)
     gfile = gdir / "golden.json"
     test_file = outdir / manifest["test"].replace("__name__", name)
+    if not spec.bundle_samples:
+        return _check_no_golden(gdir, test_file, outdir)
     if not gfile.exists() or not test_file.exists():
         return Check("golden-samples", FAIL, f"missing {gfile.name if not gfile.exists() else test_file.name}")
     golden = json.loads(gfile.read_text(encoding="utf-8"))
@@ -652,3 +664,18 @@ def check_golden(spec, source, samples, outdir: Path, reference) -> Check:
     return Check("golden-samples", PASS, f"{len(golden['samples'])} golden samples ({compared} outputs) in "
                                          f"{gfile.relative_to(outdir)} equal the reference; tolerance "
                                          f"{golden['tolerance']:.3g}")
+
+
+def _check_no_golden(gdir: Path, test_file: Path, outdir: Path) -> Check:
+    """--no-bundled-samples: nothing from the samples in the package, and the XCTest does not expect any. The golden
+    values are not there to be checked: UNVERIFIED (a deliberate opt-out, not a missing tool: not SKIPPED)."""
+    if gdir.exists():
+        return Check("golden-samples", FAIL, f"{gdir.relative_to(outdir)} was written despite --no-bundled-samples")
+    if not test_file.exists():
+        return Check("golden-samples", FAIL, f"missing {test_file.name}")
+    if "golden.json" in test_file.read_text(encoding="utf-8"):
+        return Check("golden-samples", FAIL, f"{test_file.name} reads golden.json, which --no-bundled-samples leaves out")
+    return Check("golden-samples", UNVERIFIED,
+                 f"no bundled samples (--no-bundled-samples): {test_file.relative_to(outdir)} has no golden cases, so "
+                 "`swift test` does not compare Core ML's outputs with the original model's (the build's predictions "
+                 "check is unaffected)")

@@ -45,6 +45,7 @@ from .web_bundle import (  # noqa: F401  (re-exported: part of this module's API
     _short_name,
     build_bundle,
     bundle_sizes,
+    bundled_note,
     image_geometry,
     make_icon,
     npm_web_dir,
@@ -166,7 +167,8 @@ class WebTarget:
 
     def render(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> Path:
-        build_bundle(spec, source, artifact, samples, Path(outdir))
+        config = build_bundle(spec, source, artifact, samples, Path(outdir))
+        artifact.extra["bundled_samples"] = bundled_note(config)
         return Path(template_manifest()["model_dir"]) / "model.json"
 
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,

@@ -221,10 +221,13 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         (outdir / icons_dir / name).write_bytes(make_icon(size, maskable=maskable))
 
     geom = image_geometry(source)
-    (outdir / samples_dir).mkdir(parents=True)
     bundled = []
     samples_url = None
-    if geom is not None:
+    if spec.bundle_samples:
+        (outdir / samples_dir).mkdir(parents=True)
+    if not spec.bundle_samples:
+        pass  # --no-bundled-samples: no sample image, samples.json or tensor; the page shows no sample strip
+    elif geom is not None:
         for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
             rel = f"{samples_dir}/sample_{i:02d}.png"
             (outdir / rel).write_bytes(_png_bytes(rgb))
@@ -283,6 +286,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         "mode": artifact.mode,
         "runtime_dir": runtime_dir,
         "is_image": geom is not None,
+        "bundled_samples": bool(bundled),
         "content_hash": "",
         "precache": [],
         "paths": {},
@@ -303,6 +307,16 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     config["content_hash"] = content_hash
     config["precache"] = context["precache"]
     return config
+
+
+def bundled_note(config: dict) -> str:
+    """The console line saying what sample data the bundle ships (and how not to)."""
+    n = len(config["samples"])
+    if not n:
+        return "no sample data bundled in web/ (--no-bundled-samples)"
+    what = "sample images" if config.get("image") else "sample inputs (samples.json)"
+    return (f"bundles {n} of your {what} in web/{template_manifest()['samples_dir']}/ for the page's sample strip "
+            "(--no-bundled-samples leaves them out)")
 
 
 def bundle_sizes(outdir: Path) -> dict[str, int]:

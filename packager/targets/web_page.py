@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -21,7 +22,16 @@ import numpy as np
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import PackagerError
 from .base import Prediction
-from .web_bundle import TFJS_VERSION, _b64, _from_b64, bundle_sizes, preprocess_pixels
+from .web_bundle import (
+    TFJS_VERSION,
+    _b64,
+    _from_b64,
+    _png_bytes,
+    _sample_images,
+    bundle_sizes,
+    image_geometry,
+    preprocess_pixels,
+)
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -232,7 +242,7 @@ def _browser_checks(session: PageSession, server, spec, source, samples, outdir:
     checks.append(_installability_check(session))
 
     # The page's own image path on the bundled sample images vs the spec's preprocessing.
-    checks.append(_image_path_check(session, spec, source, outdir))
+    checks.append(_image_path_check(session, spec, source, outdir, samples))
 
     # Network cut: stop the server and take the context offline, reload, predict again.
     t0 = time.perf_counter()
@@ -308,24 +318,40 @@ def _installability_check(session: PageSession) -> Check:
     return Check("manifest_installable", PASS if ok else FAIL, detail)
 
 
-def _image_path_check(session: PageSession, spec, source, outdir: Path) -> Check:
-    """The page's image -> canvas -> preprocessing path equals the spec's preprocessing (same PNGs)."""
+def _check_images(config: dict, spec, source, outdir: Path, samples) -> tuple[list[tuple[str, np.ndarray]], str]:
+    """(url the page loads, its RGB pixels) of the sample images, and how they reached the page: the bundled PNGs,
+    or with --no-bundled-samples the same PNGs made here and handed to the page as data: URLs (never written)."""
     from PIL import Image
 
+    rels = [s["image"] for s in config["samples"] if s.get("image")]
+    if rels:
+        pairs = []
+        for rel in rels:
+            with Image.open(outdir / rel) as im:
+                pairs.append((rel, np.asarray(im.convert("RGB"), dtype=np.uint8)))
+        return pairs, "bundled sample images"
+    if getattr(spec, "bundle_samples", True) or samples is None:
+        return [], ""
+    rgbs = _sample_images(source, spec, samples, image_geometry(source))
+    pairs = [("data:image/png;base64," + base64.b64encode(_png_bytes(rgb)).decode("ascii"), rgb) for rgb in rgbs]
+    return pairs, "sample images (not bundled: --no-bundled-samples; given to the page as data: URLs)"
+
+
+def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=None) -> Check:
+    """The page's image -> canvas -> preprocessing path equals the spec's preprocessing (same PNGs)."""
     config = json.loads(session.page.evaluate("() => JSON.stringify(window.packager.config)"))
     image = config.get("image")
     if not image:
         return Check("image_path", SKIPPED, "the model does not take an image")
-    images = [s["image"] for s in config["samples"] if s.get("image")]
-    if not images:
+    pairs, how = _check_images(config, spec, source, outdir, samples)
+    if not pairs:
         return Check("image_path", SKIPPED, "no bundled sample images")
+    images = [url for url, _ in pairs]
     worst = 0.0
     scale = 1.0
     page_rows, inputs = [], []
-    for rel in images:
-        page_out, _ = session.predict_image(rel)
-        with Image.open(outdir / rel) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    for url, rgb in pairs:
+        page_out, _ = session.predict_image(url)
         x = preprocess_pixels(rgb, spec, image["channels"])
         hook_out, _ = session.predict({image["input"]: x})
         worst = max(worst, _max_abs(page_out, hook_out))
@@ -344,5 +370,5 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path) -> Check
     except Exception as e:  # the reference is informative here; the gate is the equality above
         versus = f"; original model not run on them: {type(e).__name__}"
     return Check("image_path", PASS if ok else FAIL,
-                 f"{len(images)} bundled sample images through the page's canvas preprocessing vs the spec's "
+                 f"{len(images)} {how} through the page's canvas preprocessing vs the spec's "
                  f"preprocessing in Python, same TF.js model: max |diff| {worst:.3g}{versus}")
