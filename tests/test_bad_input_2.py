@@ -621,3 +621,21 @@ def test_exif_orientation_and_16_bit_png_are_read_as_shown(tmp_path):
     Image.fromarray(grey16).save(tmp_path / "g16.png")
     x = load_image(tmp_path / "g16.png", TensorSpec("x", (None, 16, 16, 1)), spec)
     assert np.allclose(x[0, ..., 0] * 255, np.arange(256).reshape(16, 16))  # not clipped at 255
+
+
+def test_orphaned_store_folders_are_removed_by_the_next_store(tmp_path, models):
+    """A store that died (killed, disk full) leaves a .store-* folder; the next store removes it once it is old,
+    and leaves a recent one alone (it may belong to a build storing right now)."""
+    cache = tmp_path / "cache"
+    old, fresh = cache / ".store-died", cache / ".store-busy"
+    for d in (old, fresh):
+        (d / "out").mkdir(parents=True)
+        (d / "out" / "model.tflite").write_bytes(b"x" * 1024)
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",
+                "--quantize", "android=fp32", "--out", tmp_path / "a",
+                env={"PACKAGER_CACHE_DIR": str(cache), "PACKAGER_NO_CACHE": None})
+    assert r.returncode == 0, r.stderr
+    assert not old.exists() and fresh.exists()
+    assert [p for p in cache.iterdir() if not p.name.startswith(".")], "the build itself was stored"

@@ -394,3 +394,23 @@ def test_report_html_and_console_for_tensor_samples_with_disagreements():
     assert "#2" in html and "#5" in html
     line = next(x for x in report.summary_table().splitlines() if x.startswith("android"))
     assert "PASS (1 check UNVERIFIED)" in line
+
+
+def test_report_json_is_strict_json_when_a_metric_is_not_finite(tmp_path):
+    """NaN/inf metrics (a target that output NaN) are written as null: JSON.parse rejects bare NaN."""
+    from packager.report import Report, TargetResult
+
+    r = TargetResult("web", FAIL, reason="output contains NaN",
+                     metrics={"max_abs_error": float("nan"), "cosine": float("-inf")},
+                     per_output={"y": {"max_abs_error": float("inf"), "cosine": 0.5}})
+    model = {"name": "m", "file": "m.keras", "format": "keras", "inputs": [], "primary_output": "y",
+             "outputs": [{"name": "y", "shape": [None, 2], "dtype": "float32", "kind": "regression"}]}
+    Report(model=model, samples={"count": 1, "source": "s.npy", "kind": "tensors"}, targets={"web": r},
+           packager_version="test").write(tmp_path)
+
+    def refuse(name):
+        raise ValueError(f"bare {name} in report.json")
+
+    d = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    assert d["targets"]["web"]["metrics"]["max_abs_error"] is None
+    assert d["targets"]["web"]["per_output"]["y"]["max_abs_error"] is None
