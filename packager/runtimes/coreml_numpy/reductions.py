@@ -59,28 +59,21 @@ def _reduce_legacy(layer) -> Op:
     return lambda xs: [f(xs[0]).astype(F32, copy=False)]
 
 
-def _argmax(layer) -> Op:
-    p = layer.argMax
+def _arg_extreme(field: str, pick):
+    """argMax / argMin: ``pick`` along ``axis``, the axis kept (size 1) unless ``removeDim``."""
 
-    def op(xs):
-        y = np.argmax(xs[0], axis=int(p.axis))
-        if not p.removeDim:
-            y = np.expand_dims(y, int(p.axis))
-        return [y.astype(F32, copy=False)]
+    def build(layer) -> Op:
+        p = getattr(layer, field)
 
-    return op
+        def op(xs):
+            y = pick(xs[0], axis=int(p.axis))
+            if not p.removeDim:
+                y = np.expand_dims(y, int(p.axis))
+            return [y.astype(F32, copy=False)]
 
+        return op
 
-def _argmin(layer) -> Op:
-    p = layer.argMin
-
-    def op(xs):
-        y = np.argmin(xs[0], axis=int(p.axis))
-        if not p.removeDim:
-            y = np.expand_dims(y, int(p.axis))
-        return [y.astype(F32, copy=False)]
-
-    return op
+    return build
 
 
 def _cumsum(layer) -> Op:
@@ -119,8 +112,8 @@ def _topk(layer) -> Op:
 BUILDERS: dict[str, Callable] = {
     "reduce": _reduce_legacy,
     **{name: _reduce_nd(fn) for name, fn in _REDUCE_ND.items()},
-    "argMax": _argmax,
-    "argMin": _argmin,
+    "argMax": _arg_extreme("argMax", np.argmax),
+    "argMin": _arg_extreme("argMin", np.argmin),
     "cumSum": _cumsum,
     "topK": _topk,
 }
