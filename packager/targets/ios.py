@@ -8,7 +8,8 @@ predict  here: Core ML through coremltools on macOS; elsewhere a NumPy executor 
 render   ``ios_render``: ``ios_template/`` -> Swift package with the model, the wrapper and an XCTest with
          golden samples.
 checks   ``ios_checks``: Swift syntax (tree-sitter), feature names used by the Swift code vs the model spec,
-         golden values vs the reference.
+         golden values vs the reference; ``ios_swift_build``: a real Swift toolchain builds and tests the
+         package (UNVERIFIED where there is none, or no Apple SDK).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..checks import Check
-from . import ios_checks, ios_convert, ios_render
+from . import ios_checks, ios_convert, ios_render, ios_swift_build
 from .base import Artifact, Prediction, Unverified
 from .ios_convert import DEPLOYMENT, read_features  # noqa: F401  (DEPLOYMENT: part of this module's API)
 from .ios_inputs import feed
@@ -68,6 +69,7 @@ class IOSTarget:
                         value = np.asarray([value[label] for label in labels], np.float32)
                     rows[tensor.name].append(_one_row(np.asarray(value, np.float32), tensor.shape))
         outputs = {name: np.concatenate(v) for name, v in rows.items()}
+        artifact.extra["predicted"] = outputs  # render picks the golden samples it got wrong (ios_render)
         latency = 1000 * float(np.mean(seconds)) if seconds else None
         return Prediction(outputs, runtime, latency)
 
@@ -81,6 +83,7 @@ class IOSTarget:
             ios_checks.check_swift_syntax(outdir),
             ios_checks.check_feature_names(spec, outdir),
             ios_checks.check_golden(spec, source, samples, outdir, reference),
+            ios_swift_build.check_swift_build(outdir, spec.identifier),
         ]
 
 

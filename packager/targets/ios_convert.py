@@ -235,6 +235,8 @@ def describe(mlspec, source, spec, features: dict, classifier: bool, mode: str) 
         {"color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
          "formula": "(pixel - mean) / std"} if source.is_image else {"note": "inputs are used as given"})
     ud[META_KEY] = json.dumps(features, sort_keys=True)
+    if spec.labels and not classifier:  # a classifier's labels are its classLabels; the Swift code reads either
+        ud["packager.labels"] = json.dumps(list(spec.labels), ensure_ascii=False)
 
 # ------------------------------------------------------------------ predict
 

@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..errors import UsageError
 from ..kinds import primary_name
 from ..render import render_tree, template_dir
 from .base import Artifact
 from .ios_convert import is_classifier, read_features
 from .ios_inputs import feed, sample_to_pixels
-
-GOLDEN_COUNT = 3
 
 
 def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -> Path:
@@ -73,53 +72,163 @@ def _flat(a: np.ndarray) -> list[float]:
     return [float(v) for v in np.asarray(a, np.float32).reshape(-1)]
 
 
-def golden_samples(spec, source, artifact, samples, reference, features) -> dict:
-    """The first few samples with the original model's outputs, for the XCTest."""
-    n = min(GOLDEN_COUNT, len(samples))
-    tol_base = 1e-3 if artifact.mode == "fp32" else 2e-2
-    observed = 0.0
-    items = []
-    program = None
-    with contextlib.suppress(Exception):  # tolerance from the executor's own error when it can run here
-        from ..runtimes import coreml_numpy
+# The XCTest's golden cases: the hardest samples (where the shipped model disagreed with the original, then the
+# lowest top-1 margins), then the first. Tolerances: MEASURED_FACTOR x the largest error of the shipped model as
+# executed here on exactly the bundled inputs, at least a floor. `.cpuOnly` computes in float32 like the executor;
+# `.all` may run on the GPU / Neural Engine in float16, hence its higher floor.
+GOLDEN_COUNT = 4
+TOP_K = 3
+MEASURED_FACTOR = 3.0
+CPU_FLOOR = {"fp32": 2e-4}
+CPU_FLOOR_QUANTIZED = 1e-3
+ALL_FLOOR = 1e-2
 
-        program = coreml_numpy.Program(artifact.path)
+
+def choose_samples(spec, source, samples, reference, predicted: dict | None) -> list[tuple[int, str]]:
+    """``(index, why)`` of the golden samples: disagreements of the shipped model, lowest margins, the first."""
+    n = len(samples)
+    primary = primary_name(spec, source)
+    rows = np.asarray(reference[primary], np.float32).reshape(n, -1)
+    chosen: dict[int, str] = {}
+    want = min(GOLDEN_COUNT, n)
+    if rows.shape[1] > 1:
+        if predicted is not None and primary in predicted:
+            got = np.asarray(predicted[primary], np.float32).reshape(n, -1)
+            for i in np.flatnonzero(got.argmax(1) != rows.argmax(1))[: max(1, want // 2)]:
+                chosen[int(i)] = "the converted model's top-1 differed from the original's at build time"
+        top2 = -np.sort(-rows, axis=1)[:, :2]
+        for i in np.argsort(top2[:, 0] - top2[:, 1], kind="stable"):
+            if len(chosen) >= want - 1:
+                break
+            chosen.setdefault(int(i), "one of the lowest top-1 margins")
+    elif predicted is not None and primary in predicted:
+        err = np.abs(np.asarray(predicted[primary], np.float32).reshape(n, -1) - rows).max(1)
+        for i in np.argsort(-err, kind="stable")[: want - 1]:
+            chosen[int(i)] = "one of the largest errors of the converted model at build time"
     for i in range(n):
+        if len(chosen) >= want:
+            break
+        chosen.setdefault(i, "first sample" if i == 0 else "next sample")
+    return sorted(chosen.items())
+
+
+def _executor(artifact):
+    """The shipped model as it runs here (``ios.local_runner``), or None when it cannot run here."""
+    from .base import Unverified
+    from .ios import IOSTarget, local_runner
+
+    try:
+        return local_runner(artifact.path, coreml=IOSTarget.coreml_runtime_available())
+    except Unverified:
+        return None
+
+
+def _rotated(x: np.ndarray) -> np.ndarray:
+    """An NHWC / HWC image turned upside down (what `.down` orientation asks Core ML to undo)."""
+    return np.ascontiguousarray(np.rot90(x, 2, axes=(-3, -2)))
+
+
+def golden_samples(spec, source, artifact, samples, reference, features) -> dict:
+    """The golden cases of the XCTest: inputs, the original model's outputs (upright and, for images, upside
+    down), the top-k order where it is decided, and tolerances measured on the shipped model."""
+    from .ios import _CoreMLRunner, one_blas_thread
+
+    primary = primary_name(spec, source)
+    labels = list(spec.labels)
+    width = int(np.asarray(reference[primary]).reshape(len(samples), -1).shape[1]) if len(samples) else 0
+    top_k = min(TOP_K, width) if labels and width == len(labels) else 0
+    executor = _executor(artifact)
+    errors: list[float] = []
+    disagreed: set[int] = set()
+    items = []
+    image_name = source.inputs[0].name
+    for i, why in choose_samples(spec, source, samples, reference, artifact.extra.get("predicted")):
         sample = samples[i]
-        item: dict = {"index": i, "inputs": {}, "expected": {}}
+        item: dict = {"index": i, "why": why, "inputs": {}}
+        cases = {"upright": ({n: np.asarray(v)[i: i + 1] for n, v in reference.items()}, sample)}
         if source.is_image:
-            pixels = sample_to_pixels(np.asarray(sample[source.inputs[0].name]), spec)
-            integral = bool(np.all(np.abs(pixels - np.rint(pixels)) < 1e-3) and pixels.min() > -0.5
-                            and pixels.max() < 255.5)
+            x = np.asarray(sample[image_name], np.float32)
+            pixels = sample_to_pixels(x, spec)
             item["image"] = f"sample_{i}.png"
-            item["image_exact"] = integral
             item["_pixels"] = pixels
+            turned = {**sample, image_name: _rotated(x)}
+            cases["rotated"] = ({n: np.asarray(v, np.float32) for n, v in source.predict(turned).items()}, turned)
         else:
             for tensor in source.inputs:
                 x = np.asarray(sample[tensor.name], np.float32)
                 item["inputs"][features["inputs"][tensor.name]] = {"shape": list(x.shape), "values": _flat(x)}
-        for tensor in source.outputs:
-            ref = np.asarray(reference[tensor.name][i: i + 1], np.float32)
-            item["expected"][features["outputs"][tensor.name]] = {"shape": list(ref.shape), "values": _flat(ref)}
-            if spec.labels and len(source.outputs) == 1 and ref.shape[-1] == len(spec.labels):
-                row = ref.reshape(-1)
-                order = np.argsort(-row)
-                item["top1"] = {"index": int(order[0]), "label": spec.labels[int(order[0])],
-                                "margin": float(row[order[0]] - row[order[1]]) if row.size > 1 else 1.0}
-        if program is not None:
-            with contextlib.suppress(Exception):
-                out = program(feed(sample, source, spec, features))
-                for tensor in source.outputs:
-                    got = np.asarray(out[features["outputs"][tensor.name]], np.float32).reshape(-1)
-                    ref = np.asarray(reference[tensor.name][i], np.float32).reshape(-1)
-                    observed = max(observed, float(np.max(np.abs(got - ref))))
+        for case, (expected, inputs) in cases.items():
+            item[case] = {"expected": {features["outputs"][t.name]: {"shape": list(np.shape(expected[t.name])),
+                                                                     "values": _flat(expected[t.name])}
+                                       for t in source.outputs}}
+            if executor is None:
+                continue
+            runner, _ = executor
+            fed = feed(inputs, source, spec, features, exact_pixels=False)  # the PNG's 8-bit pixels
+            if not isinstance(runner, _CoreMLRunner):
+                fed = {k: v.astype(np.float32) for k, v in fed.items()}
+            with contextlib.suppress(Exception), one_blas_thread():
+                out = runner(fed)
+                for t in source.outputs:
+                    got = out[features["outputs"][t.name]]
+                    if isinstance(got, dict):  # Core ML classifier probabilities: label -> p
+                        got = [got[label] for label in labels]
+                    got = np.asarray(got, np.float32).reshape(-1)
+                    want = np.asarray(expected[t.name], np.float32).reshape(-1)
+                    errors.append(float(np.max(np.abs(got - want))) if got.size == want.size else float("inf"))
+                    if t.name == primary and top_k and got.size == want.size and got.argmax() != want.argmax():
+                        disagreed.add(i)
         items.append(item)
-    tolerance = float(max(tol_base, 4 * observed))
+    measured = max(errors) if errors else None
+    cpu_floor = CPU_FLOOR.get(artifact.mode, CPU_FLOOR_QUANTIZED)
+    cpu = max(cpu_floor, MEASURED_FACTOR * (measured or 0.0))
+    tolerance = {"cpuOnly": cpu, "all": max(ALL_FLOOR, cpu)}
     for item in items:
-        if "top1" in item:
-            item["top1"]["check"] = item["top1"]["margin"] > 2 * tolerance
-    return {"model": spec.identifier, "weights": artifact.mode, "tolerance": tolerance,
+        for case in ("upright", "rotated"):
+            if case in item and top_k:
+                row = np.asarray(item[case]["expected"][features["outputs"][primary]]["values"], np.float32)
+                order = np.argsort(-row, kind="stable")
+                gaps = [float(row[order[j]] - row[order[j + 1]]) for j in range(min(top_k, row.size - 1))]
+                item[case]["top"] = {"labels": [labels[int(j)] for j in order[:top_k]],
+                                     "check": bool(gaps) and min(gaps) > 2 * tolerance["all"]
+                                     and item["index"] not in disagreed}
+    if measured is None:
+        basis = (f"floors only ({cpu_floor:g} CPU, {ALL_FLOOR:g} all compute units): the shipped model could not "
+                 "be executed here")
+    else:
+        basis = (f"{MEASURED_FACTOR:g} x the largest error of the shipped model on these inputs as executed here "
+                 f"({measured:.3g}, {executor[1]}), at least {cpu_floor:g} (CPU) / {ALL_FLOOR:g} (all compute units)")
+    return {"model": spec.identifier, "weights": artifact.mode, "labels": labels, "topK": top_k,
+            "tolerance": tolerance, "toleranceBasis": basis, "measuredError": measured,
             "source": "reference outputs of the original model", "samples": items}
+
+
+def model_digest(path: Path) -> str:
+    """SHA-256 (16 hex digits) of a model file, or of an ``.mlpackage`` folder's paths and contents."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if f != path else b"")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+DEFAULT_CROP_POLICY = "stretch"  # until the spec has a crop policy: the whole image, aspect ratio not kept
+VISION_CROP = {"stretch": "scaleFill", "center-crop": "centerCrop", "letterbox": "scaleFit"}
+
+
+def crop_policy(spec) -> str:
+    """The spec's crop policy (``stretch`` / ``center-crop`` / ``letterbox``), ``DEFAULT_CROP_POLICY`` when the spec
+    has none."""
+    pre = spec.preprocessing
+    value = getattr(pre, "crop", None) or getattr(pre, "crop_policy", None) or DEFAULT_CROP_POLICY
+    value = str(value).replace("_", "-").lower()
+    if value not in VISION_CROP:
+        raise UsageError(f"unknown crop policy {value!r} for the iOS package",
+                         hint=f"use one of {', '.join(VISION_CROP)}")
+    return value
 
 
 def swift_context(spec, source, artifact, features, classifier: bool, golden: dict) -> dict:
@@ -131,8 +240,12 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "description": spec.description or f"{spec.display_name}, packaged for Core ML by packager {__version__}",
         "version": spec.version,
         "packager_version": __version__,
-        "model_file": f"{name}{artifact.path.suffix}",
+        "model_file": f"{name}Model{artifact.path.suffix}",
+        "model_name": f"{name}Model",
         "model_ext": artifact.path.suffix.lstrip("."),
+        "model_digest": model_digest(artifact.path),
+        "crop_policy": crop_policy(spec),
+        "crop_and_scale": VISION_CROP[crop_policy(spec)],
         "labels": list(spec.labels),
         "is_image": bool(source.is_image),
         "classifier": classifier,
@@ -145,6 +258,9 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "class_label": features.get("class_label", ""),
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
         "weights": artifact.mode,
+        "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
+        "license_given": bool(spec.license),
+        "author": spec.author or "packager",
         "golden_count": len(golden["samples"]),
         "paths": {"name": name},
     }
