@@ -214,6 +214,10 @@ def test_readme_and_license_match_the_package(packages):
     assert "classify(frame.pixelBuffer, orientation: .right" in readme and "struct ContentView: View" in readme
     assert "ML Program or NeuralNetwork?" in readme and "**center-crop**" not in readme and "**stretch**" in readme
     assert ".copy" in readme and "flat" in readme  # why the .mlpackage is copied
+    from packager.runtimes import swift_syntax
+
+    blocks = [b for b in re.findall(r"```swift\n(.*?)```", readme, re.S) if b.startswith("import ")]
+    assert len(blocks) == 2 and all(swift_syntax.parse_errors(b) == [] for b in blocks)  # usage, camera sample
     license_text = _read(root, "LICENSE")
     meta = ct.utils.load_spec(str(root / "Sources/TinyNet/TinyNetModel.mlpackage")).description.metadata
     assert meta.license == "CC-BY-4.0 (test)" and meta.license in license_text and "UNKNOWN" not in license_text
