@@ -201,6 +201,10 @@ def test_golden_xctest_data_bites(packages):
         assert len(s["upright"]["top"]["labels"]) == 3 and isinstance(s["upright"]["top"]["check"], bool)
     assert turned > tol["all"], "an upside-down image must fail the golden tolerance"
     assert checks["golden-samples"].status == PASS and "upside down" in checks["golden-samples"].detail
+    from PIL import Image
+
+    with Image.open(root / "Tests/TinyNetTests/Resources" / golden["samples"][0]["image"]) as im:
+        assert im.info.get("icc_profile"), "RGB golden images say they are sRGB"
     tests = _read(root, "Tests/TinyNetTests/TinyNetTests.swift")
     assert "check(.cpuOnly)" in tests and "check(.all)" in tests
     assert "orientation: .down" in tests and "result.top.map(\\.label)" in tests

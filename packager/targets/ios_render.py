@@ -62,10 +62,16 @@ def template_manifest() -> dict:
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> None:
-    from PIL import Image
+    """A golden image. RGB ones carry an sRGB profile: an untagged PNG leaves its colour space to ImageIO's
+    guess, and a colour conversion on the Mac would change the pixels the model sees."""
+    from PIL import Image, ImageCms
 
     arr = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(path, format="PNG")
+    if arr.shape[2] == 1:
+        Image.fromarray(arr[:, :, 0]).save(path, format="PNG")
+        return
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(arr).save(path, format="PNG", icc_profile=srgb)
 
 
 def _flat(a: np.ndarray) -> list[float]:
