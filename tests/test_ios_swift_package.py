@@ -51,6 +51,19 @@ def test_swift_build_names_a_toolchain_without_apple_sdks_and_stays_unverified(t
     assert "Swift version 6.0.3 (swift-6.0.3-RELEASE)" in check.detail and "CoreML" in check.detail
 
 
+def test_swift_build_is_not_fooled_by_another_swift_command(tmp_path, monkeypatch):
+    """python-swiftclient (OpenStack) installs a `swift` command: that is no Swift toolchain."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    swift = bin_dir / "swift"
+    swift.write_text("#!/bin/sh\necho 'python-swiftclient 4.2.0'\n")
+    swift.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    check = check_swift_build(tmp_path, "TinyNet")
+    assert check.status == UNVERIFIED and check.detail.startswith("not run: no Swift toolchain")
+    assert "is not a Swift compiler" in check.detail
+
+
 @pytest.mark.parametrize(("policy", "option"), [(None, "scaleFill"), ("stretch", "scaleFill"),
                                                 ("center-crop", "centerCrop"), ("center_crop", "centerCrop"),
                                                 ("letterbox", "scaleFit")])

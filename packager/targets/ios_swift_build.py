@@ -23,14 +23,16 @@ NAME = "swift-build"
 TIMEOUT = 900  # seconds for each step (a first `swift build` resolves and compiles everything)
 
 
-def toolchain_version(swift: str) -> str:
-    """The first line of ``swift --version`` (e.g. ``Swift version 6.0.3 (swift-6.0.3-RELEASE)``)."""
+def toolchain_version(swift: str) -> str | None:
+    """The ``Swift version ...`` line of ``swift --version`` (e.g. ``Swift version 6.0.3 (swift-6.0.3-RELEASE)``,
+    ``Apple Swift version 6.0.3 ...``); None when that ``swift`` is something else (OpenStack's object-storage
+    client installs a ``swift`` command too)."""
     try:
         done = subprocess.run([swift, "--version"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"{swift} (its version could not be read: {type(e).__name__})"
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
-    return next((ln for ln in lines if "Swift version" in ln), lines[0] if lines else swift)
+    return next((ln for ln in lines if "Swift version" in ln), None)
 
 
 def how_to_run(name: str) -> str:
@@ -41,10 +43,14 @@ def how_to_run(name: str) -> str:
 def check_swift_build(outdir: Path, name: str) -> Check:
     t0 = time.perf_counter()
     swift, xcodebuild = shutil.which("swift"), shutil.which("xcodebuild")
+    version = toolchain_version(swift) if swift else None
+    not_swift = f" (the `swift` on PATH, {swift}, is not a Swift compiler)" if swift and version is None else ""
+    if version is None:
+        swift = None
     if not swift and not xcodebuild:
         return Check(NAME, UNVERIFIED, "not run: no Swift toolchain on this machine (`swift` and `xcodebuild` are "
-                                       f"not on PATH; Debian, PyPI and npm ship none); {how_to_run(name)}")
-    version = toolchain_version(swift) if swift else "xcodebuild"
+                                       f"not on PATH{not_swift}; Debian, PyPI and npm ship none); {how_to_run(name)}")
+    version = version or "xcodebuild"
     if platform.system() != "Darwin":
         return Check(NAME, UNVERIFIED, f"not run: {version} is here, but the package imports CoreML and Vision, "
                                        f"which only Apple's SDKs have ({platform.system()} has neither); "
