@@ -3,7 +3,6 @@ golden cases are some of the user's samples with the original model's outputs.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -134,21 +133,51 @@ def _rotated(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(x, 2, axes=(-3, -2)))
 
 
+def _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels) -> dict | None:
+    """The shipped model's outputs (reference output name -> array) on one golden case as the XCTest feeds it (the
+    PNG's 8-bit pixels): the build's own predictions when they were made on those very pixels, else a run of the
+    executor here; None when neither is possible."""
+    from .ios import _CoreMLRunner, one_blas_thread
+
+    if case == "upright" and predicted is not None:
+        pixels = [sample_to_pixels(np.asarray(inputs[t.name], np.float32), spec) for t in source.inputs]
+        pixels_exact = not source.is_image or all(np.all(np.abs(p - np.rint(p)) < 1e-3) for p in pixels)
+        if pixels_exact and all(t.name in predicted for t in source.outputs):
+            return {t.name: np.asarray(predicted[t.name])[i] for t in source.outputs}
+    if executor is None:
+        return None
+    runner, _ = executor
+    fed = feed(inputs, source, spec, features, exact_pixels=False)  # the PNG's 8-bit pixels
+    if not isinstance(runner, _CoreMLRunner):
+        fed = {k: v.astype(np.float32) for k, v in fed.items()}
+    try:
+        with one_blas_thread():
+            out = runner(fed)
+    except Exception:
+        return None
+    got = {}
+    for t in source.outputs:
+        value = out[features["outputs"][t.name]]
+        if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
+            value = [value[label] for label in labels]
+        got[t.name] = np.asarray(value, np.float32)
+    return got
+
+
 def golden_samples(spec, source, artifact, samples, reference, features) -> dict:
     """The golden cases of the XCTest: inputs, the original model's outputs (upright and, for images, upside
     down), the top-k order where it is decided, and tolerances measured on the shipped model."""
-    from .ios import _CoreMLRunner, one_blas_thread
-
     primary = primary_name(spec, source)
     labels = list(spec.labels)
     width = int(np.asarray(reference[primary]).reshape(len(samples), -1).shape[1]) if len(samples) else 0
     top_k = min(TOP_K, width) if labels and width == len(labels) else 0
     executor = _executor(artifact)
+    predicted = artifact.extra.get("predicted")
     errors: list[float] = []
     disagreed: set[int] = set()
     items = []
     image_name = source.inputs[0].name
-    for i, why in choose_samples(spec, source, samples, reference, artifact.extra.get("predicted")):
+    for i, why in choose_samples(spec, source, samples, reference, predicted):
         sample = samples[i]
         item: dict = {"index": i, "why": why, "inputs": {}}
         cases = {"upright": ({n: np.asarray(v)[i: i + 1] for n, v in reference.items()}, sample)}
@@ -167,23 +196,15 @@ def golden_samples(spec, source, artifact, samples, reference, features) -> dict
             item[case] = {"expected": {features["outputs"][t.name]: {"shape": list(np.shape(expected[t.name])),
                                                                      "values": _flat(expected[t.name])}
                                        for t in source.outputs}}
-            if executor is None:
-                continue
-            runner, _ = executor
-            fed = feed(inputs, source, spec, features, exact_pixels=False)  # the PNG's 8-bit pixels
-            if not isinstance(runner, _CoreMLRunner):
-                fed = {k: v.astype(np.float32) for k, v in fed.items()}
-            with contextlib.suppress(Exception), one_blas_thread():
-                out = runner(fed)
-                for t in source.outputs:
-                    got = out[features["outputs"][t.name]]
-                    if isinstance(got, dict):  # Core ML classifier probabilities: label -> p
-                        got = [got[label] for label in labels]
-                    got = np.asarray(got, np.float32).reshape(-1)
-                    want = np.asarray(expected[t.name], np.float32).reshape(-1)
-                    errors.append(float(np.max(np.abs(got - want))) if got.size == want.size else float("inf"))
-                    if t.name == primary and top_k and got.size == want.size and got.argmax() != want.argmax():
-                        disagreed.add(i)
+            got_by_name = _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels)
+            for t in source.outputs:
+                if got_by_name is None:
+                    break
+                got = np.asarray(got_by_name[t.name], np.float32).reshape(-1)
+                want = np.asarray(expected[t.name], np.float32).reshape(-1)
+                errors.append(float(np.max(np.abs(got - want))) if got.size == want.size else float("inf"))
+                if t.name == primary and top_k and got.size == want.size and got.argmax() != want.argmax():
+                    disagreed.add(i)
         items.append(item)
     measured = max(errors) if errors else None
     cpu_floor = CPU_FLOOR.get(artifact.mode, CPU_FLOOR_QUANTIZED)
@@ -203,7 +224,7 @@ def golden_samples(spec, source, artifact, samples, reference, features) -> dict
                  "be executed here")
     else:
         basis = (f"{MEASURED_FACTOR:g} x the largest error of the shipped model on these inputs as executed here "
-                 f"({measured:.3g}, {executor[1]}), at least {cpu_floor:g} (CPU) / {ALL_FLOOR:g} (all compute units)")
+                 f"({measured:.3g}, {executor[1] if executor else 'the build predictions'}), at least {cpu_floor:g} (CPU) / {ALL_FLOOR:g} (all compute units)")
     return {"model": spec.identifier, "weights": artifact.mode, "labels": labels, "topK": top_k,
             "tolerance": tolerance, "toleranceBasis": basis, "measuredError": measured,
             "source": "reference outputs of the original model", "samples": items}
