@@ -244,6 +244,13 @@ def _browser_checks(session: PageSession, server, spec, source, samples, outdir:
     # The page's own image path on the bundled sample images vs the spec's preprocessing.
     checks.append(_image_path_check(session, spec, source, outdir, samples))
 
+    # preprocess.js on the original sample files vs packager.preprocessing (the preprocessing check, #16).
+    from ..preprocessing_checks import web_check
+
+    pre = web_check(session.page, spec, samples, f"Chromium {session.browser_version()}")
+    if pre is not None:
+        checks.append(pre)
+
     # Network cut: stop the server and take the context offline, reload, predict again.
     t0 = time.perf_counter()
     online_errors = list(session.errors)
