@@ -360,10 +360,13 @@ class IOSTarget:
     # ------------------------------------------------------------------ checks
 
     def checks(self, spec, source, artifact: Artifact, samples, reference, outdir: Path) -> list[Check]:
+        from ..preprocessing_checks import ios_check
+
         return [
             check_swift_syntax(outdir),
             check_feature_names(spec, outdir),
             check_golden(spec, source, samples, outdir, reference),
+            *filter(None, [ios_check(spec, samples)]),  # the Swift image code: UNVERIFIED here (#16)
         ]
 
 
