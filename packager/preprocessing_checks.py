@@ -29,7 +29,10 @@ def image_files(samples) -> list[Path]:
     return list(getattr(samples, "image_paths", None) or [])
 
 
-def _geometry(samples) -> tuple[int, int, int]:
+def _geometry(samples, geometry: tuple[int, int, int] | None) -> tuple[int, int, int]:
+    """(width, height, channels) of the model's image input."""
+    if geometry is not None:
+        return geometry
     _, h, w, c = samples.inputs[0].sample_shape
     return w, h, c
 
@@ -77,13 +80,14 @@ PAGE_SCRIPT = """async ([b64, image]) => {
 }"""
 
 
-def web_check(page, spec, samples, browser: str = "Chromium") -> Check | None:
+def web_check(page, spec, samples, browser: str = "Chromium",
+              geometry: tuple[int, int, int] | None = None) -> Check | None:
     """``preprocess.js`` in the served page (``page``: a Playwright page of the bundle) on every sample file."""
     files = image_files(samples)
     if not files:
         return None
     t0 = time.perf_counter()
-    w, h, c = _geometry(samples)
+    w, h, c = _geometry(samples, geometry)
     pre = spec.preprocessing
     image_cfg = {"width": w, "height": h, "channels": c, "color": pre.color, "crop": pre.crop,
                  "background": list(pre.background)}
@@ -217,7 +221,8 @@ JVM_PATH = ("the module's Kotlin {cls} core (exifOrientation + modelPixels) on t
             "ImageIO standing in for BitmapFactory (no Android runtime here)")
 
 
-def android_check(spec, samples, classes: Path, preprocessing_class: str) -> Check | None:
+def android_check(spec, samples, classes: Path, preprocessing_class: str,
+                  geometry: tuple[int, int, int] | None = None) -> Check | None:
     """The compiled module Kotlin (``classes``) run on every sample file on this JVM."""
     from .runtimes import android_host as host
 
@@ -225,7 +230,7 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str) -> Che
     if not files:
         return None
     t0 = time.perf_counter()
-    w, h, c = _geometry(samples)
+    w, h, c = _geometry(samples, geometry)
     path = JVM_PATH.format(cls=preprocessing_class.rsplit(".", 1)[-1])
     with tempfile.TemporaryDirectory(prefix="packager-preprocess-") as tmp:
         work = Path(tmp)

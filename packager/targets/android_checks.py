@@ -191,10 +191,13 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
                                           compiled.lib_dir, ctx, work)
 
         # The Kotlin preprocessing core on the original sample files (the preprocessing check, #16).
-        if compiled.checks and compiled.checks[0].status == PASS:
+        if not ctx.get("is_image"):
+            pass
+        elif compiled.checks and compiled.checks[0].status == PASS:
             from ..preprocessing_checks import android_check
 
-            pre = android_check(spec, samples, compiled.classes, f"{ctx['package']}.{ctx['class_name']}Preprocessing")
+            pre = android_check(spec, samples, compiled.classes, f"{ctx['package']}.{ctx['class_name']}Preprocessing",
+                                (ctx["width"], ctx["height"], ctx["channels"]))
             if pre is not None:
                 checks.append(pre)
         elif getattr(samples, "image_paths", None):

@@ -247,9 +247,12 @@ def _browser_checks(session: PageSession, server, spec, source, samples, outdir:
     # preprocess.js on the original sample files vs packager.preprocessing (the preprocessing check, #16).
     from ..preprocessing_checks import web_check
 
-    pre = web_check(session.page, spec, samples, f"Chromium {session.browser_version()}")
-    if pre is not None:
-        checks.append(pre)
+    geom = image_geometry(source)
+    if geom is not None:
+        pre = web_check(session.page, spec, samples, f"Chromium {session.browser_version()}",
+                        (geom["width"], geom["height"], geom["channels"]))
+        if pre is not None:
+            checks.append(pre)
 
     # Network cut: stop the server and take the context offline, reload, predict again.
     t0 = time.perf_counter()
