@@ -348,7 +348,7 @@ def _check_images(config: dict, spec, source, outdir: Path, samples) -> tuple[li
 
 
 def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=None) -> Check:
-    """The page's image -> canvas -> preprocessing path equals the spec's preprocessing (same PNGs)."""
+    """The page's image -> preprocess.js path equals the spec's preprocessing (same PNGs)."""
     config = json.loads(session.page.evaluate("() => JSON.stringify(window.packager.config)"))
     image = config.get("image")
     if not image:
@@ -380,5 +380,5 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=
     except Exception as e:  # the reference is informative here; the gate is the equality above
         versus = f"; original model not run on them: {type(e).__name__}"
     return Check("image_path", PASS if ok else FAIL,
-                 f"{len(images)} {how} through the page's canvas preprocessing vs the spec's "
+                 f"{len(images)} {how} through the page's preprocess.js vs the spec's "
                  f"preprocessing in Python, same TF.js model: max |diff| {worst:.3g}{versus}")
