@@ -4,7 +4,8 @@ for the Kotlin, Swift and JavaScript implementations to follow step by step).
 1. decode to 8-bit RGBA, unpremultiplied: 16-bit samples keep their high byte (v >> 8: 65535 -> 255, a scale,
    never a clip), palette and grey images expand to RGB, 1-bit grey to 0/255, CMYK (Adobe-inverted JPEG)
    R = round((255 - C) * (255 - K) / 255) (likewise G, B);
-2. the EXIF orientation (1-8) is applied: the pixels are turned upright, as photo apps and browsers show them;
+2. the EXIF orientation (1-8) of a JPEG or PNG is applied: the pixels are turned upright, as photo apps and
+   browsers show them (a WebP's is not: browsers ignore it);
 3. alpha is composited on ``background`` (default white): v = (c * a + bg * (255 - a)) / 255, in floating point;
 4. grayscale models take L = 0.299 R + 0.587 G + 0.114 B (ITU-R 601-2 luma), not rounded;
 5. the crop policy maps the upright image onto the model's W x H input (``crop_geometry``): stretch (the whole
@@ -59,8 +60,15 @@ def decode_rgba(path: Path) -> np.ndarray:
     return orient(rgba, orientation)
 
 
+# Formats whose EXIF orientation is applied: JPEG (APP1) and PNG (eXIf), as browsers do. A WebP's EXIF
+# orientation is not: Chromium ignores it (measured, Chromium 156), so the definition does too.
+ORIENTED_FORMATS = ("JPEG", "MPO", "PNG")
+
+
 def exif_orientation(im) -> int:
-    """The EXIF orientation tag (1-8; 1 when absent or invalid)."""
+    """The EXIF orientation tag (1-8) of a JPEG or PNG; 1 when absent, invalid, or another format."""
+    if im.format not in ORIENTED_FORMATS:
+        return 1
     try:
         value = int(im.getexif().get(EXIF_ORIENTATION_TAG, 1))
     except Exception:

@@ -72,6 +72,9 @@ def make_photos(folder: Path, *, big: tuple[int, int] = (1600, 1200), huge: tupl
         name = f"orient{o}.jpg"
         Image.fromarray(np.ascontiguousarray(STORE[o](up))).save(folder / name, quality=92, exif=_exif(o))
         kinds[name] = f"JPEG {big[0]}x{big[1]}, EXIF orientation {o}"
+    png = scene(300, 200, 9)  # PNG with an eXIf orientation chunk
+    Image.fromarray(np.ascontiguousarray(STORE[6](png))).save(folder / "orient6.png", exif=_exif(6))
+    kinds["orient6.png"] = "PNG 300x200, eXIf orientation 6"
     # RGBA: a photo fading to transparent, hidden RGB under alpha 0
     w, h = 900, 700
     rgba = np.dstack([scene(w, h, 1), np.tile(np.linspace(0, 255, w).astype(np.uint8), (h, 1))])

@@ -62,6 +62,17 @@ def test_each_exif_orientation_gives_the_upright_picture(tmp_path):
         assert np.array_equal(orient(np.ascontiguousarray(STORE[o](_opaque(up))), o), _opaque(up))
 
 
+def test_webp_orientation_is_not_applied_like_in_browsers(tmp_path):
+    from PIL import Image
+
+    up = scene(30, 20, 2)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = np.ascontiguousarray(STORE[6](up))
+    Image.fromarray(stored).save(tmp_path / "o6.webp", exif=exif.tobytes(), lossless=True)
+    assert np.array_equal(decode_rgba(tmp_path / "o6.webp")[..., :3], stored)
+
+
 def test_rotated_jpegs_give_the_upright_model_input(photos):
     folder, _ = photos
     pre = Preprocessing()
