@@ -79,11 +79,14 @@ class IOSTarget:
         return ios_render.render(spec, source, artifact, samples, reference, outdir)
 
     def checks(self, spec, source, artifact: Artifact, samples, reference, outdir: Path) -> list[Check]:
+        from ..preprocessing_checks import ios_check
+
         return [
             ios_checks.check_swift_syntax(outdir),
             ios_checks.check_feature_names(spec, outdir),
             ios_checks.check_golden(spec, source, samples, outdir, reference),
             ios_swift_build.check_swift_build(outdir, spec.identifier),
+            *filter(None, [ios_check(spec, samples) if getattr(source, "is_image", False) else None]),  # the Swift image code: UNVERIFIED here (#16)
         ]
 
 
