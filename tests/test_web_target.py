@@ -181,13 +181,15 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
     target, art, out = rendered(image_case, "uint8", tmp_path, tmp_path / "out" / "web")
 
     for rel in ("index.html", "app.js", "style.css", "manifest.webmanifest", "sw.js", "model.json",
-                "tfjs/tf.min.js", "tfjs/tf-backend-wasm.min.js", "tfjs/tfjs-backend-wasm.wasm",
+                "model.js", "model.d.ts", "package.json", "metadata.json",
+                "tfjs/tf-runtime.js", "tfjs/tfjs-backend-wasm-simd.wasm", "tfjs/tfjs-backend-wasm.wasm",
                 "icons/icon-192.png", "icons/icon-512.png", "icons/icon-maskable-512.png", "samples/sample_00.png"):
         assert (out / rel).is_file(), rel
     assert list(out.glob("group1-shard*of*.bin"))
     assert "cdn" not in (out / "index.html").read_text().lower()
     precache = web._precache_list(out)
-    assert set(precache) == {"./"} | {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"sw.js"}
+    on_demand = {"sw.js", "model.d.ts", "package.json", "tfjs/tfjs-backend-wasm.wasm"}  # never or not always fetched
+    assert set(precache) == {"./"} | {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - on_demand
 
     # Deterministic: the same inputs give the same bytes.
     again = tmp_path / "again"
@@ -214,12 +216,12 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
         shown = page.locator("#results .label").all_text_contents()
         assert sorted(shown) == sorted(LABELS)
         assert page.evaluate("() => window.__pwned") is None
-        assert page.locator("script").count() == 4  # config + tf.js + wasm backend + app.js
+        assert page.locator("script").count() == 2  # page config (JSON, never run) + app.js (module)
         assert page.locator("#results img").count() == 0
         assert page.title() == "Shapes <demo>"
         assert "ms" in page.locator("#latency").text_content()
         page.locator("#sample-strip button").nth(1).click()
-        page.wait_for_function("() => document.querySelector('#sample-strip button.selected') !== null")
+        page.wait_for_function("() => document.querySelector('#sample-strip button[aria-pressed=true]') !== null")
         page.wait_for_timeout(200)
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "web_demo.png"
@@ -310,7 +312,7 @@ def test_non_image_model_shows_raw_outputs(vector_case, tmp_path):
         page.locator("#sample-strip button").first.click()
         page.wait_for_function("() => document.querySelectorAll('#raw-outputs pre').length === 2")
         assert page.locator("#results li").count() == 0
-        headings = page.locator("#raw-outputs h2").all_text_contents()
+        headings = page.locator("#raw-outputs h3").all_text_contents()
         assert sorted(h.split(" ")[0] for h in headings) == sorted(reference)
         first_values = page.locator("#raw-outputs pre").first.text_content()
         name0 = headings[0].split(" ")[0]
