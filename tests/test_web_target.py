@@ -241,8 +241,13 @@ def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
     for name, ref in reference.items():
         assert float(np.max(np.abs(pred.outputs[name] - ref))) <= MODE_TOLERANCE["fp32"]
     checks = {c.name: c for c in pred.checks}
-    assert set(checks) == {"page_console", "bundle_size", "manifest_fields", *web.BROWSER_CHECKS}
+    print("\n".join(f"{c.name}: {c.status} {c.detail}" for c in pred.checks))
+    assert set(checks) == {"page_console", "backends", "bundle_size", "manifest_fields", *web.BROWSER_CHECKS}
     assert all(c.status == PASS for c in checks.values()), pred.checks
+    # every backend the page may pick ran the samples within the gates, each named with its figures
+    for backend in ("wasm", "webgl", "cpu"):
+        assert f"{backend}: PASS (top-1 1" in checks["backends"].detail, checks["backends"].detail
+    assert json.loads((out / "metadata.json").read_text())["backends"] == ["wasm", "webgl", "cpu"]
     assert "from service worker: True" in checks["offline_reload"].detail
 
 

@@ -35,6 +35,10 @@ CHROMIUM_FLAGS = (
     "--no-first-run",
     "--no-default-browser-check",
     "--mute-audio",
+    # WebGL without a GPU: ANGLE on SwiftShader (the web target validates tf.js' webgl backend too). Chromium's
+    # automatic fallback to software WebGL is deprecated; these ask for it explicitly.
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 )
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
