@@ -66,6 +66,7 @@ from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes:
     io_nodes,
     signature_nodes,
 )
+from .web_graph import unfuse_tensor_bias
 from .web_page import (  # noqa: F401  (re-exported: part of this module's API)
     _CONTROL_FLOW,
     BROWSER_CHECKS,
@@ -107,6 +108,7 @@ class WebTarget:
     name = "web"
     modes = ("fp32", "fp16", "uint16", "uint8")
     default_mode = DEFAULT_MODE
+    unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
 
     def convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
         if mode not in QUANTIZATION:
@@ -127,8 +129,14 @@ class WebTarget:
         except Exception as e:
             raise ConversionError(f"tensorflowjs could not convert the model ({mode}): {e}",
                                   where=str(source.saved_model_dir)) from e
+        unfused = 0
+        if self.unfuse_tensor_bias:
+            unfused = unfuse_tensor_bias(out / "model.json")
+            if float_out is not None:
+                unfuse_tensor_bias(float_out / "model.json")
         seconds = round(time.perf_counter() - t0, 3)
         artifact = self._artifact(source, mode, out, shard, seconds)
+        artifact.extra["unfused_tensor_bias"] = unfused
         if float_out is not None:
             artifact.extra["by_products"] = {"fp32": self._artifact(source, "fp32", float_out, shard, seconds)}
         return artifact

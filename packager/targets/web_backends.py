@@ -10,6 +10,7 @@ wasm's fused convolution refusing a rank-4 bias) is left out too, with its reaso
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,8 +69,7 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                 try:
                     got = session.open()
                 except PackagerError as e:
-                    runs.append(BackendRun(name, loaded=False, reason=e.message.removeprefix(
-                        "the web demo did not load its model: ")))
+                    runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
                     continue
                 prediction = _predict_samples(session, source, samples, _runtime_name(version, got))
                 cmp = compare(reference, prediction.outputs, gates, kinds)
@@ -78,6 +78,13 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
             finally:
                 context.close()
     return runs
+
+
+def _why(message: str, backend: str) -> str:
+    """The page's words for one backend's failure, without the wrapping of the one-backend load."""
+    message = message.removeprefix("the web demo did not load its model: ").removeprefix("The model failed to load: ")
+    m = re.search(r"no tf\.js backend could run the model \(" + re.escape(backend) + r": (.*)\)", message, re.S)
+    return m.group(1) if m else message
 
 
 def page_backends(runs: list[BackendRun]) -> tuple[str, ...]:
