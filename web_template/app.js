@@ -43,17 +43,15 @@ function setStatus(text, kind) {
   el.className = "status" + (kind ? " " + kind : "");
 }
 
-let lastAnnounced = null;
+let lastAnnounced = null;  // the status last said, so that live mode speaks only when the top label changes
 
-// The result in view and announced (the status is a live region): in live mode only when the top label changes.
+// The result in view and announced (the status is a live region).
 function show(r, live) {
   api.lastResult = r;
   const top = showResult(r, model.metadata, model.backend);
-  const text = top ? "Result: " + top.label + ", " + top.shown : "Done: outputs shown below.";
-  if (!live || !top || top.label !== lastAnnounced) {
-    setStatus(live && top ? "Live: " + top.label : text, "ok");
-    lastAnnounced = top ? top.label : null;
-  }
+  const text = !top ? "Done: outputs shown below." : live ? "Live: " + top.label : "Result: " + top.label + ", " + top.shown;
+  if (!live || text !== lastAnnounced) setStatus(text, "ok");
+  lastAnnounced = text;
   if (!live) $("result-section").scrollIntoView({ block: "nearest" });
 }
 
