@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from test_web_target import LABELS, image_case, rendered  # noqa: F401  (image_case: a fixture)
 
 pytestmark = pytest.mark.slow
