@@ -186,7 +186,14 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
                 "icons/icon-192.png", "icons/icon-512.png", "icons/icon-maskable-512.png", "samples/sample_00.png"):
         assert (out / rel).is_file(), rel
     assert list(out.glob("group1-shard*of*.bin"))
-    assert "cdn" not in (out / "index.html").read_text().lower()
+    index = (out / "index.html").read_text()
+    assert "cdn" not in index.lower()
+    # tfjs-core + converter never evaluate strings: no 'unsafe-eval' (wasm still needs 'wasm-unsafe-eval')
+    assert "'unsafe-eval'" not in index and "'wasm-unsafe-eval'" in index
+    assert '<meta name="description"' in index and 'sizes="180x180" href="icons/apple-touch-icon.png"' in index
+    from PIL import Image
+    with Image.open(out / "icons" / "apple-touch-icon.png") as im:
+        assert im.size == (180, 180)
     precache = web._precache_list(out)
     on_demand = {"sw.js", "model.d.ts", "package.json", "tfjs/tfjs-backend-wasm.wasm"}  # never or not always fetched
     assert set(precache) == {"./"} | {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - on_demand
@@ -345,6 +352,13 @@ def test_page_says_so_when_the_model_fails_to_load(vector_case, tmp_path):
         page.wait_for_function("() => window.packager && window.packager.error !== null", timeout=60_000)
         assert "model.json: HTTP 404" in page.locator("#status").text_content()
     shutil.rmtree(out)
+
+
+def test_short_name_keeps_whole_words_without_an_ellipsis():
+    assert web._short_name("Shapes") == "Shapes"
+    assert web._short_name("Flower species classifier") == "Flower"
+    assert web._short_name("Supercalifragilistic") == "Supercalifra"
+    assert "\u2026" not in web._short_name("A very long model name indeed")
 
 
 def test_icons_are_deterministic_pngs_of_the_right_size():

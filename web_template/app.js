@@ -62,6 +62,7 @@ async function load() {
     api.backend = backend;
     api.skippedBackends = skipped;
     $("backend").textContent = backend;
+    $("backend-choice").value = backend;
     setStatus("Model loaded (" + backend + " backend). Pick an input.", "ok");
     resolveReady(backend);
   } catch (e) {
@@ -181,4 +182,22 @@ api.config = { ...metadata, ...page };
 if (metadata.image) wireImageInputs({ run: run, predictImage: api.predictImage, setStatus: setStatus });
 buildSampleStrip();
 registerServiceWorker();
+wireBackendChoice(metadata);
 load();
+
+// A choice among the backends the build validated (the page picks the first that runs; this pins one).
+function wireBackendChoice(meta) {
+  const select = $("backend-choice");
+  const wanted = new URLSearchParams(location.search).get("backend");
+  for (const name of meta.backends) {
+    const option = document.createElement("option");
+    option.value = option.textContent = name;
+    select.appendChild(option);
+  }
+  select.value = wanted && meta.backends.includes(wanted) ? wanted : meta.backends[0];
+  select.addEventListener("change", () => {
+    const url = new URL(location.href);
+    url.searchParams.set("backend", select.value);
+    location.assign(url.href);
+  });
+}

@@ -228,7 +228,8 @@ class WebTarget:
                              checks=_file_checks(outdir) + _skipped_browser_checks(e.message)) from e
         prediction = first_prediction(runs, chosen)
         if prediction is None:  # no backend ran the model: nothing to compare
-            raise PackagerError("the web demo did not load its model: " + backends.detail)
+            shown = "no tf.js backend could run the model (" + "; ".join(f"{r.name}: {r.reason}" for r in runs) + ")"
+            raise PackagerError(f"the web demo did not load its model: {shown}{_load_failure_fix(shown)}")
         checks = [backends, *_file_checks(outdir)]
         try:
             with _served_page(outdir) as (session, server):

@@ -4,7 +4,8 @@ The converter (and grappler before it) folds ``Conv2D -> Add(t) -> activation`` 
 "bias" is ``t``. When ``t`` is a whole feature map, not a per-channel vector -- the residual add of a ResNet block
 whose convolution and BatchNorm carry no bias of their own (``ResNet50(weights=None)``: zero-initialised) --
 tf.js' wasm kernel refuses the graph ("FusedConv2D only supports rank-1 bias but got rank 4"); cpu and webgl
-broadcast it. ``unfuse_tensor_bias`` splits each such node back into ``Conv2D`` (or ``DepthwiseConv2dNative``),
+broadcast it. The same for ``_FusedMatMul`` with a rank-3 "bias" (an unrolled Keras LSTM). ``unfuse_tensor_bias``
+splits each such node back into ``Conv2D`` (``DepthwiseConv2dNative``, ``MatMul``),
 ``AddV2`` and the activation, under the fused node's name, so every consumer reads the same tensor: the same
 arithmetic on every backend, and wasm accepts it. A bias that is a rank-1 weight is left fused (wasm's fast path).
 """
@@ -15,9 +16,9 @@ import base64
 import json
 from pathlib import Path
 
-_UNFUSED = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative"}
+_UNFUSED = {"_FusedConv2D": "Conv2D", "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative", "_FusedMatMul": "MatMul"}
 _ACTIVATIONS = {"Relu", "Relu6", "Elu", "Sigmoid", "Tanh", "LeakyRelu"}
-_CONV_ATTRS = ("T", "data_format", "strides", "padding", "dilations", "explicit_paddings")
+_KEPT_ATTRS = ("T", "data_format", "strides", "padding", "dilations", "explicit_paddings", "transpose_a", "transpose_b")
 
 
 def _fused_ops(node: dict) -> list[str]:
@@ -46,7 +47,7 @@ def unfuse_tensor_bias(model_json: Path) -> int:
             continue
         name, attr = node["name"], node["attr"]
         conv = {"name": name + "/packager_conv", "op": _UNFUSED[node["op"]], "input": data[:2] + control,
-                "attr": {k: attr[k] for k in _CONV_ATTRS if k in attr}}
+                "attr": {k: attr[k] for k in _KEPT_ATTRS if k in attr}}
         activation = ops[1] if len(ops) == 2 else None
         add = {"name": name if activation is None else name + "/packager_add", "op": "AddV2",
                "input": [conv["name"], data[2]], "attr": {"T": attr["T"]}}
