@@ -294,7 +294,9 @@ def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
                 break
             assert time.monotonic() < deadline, keys
             time.sleep(0.2)
-        page.reload()
+        page.wait_for_selector("#update", state="visible", timeout=10_000)  # "a new version: reload"
+        page.locator("#update-reload").click()
+        page.wait_for_load_state("load")
         page.evaluate("() => window.packager.ready")
         assert page.title() == "Renamed"
 

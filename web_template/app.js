@@ -151,12 +151,14 @@ function buildSampleStrip() {
 
 function registerServiceWorker() {
   if (!("serviceWorker" in navigator)) return;
-  const hadController = !!navigator.serviceWorker.controller;
+  let controlled = !!navigator.serviceWorker.controller;
   api.serviceWorker = navigator.serviceWorker.register(here("sw.js"))
     .then((reg) => {
-      // A new deployment: its service worker took over this page; offer to reload (old files are still shown).
+      // A new deployment: its service worker replaced the one controlling this page (the first one taking control
+      // is not an update); offer to reload, as the page still shows the old files.
       navigator.serviceWorker.addEventListener("controllerchange", () => {
-        if (hadController) $("update").hidden = false;
+        if (controlled) $("update").hidden = false;
+        controlled = true;
       });
       return navigator.serviceWorker.ready.then(() => reg);
     })
