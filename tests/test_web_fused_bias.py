@@ -67,8 +67,10 @@ def test_without_the_rewrite_wasm_is_left_out_and_webgl_validated(residual, tmp_
         assert np.max(np.abs(pred.outputs[k] - ref)) <= 1e-5
 
 
-def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path):
-    from packager.targets import web
+def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path, monkeypatch):
+    from packager.targets import web, web_backends
+
+    monkeypatch.setattr(web_backends, "FALLBACK_BUDGET_S", 0.0)  # fallbacks: the minimum number of samples
 
     _, spec, source, samples, reference = residual
     target = web.WebTarget()
@@ -80,6 +82,8 @@ def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path):
     checks = {c.name: c for c in pred.checks}
     print(checks["backends"].detail)
     assert all(f"{b}: PASS" in checks["backends"].detail for b in ("wasm", "webgl", "cpu"))
-    assert "wasm backend" in pred.runtime
+    assert "wasm backend" in pred.runtime and len(pred.outputs[next(iter(reference))]) == 3  # the first: every sample
+    detail = checks["backends"].detail
+    assert detail.count("on 2 of 3 samples (time budget of a fallback)") == 2, detail
     for k, ref in reference.items():
         assert np.max(np.abs(pred.outputs[k] - ref)) <= 1e-5
