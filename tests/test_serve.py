@@ -238,3 +238,33 @@ def test_text_and_wasm_are_gzipped_for_clients_that_accept_it_and_bytes_are_coun
     with StaticServer(tree) as server:  # compress off (default): as is
         _, body, h = fetch(server.port, "/big.js", **{"Accept-Encoding": "gzip"})
         assert "Content-Encoding" not in h and len(body) == (tree / "big.js").stat().st_size
+
+
+def test_serve_host_opens_to_the_network_only_when_asked_and_warns(tree):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree), "--host", "0.0.0.0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    try:
+        line = proc.stdout.readline()
+        warning = proc.stdout.readline()
+        assert " at http://0.0.0.0:" in line, line
+        assert warning.startswith("warning: listening on 0.0.0.0") and "https or localhost" in warning, warning
+        port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/index.html", headers={"Host": "192.168.1.20:%d" % port})  # a phone on the network
+        assert c.getresponse().status == 200
+        c.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    # by default, a foreign Host header is still refused (DNS rebinding)
+    with StaticServer(tree) as server:
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        c.request("GET", "/index.html", headers={"Host": "evil.example"})
+        assert c.getresponse().status == 403
+        c.close()
