@@ -55,7 +55,8 @@ class BackendRun:
             timing += f", on {self.samples} of {self.of} samples (time budget of a fallback)"
         if self.passed:
             return f"{self.name}: PASS ({figures}{timing})"
-        return f"{self.name}: numerically wrong ({self.reason}; {figures}), left out"
+        what = "numerically wrong" if not self.reason.startswith("console errors") else "errors on the page"
+        return f"{self.name}: {what} ({self.reason}; {figures}), left out"
 
 
 # A backend after the one the page picks first is a fallback: it runs samples until FALLBACK_BUDGET_S of page time
@@ -112,8 +113,11 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                                               budget_s=FALLBACK_BUDGET_S if fallback else None)
                 count = len(next(iter(prediction.outputs.values())))
                 cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
-                runs.append(BackendRun(name, loaded=True, passed=cmp.ok, reason=cmp.reason, prediction=prediction,
-                                       metrics=dict(cmp.metrics), samples=count, of=len(samples)))
+                console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)
+                reason = "; ".join(x for x in (cmp.reason, console and f"console errors: {console.detail}") if x)
+                runs.append(BackendRun(name, loaded=True, passed=cmp.ok and console is None, reason=reason,
+                                       prediction=prediction, metrics=dict(cmp.metrics), samples=count,
+                                       of=len(samples)))
             finally:
                 context.close()
     return runs
