@@ -375,7 +375,7 @@ def test_string_input_model_gets_a_fitting_hint(tmp_path, models):
 
 
 def test_cache_key_covers_the_vendored_tfjs_runtime_and_custom_modules(tmp_path, monkeypatch):
-    """Not through the CLI (a changed tf.min.js cannot be observed there without a browser run): the key itself."""
+    """Not through the CLI (a changed tf-runtime.js cannot be observed there without a browser run): the key itself."""
     from packager import cache
     from packager.spec import PackageSpec
     from packager.targets.web import VENDOR_FILES
@@ -390,7 +390,7 @@ def test_cache_key_covers_the_vendored_tfjs_runtime_and_custom_modules(tmp_path,
     spec = PackageSpec(model=tmp_path / "m.keras", samples=tmp_path / "m.keras", custom_objects=("my_layers",),
                        custom_objects_dirs=(tmp_path,))
     first = cache.build_key(spec)
-    (tools / "npm-web" / VENDOR_FILES["tf.min.js"]).write_text("// tf.js, patched")
+    (tools / "npm-web" / VENDOR_FILES["tf-runtime.js"]).write_text("// tf.js, patched")
     second = cache.build_key(spec)
     (tmp_path / "my_layers.py").write_text("X = 2\n")
     third = cache.build_key(spec)

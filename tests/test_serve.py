@@ -200,3 +200,71 @@ def test_client_disconnecting_mid_download_leaves_no_traceback(tree):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_text_and_wasm_are_gzipped_for_clients_that_accept_it_and_bytes_are_counted(tree):
+    import gzip
+
+    (tree / "big.js").write_text("const x = 1;\n" * 2000)
+    (tree / "pic.png").write_bytes(b"\x89PNG" + bytes(range(256)) * 8)
+
+    def fetch(port, path, **headers):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            c.request("GET", path, headers=headers)
+            r = c.getresponse()
+            return r.status, r.read(), dict(r.getheaders())
+        finally:
+            c.close()
+
+    with StaticServer(tree, compress=True) as server:
+        status, body, h = fetch(server.port, "/big.js", **{"Accept-Encoding": "gzip, br"})
+        assert status == 200 and h["Content-Encoding"] == "gzip" and h["Vary"] == "Accept-Encoding"
+        assert gzip.decompress(body) == (tree / "big.js").read_bytes() and len(body) < 1000
+        status, body, h = fetch(server.port, "/", **{"Accept-Encoding": "gzip"})  # the folder's index.html
+        assert gzip.decompress(body) == b"<p>home</p>" and h["Content-Type"].startswith("text/html")
+        status, body, h = fetch(server.port, "/big.js")  # no Accept-Encoding: as is
+        assert "Content-Encoding" not in h and body == (tree / "big.js").read_bytes()
+        status, body, h = fetch(server.port, "/pic.png", **{"Accept-Encoding": "gzip"})  # compressed already
+        assert "Content-Encoding" not in h and body == (tree / "pic.png").read_bytes()
+        # unchanged since the client's copy: 304, no body (the service worker's "no-cache" revalidation)
+        status, body, _ = fetch(server.port, "/big.js", **{"Accept-Encoding": "gzip",
+                                                            "If-Modified-Since": h["Last-Modified"]})
+        assert status == 304 and body == b""
+        before = server.bytes_sent
+        fetch(server.port, "/big.js", **{"Accept-Encoding": "gzip"})
+        sent = server.bytes_sent - before
+        assert len(gzip.compress((tree / "big.js").read_bytes())) < sent < 2000
+    with StaticServer(tree) as server:  # compress off (default): as is
+        _, body, h = fetch(server.port, "/big.js", **{"Accept-Encoding": "gzip"})
+        assert "Content-Encoding" not in h and len(body) == (tree / "big.js").stat().st_size
+
+
+def test_serve_host_opens_to_the_network_only_when_asked_and_warns(tree):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree), "--host", "0.0.0.0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    try:
+        line = proc.stdout.readline()
+        warning = proc.stdout.readline()
+        assert " at http://0.0.0.0:" in line, line
+        assert warning.startswith("warning: listening on 0.0.0.0") and "https or localhost" in warning, warning
+        port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/index.html", headers={"Host": "192.168.1.20:%d" % port})  # a phone on the network
+        assert c.getresponse().status == 200
+        c.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    # by default, a foreign Host header is still refused (DNS rebinding)
+    with StaticServer(tree) as server:
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        c.request("GET", "/index.html", headers={"Host": "evil.example"})
+        assert c.getresponse().status == 403
+        c.close()

@@ -181,13 +181,22 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
     target, art, out = rendered(image_case, "uint8", tmp_path, tmp_path / "out" / "web")
 
     for rel in ("index.html", "app.js", "style.css", "manifest.webmanifest", "sw.js", "model.json",
-                "tfjs/tf.min.js", "tfjs/tf-backend-wasm.min.js", "tfjs/tfjs-backend-wasm.wasm",
+                "model.js", "model.d.ts", "package.json", "metadata.json",
+                "tfjs/tf-runtime.js", "tfjs/tfjs-backend-wasm-simd.wasm", "tfjs/tfjs-backend-wasm.wasm",
                 "icons/icon-192.png", "icons/icon-512.png", "icons/icon-maskable-512.png", "samples/sample_00.png"):
         assert (out / rel).is_file(), rel
     assert list(out.glob("group1-shard*of*.bin"))
-    assert "cdn" not in (out / "index.html").read_text().lower()
+    index = (out / "index.html").read_text()
+    assert "cdn" not in index.lower()
+    # tfjs-core + converter never evaluate strings: no 'unsafe-eval' (wasm still needs 'wasm-unsafe-eval')
+    assert "'unsafe-eval'" not in index and "'wasm-unsafe-eval'" in index
+    assert '<meta name="description"' in index and 'sizes="180x180" href="icons/apple-touch-icon.png"' in index
+    from PIL import Image
+    with Image.open(out / "icons" / "apple-touch-icon.png") as im:
+        assert im.size == (180, 180)
     precache = web._precache_list(out)
-    assert set(precache) == {"./"} | {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - {"sw.js"}
+    on_demand = {"sw.js", "model.d.ts", "package.json", "tfjs/tfjs-backend-wasm.wasm"}  # never or not always fetched
+    assert set(precache) == {"./"} | {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} - on_demand
 
     # Deterministic: the same inputs give the same bytes.
     again = tmp_path / "again"
@@ -214,12 +223,12 @@ def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp
         shown = page.locator("#results .label").all_text_contents()
         assert sorted(shown) == sorted(LABELS)
         assert page.evaluate("() => window.__pwned") is None
-        assert page.locator("script").count() == 4  # config + tf.js + wasm backend + app.js
+        assert page.locator("script").count() == 2  # page config (JSON, never run) + app.js (module)
         assert page.locator("#results img").count() == 0
         assert page.title() == "Shapes <demo>"
         assert "ms" in page.locator("#latency").text_content()
         page.locator("#sample-strip button").nth(1).click()
-        page.wait_for_function("() => document.querySelector('#sample-strip button.selected') !== null")
+        page.wait_for_function("() => document.querySelector('#sample-strip button[aria-pressed=true]') !== null")
         page.wait_for_timeout(200)
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / "web_demo.png"
@@ -239,8 +248,14 @@ def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
     for name, ref in reference.items():
         assert float(np.max(np.abs(pred.outputs[name] - ref))) <= MODE_TOLERANCE["fp32"]
     checks = {c.name: c for c in pred.checks}
-    assert set(checks) == {"page_console", "bundle_size", "manifest_fields", "preprocessing", *web.BROWSER_CHECKS}
+    print("\n".join(f"{c.name}: {c.status} {c.detail}" for c in pred.checks))
+    assert set(checks) == {"page_console", "backends", "bundle_size", "manifest_fields", "preprocessing",
+                           *web.BROWSER_CHECKS}
     assert all(c.status == PASS for c in checks.values()), pred.checks
+    # every backend the page may pick ran the samples within the gates, each named with its figures
+    for backend in ("wasm", "webgl", "cpu"):
+        assert f"{backend}: PASS (top-1 1" in checks["backends"].detail, checks["backends"].detail
+    assert json.loads((out / "metadata.json").read_text())["backends"] == ["wasm", "webgl", "cpu"]
     assert "from service worker: True" in checks["offline_reload"].detail
 
 
@@ -280,7 +295,9 @@ def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
                 break
             assert time.monotonic() < deadline, keys
             time.sleep(0.2)
-        page.reload()
+        page.wait_for_selector("#update", state="visible", timeout=10_000)  # "a new version: reload"
+        page.locator("#update-reload").click()
+        page.wait_for_load_state("load")
         page.evaluate("() => window.packager.ready")
         assert page.title() == "Renamed"
 
@@ -310,7 +327,7 @@ def test_non_image_model_shows_raw_outputs(vector_case, tmp_path):
         page.locator("#sample-strip button").first.click()
         page.wait_for_function("() => document.querySelectorAll('#raw-outputs pre').length === 2")
         assert page.locator("#results li").count() == 0
-        headings = page.locator("#raw-outputs h2").all_text_contents()
+        headings = page.locator("#raw-outputs h3").all_text_contents()
         assert sorted(h.split(" ")[0] for h in headings) == sorted(reference)
         first_values = page.locator("#raw-outputs pre").first.text_content()
         name0 = headings[0].split(" ")[0]
@@ -338,6 +355,13 @@ def test_page_says_so_when_the_model_fails_to_load(vector_case, tmp_path):
         page.wait_for_function("() => window.packager && window.packager.error !== null", timeout=60_000)
         assert "model.json: HTTP 404" in page.locator("#status").text_content()
     shutil.rmtree(out)
+
+
+def test_short_name_keeps_whole_words_without_an_ellipsis():
+    assert web._short_name("Shapes") == "Shapes"
+    assert web._short_name("Flower species classifier") == "Flower"
+    assert web._short_name("Supercalifragilistic") == "Supercalifra"
+    assert "\u2026" not in web._short_name("A very long model name indeed")
 
 
 def test_icons_are_deterministic_pngs_of_the_right_size():

@@ -11,6 +11,9 @@ Order the pipeline calls it in: ``convert`` -> ``predict`` -> ``render`` -> ``ch
   ``window.packager.predict`` in headless Chromium.
 - ``render`` writes ``OUT/web/``: page, manifest, icons, bundled samples, vendored tf.js, model,
   and ``sw.js`` whose cache name is the hash of every other file. Deterministic (no timestamps).
+- every backend the page may pick (wasm, webgl on SwiftShader, cpu) runs the samples (``web_backends``); the bundle
+  lists only those within the gates (metadata.json), so the page never picks a backend that computes wrong
+  numbers; the ``backends`` check names each backend's figures; the target's figures are the first passing one's.
 - ``checks`` serves ``OUT/web/`` and checks in Chromium: service worker active and controlling,
   reload with the network cut still predicts, manifest accepted by the browser, the page's image
   path equals the spec's preprocessing, no console errors.
@@ -31,6 +34,7 @@ import numpy as np
 from ..checks import FAIL, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
 from .base import Artifact, Prediction, Unverified
+from .web_backends import backends_check, first_prediction, listed_backends, page_backends, validate_backends
 from .web_bundle import (  # noqa: F401  (re-exported: part of this module's API)
     BACKENDS,
     BACKGROUND_COLOR,
@@ -62,6 +66,7 @@ from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes:
     io_nodes,
     signature_nodes,
 )
+from .web_graph import unfuse_tensor_bias
 from .web_page import (  # noqa: F401  (re-exported: part of this module's API)
     _CONTROL_FLOW,
     BROWSER_CHECKS,
@@ -103,6 +108,7 @@ class WebTarget:
     name = "web"
     modes = ("fp32", "fp16", "uint16", "uint8")
     default_mode = DEFAULT_MODE
+    unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
 
     def convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
         if mode not in QUANTIZATION:
@@ -123,8 +129,14 @@ class WebTarget:
         except Exception as e:
             raise ConversionError(f"tensorflowjs could not convert the model ({mode}): {e}",
                                   where=str(source.saved_model_dir)) from e
+        unfused = 0
+        if self.unfuse_tensor_bias:
+            unfused = unfuse_tensor_bias(out / "model.json")
+            if float_out is not None:
+                unfuse_tensor_bias(float_out / "model.json")
         seconds = round(time.perf_counter() - t0, 3)
         artifact = self._artifact(source, mode, out, shard, seconds)
+        artifact.extra["unfused_tensor_bias"] = unfused
         if float_out is not None:
             artifact.extra["by_products"] = {"fp32": self._artifact(source, "fp32", float_out, shard, seconds)}
         return artifact
@@ -171,10 +183,24 @@ class WebTarget:
         artifact.extra["bundled_samples"] = bundled_note(config)
         return Path(template_manifest()["model_dir"]) / "model.json"
 
+    def _validated_backends(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
+                            reference: dict[str, np.ndarray], outdir: Path):
+        """Every backend the page may pick, run on the samples (web_backends); the bundle re-rendered to list only
+        those that passed. Returns (runs, the page's backends, the backends check)."""
+        runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir)
+        chosen = page_backends(runs)
+        if chosen != listed_backends(outdir):
+            build_bundle(spec, source, artifact, samples, outdir, backends=chosen)
+        return runs, chosen, backends_check(runs, chosen)
+
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
         outdir = Path(outdir)
-        checks = _file_checks(outdir)
+        try:
+            _, _, backends = self._validated_backends(spec, source, artifact, samples, reference, outdir)
+        except ToolMissing as e:
+            return _file_checks(outdir) + _skipped_browser_checks(e.message)
+        checks = [backends, *_file_checks(outdir)]
         try:
             with _served_page(outdir) as (session, server):
                 t0 = time.perf_counter()
@@ -190,21 +216,28 @@ class WebTarget:
 
     def predict_and_check(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                           reference: dict[str, np.ndarray], outdir: Path) -> Prediction:
-        """``predict`` and ``checks`` in one browser session, on the bundle ``render`` wrote to ``outdir``: one
-        Chromium start and one page load instead of two of each (the pipeline's path when one mode is asked for).
-        The checks come back in ``Prediction.checks``; with no browser, Unverified carries the file checks."""
+        """``predict`` and ``checks`` on the bundle ``render`` wrote to ``outdir``: each backend the page may pick
+        run on the samples (the figures: the first that passed, the one the page picks), then the page's checks
+        in one more session. The checks come back in ``Prediction.checks``; with no browser, Unverified carries
+        the file checks."""
         outdir = Path(outdir)
-        checks = _file_checks(outdir)
+        try:
+            runs, chosen, backends = self._validated_backends(spec, source, artifact, samples, reference, outdir)
+        except ToolMissing as e:
+            raise Unverified(f"no browser to run the web demo: {e.message}",
+                             checks=_file_checks(outdir) + _skipped_browser_checks(e.message)) from e
+        prediction = first_prediction(runs, chosen)
+        if prediction is None:  # no backend ran the model: nothing to compare
+            shown = "no tf.js backend could run the model (" + "; ".join(f"{r.name}: {r.reason}" for r in runs) + ")"
+            raise PackagerError(f"the web demo did not load its model: {shown}{_load_failure_fix(shown)}")
+        checks = [backends, *_file_checks(outdir)]
         try:
             with _served_page(outdir) as (session, server):
                 t0 = time.perf_counter()
                 backend = session.open()  # PackagerError: the page did not load its model, nothing ran
-                prediction = _predict_samples(session, source, samples,
-                                              _runtime_name(session.browser_version(), backend))
                 checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
         except ToolMissing as e:
             raise Unverified(f"no browser to run the web demo: {e.message}",
                              checks=checks + _skipped_browser_checks(e.message)) from e
         prediction.checks.extend(checks)
         return prediction
-

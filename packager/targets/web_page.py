@@ -139,7 +139,7 @@ def _served_page(outdir: Path):
     Chromium profile, service workers allowed; all closed on exit. ToolMissing when there is no browser."""
     from ..runtimes.browser import StaticServer, chromium_profile
 
-    server = StaticServer(outdir, prefix=CHECK_PREFIX).start()
+    server = StaticServer(outdir, prefix=CHECK_PREFIX, compress=True).start()  # gzip, as static hosts serve it
     try:
         with chromium_profile() as context:
             session = PageSession(context, server.url)

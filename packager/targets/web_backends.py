@@ -1,0 +1,158 @@
+"""Every tf.js backend the page may pick, validated on the samples (issue 19).
+
+The page tries wasm, then webgl, then cpu, and runs on the first that starts and runs the model. Each of them is
+run here on every sample in headless Chromium (``index.html?backend=NAME``; WebGL runs on SwiftShader) and compared
+with the reference under the target's gates. The bundle's metadata.json then lists only the backends that passed,
+so a backend that loads but computes wrong numbers is never picked by the page; one that cannot run the graph (e.g.
+wasm's fused convolution refusing a rank-4 bias) is left out too, with its reason in the ``backends`` check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..checks import FAIL, PASS, Check
+from ..compare import compare, gates_for
+from ..errors import PackagerError
+from .base import Prediction
+from .web_bundle import BACKENDS
+from .web_page import CHECK_PREFIX, PageSession, _runtime_name, _stack
+
+if TYPE_CHECKING:
+    from ..samples import SampleSet
+    from ..source import Source
+    from ..spec import PackageSpec
+
+
+@dataclass
+class BackendRun:
+    name: str
+    loaded: bool
+    passed: bool = False
+    reason: str = ""
+    prediction: Prediction | None = None
+    metrics: dict = field(default_factory=dict)
+    samples: int = 0  # how many samples it ran (a fallback backend may stop early: FALLBACK_BUDGET_S)
+    of: int = 0
+
+    def summary(self) -> str:
+        if not self.loaded:
+            return f"{self.name}: cannot run the model ({self.reason}), left out"
+        m = self.metrics
+        figures = ", ".join(f"{k} {v:.3f}" if k != "max |diff|" else f"{k} {v:.3g}"
+                            for k, v in (("top-1", m.get("top1_agreement")), ("max |diff|", m.get("max_abs_error")),
+                                         ("cosine", m.get("cosine"))) if v is not None)
+        ms = self.prediction.latency_ms if self.prediction and self.prediction.latency_ms is not None else None
+        timing = f", {ms:.1f} ms/sample" if ms is not None else ""
+        if self.samples and self.samples < self.of:
+            timing += f", on {self.samples} of {self.of} samples (time budget of a fallback)"
+        if self.passed:
+            return f"{self.name}: PASS ({figures}{timing})"
+        what = "numerically wrong" if not self.reason.startswith("console errors") else "errors on the page"
+        return f"{self.name}: {what} ({self.reason}; {figures}), left out"
+
+
+# A backend after the one the page picks first is a fallback: it runs samples until FALLBACK_BUDGET_S of page time
+# is spent (at least MIN_FALLBACK_SAMPLES), and the check says on how many. Measured on ResNet50 (16 samples, this
+# 2-core machine under load): wasm 1.8 s, webgl (SwiftShader) 17.8 s, cpu 52 s per sample -- all 16 on every backend
+# took 24 min, a budget keeps the build near the primary backend's time.
+FALLBACK_BUDGET_S = 60.0
+MIN_FALLBACK_SAMPLES = 2
+
+
+def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str,
+                     budget_s: float | None = None) -> Prediction:
+    """``web_page._predict_samples``; with ``budget_s``, the samples that fit in it (at least MIN_FALLBACK_SAMPLES)."""
+    rows, times, t0 = [], [], time.perf_counter()
+    for sample in samples:
+        if budget_s is not None and len(rows) >= MIN_FALLBACK_SAMPLES and time.perf_counter() - t0 > budget_s:
+            break
+        out, ms = session.predict(sample)
+        rows.append(out)
+        times.append(ms)
+    errors = list(session.errors)
+    stacked = _stack(rows)
+    return Prediction(
+        outputs={t.name: stacked[t.name] for t in source.outputs},
+        runtime=runtime,
+        latency_ms=float(np.mean(times)) if times else None,
+        checks=[Check("page_console", PASS if not errors else FAIL,
+                      "no console errors while predicting" if not errors else "; ".join(errors[:5]))],
+    )
+
+
+def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, reference: dict, mode: str,
+                      bundle: Path, backends: tuple[str, ...] = BACKENDS) -> list[BackendRun]:
+    """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
+    ToolMissing when there is no browser."""
+    from ..runtimes.browser import StaticServer, chromium
+
+    gates = gates_for("web", mode, getattr(spec, "tolerances", None))
+    kinds = getattr(spec, "output_kinds", None) or None
+    runs = []
+    with StaticServer(bundle, prefix=CHECK_PREFIX, compress=True) as server, chromium() as browser:
+        version = browser.version
+        for name in backends:
+            context = browser.new_context(service_workers="block")
+            try:
+                session = PageSession(context, server.url + "index.html?backend=" + name)
+                try:
+                    got = session.open()
+                except PackagerError as e:
+                    runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
+                    continue
+                fallback = any(r.passed for r in runs)  # a backend before this one already runs the model
+                prediction = _predict_samples(session, source, samples, _runtime_name(version, got),
+                                              budget_s=FALLBACK_BUDGET_S if fallback else None)
+                count = len(next(iter(prediction.outputs.values())))
+                cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
+                console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)
+                reason = "; ".join(x for x in (cmp.reason, console and f"console errors: {console.detail}") if x)
+                runs.append(BackendRun(name, loaded=True, passed=cmp.ok and console is None, reason=reason,
+                                       prediction=prediction, metrics=dict(cmp.metrics), samples=count,
+                                       of=len(samples)))
+            finally:
+                context.close()
+    return runs
+
+
+def _why(message: str, backend: str) -> str:
+    """The page's words for one backend's failure, without the wrapping of the one-backend load."""
+    message = message.removeprefix("the web demo did not load its model: ").removeprefix("The model failed to load: ")
+    m = re.search(r"no tf\.js backend could run the model \(" + re.escape(backend) + r": (.*)\)", message, re.S)
+    return m.group(1) if m else message
+
+
+def page_backends(runs: list[BackendRun]) -> tuple[str, ...]:
+    """The backends the page may pick: those that passed, in the page's order. None passed: those that load (the
+    target FAILs on the first one's figures; the demo still shows something)."""
+    passed = tuple(r.name for r in runs if r.passed)
+    return passed or tuple(r.name for r in runs if r.loaded) or BACKENDS
+
+
+def backends_check(runs: list[BackendRun], chosen: tuple[str, ...]) -> Check:
+    ok = any(r.passed for r in runs)
+    detail = "; ".join(r.summary() for r in runs)
+    detail += f". The page tries {', '.join(chosen)}" + (" (figures above: " + chosen[0] + ")" if chosen else "")
+    return Check("backends", PASS if ok else FAIL, detail if ok else "no tf.js backend runs the model within the "
+                 "gates: " + detail)
+
+
+def first_prediction(runs: list[BackendRun], chosen: tuple[str, ...]) -> Prediction | None:
+    """The figures of the backend the page picks first (a machine like this one runs every backend)."""
+    by_name = {r.name: r for r in runs}
+    for name in chosen:
+        if by_name.get(name) and by_name[name].prediction is not None:
+            return by_name[name].prediction
+    return None
+
+
+def listed_backends(bundle: Path) -> tuple[str, ...]:
+    return tuple(json.loads((Path(bundle) / "metadata.json").read_text(encoding="utf-8"))["backends"])

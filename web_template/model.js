@@ -1,0 +1,183 @@
+/* The model as an ES module: import it from any page (the demo, index.html, is one user of it).
+ *
+ *   import * as model from "./model.js";          // or, after `npm install ./web`: from "<package name>"
+ *   await model.load();                           // -> {backend, skipped}
+ *   const r = await model.predict({image: {shape: [1, 224, 224, 3], data: float32Array}});
+ *   const r2 = await model.predictImage(imgOrVideoOrCanvasOrImageBitmap);
+ *   model.topK(r2.outputs[model.metadata.primary_output].data, 5)  // [{index, label, score}]
+ *
+ * Labels, inputs, outputs and preprocessing come from metadata.json (the same object is in model.json's
+ * userDefinedMetadata.packager). Every URL resolves against this file, so the folder works under any sub-path.
+ * Types: model.d.ts.
+ */
+import * as tf from "./tfjs/tf-runtime.js";
+import { imageToInput } from "./image_input.js";
+
+export { tf };
+
+const here = (path) => new URL(path, import.meta.url).href;
+
+/** Backends tried in this order (each validated on the samples by the build); `load({backends})` narrows it. */
+export const BACKENDS = ["wasm", "webgl", "cpu"];
+export const LOAD_TIMEOUT_MS = 60000;
+
+export let metadata = null;
+export let labels = [];
+export let backend = null;
+
+let model = null;
+let loading = null;
+
+/** metadata.json of this model (fetched once). */
+export async function loadMetadata() {
+  if (!metadata) {
+    const response = await checkedFetch(here("metadata.json"));
+    metadata = await response.json();
+    labels = metadata.labels || [];
+  }
+  return metadata;
+}
+
+/** Load the model on the first backend that starts AND runs it; resolves {backend, skipped}. Safe to call twice. */
+export function load(options = {}) {
+  if (!loading) {
+    loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
+      () => "loading the model took over " + (options.timeoutMs || LOAD_TIMEOUT_MS) / 1000 + " s (backend " +
+        (tf.getBackend() || "not started") + ")");
+    loading.catch(() => { loading = null; });  // a failed load may be retried
+  }
+  return loading;
+}
+
+async function loadOnFirstWorkingBackend(options) {
+  await loadMetadata();
+  const validated = metadata.backends || BACKENDS;
+  const order = options.backends ? options.backends.filter((b) => validated.includes(b)) : validated;
+  if (!order.length) {
+    throw new Error("none of the backends asked for (" + options.backends.join(", ") + ") was validated by the " +
+      "build: " + validated.join(", "));
+  }
+  // No wasm threads: on a cross-origin-isolated host (COOP/COEP) tf.js would start pthread workers from blob:
+  // URLs and wait for them forever; the bundle ships the single-threaded binaries only.
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
+  tf.setWasmPaths(here("tfjs/"));
+  const failures = [];
+  for (const name of order) {
+    try {
+      if (!(await tf.setBackend(name))) {
+        failures.push(name + ": did not start");
+        continue;
+      }
+      await tf.ready();
+    } catch (e) {
+      failures.push(name + ": did not start (" + message(e) + ")");
+      continue;
+    }
+    try {
+      model = await tf.loadGraphModel(here(metadata.model_url), { fetchFunc: checkedFetch });
+      await warmUp();
+      backend = tf.getBackend();
+      return { backend: backend, skipped: failures };
+    } catch (e) {
+      if (e && e.httpError) throw e;  // a missing or broken file fails on every backend
+      failures.push(name + ": " + message(e));
+      if (model) model.dispose();
+      model = null;
+      console.warn("tf.js backend " + name + " cannot run this model: " + message(e));
+    }
+  }
+  throw new Error("no tf.js backend could run the model (" + failures.join("; ") + ")");
+}
+
+function message(e) {
+  return e && e.message ? e.message : String(e);
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// tf.js would read an HTTP error page as weights; fail with the URL and status instead.
+async function checkedFetch(url, init) {
+  const response = await fetch(url, init);
+  if (!response.ok) {
+    const error = new Error(String(url).split("/").pop() + ": HTTP " + response.status + " " + response.statusText);
+    error.httpError = true;
+    throw error;
+  }
+  return response;
+}
+
+async function warmUp() {
+  const inputs = {};
+  for (const spec of metadata.inputs) {
+    inputs[spec.name] = { shape: spec.shape, data: new Float32Array(spec.shape.reduce((a, b) => a * b, 1)) };
+  }
+  await run(inputs);
+}
+
+/** {inputName: {shape, data}} -> {outputs: {outputName: {shape, data: Float32Array}}, ms}. Waits for load(). */
+export async function predict(tensors) {
+  await load();
+  return run(tensors);
+}
+
+async function run(tensors) {
+  const feed = {};
+  const outputNodes = metadata.outputs.map((o) => o.node);
+  try {
+    for (const spec of metadata.inputs) {
+      const given = tensors[spec.name];
+      if (!given) throw new Error("missing input " + spec.name);
+      feed[spec.node] = given instanceof tf.Tensor ? given : tf.tensor(given.data, given.shape, spec.dtype);
+    }
+    const t0 = performance.now();
+    let results;
+    try {
+      results = model.execute(feed, outputNodes);
+    } catch (e) {
+      results = await model.executeAsync(feed, outputNodes);
+    }
+    if (!Array.isArray(results)) results = [results];
+    const datas = await Promise.all(results.map((t) => t.data()));
+    const ms = performance.now() - t0;
+    const outputs = {};
+    metadata.outputs.forEach((o, i) => {
+      outputs[o.name] = { shape: results[i].shape, data: Float32Array.from(datas[i]) };
+    });
+    results.forEach((t) => t.dispose());
+    return { outputs: outputs, ms: ms };
+  } finally {
+    for (const [name, t] of Object.entries(feed)) {
+      const given = tensors[metadata.inputs.find((s) => s.node === name).name];
+      if (t !== given) t.dispose();
+    }
+  }
+}
+
+/** A File/Blob (EXIF orientation honoured), <img>, <video>, <canvas>, ImageBitmap (or OffscreenCanvas) through the model's preprocessing, then predict.
+ *  The result also carries `input` (the tensor the model saw). */
+export async function predictImage(source, options = {}) {
+  await load();
+  if (!metadata.image) throw new Error("this model does not take an image");
+  const inputs = await imageToInput(source, metadata.image, options.canvas);
+  const r = await run(inputs);
+  r.input = inputs[metadata.image.input];
+  return r;
+}
+
+/** The k best scores of an output, with their labels (when the output has labels). */
+export function topK(scores, k = 5) {
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]).slice(0, k);
+  return order.map((i) => ({ index: i, label: labels[i] !== undefined ? labels[i] : String(i), score: scores[i] }));
+}
+
+/** Free the model's weights (load() may be called again after). */
+export function dispose() {
+  if (model) model.dispose();
+  model = null;
+  loading = null;
+  backend = null;
+}
