@@ -278,13 +278,15 @@ class IOSTarget:
             runtime = f"coreml (coremltools {ct.__version__})"
         else:
             if artifact.path.suffix == ".mlpackage":
-                raise Unverified("an mlprogram (.mlpackage) runs only on macOS's Core ML; the NumPy executor "
-                                 "implements the NeuralNetwork (.mlmodel) format")
-            try:
-                runner = coreml_numpy.Program(artifact.path)
-            except coreml_numpy.UnsupportedLayer as e:
-                raise Unverified(unsupported_reason(e)) from e
-            runtime = f"numpy-nn-executor (packager {__version__})"
+                from ..runtimes import mil_numpy
+
+                runner, runtime = mil_numpy.runner_or_unverified(artifact.path, Unverified)
+            else:
+                try:
+                    runner = coreml_numpy.Program(artifact.path)
+                except coreml_numpy.UnsupportedLayer as e:
+                    raise Unverified(unsupported_reason(e)) from e
+                runtime = f"numpy-nn-executor (packager {__version__})"
         features = read_features(artifact.path)
         rows: dict[str, list[np.ndarray]] = {o.name: [] for o in source.outputs}
         seconds = []
