@@ -386,3 +386,41 @@ def test_not_an_mlpackage_is_a_clear_error(tmp_path):
     (tmp_path / "x.mlpackage").mkdir()
     with pytest.raises(mx.ExecutorError, match="no Manifest.json"):
         mx.Program(tmp_path / "x.mlpackage")
+
+
+# ----------------------------------------------------------------------------- control flow and lists
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN", "LSTM_sequences"])
+def test_keras2_recurrent_while_loop_matches_tensorflow(kind, tmp_path):
+    """Keras 2 recurrent layers become while_loop + tensor lists (make_list, list_scatter, list_read,
+    list_write, list_gather) in an ML Program."""
+    tk = pytest.importorskip("tf_keras")
+    seq_len, n_in = 7, 3
+    inp = tk.Input((seq_len, n_in), batch_size=1)
+    layer = getattr(tk.layers, kind.split("_")[0])(5, return_sequences=kind.endswith("sequences"))
+    model = tk.Model(inp, tk.layers.Dense(2)(layer(inp)))
+    fn = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((1, seq_len, n_in), tf.float32, name="x")])
+    with contextlib.redirect_stdout(io.StringIO()):
+        ml = ct.convert([fn.get_concrete_function()], source="tensorflow", convert_to="mlprogram",
+                        inputs=[ct.TensorType(name="x", shape=(1, seq_len, n_in))],
+                        minimum_deployment_target=ct.target.iOS15, compute_precision=ct.precision.FLOAT32)
+    path = save(ml, tmp_path)
+    assert {"while_loop", "list_write", "list_gather"} <= set(mx.op_types(path)), mx.op_types(path)
+    x = RNG.normal(0, 1, (1, seq_len, n_in)).astype(np.float32)
+    np.testing.assert_allclose(only_output(mx.run(path, {"x": x})), model(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_cond_takes_the_right_branch(tmp_path):
+    @mb.program(input_specs=[mb.TensorSpec(shape=(3,))], opset_version=ct.target.iOS15)
+    def prog(x):
+        return mb.cond(pred=mb.greater(x=mb.reduce_sum(x=x), y=0.0),
+                       _true_fn=lambda: mb.mul(x=x, y=2.0), _false_fn=lambda: mb.sub(x=x, y=1.0))
+
+    path = save(convert_mil(prog), tmp_path)
+    assert "cond" in mx.op_types(path)
+    program = mx.Program(path)
+    (name,) = [f.name for f in program.spec.description.input]
+    for x in (np.array([1, 2, -1], np.float32), np.array([-3, 1, 1], np.float32)):
+        want = 2 * x if x.sum() > 0 else x - 1
+        np.testing.assert_allclose(only_output(program({name: x})), want)

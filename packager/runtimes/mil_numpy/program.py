@@ -167,13 +167,15 @@ class Block:
             except KeyError as e:
                 raise ExecutorError(f"op {op.type} ({op.outputs[0].name}) reads unknown value {e.args[0]!r}") from None
             args = Args(values, op)
-            out = fn(args, nested, env) if nested else fn(args)
+            out = fn(args, nested, env) if op.type in registry.BLOCK_OPS else fn(args)
             outs = out if isinstance(out, tuple) else (out,)
             if len(outs) != len(op.outputs):
                 raise ExecutorError(f"op {op.type} ({op.outputs[0].name}) gave {len(outs)} outputs, "
                                     f"the model declares {len(op.outputs)}")
             for o, r in zip(op.outputs, outs):
-                env[o.name] = _cast_to_declared(np.asarray(r) if not isinstance(r, (dict, list)) else r, o.type)
+                if isinstance(r, (np.generic, int, float, bool)):
+                    r = np.asarray(r)
+                env[o.name] = _cast_to_declared(r, o.type)
 
 
 class Program:
