@@ -6,7 +6,8 @@ convert  coremltools, from the source's ``serving_default`` ConcreteFunction (wo
          preprocessing; classifiers a ``ClassifierConfig``. Weight modes: fp32, fp16 (default),
          8bit (per-channel linear). ``spec.ios_format == "mlprogram"`` gives an ``.mlpackage``.
 predict  Core ML through coremltools on macOS; elsewhere the NumPy executor of the saved spec
-         (``packager.runtimes.coreml_numpy``). Unknown layers -> ``Unverified`` naming every unknown type.
+         (``packager.runtimes.coreml_numpy``; ``.mlpackage``: ``packager.runtimes.mil_numpy``). Unknown
+         layers / ops -> ``Unverified`` naming every unknown type.
 render   ``ios_template/`` -> Swift package with the model, the wrapper and an XCTest with golden
          samples.
 checks   Swift syntax (tree-sitter), feature names used by the Swift code vs the model spec,
