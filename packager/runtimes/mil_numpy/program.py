@@ -114,17 +114,20 @@ class Args:
         return self.op.outputs[0].name if self.op.outputs else "?"
 
 
-def _cast_to_declared(value, out_type):
+def _cast_to_declared(value, out_type, fp16: bool = True):
     if out_type.WhichOneof("type") != "tensorType" or not isinstance(value, np.ndarray):
         return value
     dtype = numpy_dtype(out_type.tensorType.dataType)
+    if dtype is np.float16 and not fp16:
+        dtype = np.float32
     return value if dtype is object or value.dtype == dtype else value.astype(dtype)
 
 
 class Block:
     """A block's ops with their constants decoded; ``run(env)`` executes it on a name -> value table."""
 
-    def __init__(self, block, weights: Weights, consts: dict):
+    def __init__(self, block, weights: Weights, consts: dict, fp16: bool = True):
+        self.fp16 = fp16
         self.outputs = list(block.outputs)
         self.steps = []
         for op in block.operations:
@@ -133,7 +136,7 @@ class Block:
                 continue
             bound = {k: [(b.name, None) if b.WhichOneof("binding") == "name" else (None, decode(b.value, weights))
                          for b in arg.arguments] for k, arg in op.inputs.items()}
-            nested = [Block(sub, weights, consts) for sub in op.blocks]
+            nested = [Block(sub, weights, consts, fp16) for sub in op.blocks]
             self.steps.append((op, bound, nested, registry.OPS[op.type]))
         self.inputs = [v.name for v in block.inputs]
 
@@ -175,18 +178,21 @@ class Block:
             for o, r in zip(op.outputs, outs):
                 if isinstance(r, (np.generic, int, float, bool)):
                     r = np.asarray(r)
-                env[o.name] = _cast_to_declared(r, o.type)
+                env[o.name] = _cast_to_declared(r, o.type, self.fp16)
 
 
 class Program:
-    """A compiled ``.mlpackage``: call it with ``{feature name: array}`` to get ``{feature name: array}``."""
+    """A compiled ``.mlpackage``: call it with ``{feature name: array}`` to get ``{feature name: array}``.
 
-    def __init__(self, path):
+    ``fp16_activations=False`` keeps fp16-typed intermediate values in float32 (the weights stay as stored):
+    a diagnostic, to tell the error of fp16 activations from that of fp16 weights."""
+
+    def __init__(self, path, fp16_activations: bool = True):
         self.spec, weights_dir = load(path)
         self.function, block = main_block(self.spec)
         check_supported(block)
         self.consts: dict = {}
-        self.block = Block(block, Weights(weights_dir), self.consts)
+        self.block = Block(block, Weights(weights_dir), self.consts, fp16_activations)
         self.input_types = {v.name: v.type for v in self.function.inputs}
 
     def _feed(self, feature, value) -> np.ndarray:
