@@ -130,6 +130,9 @@ def test_fp16_program_is_rounded_like_fp16(tmp_path):
     want = model(x).numpy()
     np.testing.assert_allclose(got16, want, atol=3e-3)
     assert np.abs(got16 - got32).max() > 0  # fp16 rounding happened
+    wide = only_output(mx.Program(p16, fp16_activations=False)({"x": x}))  # fp16 weights, fp32 activations
+    assert wide.dtype == np.float32 and np.abs(wide - got16).max() > 0
+    np.testing.assert_allclose(wide, want, atol=3e-3)
 
 
 # ----------------------------------------------------------------------------- one-op MIL programs
