@@ -427,3 +427,23 @@ def test_cond_takes_the_right_branch(tmp_path):
     for x in (np.array([1, 2, -1], np.float32), np.array([-3, 1, 1], np.float32)):
         want = 2 * x if x.sum() > 0 else x - 1
         np.testing.assert_allclose(only_output(program({name: x})), want)
+
+
+def test_unsupported_variant_found_at_run_time_is_unverified(tmp_path):
+    """A 3-D convolution is a known op with a variant the executor lacks: running it raises the caller's
+    UNVERIFIED exception naming it, not a crash and not a result."""
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 2, 3, 4, 4))], opset_version=ct.target.iOS15)
+    def prog(x):
+        return mb.conv(x=x, weight=np.ones((2, 2, 1, 1, 1), np.float32))
+
+    path = save(convert_mil(prog), tmp_path)
+    assert mx.unsupported_ops(path) == []
+
+    class Unverified(Exception):
+        pass
+
+    runner, runtime = mx.runner_or_unverified(path, Unverified)
+    assert runtime.startswith("numpy-mil-executor")
+    (name,) = [f.name for f in mx.Program(path).spec.description.input]
+    with pytest.raises(Unverified, match="conv on a rank-5 input"):
+        runner({name: np.zeros((1, 2, 3, 4, 4), np.float32)})

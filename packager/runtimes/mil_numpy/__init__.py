@@ -38,11 +38,19 @@ def unsupported_reason(e: UnsupportedLayer) -> str:
 
 
 def runner_or_unverified(path, unverified: type[Exception]):
-    """(a compiled Program, the runtime label) for the iOS target; ``unverified(reason)`` raised when the
-    model uses an op this executor lacks."""
+    """(a runner: inputs -> outputs, the runtime label) for the iOS target; ``unverified(reason)`` is raised
+    when the model uses an op (or an op variant, found when it runs) this executor lacks."""
     from ... import __version__
 
     try:
-        return Program(path), f"numpy-mil-executor (packager {__version__})"
+        program = Program(path)
     except UnsupportedLayer as e:
         raise unverified(unsupported_reason(e)) from e
+
+    def run_or_unverified(inputs: dict) -> dict:
+        try:
+            return program(inputs)
+        except UnsupportedLayer as e:  # a variant found only with real shapes (a 3-D conv, a pad mode, ...)
+            raise unverified(unsupported_reason(e)) from e
+
+    return run_or_unverified, f"numpy-mil-executor (packager {__version__})"
