@@ -197,11 +197,11 @@ class Program:
 
     def _feed(self, feature, value) -> np.ndarray:
         kind = feature.type.WhichOneof("Type")
+        vt = self.input_types.get(feature.name)
+        dtype = numpy_dtype(vt.tensorType.dataType) if vt is not None else np.float32
         if kind == "imageType":
-            return image_tensor(feature.type.imageType, value, feature.name)
+            return image_tensor(feature.type.imageType, value, feature.name).astype(dtype, copy=False)
         if kind == "multiArrayType":
-            vt = self.input_types.get(feature.name)
-            dtype = numpy_dtype(vt.tensorType.dataType) if vt is not None else np.float32
             return np.asarray(value).astype(dtype, copy=False)
         raise UnsupportedLayer(f"input type {kind}", feature.name)
 
