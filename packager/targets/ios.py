@@ -92,7 +92,8 @@ class IOSTarget:
 
 def local_runner(path: Path, *, coreml: bool):
     """What executes the Core ML model at ``path`` here, and its name for the report: Core ML on macOS, else the
-    NumPy executor of the saved model. The one place a new executor (e.g. for ``.mlpackage``) plugs in."""
+    NumPy executor of the saved model: ``coreml_numpy`` for a NeuralNetwork ``.mlmodel``, ``mil_numpy`` for an
+    ML Program ``.mlpackage``. An unknown layer or op -> ``Unverified`` naming it."""
     from ..runtimes import coreml_numpy
 
     if coreml:
@@ -100,8 +101,9 @@ def local_runner(path: Path, *, coreml: bool):
 
         return _CoreMLRunner(ct.models.MLModel(str(path))), f"coreml (coremltools {ct.__version__})"
     if path.suffix == ".mlpackage":
-        raise Unverified("an mlprogram (.mlpackage) runs only on macOS's Core ML; the NumPy executor "
-                         "implements the NeuralNetwork (.mlmodel) format")
+        from ..runtimes import mil_numpy
+
+        return mil_numpy.runner_or_unverified(path, Unverified)
     try:
         runner = coreml_numpy.Program(path)
     except coreml_numpy.UnsupportedLayer as e:

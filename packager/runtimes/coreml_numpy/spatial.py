@@ -72,15 +72,7 @@ def _convolution(layer) -> Op:
         ho = (hp - (kh - 1) * dh - 1) // sh + 1
         wo = (wp_ - (kw - 1) * dw - 1) // sw + 1
         if depthwise:
-            if cout != cin:  # channel multiplier: output channel o reads input channel o // m
-                xp = np.repeat(xp, cout // cin, axis=1)
-            y = np.zeros((xp.shape[0], cout, ho, wo), dtype=F32)
-            buf = np.empty_like(y)
-            for i in range(kh):  # one multiply-add per kernel tap, vectorised over channels
-                for j in range(kw):
-                    tap = xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
-                    np.multiply(tap, w[:, 0, i, j].reshape(1, cout, 1, 1), out=buf)
-                    y += buf
+            y = depthwise_conv(xp, w, ho, wo, sh, sw, dh, dw)
         elif kh == 1 and kw == 1 and groups == 1:
             xs_ = xp[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw]
             n = xs_.shape[0]
@@ -92,6 +84,22 @@ def _convolution(layer) -> Op:
         return [y.astype(F32, copy=False).reshape(lead + y.shape[1:])]
 
     return conv
+
+
+def depthwise_conv(xp: np.ndarray, w: np.ndarray, ho: int, wo: int, sh: int, sw: int, dh: int, dw: int) -> np.ndarray:
+    """Depthwise convolution of a padded (N, C, H, W) input with (Cout, 1, kh, kw) weights, Cout a multiple of C
+    (output channel o reads input channel o // multiplier): one multiply-add per kernel tap, vectorised."""
+    cout, _, kh, kw = w.shape
+    if cout != xp.shape[1]:
+        xp = np.repeat(xp, cout // xp.shape[1], axis=1)
+    y = np.zeros((xp.shape[0], cout, ho, wo), dtype=np.result_type(xp.dtype, F32))
+    buf = np.empty_like(y)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            np.multiply(tap, w[:, 0, i, j].reshape(1, cout, 1, 1), out=buf)
+            y += buf
+    return y
 
 
 def _grouped_conv(xp, w, groups, ho, wo, sh, sw, dh, dw) -> np.ndarray:
