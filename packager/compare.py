@@ -75,6 +75,10 @@ def output_metrics(ref: np.ndarray, cand: np.ndarray, kind: str | None = None) -
     diff = np.abs(ref - cand)
     r = ref.reshape(len(ref), -1)
     c = cand.reshape(len(cand), -1)
+    if r.shape[1] == 1:
+        # One value per sample: a per-sample cosine is only the sign (0 when fp16 flushes a 1e-8 score to 0, with
+        # an error of 1e-8). The cosine of the column of all samples' values is the meaningful one.
+        r, c = r.T, c.T
     nr = np.linalg.norm(r, axis=1)
     nc = np.linalg.norm(c, axis=1)
     denom = nr * nc

@@ -118,6 +118,17 @@ def test_metrics_on_known_arrays():
     assert m["cosine"] == pytest.approx(np.mean(cos))
 
 
+def test_cosine_of_one_value_per_sample_is_taken_over_the_samples():
+    # deepcut's sigmoid: fp16 flushes a 3e-8 score to 0 (error 3e-8); a per-sample cosine would call it 0
+    ref = np.array([[3e-8], [0.9], [0.2], [0.7]])
+    cand = np.array([[0.0], [0.9001], [0.1999], [0.7]])
+    m, _ = output_metrics(ref, cand, "sigmoid")
+    assert m["cosine"] == pytest.approx(1.0, abs=1e-6) and m["decision_agreement"] == 1.0
+    # ... and a wrong scalar output still fails it
+    m, _ = output_metrics(ref, np.array([[0.9], [0.0], [0.7], [0.1]]), "sigmoid")
+    assert m["cosine"] < 0.5
+
+
 def test_compare_collects_every_problem():
     ref = {"a": np.ones((2, 3)), "b": np.zeros((2, 2)), "c": np.eye(2)}
     cand = {"a": np.ones((2, 4)), "c": np.eye(2)[::-1], "z": np.ones(1)}
