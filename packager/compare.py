@@ -30,6 +30,7 @@ DEFAULT_GATES: dict[str, dict[str, float]] = {
     "uint16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
     "int8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
     "uint8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+    "mixed": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},  # int8 / uint8 mix
 }
 GATE_KEYS = ("min_top1", "min_decision", "min_cosine", "max_abs_error")
 DECISION_THRESHOLD = 0.5

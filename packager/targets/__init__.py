@@ -39,7 +39,7 @@ def load_target(name: str):
 
 
 MODES = {
-    "android": ("fp32", "fp16", "dynamic", "int8"),
+    "android": ("fp32", "fp16", "dynamic", "mixed", "int8"),
     "ios": ("fp32", "fp16", "8bit"),
     "web": ("fp32", "fp16", "uint16", "uint8"),
 }

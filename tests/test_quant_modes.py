@@ -1,0 +1,63 @@
+"""Quantization modes that use the samples to choose precision (issue 18): mixed-precision int8 on Android."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+def outlier_model(path):
+    """An MLP whose first layer has one unit with a 300x larger range: per-tensor int8 activations crush the
+    other 63 units to a few quantization steps, so full int8 (and dynamic-range) miss the gates, while keeping
+    that layer (and the one reading it) float recovers the outputs. ~170k weights, so weights dominate bytes."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="features")
+    h = keras.layers.Dense(64, activation="relu", name="wide")(inp)
+    h = keras.layers.Dense(512, activation="relu", name="mid")(h)
+    h = keras.layers.Dense(256, activation="relu", name="mid2")(h)
+    m = keras.Model(inp, keras.layers.Dense(10, name="logits")(h))
+    w, b = m.get_layer("wide").get_weights()
+    w[:, 0] *= 300.0
+    m.get_layer("wide").set_weights([w, b])
+    w, b = m.get_layer("mid").get_weights()
+    w[0, :] /= 300.0
+    m.get_layer("mid").set_weights([w, b])
+    m.save(path)
+    return path
+
+
+def test_median_channel_error_sees_a_crushed_channel():
+    from packager.targets.tflite_mixed import median_channel_error
+
+    rng = np.random.default_rng(0)
+    f = np.abs(rng.normal(size=(1, 8, 8, 4))).astype(np.float32)
+    f[..., 0] *= 300.0
+    scale = float(f.max()) / 127
+    q = np.clip(np.round(f / scale), -128, 127).astype(np.int8)
+    assert median_channel_error(f, q, scale, 0) > 0.5  # 3 of 4 channels lose most of their signal
+    fine = float(np.abs(f[..., 1:]).max()) / 127
+    q = np.round(f[..., 1:] / fine).astype(np.int8)
+    assert median_channel_error(f[..., 1:], q, fine, 0) < 0.02
+
+
+@pytest.mark.slow
+def test_auto_keeps_the_worst_ops_float_when_int8_misses_the_gates(tmp_path):
+    model = outlier_model(tmp_path / "outlier.keras")
+    np.savez(tmp_path / "s.npz", features=np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", model, "--samples", tmp_path / "s.npz", "--targets", "android", "--out", out)
+    assert r.returncode == 0, r.stderr + r.stdout
+    t = json.loads((out / "report.json").read_text())["targets"]["android"]
+    assert [x["mode"] for x in t["tries"]] == ["int8", "mixed"], t["tries"]
+    assert t["tries"][0]["status"] == "FAIL" and t["status"] == "PASS" and t["quantization"] == "mixed"
+    (check,) = [c for c in t["checks"] if c["name"] == "mixed precision"]
+    assert "'functional" in check["detail"] and "wide" in check["detail"].split(";")[0], check["detail"]
+    # between int8 and the next mode that passes (fp16 here: dynamic-range misses its gates too)
+    assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
+    assert (out / "android").exists()
