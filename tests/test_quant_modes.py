@@ -61,3 +61,55 @@ def test_auto_keeps_the_worst_ops_float_when_int8_misses_the_gates(tmp_path):
     # between int8 and the next mode that passes (fp16 here: dynamic-range misses its gates too)
     assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
     assert (out / "android").exists()
+
+
+def test_kmeans_palette_is_exact_on_few_values_and_beats_a_uniform_grid():
+    from packager.targets.coreml_quantize import kmeans_palette
+
+    w = np.array([[0.5, -1.0], [0.5, 2.0]], np.float32)
+    palette, idx = kmeans_palette(w, 4)
+    assert palette.shape == (16,) and idx.shape == w.shape and idx.dtype == np.uint8
+    assert np.array_equal(palette[idx], w)
+    w = np.random.default_rng(0).standard_t(4, size=(64, 3, 3, 32)).astype(np.float32)  # heavy tails
+    errors = {}
+    for bits in (4, 6):
+        palette, idx = kmeans_palette(w, bits)
+        assert np.all(np.diff(palette) >= 0) and idx.max() < (1 << bits)
+        errors[bits] = float(np.mean((palette[idx] - w) ** 2))
+        grid = np.linspace(w.min(), w.max(), 1 << bits)  # what a linear 4/6-bit table would give
+        uniform = grid[np.abs(w[..., None] - grid).argmin(-1)]
+        assert errors[bits] < 0.8 * float(np.mean((uniform - w) ** 2))
+    assert errors[6] < errors[4] / 4  # two more bits: about 16x less in theory
+
+
+@pytest.mark.slow
+def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Dense(64, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inp, keras.layers.Dense(5, activation="softmax")(x)).save(tmp_path / "c.keras")
+    np.savez(tmp_path / "c.npz", image=np.random.default_rng(0).uniform(size=(20, 16, 16, 3)).astype(np.float32))
+    sizes = {}
+    for mode in ("auto", "palette6", "8bit"):
+        out = tmp_path / mode
+        r = run_cli("build", tmp_path / "c.keras", "--samples", tmp_path / "c.npz", "--targets", "ios", "--out", out,
+                    "--quantize", f"ios={mode}")
+        assert r.returncode == 0, r.stderr + r.stdout
+        t = json.loads((out / "report.json").read_text())["targets"]["ios"]
+        assert t["status"] == "PASS" and t["runtime"].startswith("numpy-nn-executor"), t
+        sizes[t["quantization"]] = t["bytes"]
+        if mode == "auto":
+            assert [x["mode"] for x in t["tries"]] == ["palette4"]
+            import coremltools as ct
+
+            (mlmodel,) = out.glob("ios/**/*.mlmodel")
+            spec = ct.utils.load_spec(str(mlmodel))
+            layers = getattr(spec, spec.WhichOneof("Type")).layers
+            luts = [len(lay.convolution.weights.quantization.lookupTableQuantization.floatValue)
+                    for lay in layers if lay.WhichOneof("layer") == "convolution"]
+            assert luts == [16, 16], luts
+    assert sizes["palette4"] < sizes["palette6"] < sizes["8bit"]

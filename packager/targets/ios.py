@@ -109,7 +109,7 @@ def _quiet():
 
 class IOSTarget:
     name = "ios"
-    modes = ("fp32", "fp16", "8bit")
+    modes = ("fp32", "fp16", "8bit", "palette6", "palette4")
     default_mode = "fp16"
 
     # ------------------------------------------------------------------ convert
@@ -182,6 +182,10 @@ class IOSTarget:
     def _quantize(model, mode: str, mlprogram: bool):
         if mode == "fp32":
             return model
+        if mode.startswith("palette"):  # k-means look-up tables: packager/targets/coreml_quantize.py
+            from .coreml_quantize import palettize
+
+            return palettize(model, mode, mlprogram)
         if mlprogram:
             if mode == "fp16":
                 return model  # compute_precision already FLOAT16
