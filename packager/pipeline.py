@@ -229,7 +229,7 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
 AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates
     "android": ("int8", "mixed", "dynamic", "fp16", "fp32"),
     "ios": ("palette4", "palette6", "8bit", "fp16", "fp32"),
-    "web": ("uint8", "uint16", "fp16", "fp32"),
+    "web": ("uint8", "mixed", "uint16", "fp16", "fp32"),
 }
 MIN_CALIBRATION_SAMPLES = 16
 

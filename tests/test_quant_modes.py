@@ -113,3 +113,50 @@ def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_p
                     for lay in layers if lay.WhichOneof("layer") == "convolution"]
             assert luts == [16, 16], luts
     assert sizes["palette4"] < sizes["palette6"] < sizes["8bit"]
+
+
+def test_uint8_error_flags_a_tensor_with_an_outlier():
+    from packager.targets.tfjs_mixed import choose_dtype_map, uint8_error
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(64, 64)).astype(np.float32)
+    spiky = normal.copy()
+    spiky[0, 0] = 300.0
+    assert uint8_error(normal) < 0.01 < uint8_error(spiky)
+    weights = [[{"name": "a/kernel", "data": normal}, {"name": "b[0]/kernel*", "data": spiky},
+                {"name": "c/kernel", "data": normal * 2}, {"name": "shape", "data": np.array([1, 2], np.int32)}]]
+    chosen = choose_dtype_map(weights)
+    assert chosen.dtype_map == {"float16": ["b[[]0]/kernel[*]"], "uint8": True}
+    import fnmatch
+
+    assert fnmatch.fnmatch("b[0]/kernel*", chosen.dtype_map["float16"][0])
+    with pytest.raises(Exception, match="stands out"):
+        choose_dtype_map([[{"name": "a", "data": normal}, {"name": "c", "data": normal * 2}]])
+
+
+@pytest.mark.slow
+def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="features")
+    h = keras.layers.Dense(64, activation="relu", name="first")(inp)
+    h = keras.layers.Dense(64, activation="relu", name="second")(h)
+    m = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="probs")(h))
+    w, b = m.get_layer("first").get_weights()
+    w[0, 0] = 150.0  # ~500x the others: tensorflowjs' uint8 grid for this tensor has a step of ~0.6
+    m.get_layer("first").set_weights([w, b])
+    m.save(tmp_path / "w.keras")
+    np.savez(tmp_path / "w.npz", features=np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", tmp_path / "w.keras", "--samples", tmp_path / "w.npz", "--targets", "web", "--out", out)
+    assert r.returncode == 0, r.stderr + r.stdout
+    t = json.loads((out / "report.json").read_text())["targets"]["web"]
+    assert [(x["mode"], x["status"]) for x in t["tries"]] == [("uint8", "FAIL"), ("mixed", "PASS")], t["tries"]
+    (check,) = [c for c in t["checks"] if c["name"] == "mixed weights"]
+    assert check["detail"].startswith("1 of ") and "first" in check["detail"], check["detail"]
+    model_json = json.loads(next(out.glob("web/**/model.json")).read_text())
+    dtypes = {w["name"]: w.get("quantization", {}).get("dtype") for g in model_json["weightsManifest"]
+              for w in g["weights"]}
+    assert sorted(d for d in dtypes.values() if d) == ["float16", "uint8", "uint8"], dtypes
+    assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
