@@ -6,8 +6,9 @@
    quantization debugger (``tf.lite.experimental.QuantizationDebugger``): the NumericVerify op it inserts gives
    the quantized and float values of each op's output; the score is the error of a typical output channel
    relative to its own signal (``median_channel_error``), then RMSE in quantization steps;
-2. keep the k worst ops float (``denylisted_nodes``), for k = 1, 2, 4, ... until the model passes the gates on
-   the samples, then bisect down to the fewest;
+2. keep the worst ops float (``denylisted_nodes``), adding 1, 1, 2, 4, ... in rank order until the model
+   passes the gates on the samples (an op whose float weights alone break the size bound is skipped), then
+   bisect down to the fewest;
 3. give up (a ConversionError, so ``auto`` goes on) when the model grows past the bytes of the mode ``auto``
    would keep next: dynamic-range if it passes its gates on the samples, else fp16. A larger mixed model is no
    better a choice than that mode.
@@ -29,7 +30,7 @@ import numpy as np
 from ..checks import PASS, Check
 from ..errors import ConversionError
 
-MAX_TRIES = 12  # quantize + run on the samples; doubling then bisection needs ~2 log2(ops)
+MAX_TRIES = 14  # quantize + run on the samples; doubling then bisection needs ~2 log2(ops)
 
 
 @dataclass
@@ -83,45 +84,55 @@ def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]
     result = MixedResult(b"", [], ranked, bound_mode=bound_mode, bound_bytes=bound)
     found: dict[int, bytes] = {}
 
-    def attempt(k: int) -> str:
-        """'pass', 'fail' or 'too large' with the k worst ops float."""
-        data = quantize_keeping_float(debugger, [o.tensor for o in ranked[:k]])
+    def attempt(ops: list[OpError]) -> str:
+        """'pass', 'fail' or 'too large' with ``ops`` float."""
+        data = quantize_keeping_float(debugger, [o.tensor for o in ops])
         if len(data) > bound:
-            result.tries.append({"k": k, "bytes": len(data), "ok": False, "reason": f"larger than {bound_mode}"})
+            result.tries.append({"k": len(ops), "bytes": len(data), "ok": False, "reason": f"larger than {bound_mode}"})
             return "too large"
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "mixed.tflite"
             path.write_bytes(data)
             outputs, _, _ = run_tflite(path, source, samples)
         cmp = compare(reference, outputs, gates, spec.output_kinds)
-        result.tries.append({"k": k, "bytes": len(data), "ok": cmp.ok, "reason": cmp.reason})
+        result.tries.append({"k": len(ops), "bytes": len(data), "ok": cmp.ok, "reason": cmp.reason})
         if cmp.ok:
-            found[k] = data
+            found[len(ops)] = data
         return "pass" if cmp.ok else "fail"
 
-    lo, hi, k = 0, None, 1
-    while len(result.tries) < MAX_TRIES:
-        outcome = attempt(k)
+    # Grow the float set in rank order, 1, 1, 2, 4, ... ops at a time; an op whose weights alone would push
+    # the model past the bound is skipped (the next worst may be cheap: an activation, an add).
+    kept: list[OpError] = []
+    before, pos, batch, passed = 0, 0, 1, False
+    while len(result.tries) < MAX_TRIES and pos < len(ranked):
+        trial = kept + ranked[pos:pos + batch]
+        outcome = attempt(trial)
+        if outcome == "too large":
+            if batch > 1:
+                batch = 1
+            else:
+                pos += 1
+            continue
+        before, kept, pos = len(kept), trial, pos + batch
         if outcome == "pass":
-            hi = k
+            passed = True
             break
-        if outcome == "too large" or k == len(ranked):
-            break
-        lo, k = k, min(2 * k, len(ranked))
-    if hi is None:
+        batch *= 2
+    if not passed:
         last = result.tries[-1]
         raise ConversionError(
-            f"mixed-precision int8: keeping the {last['k']} worst of {len(ranked)} ops float "
-            + (f"makes the model larger than {bound_mode} ({last['bytes']} > {bound} bytes)"
-               if last["reason"] == f"larger than {bound_mode}" else f"still misses the gates ({last['reason']})"),
+            f"mixed-precision int8: no set of the worst ops kept float passes the gates below {bound_mode}'s "
+            f"{bound} bytes ({len(result.tries)} tries; last: {last['k']} ops float, {last['bytes']} bytes, "
+            f"{last['reason'] or 'passes'})",
             hint="auto goes on to the next mode (dynamic, fp16); --quantize android=dynamic or fp16 asks for one")
-    while hi - lo > 1 and len(result.tries) < MAX_TRIES:  # fewest float ops that still pass
+    lo, hi = before, len(kept)  # kept[:lo] failed, kept[:hi] passes: the fewest float ops that still pass
+    while hi - lo > 1 and len(result.tries) < MAX_TRIES:
         mid = (lo + hi) // 2
-        if attempt(mid) == "pass":
+        if attempt(kept[:mid]) == "pass":
             hi = mid
         else:
             lo = mid
-    result.data, result.kept_float = found[hi], ranked[:hi]
+    result.data, result.kept_float = found[hi], kept[:hi]
     result.seconds = time.perf_counter() - t0
     return {"mixed": result.data, **models}, result
 
