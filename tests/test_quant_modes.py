@@ -90,6 +90,7 @@ def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_p
     inp = keras.Input((16, 16, 3), name="image")
     x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(7, 1, activation="relu")(x)  # 7 biases in 4 bits: a padded bit stream to decode
     x = keras.layers.Dense(64, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
     keras.Model(inp, keras.layers.Dense(5, activation="softmax")(x)).save(tmp_path / "c.keras")
     np.savez(tmp_path / "c.npz", image=np.random.default_rng(0).uniform(size=(20, 16, 16, 3)).astype(np.float32))
@@ -111,7 +112,7 @@ def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_p
             layers = getattr(spec, spec.WhichOneof("Type")).layers
             luts = [len(lay.convolution.weights.quantization.lookupTableQuantization.floatValue)
                     for lay in layers if lay.WhichOneof("layer") == "convolution"]
-            assert luts == [16, 16], luts
+            assert luts == [16, 16, 16], luts
     assert sizes["palette4"] < sizes["palette6"] < sizes["8bit"]
 
 
