@@ -192,12 +192,33 @@ def markdown(name: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary(results: dict) -> str:
+    """One row per model x target: each mode as ratio-to-fp32 / agreement / gate verdict; auto's pick starred,
+    the official default marked (o); the publisher's file last."""
+    lines = ["| model | target | modes: bytes/fp32, agreement, gates (* auto's pick, (o) official default) | "
+             "auto vs smallest passing official mode |", "|---|---|---|---|"]
+    for name, v in results.items():
+        for target, tv in v.get("targets", {}).items():
+            cells = []
+            for r in tv["rows"]:
+                ratio = f"{r['ratio']:.3f}" if r.get("ratio") else (f"{r['bytes']} B" if r.get("bytes") else "-")
+                mark = ("*" if r.get("auto") else "") + (" (o)" if r.get("official") else "")
+                short = {"PASS": "pass", "FAIL": "fail", "NOT CONVERTED": "none", "UNVERIFIED": "unverified"}
+                cells.append(f"{r['mode']}{mark} {ratio} {r.get('agreement', '')} {short.get(r['status'], r['status'])}")
+            lines.append(f"| {name} | {target} | {'; '.join(cells)} | {tv['auto_vs_official']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", help="comma-separated corpus names (default: all)")
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--json", help="write every row here")
+    p.add_argument("--summary", help="print the one-line-per-target summary of a --json file and exit")
     a = p.parse_args()
+    if a.summary:
+        print(summary(json.loads(Path(a.summary).read_text())))
+        return
     names = a.models.split(",") if a.models else [e.name for e in CORPUS]
     results = {}
     for name in names:
@@ -219,6 +240,7 @@ def main() -> None:
             results[name]["targets"][target] = {"rows": rows, "auto_vs_official": auto_vs_official(rows)}
             print(markdown(f"{name} ({len(samples)} samples)", rows))
             print(f"\n{target}: {results[name]['targets'][target]['auto_vs_official']}\n", flush=True)
+    print(summary(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1, default=str))
 
