@@ -31,6 +31,7 @@ from ..checks import PASS, Check
 from ..errors import ConversionError
 
 MAX_TRIES = 14  # quantize + run on the samples; doubling then bisection needs ~2 log2(ops)
+MAX_TOO_LARGE = 4  # give up after this many sets found larger than the bound
 
 
 @dataclass
@@ -102,12 +103,18 @@ def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]
 
     # Grow the float set in rank order, 1, 1, 2, 4, ... ops at a time; an op whose weights alone would push
     # the model past the bound is skipped (the next worst may be cheap: an activation, an add).
+    base = len(quantize_keeping_float(debugger, []))
+    if base > bound:  # e.g. deepcut: dynamic-range (0.318 of fp32) is smaller than full int8 (0.335)
+        raise ConversionError(f"mixed-precision int8: full int8 ({base} bytes) is already larger than {bound_mode} "
+                              f"({bound} bytes), which passes; no mix can be smaller",
+                              hint=f"auto goes on to {bound_mode}")
     kept: list[OpError] = []
-    before, pos, batch, passed = 0, 0, 1, False
-    while len(result.tries) < MAX_TRIES and pos < len(ranked):
+    before, pos, batch, passed, too_large = 0, 0, 1, False, 0
+    while len(result.tries) < MAX_TRIES and pos < len(ranked) and too_large < MAX_TOO_LARGE:
         trial = kept + ranked[pos:pos + batch]
         outcome = attempt(trial)
         if outcome == "too large":
+            too_large += 1
             if batch > 1:
                 batch = 1
             else:
