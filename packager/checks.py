@@ -19,6 +19,7 @@ class Check:
     status: str
     detail: str = ""
     seconds: float | None = None
+    data: dict | None = None  # figures a check reports (the preprocessing check: files, max_abs_diff, path)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -30,4 +31,6 @@ class Check:
             d.pop("seconds")
         else:
             d["seconds"] = round(d["seconds"], 3)
+        if d["data"] is None:
+            d.pop("data")
         return d

@@ -43,6 +43,15 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean subtracted from 0..255 pixels (default 0)")
     p.add_argument("--std", metavar="S[,S,S]", help="per-channel divisor after the mean (default 255 -> 0..1)")
     p.add_argument("--color", choices=("rgb", "bgr", "grayscale"), help="channel layout the model expects (default rgb)")
+    p.add_argument("--crop", choices=("stretch", "center-crop", "letterbox"),
+                   help="how an image meets the input's aspect ratio: stretch (default, whole image, aspect not "
+                        "kept), center-crop (largest centred region), letterbox (whole image, bars of --background)")
+    p.add_argument("--background", metavar="COLOR",
+                   help="colour under transparent pixels and of letterbox bars: #rrggbb, white (default), black "
+                        "or R,G,B")
+    p.add_argument("--preprocessing-max-diff", metavar="D", type=float,
+                   help="fail a target whose own image code (page, Kotlin) gives a model input differing from "
+                        "Python's by more than D pixel levels (0..255, default 1.0) on the sample files")
     p.add_argument("--quantize", metavar="TARGET=MODE", action="append",
                    help="quantization per target, repeatable (e.g. android=int8 ios=fp16 web=uint8); "
                         "default auto for every target")

@@ -19,7 +19,8 @@ from .values import check_abi_filters, check_gate, check_input_shape, check_name
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
          "custom_objects": (list,), "bundle_samples": (bool,)},
-    "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float)},
+    "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float), "crop": (str,),
+                      "background": (str, list), "max_abs_diff": (int, float)},
     "quantization": {t: (str,) for t in MODES},
     "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,)},
     "ios": {"format": (str,)},
@@ -152,6 +153,35 @@ def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
     return name, shape
 
 
+def image_preprocessing(args, cfg_crop, cfg_background, cfg_max_diff) -> dict:
+    """crop, background and max_abs_diff of the Preprocessing, from the flags or packager.toml's [preprocessing]."""
+    import math
+
+    from .preprocessing import parse_background
+    from .spec import CROP_POLICIES
+
+    crop = getattr(args, "crop", None) or cfg_crop or "stretch"
+    if crop not in CROP_POLICIES:
+        raise UsageError(f"unknown crop policy {crop!r}",
+                         hint=f"{did_you_mean(crop, CROP_POLICIES)}choose {', '.join(CROP_POLICIES)}")
+    background = getattr(args, "background", None) or cfg_background or "white"
+    try:
+        rgb = parse_background(background)
+    except ValueError as e:
+        raise UsageError(f"--background / [preprocessing] background: {e}",
+                         hint='give "#rrggbb", "white", "black", "R,G,B" or [R, G, B] with values 0..255') from e
+    max_diff = getattr(args, "preprocessing_max_diff", None)
+    max_diff = max_diff if max_diff is not None else cfg_max_diff if cfg_max_diff is not None else 1.0
+    try:
+        max_diff = float(max_diff)
+    except ValueError as e:
+        raise UsageError(f"--preprocessing-max-diff takes a number, got {max_diff!r}", hint="e.g. 1.0") from e
+    if not math.isfinite(max_diff) or max_diff < 0:
+        raise UsageError(f"the preprocessing gate max_abs_diff must be a finite number >= 0, got {max_diff}",
+                         hint="pixel levels 0..255, e.g. 1.0 (the default)")
+    return {"crop": crop, "background": rgb, "max_abs_diff": max_diff}
+
+
 def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     """Merge packager.toml (``args.config``) and CLI flags into a PackageSpec."""
     cfg: dict = {}
@@ -204,7 +234,10 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
             return default
         return parse_floats(",".join(map(str, v if isinstance(v, list) else [v])), flag)
 
-    pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)))
+    pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)),
+                        **image_preprocessing(args, from_cfg("preprocessing", "crop"),
+                                              from_cfg("preprocessing", "background"),
+                                              from_cfg("preprocessing", "max_abs_diff")))
     check_preprocessing(pre.mean, pre.std)
 
     quant = dict(DEFAULT_QUANTIZATION)

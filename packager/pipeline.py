@@ -222,7 +222,8 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         "labels": len(spec.labels),
         **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
-                          "std": list(spec.preprocessing.std)},
+                          "std": list(spec.preprocessing.std), "crop": spec.preprocessing.crop,
+                          "background": list(spec.preprocessing.background)},
     }
 
 

@@ -69,6 +69,9 @@ class TargetResult:
             d["warnings"] = self.warnings
         if self.preflight:
             d["preflight"] = self.preflight
+        pre = next((c.data for c in self.checks if c.name == "preprocessing" and c.data is not None), None)
+        if pre is not None:  # the target's own image code on the original sample files vs Python's
+            d["preprocessing"] = {**pre, "status": next(c.status for c in self.checks if c.name == "preprocessing")}
         return d
 
 

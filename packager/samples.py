@@ -1,7 +1,8 @@
 """The sample set shared by every target and by int8 calibration.
 
 A folder of images (png/jpg/bmp/webp, any depth, sorted by relative path) is decoded lazily, one
-image at a time, resized to the model's input size, converted to the colour mode and normalised;
+image at a time, and turned into the model's input by packager.preprocessing (the one definition every
+target implements);
 ``.npy`` (single-input models) and ``.npz`` (one array per input name) files are memory-mapped and
 must already be shaped like the model's inputs. Iteration yields ``{input_name: array (1, ...)}``.
 """
@@ -61,48 +62,12 @@ def numpy_dtype(tensor: TensorSpec):
 
 
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
-    """One image file -> a (1, H, W, C) float32 array preprocessed the spec's way."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    """One image file -> a (1, H, W, C) float32 array, preprocessed the spec's way (packager.preprocessing: EXIF
+    orientation, alpha on the background, crop policy, antialiased bilinear resize, colour mode, mean/std)."""
+    from .preprocessing import file_input
 
     _, h, w, c = tensor.sample_shape
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = to_8bit(ImageOps.exif_transpose(im))  # upright, as browsers and photo apps show it
-            im = im.convert("L" if c == 1 else "RGB")
-    except Image.DecompressionBombError as e:
-        raise InputError(f"image too large to decode safely: {e}", where=str(path),
-                         hint="use sample images of a few megapixels at most (they are resized to the model "
-                              "input anyway)") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise InputError(f"cannot decode image: {e}", where=str(path),
-                         hint="remove the file or re-save it as PNG/JPEG") from e
-    return preprocess_image(im, (h, w, c), spec)
-
-
-def to_8bit(im):
-    """16-bit greyscale (PNG ``I;16``/``I``) scaled to 0..255: Pillow's convert() would clip it at 255."""
-    from PIL import Image
-
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        x = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or x.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(np.rint(x * (255.0 / top)), 0, 255).astype(np.uint8), mode="L")
-    return im
-
-
-def preprocess_image(im, hwc: tuple[int, int, int], spec: PackageSpec) -> np.ndarray:
-    from PIL import Image
-
-    h, w, c = hwc
-    if im.size != (w, h):
-        im = im.resize((w, h), Image.BILINEAR)
-    x = np.asarray(im, dtype=np.float32).reshape(h, w, c)
-    if c == 3 and spec.preprocessing.color == "bgr":
-        x = x[..., ::-1]
-    mean, std = spec.preprocessing.per_channel(c)
-    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return x[None].astype(np.float32)
+    return file_input(path, w, h, c, spec.preprocessing)
 
 
 def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:

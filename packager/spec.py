@@ -10,6 +10,7 @@ from .errors import UsageError
 
 TARGET_NAMES = ("android", "ios", "web")
 COLOR_MODES = ("rgb", "bgr", "grayscale")
+CROP_POLICIES = ("stretch", "center-crop", "letterbox")
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,18 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How an image becomes the model's input: x = (pixel[0..255] - mean) / std, per channel."""
+    """How an image file becomes the model's input, the same on every target (packager.preprocessing,
+    docs/preprocessing.md): upright by its EXIF orientation, alpha composited on ``background``, ``crop`` policy,
+    antialiased bilinear resize, colour mode, then x = (pixel[0..255] - mean) / std per channel. ``max_abs_diff``
+    gates each target's own image code: its model input on the original files may differ from Python's by at
+    most this many pixel levels (0..255, before mean/std)."""
 
     color: str = "rgb"
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (255.0,)
+    crop: str = "stretch"  # CROP_POLICIES: stretch | center-crop | letterbox
+    background: tuple[int, int, int] = (255, 255, 255)  # under transparent pixels, and the letterbox bars
+    max_abs_diff: float = 1.0
 
     def per_channel(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         def expand(v: tuple[float, ...], what: str) -> tuple[float, ...]:

@@ -247,13 +247,13 @@ def test_checks_fail_on_a_broken_module(tiny, tmp_path):
     # a C++ JNI function that Kotlin does not declare (renamed), and a Kotlin external with no C++ definition
     bridge.write_text(text.replace("outputCount(JNIEnv* env", "outputCounts(JNIEnv* env"))
     kt = next((out / "src/main/java").rglob("*Classifier.kt"))
-    kt.write_text(kt.read_text().replace("Bitmap.createScaledBitmap(", "Bitmap.createScaledBitmapp("))
+    kt.write_text(kt.read_text().replace("bitmap.copy(Bitmap.Config", "bitmap.copyy(Bitmap.Config"))
     manifest = out / "src/main/AndroidManifest.xml"
     manifest.write_text(manifest.read_text().replace("<application />", '<application android:bogus="1" />'))
     checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
-    assert checks["kotlin-compiles"].status == FAIL and "createScaledBitmapp" in checks["kotlin-compiles"].detail
+    assert checks["kotlin-compiles"].status == FAIL and "copyy" in checks["kotlin-compiles"].detail
     assert checks["manifest-links"].status == FAIL and "bogus" in checks["manifest-links"].detail
-    kt.write_text(kt.read_text().replace("createScaledBitmapp(", "createScaledBitmap("))
+    kt.write_text(kt.read_text().replace("bitmap.copyy(", "bitmap.copy("))
     checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
     assert checks["jni-compiles"].status == FAIL and "outputCounts" in checks["jni-compiles"].detail
 

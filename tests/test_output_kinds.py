@@ -100,7 +100,7 @@ def test_sigmoid_multi_label_on_every_target(tmp_path, kind_models):
     swift = next((out / "ios").rglob("*Classifier.swift")).read_text(encoding="utf-8")
     features = json.loads(next((out / "ios").rglob("golden.json")).read_text())  # golden expected: feature names
     primary_feature = re.search(r'public static let primaryOutput: String = "([^"]*)"', swift).group(1)
-    expected = features["samples"][0]["expected"]
+    expected = features["samples"][0]["upright"]["expected"]
     assert primary_feature in expected and expected[primary_feature]["shape"] == [1, 5]
     index = (out / "web" / "index.html").read_text(encoding="utf-8")
     assert '"primary_output": "output_1"' in index and '"label_output": "output_1"' in index

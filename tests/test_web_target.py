@@ -239,7 +239,7 @@ def test_predict_and_check_runs_both_in_one_session(image_case, tmp_path):
     for name, ref in reference.items():
         assert float(np.max(np.abs(pred.outputs[name] - ref))) <= MODE_TOLERANCE["fp32"]
     checks = {c.name: c for c in pred.checks}
-    assert set(checks) == {"page_console", "bundle_size", "manifest_fields", *web.BROWSER_CHECKS}
+    assert set(checks) == {"page_console", "bundle_size", "manifest_fields", "preprocessing", *web.BROWSER_CHECKS}
     assert all(c.status == PASS for c in checks.values()), pred.checks
     assert "from service worker: True" in checks["offline_reload"].detail
 

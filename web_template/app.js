@@ -6,7 +6,8 @@
  *   ready            Promise resolved with the backend name once the model is loaded (rejected on failure)
  *   predict(inputs)  {name: {shape, data: Float32Array}} -> {outputs: {name: {shape, data}}, ms}
  *   predictB64(...)  the same with float32 data as base64 strings (for drivers outside the page)
- *   predictImage(el) an <img>/<video>/<canvas> through the spec's preprocessing -> same as predict
+ *   predictImage(x) a File/Blob, <img>, <video>, <canvas> or ImageBitmap through the spec's preprocessing
+ *                    (preprocess.js) -> same as predict
  */
 (function () {
   "use strict";
@@ -202,37 +203,36 @@
     return { outputs: outputs, ms: r.ms };
   }
 
-  // The spec's preprocessing: resize to the input size, colour mode, x = (pixel - mean) / std.
-  function imageToInput(source) {
-    const im = config.image;
+  // The spec's preprocessing (packager/preprocessing.py, docs/preprocessing.md) lives in the ES module
+  // preprocess.js: EXIF orientation, alpha on the background, crop policy, antialiased bilinear resize, colour
+  // mode, mean/std. The preview canvas shows the model's pixels.
+  let preprocessModule = null;
+  function preprocessor() {
+    if (!preprocessModule) preprocessModule = import(here("preprocess.js"));
+    return preprocessModule;
+  }
+
+  function showPreview(pixels, im) {
     const canvas = $("preview");
-    const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    ctx.imageSmoothingEnabled = true;
-    ctx.imageSmoothingQuality = "high";
-    ctx.clearRect(0, 0, im.width, im.height);
-    ctx.drawImage(source, 0, 0, im.width, im.height);
-    const pixels = ctx.getImageData(0, 0, im.width, im.height).data;
+    if (!canvas) return;
+    const ctx = canvas.getContext("2d");
+    const rgba = new ImageData(im.width, im.height);
     const c = im.channels;
-    const mean = im.mean.map(Math.fround);
-    const std = im.std.map(Math.fround);
-    const data = new Float32Array(im.width * im.height * c);
-    for (let p = 0, q = 0; p < pixels.length; p += 4, q += c) {
-      const r = pixels[p], g = pixels[p + 1], b = pixels[p + 2];
-      let values;
-      if (c === 1) {
-        values = [(r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16];  // PIL's convert("L")
-      } else if (im.color === "bgr") {
-        values = [b, g, r];
-      } else {
-        values = [r, g, b];
-      }
-      for (let k = 0; k < c; k++) {
-        const v = values[c === 1 ? 0 : k];
-        data[q + k] = Math.fround(Math.fround(v - mean[k]) / std[k]);
-      }
+    for (let i = 0, q = 0; i < im.width * im.height; i++, q += c) {
+      const v = c === 1 ? [pixels[q], pixels[q], pixels[q]]
+        : im.color === "bgr" ? [pixels[q + 2], pixels[q + 1], pixels[q]] : [pixels[q], pixels[q + 1], pixels[q + 2]];
+      rgba.data.set([v[0], v[1], v[2], 255], i * 4);
     }
+    ctx.putImageData(rgba, 0, 0);
+  }
+
+  // source: a File/Blob (EXIF orientation read from its bytes), an <img>, <video>, <canvas> or ImageBitmap.
+  async function imageToInput(source) {
+    const im = config.image;
+    const tensor = await (await preprocessor()).imageToInput(source, im);
+    showPreview(tensor.pixels, im);
     const inputs = {};
-    inputs[im.input] = { shape: [1, im.height, im.width, c], data: data };
+    inputs[im.input] = { shape: tensor.shape, data: tensor.data };
     return inputs;
   }
 
@@ -241,7 +241,7 @@
       throw new Error("this model does not take an image");
     }
     await ready;
-    const inputs = imageToInput(source);
+    const inputs = await imageToInput(source);
     const r = await predict(inputs);
     r.input = inputs[config.image.input];
     return r;
@@ -307,25 +307,9 @@
 
   // ---- inputs -------------------------------------------------------------------------------------
 
-  function loadImage(url) {
-    return new Promise((resolve, reject) => {
-      const img = new Image();
-      img.onload = () => resolve(img);
-      img.onerror = () => reject(new Error("could not decode the image"));
-      img.src = url;
-    });
-  }
-
   function runFile(file) {
     if (!file) return;
-    const url = URL.createObjectURL(file);
-    run(async () => {
-      try {
-        return await predictImage(await loadImage(url));
-      } finally {
-        URL.revokeObjectURL(url);
-      }
-    });
+    run(() => predictImage(file));  // the file's own bytes: its EXIF orientation and alpha are honoured
   }
 
   function selectSample(button) {

@@ -190,6 +190,21 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
             r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
                                           compiled.lib_dir, ctx, work)
 
+        # The Kotlin preprocessing core on the original sample files (the preprocessing check, #16).
+        if not ctx.get("is_image"):
+            pass
+        elif compiled.checks and compiled.checks[0].status == PASS:
+            from ..preprocessing_checks import android_check
+
+            pre = android_check(spec, samples, compiled.classes, f"{ctx['package']}.{ctx['class_name']}Preprocessing",
+                                (ctx["width"], ctx["height"], ctx["channels"]))
+            if pre is not None:
+                checks.append(pre)
+        elif getattr(samples, "image_paths", None):
+            checks.append(Check("preprocessing", SKIPPED if compiled.checks[0].status == SKIPPED else FAIL,
+                                "needs the compiled Kotlin classes (kotlin-compiles did not pass)",
+                                data={"files": 0, "max_abs_diff": None, "path": "not run"}))
+
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:
             r["detail"] = _check_manifest(host, outdir, ctx["package"], work)

@@ -92,7 +92,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
     if source.is_image:
         h, w, c = (int(d) for d in source.inputs[0].shape[1:4])
         mean, std = spec.preprocessing.per_channel(c)
-        ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color,
+        ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color, crop=spec.preprocessing.crop,
+                   background=list(spec.preprocessing.background),
                    mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std])
     return ctx
 

@@ -92,38 +92,34 @@ def image_geometry(source: Source) -> dict | None:
 
 
 def preprocess_pixels(rgb: np.ndarray, spec: PackageSpec, channels: int) -> np.ndarray:
-    """The spec's preprocessing of an HxWx3 uint8 RGB image (already at the input size) -> (1,H,W,C).
+    """The spec's preprocessing (packager.preprocessing) of an HxWx3 uint8 RGB image already at the input size
+    -> (1,H,W,C)."""
+    from ..preprocessing import model_pixels, normalise
 
-    Same as packager.samples: one-channel inputs take PIL's ``convert("L")``; ``bgr`` swaps channels.
-    """
-    from PIL import Image
-
-    if channels == 1:
-        px = np.asarray(Image.fromarray(rgb, "RGB").convert("L"), dtype=np.float32)[..., None]
-    elif spec.preprocessing.color == "bgr":
-        px = rgb[..., ::-1].astype(np.float32)
-    else:
-        px = rgb.astype(np.float32)
-    mean, std = spec.preprocessing.per_channel(channels)
-    x = (px - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return x[None].astype(np.float32)
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
+    pre = spec.preprocessing
+    px = model_pixels(rgba, rgb.shape[1], rgb.shape[0], channels, color=pre.color, crop=pre.crop,
+                      background=pre.background)
+    mean, std = pre.per_channel(channels)
+    return normalise(px, mean, std)[None]
 
 
 def _sample_images(source: Source, spec: PackageSpec, samples: SampleSet, geom: dict) -> list[np.ndarray]:
     """HxWx3 uint8 RGB images at the model's input size for the bundled sample strip."""
-    from PIL import Image
+    from ..preprocessing import file_pixels
 
     w, h = geom["width"], geom["height"]
     paths = getattr(samples, "image_paths", None)
     images = []
     if paths:
         for p in list(paths)[:MAX_BUNDLED_SAMPLES]:
-            with Image.open(p) as im:
-                # Same order as packager.samples: colour conversion first, then the bilinear resize.
-                im = im.convert("L" if geom["channels"] == 1 else "RGB")
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.BILINEAR)
-                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            # packager.preprocessing's pixels (upright, alpha on the background, cropped, resized), rounded
+            px = file_pixels(p, w, h, geom["channels"], spec.preprocessing)
+            if px.shape[-1] == 1:
+                px = np.repeat(px, 3, axis=-1)
+            elif spec.preprocessing.color == "bgr":
+                px = px[..., ::-1]
+            images.append(np.ascontiguousarray(np.clip(np.rint(px), 0, 255).astype(np.uint8)))
         return images
     # No source images: undo the preprocessing of the sample tensors.
     mean, std = spec.preprocessing.per_channel(geom["channels"])
@@ -256,7 +252,8 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     image_cfg = None
     if geom is not None:
         mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std)}
+        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
+                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
     model_url = "model.json" if model_dir == "." else f"{model_dir}/model.json"
     config = {
         "name": spec.display_name,

@@ -244,6 +244,16 @@ def _browser_checks(session: PageSession, server, spec, source, samples, outdir:
     # The page's own image path on the bundled sample images vs the spec's preprocessing.
     checks.append(_image_path_check(session, spec, source, outdir, samples))
 
+    # preprocess.js on the original sample files vs packager.preprocessing (the preprocessing check, #16).
+    from ..preprocessing_checks import web_check
+
+    geom = image_geometry(source)
+    if geom is not None:
+        pre = web_check(session.page, spec, samples, f"Chromium {session.browser_version()}",
+                        (geom["width"], geom["height"], geom["channels"]))
+        if pre is not None:
+            checks.append(pre)
+
     # Network cut: stop the server and take the context offline, reload, predict again.
     t0 = time.perf_counter()
     online_errors = list(session.errors)
@@ -338,7 +348,7 @@ def _check_images(config: dict, spec, source, outdir: Path, samples) -> tuple[li
 
 
 def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=None) -> Check:
-    """The page's image -> canvas -> preprocessing path equals the spec's preprocessing (same PNGs)."""
+    """The page's image -> preprocess.js path equals the spec's preprocessing (same PNGs)."""
     config = json.loads(session.page.evaluate("() => JSON.stringify(window.packager.config)"))
     image = config.get("image")
     if not image:
@@ -370,5 +380,5 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=
     except Exception as e:  # the reference is informative here; the gate is the equality above
         versus = f"; original model not run on them: {type(e).__name__}"
     return Check("image_path", PASS if ok else FAIL,
-                 f"{len(images)} {how} through the page's canvas preprocessing vs the spec's "
+                 f"{len(images)} {how} through the page's preprocess.js vs the spec's "
                  f"preprocessing in Python, same TF.js model: max |diff| {worst:.3g}{versus}")

@@ -59,28 +59,25 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     val outputShapes: List<IntArray> get() = List(TinyNetQNative.outputCount(open())) { TinyNetQNative.outputShape(open(), it) }
 
     /**
-     * Preprocesses [bitmap] the way the model was packaged and returns the [topK] best classes of the primary output ([PRIMARY_OUTPUT])
-     * whose score is at least [minScore] (best first; fewer, or none, when too few reach it).
-     * Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first, since its pixels
-     * cannot be read directly. [bitmap] itself is left untouched.
+     * Preprocesses [bitmap] the way the model was packaged (TinyNetQPreprocessing: [orientation] as an EXIF
+     * orientation 1-8, alpha on the background, crop policy, antialiased resize) and returns the [topK] best classes
+     * of the primary output ([PRIMARY_OUTPUT]) whose score is at least [minScore] (best first; fewer, or none, when
+     * too few reach it). Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first,
+     * since its pixels cannot be read directly. [bitmap] itself is left untouched.
      */
     @JvmOverloads
-    fun classify(bitmap: Bitmap, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> {
+    fun classify(bitmap: Bitmap, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY,
+                 orientation: Int = TinyNetQPreprocessing.ORIENTATION_NORMAL): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
-        val w = TinyNetQPreprocessing.WIDTH
-        val h = TinyNetQPreprocessing.HEIGHT
         val readable = if (isHardware(bitmap)) {
             bitmap.copy(Bitmap.Config.ARGB_8888, false)
                 ?: throw IllegalArgumentException("cannot copy the HARDWARE bitmap to ARGB_8888")
         } else {
             bitmap
         }
-        val scaled = if (readable.width == w && readable.height == h) readable else Bitmap.createScaledBitmap(readable, w, h, true)
-        val pixels = IntArray(w * h)
-        scaled.getPixels(pixels, 0, w, 0, 0, w, h)
-        if (scaled !== bitmap) scaled.recycle()
-        if (readable !== bitmap && readable !== scaled) readable.recycle()
-        return topClasses(run(arrayOf(TinyNetQPreprocessing.fromArgb(pixels)))[PRIMARY_OUTPUT_INDEX], topK, minScore)
+        val input = TinyNetQPreprocessing.fromBitmap(readable, orientation)
+        if (readable !== bitmap) readable.recycle()
+        return topClasses(run(arrayOf(input))[PRIMARY_OUTPUT_INDEX], topK, minScore)
     }
 
     private fun isHardware(bitmap: Bitmap): Boolean =

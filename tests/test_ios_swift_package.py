@@ -1,0 +1,261 @@
+"""The generated Swift package (#14): its structure where no Swift compiler exists here (tree-sitter parses, the
+rest is read as text against what SwiftPM and Apple's APIs need), the golden XCTest's data, and the swift-build
+check, which is UNVERIFIED in report.json and on the console line when no toolchain built the package."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from packager.checks import PASS, UNVERIFIED
+from packager.errors import UsageError
+from packager.targets import ios_render
+from packager.targets.ios_swift_build import check_swift_build
+
+HERE = Path(__file__).parent
+
+
+# ---------------------------------------------------------------------- no TensorFlow
+
+
+def test_swift_build_is_unverified_without_a_toolchain(tmp_path, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    check = check_swift_build(tmp_path, "TinyNet")
+    assert check.name == "swift-build" and check.status == UNVERIFIED
+    assert check.detail.startswith("not run: no Swift toolchain") and "swift build" in check.detail
+
+
+@pytest.mark.skipif(platform.system() == "Darwin", reason="on macOS a toolchain really builds the package")
+def test_swift_build_names_a_toolchain_without_apple_sdks_and_stays_unverified(tmp_path, monkeypatch):
+    """A Swift toolchain on Linux cannot build a package that imports CoreML and Vision: UNVERIFIED, naming it
+    (the `swift` here is a stand-in that prints a version, since none is installable on this machine)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    swift = bin_dir / "swift"
+    swift.write_text("#!/bin/sh\necho 'Swift version 6.0.3 (swift-6.0.3-RELEASE)'\necho 'Target: x86_64-unknown-linux-gnu'\n")
+    swift.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    check = check_swift_build(tmp_path, "TinyNet")
+    assert check.status == UNVERIFIED
+    assert "Swift version 6.0.3 (swift-6.0.3-RELEASE)" in check.detail and "CoreML" in check.detail
+
+
+def test_swift_build_is_not_fooled_by_another_swift_command(tmp_path, monkeypatch):
+    """python-swiftclient (OpenStack) installs a `swift` command: that is no Swift toolchain."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    swift = bin_dir / "swift"
+    swift.write_text("#!/bin/sh\necho 'python-swiftclient 4.2.0'\n")
+    swift.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    check = check_swift_build(tmp_path, "TinyNet")
+    assert check.status == UNVERIFIED and check.detail.startswith("not run: no Swift toolchain")
+    assert "is not a Swift compiler" in check.detail
+
+
+@pytest.mark.parametrize(("policy", "option"), [(None, "scaleFill"), ("stretch", "scaleFill"),
+                                                ("center-crop", "centerCrop"), ("center_crop", "centerCrop"),
+                                                ("letterbox", "scaleFit")])
+def test_crop_policy_maps_to_vision(policy, option):
+    spec = SimpleNamespace(preprocessing=SimpleNamespace(crop=policy))
+    assert ios_render.VISION_CROP[ios_render.crop_policy(spec)] == option
+
+
+def test_unknown_crop_policy_is_a_usage_error():
+    with pytest.raises(UsageError, match="crop policy 'zoom'"):
+        ios_render.crop_policy(SimpleNamespace(preprocessing=SimpleNamespace(crop="zoom")))
+
+
+def test_golden_samples_are_the_hard_ones():
+    """Where the shipped model disagreed first, then the lowest top-1 margins, then the first sample."""
+    ref = np.array([[0.9, 0.1], [0.55, 0.45], [0.2, 0.8], [0.51, 0.49], [0.7, 0.3], [0.6, 0.4]], np.float32)
+    got = ref.copy()
+    got[4] = [0.3, 0.7]  # the converted model flips sample 4
+    spec = SimpleNamespace(primary_output="out")
+    source = SimpleNamespace(outputs=[SimpleNamespace(name="out")])
+    chosen = dict(ios_render.choose_samples(spec, source, list(range(6)), {"out": ref}, {"out": got}))
+    assert sorted(chosen) == [0, 1, 3, 4]
+    assert "differed" in chosen[4] and "margin" in chosen[3] and "margin" in chosen[1] and chosen[0] == "first sample"
+
+
+# ---------------------------------------------------------------------- rendered on real conversions
+
+keras = pytest.importorskip("keras")
+ct = pytest.importorskip("coremltools")
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory):
+    """One image classifier rendered as .mlmodel (fp16) and as .mlpackage."""
+    from test_ios_target import _build, _image_folder, _small_cnn
+
+    from packager.targets.ios import IOSTarget
+
+    keras.utils.set_random_seed(7)  # a fixed model: the upside-down assertion below measures it
+    tmp = tmp_path_factory.mktemp("swiftpkg")
+    samples = _image_folder(tmp / "samples", 6, (16, 16))
+    spec, source, samp, ref, work = _build(tmp, _small_cnn(4), samples=samples, labels=("cat", "dog", "owl", "eel"),
+                                           license="CC-BY-4.0 (test)")
+    target = IOSTarget()
+    out = {}
+    for fmt in ("neuralnetwork", "mlprogram"):
+        s = spec.with_(ios_format=fmt)
+        art = target.convert(source, s, "fp16", work)
+        with contextlib.suppress(Exception):
+            target.predict(art, source, s, samp)  # UNVERIFIED for .mlpackage until an executor exists here
+        d = tmp / fmt / "ios"
+        target.render(s, source, art, samp, ref, d)
+        out[fmt] = (d, {c.name: c for c in target.checks(s, source, art, samp, ref, d)}, art)
+    return out
+
+
+def _read(root: Path, rel: str) -> str:
+    return (root / rel).read_text(encoding="utf-8")
+
+
+def test_package_manifest_is_swift6_with_platforms_and_the_right_resource_rule(packages):
+    for fmt, rule in (("neuralnetwork", '.process("TinyNetModel.mlmodel")'), ("mlprogram", '.copy("TinyNetModel.mlpackage")')):
+        root, checks, _ = packages[fmt]
+        manifest = _read(root, "Package.swift")
+        assert manifest.startswith("// swift-tools-version:6.0\n")
+        assert "swiftLanguageModes: [.v6]" in manifest
+        assert "platforms: [.iOS(.v16), .macOS(.v13), .tvOS(.v16), .visionOS(.v1)]" in manifest
+        assert rule in manifest, manifest
+        # SwiftPM's native build copies a .process'd folder's files flat: an .mlpackage must never be processed
+        assert ".process(\"TinyNetModel.mlpackage\")" not in manifest
+        assert (root / "Sources/TinyNet" / rule.split('"')[1]).exists()
+        assert checks["swift-syntax"].status == PASS and checks["feature-names"].status == PASS, checks
+
+
+def test_wrapper_finds_compiles_and_caches_the_model(packages):
+    for fmt, ext in (("neuralnetwork", "mlmodel"), ("mlprogram", "mlpackage")):
+        root, _, art = packages[fmt]
+        swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
+        assert 'forResource: resourceName, withExtension: "mlmodelc"' in swift  # Xcode's compiled model first
+        assert f'static let resourceExtension: String = "{ext}"' in swift
+        assert 'static let resourceName: String = "TinyNetModel"' in swift
+        digest = re.search(r'static let digest: String = "([0-9a-f]{16})"', swift).group(1)
+        assert digest == ios_render.model_digest(root / f"Sources/TinyNet/TinyNetModel.{ext}")
+        assert digest == ios_render.model_digest(art.path)
+        # asynchronous compile (not the deprecated synchronous one), cached in Application Support
+        assert swift.count("MLModel.compileModel(at:") == 1 and "try await MLModel.compileModel(at: raw)" in swift
+        assert ".applicationSupportDirectory" in swift
+        assert "try await MLModel.load(contentsOf: url, configuration: configuration)" in swift
+        assert "MLModel(contentsOf:" not in swift
+
+
+def test_wrapper_is_a_swift6_actor_with_camera_and_photo_entry_points(packages):
+    root, _, _ = packages["neuralnetwork"]
+    swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
+    tests = _read(root, "Tests/TinyNetTests/TinyNetTests.swift")
+    for text in (swift, tests):
+        assert "@unchecked Sendable" not in text and "nonisolated(unsafe)" not in text
+    assert "public actor TinyNetClassifier {" in swift
+    # Vision without completion handler or continuation: nothing to resume twice
+    assert "Continuation" not in swift and ".resume(" not in swift and "completionHandler" not in swift
+    assert swift.count("VNCoreMLModel(for: model)") == 1  # built once, in load
+    assert "try handler.perform([request])" in swift
+    assert "request.imageCropAndScaleOption = TinyNetImageInput.cropAndScale" in swift
+    assert "public static let cropAndScale: VNImageCropAndScaleOption = .scaleFill" in swift
+    assert 'public static let cropPolicy: String = "stretch"' in swift
+    for signature in ("func classify(_ pixelBuffer: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up",
+                      "func classify(_ image: CGImage, orientation: CGImagePropertyOrientation = .up",
+                      "func classify(_ image: UIImage, topK: Int = 3)", "func classify(_ image: NSImage, topK: Int = 3)",
+                      "func prediction(_ image: CGImage, orientation: CGImagePropertyOrientation = .up"):
+        assert signature in swift, signature
+    assert swift.index("#if canImport(UIKit)\n\n    /// A `UIImage`") < swift.index("func classify(_ image: UIImage")
+    assert swift.index("#elseif canImport(AppKit)") < swift.index("func classify(_ image: NSImage") < swift.rindex("#endif")
+    # cancellation checked before and after each model call
+    assert swift.count("try Task.checkCancellation()") >= 4
+    # labels from the model, typed results
+    assert "model.modelDescription.classLabels" in swift and '"cat"' not in swift
+    assert "public struct TinyNetResult: Sendable, Equatable" in swift
+
+
+def test_every_public_type_is_prefixed_so_two_packages_do_not_collide(packages):
+    from packager.runtimes import swift_syntax
+
+    root, _, _ = packages["neuralnetwork"]
+    tree = swift_syntax.parse((root / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes())
+    names = []
+    for node in tree.root_node.children:
+        if node.type in ("class_declaration", "protocol_declaration"):
+            name = node.child_by_field_name("name")
+            names.append(name.text.decode() if name is not None else "?")
+    assert len(names) >= 6, names
+    assert all(n.startswith("TinyNet") and n != "TinyNet" for n in names), names
+
+
+def test_golden_xctest_data_bites(packages):
+    root, checks, _ = packages["neuralnetwork"]
+    golden = json.loads(_read(root, "Tests/TinyNetTests/Resources/golden.json"))
+    tol = golden["tolerance"]
+    # measured on the shipped model here, with a floor; .all (float16 on GPU/ANE) no tighter than .cpuOnly
+    assert golden["measuredError"] is not None and "executed here" in golden["toleranceBasis"]
+    assert tol["cpuOnly"] == pytest.approx(max(ios_render.CPU_FLOOR_QUANTIZED, 3 * golden["measuredError"]))
+    assert tol["all"] >= tol["cpuOnly"] and tol["all"] < 0.02  # the old 0.02 let an upside-down image pass
+    assert golden["topK"] == 3 and golden["labels"] == ["cat", "dog", "owl", "eel"]
+    assert any("margin" in s["why"] for s in golden["samples"])
+    turned = 0.0
+    for s in golden["samples"]:
+        up, down = (np.asarray(s[c]["expected"]["output_0"]["values"]) for c in ("upright", "rotated"))
+        turned = max(turned, float(np.abs(up - down).max()))
+        assert len(s["upright"]["top"]["labels"]) == 3 and isinstance(s["upright"]["top"]["check"], bool)
+    assert turned > tol["all"], "an upside-down image must fail the golden tolerance"
+    assert checks["golden-samples"].status == PASS and "upside down" in checks["golden-samples"].detail
+    from PIL import Image
+
+    with Image.open(root / "Tests/TinyNetTests/Resources" / golden["samples"][0]["image"]) as im:
+        assert im.info.get("icc_profile"), "RGB golden images say they are sRGB"
+    tests = _read(root, "Tests/TinyNetTests/TinyNetTests.swift")
+    assert "check(.cpuOnly)" in tests and "check(.all)" in tests
+    assert "orientation: .down" in tests and "result.top.map(\\.label)" in tests
+
+
+def test_readme_and_license_match_the_package(packages):
+    root, _, art = packages["mlprogram"]
+    readme = _read(root, "README.md")
+    assert 'cp -R dist/ios ../TinyNet' in readme
+    assert '.package(path: "../TinyNet")' in readme and '.product(name: "TinyNet", package: "TinyNet")' in readme
+    assert "classify(frame.pixelBuffer, orientation: .right" in readme and "struct ContentView: View" in readme
+    assert "ML Program or NeuralNetwork?" in readme and "**center-crop**" not in readme and "**stretch**" in readme
+    assert ".copy" in readme and "flat" in readme  # why the .mlpackage is copied
+    from packager.runtimes import swift_syntax
+
+    blocks = [b for b in re.findall(r"```swift\n(.*?)```", readme, re.S) if b.startswith("import ")]
+    assert len(blocks) == 2 and all(swift_syntax.parse_errors(b) == [] for b in blocks)  # usage, camera sample
+    license_text = _read(root, "LICENSE")
+    meta = ct.utils.load_spec(str(root / "Sources/TinyNet/TinyNetModel.mlpackage")).description.metadata
+    assert meta.license == "CC-BY-4.0 (test)" and meta.license in license_text and "UNKNOWN" not in license_text
+
+
+@pytest.mark.slow
+def test_cli_report_and_console_say_swift_build_was_not_run(tmp_path):
+    from conftest import run_cli
+
+    if shutil.which("swift") or shutil.which("xcodebuild"):
+        pytest.skip("a Swift toolchain is on PATH")
+    inp = keras.Input((6,))
+    keras.Model(inp, keras.layers.Dense(3, activation="softmax")(inp)).save(tmp_path / "m.keras")
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", tmp_path / "m.keras", "--samples", tmp_path / "x.npy", "--targets", "ios", "--out", out,
+                "--quantize", "ios=fp32")
+    ios = json.loads((out / "report.json").read_text())["targets"]["ios"]
+    check = next(c for c in ios["checks"] if c["name"] == "swift-build")
+    assert check["status"] == UNVERIFIED and check["detail"].startswith("not run: no Swift toolchain"), check
+    assert ios["status"] == PASS, ios  # the model itself was verified
+    line = next(x for x in r.stdout.splitlines() if x.startswith("ios "))
+    assert "PASS (1 check UNVERIFIED)" in line, r.stdout
+    assert "ios check swift-build: UNVERIFIED - not run: no Swift toolchain" in r.stdout, r.stdout
