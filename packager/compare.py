@@ -27,9 +27,12 @@ DEFAULT_GATES: dict[str, dict[str, float]] = {
     "fp16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
     "dynamic": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
     "8bit": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
+    "palette6": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},  # as 8bit
+    "palette4": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
     "uint16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
     "int8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
     "uint8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
+    "mixed": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},  # int8 / uint8 mix
 }
 GATE_KEYS = ("min_top1", "min_decision", "min_cosine", "max_abs_error")
 DECISION_THRESHOLD = 0.5

@@ -228,9 +228,9 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
 
 
 AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates
-    "android": ("int8", "dynamic", "fp16", "fp32"),
-    "ios": ("8bit", "fp16", "fp32"),
-    "web": ("uint8", "uint16", "fp16", "fp32"),
+    "android": ("int8", "mixed", "dynamic", "fp16", "fp32"),
+    "ios": ("palette4", "palette6", "8bit", "fp16", "fp32"),
+    "web": ("uint8", "mixed", "uint16", "fp16", "fp32"),
 }
 MIN_CALIBRATION_SAMPLES = 16
 
@@ -368,6 +368,7 @@ def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
         artifact = _convert(target, mode, spec, source, tdir, artifacts)
         float_artifact = _convert(target, "fp32", spec, source, tdir, artifacts)
         artifact.extra["float_path"] = float_artifact.path
+        result.checks.extend(artifact.extra.get("quantization_checks", ()))  # e.g. the ops a mixed mode kept float
         result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
     except ConversionError as e:
         result.reason = e.message + (f" — {e.hint}" if e.hint else "")

@@ -156,11 +156,11 @@ def test_auto_stops_at_an_unverified_result(tmp_path, kind_models):
 
 def test_auto_stops_when_the_conversion_fails_in_fp32_too(tmp_path):
     """tf.math.cumprod has no coremltools translator: the ios conversion fails in every mode, so auto stops
-    after the first (8bit), saying why, instead of converting fp16 and fp32 as well. Runs the pipeline's
+    after the first (auto's first iOS mode), saying why, instead of converting the others as well. Runs the pipeline's
     build_target on the real ios target (the op preflight, which would reject the model first, is skipped)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from packager.pipeline import build_target, reference_outputs
+    from packager.pipeline import AUTO_ORDER, build_target, reference_outputs
     from packager.progress import SILENT
     from packager.samples import load_samples
     from packager.source import load_source
@@ -180,6 +180,7 @@ def test_auto_stops_when_the_conversion_fails_in_fp32_too(tmp_path):
     with ThreadPoolExecutor(1) as background:
         result = build_target("ios", spec, source, samples, reference, work, staging, SILENT, background).result()
     assert result.status == "FAIL" and result.conversion_failed
-    assert [t["mode"] for t in result.tries] == ["8bit"], result.tries
+    first = AUTO_ORDER["ios"][0]
+    assert [t["mode"] for t in result.tries] == [first], result.tries
     assert "fp32 conversion fails too" in result.tries[0]["stopped"]
-    assert "auto quantization stopped at 8bit" in result.reason
+    assert f"auto quantization stopped at {first}" in result.reason

@@ -39,9 +39,9 @@ def load_target(name: str):
 
 
 MODES = {
-    "android": ("fp32", "fp16", "dynamic", "int8"),
-    "ios": ("fp32", "fp16", "8bit"),
-    "web": ("fp32", "fp16", "uint16", "uint8"),
+    "android": ("fp32", "fp16", "dynamic", "mixed", "int8"),
+    "ios": ("fp32", "fp16", "8bit", "palette6", "palette4"),
+    "web": ("fp32", "fp16", "uint16", "mixed", "uint8"),
 }
 
 

@@ -26,9 +26,17 @@ class AndroidTarget:
     default_mode = "int8"
 
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
-        models = convert_tflite(source, spec, mode, samples=source.samples)
+        checks = []
+        if mode == "mixed":  # int8 with the worst ops kept float (packager/targets/tflite_mixed.py)
+            from .tflite_mixed import convert_mixed
+
+            models, mixed = convert_mixed(source, spec, source.samples)
+            checks.append(mixed.check())
+        else:
+            models = convert_tflite(source, spec, mode, samples=source.samples)
         made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
         artifact = made.pop(mode)
+        artifact.extra["quantization_checks"] = checks
         if made:
             artifact.extra["by_products"] = made
         return artifact

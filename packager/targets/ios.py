@@ -30,7 +30,7 @@ from .ios_inputs import feed
 
 class IOSTarget:
     name = "ios"
-    modes = ("fp32", "fp16", "8bit")
+    modes = ("fp32", "fp16", "8bit", "palette6", "palette4")
     default_mode = "fp16"
 
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:

@@ -3,7 +3,7 @@
 coremltools converts the source's ``serving_default`` ConcreteFunction (the same for Keras, SavedModel and
 frozen-graph ``.pb`` sources), wrapped so the batch is 1 and the outputs come in the reference order. Image
 models get an ``ImageType`` input carrying the preprocessing; classifiers a ``ClassifierConfig``. Weight modes:
-fp32, fp16, 8bit (per-channel linear). The features are renamed after the reference tensors and the mapping is
+fp32, fp16, 8bit (per-channel linear), palette6 / palette4 (k-means look-up tables, coreml_quantize.py). The features are renamed after the reference tensors and the mapping is
 stored in the model's metadata (``META_KEY``), with the author/licence/description the spec gives.
 """
 
@@ -162,6 +162,10 @@ def save(ct, model, mode: str, source, spec, classifier: bool, workdir: Path) ->
 def quantize(model, mode: str, mlprogram: bool):
     if mode == "fp32":
         return model
+    if mode.startswith("palette"):  # k-means look-up tables: packager/targets/coreml_quantize.py
+        from .coreml_quantize import palettize
+
+        return palettize(model, mode, mlprogram)
     if mlprogram:
         if mode == "fp16":
             return model  # compute_precision already FLOAT16

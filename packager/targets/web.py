@@ -64,6 +64,7 @@ from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes:
     convert_saved_model,
     folder_bytes,
     io_nodes,
+    mixed_note,
     signature_nodes,
 )
 from .web_graph import unfuse_tensor_bias
@@ -106,7 +107,7 @@ DEFAULT_SHARD_BYTES = 4 * 1024 * 1024  # tensorflowjs' own default; spec.web_sha
 
 class WebTarget:
     name = "web"
-    modes = ("fp32", "fp16", "uint16", "uint8")
+    modes = ("fp32", "fp16", "uint16", "mixed", "uint8")
     default_mode = DEFAULT_MODE
     unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
 
@@ -117,6 +118,7 @@ class WebTarget:
         float_out = Path(workdir) / "tfjs_fp32" if mode != "fp32" else None
         shard = int(getattr(spec, "web_shard_bytes", 0) or DEFAULT_SHARD_BYTES)
         t0 = time.perf_counter()
+        mixed_note(out).unlink(missing_ok=True)
         try:
             if getattr(source, "format", "") == "frozen_pb":  # as tensorflowjs_converter --input_format=tf_frozen_model
                 convert_frozen_graph(Path(source.frozen_graph or source.spec.model), source.spec.output_names,
@@ -137,6 +139,9 @@ class WebTarget:
         seconds = round(time.perf_counter() - t0, 3)
         artifact = self._artifact(source, mode, out, shard, seconds)
         artifact.extra["unfused_tensor_bias"] = unfused
+        if mixed_note(out).exists():  # the weights a mixed conversion kept float16 (tfjs_mixed.py), for the report
+            note = json.loads(mixed_note(out).read_text(encoding="utf-8"))
+            artifact.extra["quantization_checks"] = [Check(note["name"], note["status"], note["detail"])]
         if float_out is not None:
             artifact.extra["by_products"] = {"fp32": self._artifact(source, "fp32", float_out, shard, seconds)}
         return artifact

@@ -30,6 +30,7 @@ QUANTIZATION = {
     "fp16": {"float16": True},
     "uint16": {"uint16": True},
     "uint8": {"uint8": True},
+    "mixed": "per-weight",  # uint8 + float16 for the weights uint8 damages, chosen while writing (tfjs_mixed.py)
 }
 # TF.js has no 64-bit integers: the converter runs int64 inputs as int32
 _DTYPES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_INT64": "int32", "DT_BOOL": "bool"}
@@ -76,6 +77,11 @@ def convert_frozen_graph(pb_path: Path, output_nodes: list[str], out: Path, mode
         )
 
 
+def mixed_note(out: Path) -> Path:
+    """Where a ``mixed`` conversion records the weights it kept float16 (beside the model folder, not in it)."""
+    return out.parent / f"{out.name}.mixed.json"
+
+
 def _converter():
     os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")  # tensorflowjs imports TF-DF, which prints a banner
     return tfjs_saved_model_converter()
@@ -93,6 +99,12 @@ def _writing(tfjs_convert, out: Path, float_out: Path | None):
     write = tfjs_convert.write_artifacts
 
     def write_also_float(topology, weights, output_graph, *args, **kwargs):
+        if kwargs.get("quantization_dtype_map") == "per-weight":
+            from .tfjs_mixed import choose_dtype_map
+
+            chosen = choose_dtype_map(weights)
+            kwargs["quantization_dtype_map"] = chosen.dtype_map
+            mixed_note(out).write_text(json.dumps(chosen.check().to_json()), encoding="utf-8")
         write(topology, weights, output_graph, *args, **kwargs)
         if float_out is not None:  # write_weights quantizes copies: ``weights`` still holds the float values
             write(topology, weights, str(float_out / Path(output_graph).name), *args,

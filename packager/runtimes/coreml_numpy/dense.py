@@ -11,7 +11,7 @@ def _inner_product(layer) -> Op:
     p = layer.innerProduct
     cin, cout = int(p.inputChannels), int(p.outputChannels)
     w = weights(p.weights, (cout, cin))
-    b = weights(p.bias) if p.hasBias else None
+    b = weights(p.bias, (cout,)) if p.hasBias else None
 
     def ip(xs):
         x = xs[0]
@@ -33,7 +33,7 @@ def _batched_matmul(layer) -> Op:
     if len(layer.input) == 1:
         k, n = int(p.weightMatrixFirstDimension), int(p.weightMatrixSecondDimension)
         w = weights(p.weights, (n, k)).T  # stored (C_out, C_in)
-        b = weights(p.bias) if p.hasBias else None
+        b = weights(p.bias, (n,)) if p.hasBias else None
 
         def mm1(xs):
             y = xs[0] @ w
@@ -66,7 +66,7 @@ def _embedding_nd(layer) -> Op:
     """Input ``(..., 1)`` of ids -> ``(..., embeddingSize)``; weights stored ``(embeddingSize, vocabSize)``."""
     p = layer.embeddingND
     table = np.ascontiguousarray(weights(p.weights, (p.embeddingSize, p.vocabSize)).T)
-    b = weights(p.bias) if p.hasBias else None
+    b = weights(p.bias, (p.embeddingSize,)) if p.hasBias else None
 
     def op(xs):
         x = xs[0]
@@ -82,7 +82,7 @@ def _embedding(layer) -> Op:
     """Legacy: ids of shape ``(..., 1, 1, 1)`` -> ``(..., outputChannels, 1, 1)``."""
     p = layer.embedding
     table = np.ascontiguousarray(weights(p.weights, (p.outputChannels, p.inputDim)).T)
-    b = weights(p.bias) if p.hasBias else None
+    b = weights(p.bias, (p.outputChannels,)) if p.hasBias else None
 
     def op(xs):
         x = xs[0]

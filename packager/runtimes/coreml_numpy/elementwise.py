@@ -43,7 +43,7 @@ def _broadcastable(fn) -> Callable:
 def _batchnorm(layer) -> Op:
     p = layer.batchnorm
     c = int(p.channels)
-    gamma, beta = weights(p.gamma).reshape(c, 1, 1), weights(p.beta).reshape(c, 1, 1)
+    gamma, beta = weights(p.gamma, (c, 1, 1)), weights(p.beta, (c, 1, 1))
     eps = p.epsilon
 
     def bn(xs):
@@ -53,7 +53,7 @@ def _batchnorm(layer) -> Op:
             mean = x.mean(axis=axes, keepdims=True)
             var = x.var(axis=axes, keepdims=True)
         else:
-            mean, var = weights(p.mean).reshape(c, 1, 1), weights(p.variance).reshape(c, 1, 1)
+            mean, var = weights(p.mean, (c, 1, 1)), weights(p.variance, (c, 1, 1))
         return [((x - mean) / np.sqrt(var + eps) * gamma + beta).astype(F32, copy=False)]
 
     return bn

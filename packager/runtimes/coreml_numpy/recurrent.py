@@ -46,7 +46,7 @@ def _mat(wp, rows: int, cols: int) -> np.ndarray:
 
 
 def _vec(wp, size: int) -> np.ndarray:
-    return weights(wp).reshape(size) if has_weights(wp) else np.zeros(size, F32)
+    return weights(wp, (size,)) if has_weights(wp) else np.zeros(size, F32)
 
 
 def _run(step, x: np.ndarray, states: list[np.ndarray], reverse: bool):

@@ -54,7 +54,7 @@ def _convolution(layer) -> Op:
     sh, sw = (list(p.stride) or [1, 1])
     dh, dw = (list(p.dilationFactor) or [1, 1])
     w = weights(p.weights, (cout, kch, kh, kw))
-    bias = weights(p.bias).reshape(1, cout, 1, 1) if p.hasBias else None
+    bias = weights(p.bias, (1, cout, 1, 1)) if p.hasBias else None
     pad_kind = p.WhichOneof("ConvolutionPaddingType")
     depthwise = groups > 1 and kch == 1
     w_mat = w.reshape(cout, -1)
@@ -125,7 +125,7 @@ def _deconvolution(layer) -> Op:
     dh, dw = list(p.dilationFactor) or [1, 1]
     og = cout // groups
     w = weights(p.weights, (kch, og, kh, kw), axis=1)  # (C_in, C_out/groups, kh, kw)
-    bias = weights(p.bias).reshape(1, cout, 1, 1) if p.hasBias else None
+    bias = weights(p.bias, (1, cout, 1, 1)) if p.hasBias else None
     out_shape = list(p.outputShape)
     pad_kind = p.WhichOneof("ConvolutionPaddingType")
 

@@ -1,0 +1,163 @@
+"""Quantization modes that use the samples to choose precision (issue 18): mixed-precision int8 on Android."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+
+
+def outlier_model(path):
+    """An MLP whose first layer has one unit with a 300x larger range: per-tensor int8 activations crush the
+    other 63 units to a few quantization steps, so full int8 (and dynamic-range) miss the gates, while keeping
+    that layer (and the one reading it) float recovers the outputs. ~170k weights, so weights dominate bytes."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="features")
+    h = keras.layers.Dense(64, activation="relu", name="wide")(inp)
+    h = keras.layers.Dense(512, activation="relu", name="mid")(h)
+    h = keras.layers.Dense(256, activation="relu", name="mid2")(h)
+    m = keras.Model(inp, keras.layers.Dense(10, name="logits")(h))
+    w, b = m.get_layer("wide").get_weights()
+    w[:, 0] *= 300.0
+    m.get_layer("wide").set_weights([w, b])
+    w, b = m.get_layer("mid").get_weights()
+    w[0, :] /= 300.0
+    m.get_layer("mid").set_weights([w, b])
+    m.save(path)
+    return path
+
+
+def test_median_channel_error_sees_a_crushed_channel():
+    from packager.targets.tflite_mixed import median_channel_error
+
+    rng = np.random.default_rng(0)
+    f = np.abs(rng.normal(size=(1, 8, 8, 4))).astype(np.float32)
+    f[..., 0] *= 300.0
+    scale = float(f.max()) / 127
+    q = np.clip(np.round(f / scale), -128, 127).astype(np.int8)
+    assert median_channel_error(f, q, scale, 0) > 0.5  # 3 of 4 channels lose most of their signal
+    fine = float(np.abs(f[..., 1:]).max()) / 127
+    q = np.round(f[..., 1:] / fine).astype(np.int8)
+    assert median_channel_error(f[..., 1:], q, fine, 0) < 0.02
+
+
+@pytest.mark.slow
+def test_auto_keeps_the_worst_ops_float_when_int8_misses_the_gates(tmp_path):
+    model = outlier_model(tmp_path / "outlier.keras")
+    np.savez(tmp_path / "s.npz", features=np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", model, "--samples", tmp_path / "s.npz", "--targets", "android", "--out", out)
+    assert r.returncode == 0, r.stderr + r.stdout
+    t = json.loads((out / "report.json").read_text())["targets"]["android"]
+    assert [x["mode"] for x in t["tries"]] == ["int8", "mixed"], t["tries"]
+    assert t["tries"][0]["status"] == "FAIL" and t["status"] == "PASS" and t["quantization"] == "mixed"
+    (check,) = [c for c in t["checks"] if c["name"] == "mixed precision"]
+    assert "'functional" in check["detail"] and "wide" in check["detail"].split(";")[0], check["detail"]
+    # between int8 and the next mode that passes (fp16 here: dynamic-range misses its gates too)
+    assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
+    assert (out / "android").exists()
+
+
+def test_kmeans_palette_is_exact_on_few_values_and_beats_a_uniform_grid():
+    from packager.targets.coreml_quantize import kmeans_palette
+
+    w = np.array([[0.5, -1.0], [0.5, 2.0]], np.float32)
+    palette, idx = kmeans_palette(w, 4)
+    assert palette.shape == (16,) and idx.shape == w.shape and idx.dtype == np.uint8
+    assert np.array_equal(palette[idx], w)
+    w = np.random.default_rng(0).standard_t(4, size=(64, 3, 3, 32)).astype(np.float32)  # heavy tails
+    errors = {}
+    for bits in (4, 6):
+        palette, idx = kmeans_palette(w, bits)
+        assert np.all(np.diff(palette) >= 0) and idx.max() < (1 << bits)
+        errors[bits] = float(np.mean((palette[idx] - w) ** 2))
+        grid = np.linspace(w.min(), w.max(), 1 << bits)  # what a linear 4/6-bit table would give
+        uniform = grid[np.abs(w[..., None] - grid).argmin(-1)]
+        assert errors[bits] < 0.8 * float(np.mean((uniform - w) ** 2))
+    assert errors[6] < errors[4] / 4  # two more bits: about 16x less in theory
+
+
+@pytest.mark.slow
+def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(7, 1, activation="relu")(x)  # 7 biases in 4 bits: a padded bit stream to decode
+    x = keras.layers.Dense(64, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
+    keras.Model(inp, keras.layers.Dense(5, activation="softmax")(x)).save(tmp_path / "c.keras")
+    np.savez(tmp_path / "c.npz", image=np.random.default_rng(0).uniform(size=(20, 16, 16, 3)).astype(np.float32))
+    sizes = {}
+    for mode in ("auto", "palette6", "8bit"):
+        out = tmp_path / mode
+        r = run_cli("build", tmp_path / "c.keras", "--samples", tmp_path / "c.npz", "--targets", "ios", "--out", out,
+                    "--quantize", f"ios={mode}")
+        assert r.returncode == 0, r.stderr + r.stdout
+        t = json.loads((out / "report.json").read_text())["targets"]["ios"]
+        assert t["status"] == "PASS" and t["runtime"].startswith("numpy-nn-executor"), t
+        sizes[t["quantization"]] = t["bytes"]
+        if mode == "auto":
+            assert [x["mode"] for x in t["tries"]] == ["palette4"]
+            import coremltools as ct
+
+            (mlmodel,) = out.glob("ios/**/*.mlmodel")
+            spec = ct.utils.load_spec(str(mlmodel))
+            layers = getattr(spec, spec.WhichOneof("Type")).layers
+            luts = [len(lay.convolution.weights.quantization.lookupTableQuantization.floatValue)
+                    for lay in layers if lay.WhichOneof("layer") == "convolution"]
+            assert luts == [16, 16, 16], luts
+    assert sizes["palette4"] < sizes["palette6"] < sizes["8bit"]
+
+
+def test_uint8_error_flags_a_tensor_with_an_outlier():
+    from packager.targets.tfjs_mixed import choose_dtype_map, uint8_error
+
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(64, 64)).astype(np.float32)
+    spiky = normal.copy()
+    spiky[0, 0] = 300.0
+    assert uint8_error(normal) < 0.01 < uint8_error(spiky)
+    weights = [[{"name": "a/kernel", "data": normal}, {"name": "b[0]/kernel*", "data": spiky},
+                {"name": "c/kernel", "data": normal * 2}, {"name": "shape", "data": np.array([1, 2], np.int32)}]]
+    chosen = choose_dtype_map(weights)
+    assert chosen.dtype_map == {"float16": ["b[[]0]/kernel[*]"], "uint8": True}
+    import fnmatch
+
+    assert fnmatch.fnmatch("b[0]/kernel*", chosen.dtype_map["float16"][0])
+    with pytest.raises(Exception, match="stands out"):
+        choose_dtype_map([[{"name": "a", "data": normal}, {"name": "c", "data": normal * 2}]])
+
+
+@pytest.mark.slow
+def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16,), name="features")
+    h = keras.layers.Dense(64, activation="relu", name="first")(inp)
+    h = keras.layers.Dense(64, activation="relu", name="second")(h)
+    m = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="probs")(h))
+    w, b = m.get_layer("first").get_weights()
+    w[0, 0] = 150.0  # ~500x the others: tensorflowjs' uint8 grid for this tensor has a step of ~0.6
+    m.get_layer("first").set_weights([w, b])
+    m.save(tmp_path / "w.keras")
+    np.savez(tmp_path / "w.npz", features=np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
+    out = tmp_path / "out"
+    r = run_cli("build", tmp_path / "w.keras", "--samples", tmp_path / "w.npz", "--targets", "web", "--out", out)
+    assert r.returncode == 0, r.stderr + r.stdout
+    t = json.loads((out / "report.json").read_text())["targets"]["web"]
+    assert [(x["mode"], x["status"]) for x in t["tries"]] == [("uint8", "FAIL"), ("mixed", "PASS")], t["tries"]
+    (check,) = [c for c in t["checks"] if c["name"] == "mixed weights"]
+    assert check["detail"].startswith("1 of ") and "first" in check["detail"], check["detail"]
+    model_json = json.loads(next(out.glob("web/**/model.json")).read_text())
+    dtypes = {w["name"]: w.get("quantization", {}).get("dtype") for g in model_json["weightsManifest"]
+              for w in g["weights"]}
+    assert sorted(d for d in dtypes.values() if d) == ["float16", "uint8", "uint8"], dtypes
+    assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
