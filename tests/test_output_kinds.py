@@ -102,8 +102,8 @@ def test_sigmoid_multi_label_on_every_target(tmp_path, kind_models):
     primary_feature = re.search(r'public static let primaryOutput: String = "([^"]*)"', swift).group(1)
     expected = features["samples"][0]["upright"]["expected"]
     assert primary_feature in expected and expected[primary_feature]["shape"] == [1, 5]
-    index = (out / "web" / "index.html").read_text(encoding="utf-8")
-    assert '"primary_output": "output_1"' in index and '"label_output": "output_1"' in index
+    metadata = json.loads((out / "web" / "metadata.json").read_text(encoding="utf-8"))  # what model.js reads
+    assert metadata["primary_output"] == "output_1" and metadata["label_output"] == "output_1"
 
 
 def test_kind_set_in_packager_toml_wins(tmp_path, kind_models):
