@@ -18,7 +18,6 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ToolMissing
-from ..render import render_tree, template_dir
 from . import tflite_metadata
 from .android_host_checks import (
     _build_host_core,
@@ -28,7 +27,7 @@ from .android_host_checks import (
     _check_metadata,
     _CheckFailed,
 )
-from .android_render import RUNTIME, module_context
+from .android_render import module_context, render_code
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -128,7 +127,7 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     with _timed("jni-compiles", checks) as r:
         if not kotlin_ok:
             _needs_kotlin(checks[0])
-        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work)
+        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
 
     # The JNI core built for this host (jni-runs-fp32 runs it, and reports a failure here).
     lib_dir = host_error = None
@@ -141,6 +140,12 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     return Compiled(code_snapshot(code_dir), checks, classes, lib_dir, host_error)
 
 
+def host_run_check_name(runtime: dict) -> str:
+    """``jni-runs-shipped-model`` (bundled: the module's own .tflite, any mode) or ``jni-runs-fp32`` (play-services:
+    the fp32 model, on TFLite 2.2.0)."""
+    return "jni-runs-shipped-model" if runtime["key"] == "bundled" else "jni-runs-fp32"
+
+
 def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
     """``compile_code`` on the module rendered from ``preview`` (the model's signature, read before the
     conversion and possibly guessed before the export), so the compilers run while the model converts.
@@ -149,7 +154,7 @@ def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
     work = Path(workdir) / "precompiled"
     if work.exists():
         shutil.rmtree(work)
-    render_tree(template_dir("android"), work / "module", ctx)
+    render_code(ctx, work / "module")
     return compile_code(ctx, work / "module", work)
 
 
@@ -183,12 +188,13 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
         compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)
         checks = list(compiled.checks)
 
-        # 3. The JNI core runs the fp32 model on the host through the TFLite C API.
-        with _timed("jni-runs-fp32", checks) as r:
+        # 3. The JNI core runs the model on the host: bundled, the shipped model in its mode on LiteRT's C API;
+        #    play-services, the fp32 model on TFLite 2.2.0's C API.
+        with _timed(host_run_check_name(ctx["runtime"]), checks) as r:
             if compiled.host_error is not None:
                 raise compiled.host_error
             r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
-                                          compiled.lib_dir, ctx, work)
+                                          compiled.lib_dir, ctx, work, outdir)
 
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:
@@ -198,7 +204,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
         with _timed("gradle-build", checks):
             raise _Unverified(
                 "not run: the Android Gradle Plugin, the NDK toolchain and the runtime AAR "
-                f"({RUNTIME['coordinates']}) live on Google Maven / Maven Central, which this machine cannot "
+                f"({ctx['runtime']['coordinates']}) live on Google Maven / Maven Central, which this machine cannot "
                 "reach (Debian's Gradle is 4.4.1, too old for AGP); run `./gradlew :<module>:assemble` in an app")
 
         with _timed("tflite-metadata", checks) as r:
