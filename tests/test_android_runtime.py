@@ -86,3 +86,78 @@ def test_bundled_runtime_matches_the_python_litert_interpreter(tiny_int8, tmp_pa
     step = 1 / 256  # the softmax output's int8 scale
     assert np.max(np.abs(native - python)) <= step + 1e-7
     assert np.mean(native == python) >= 0.9, np.mean(native == python)
+
+
+# ---- choosing the runtime ----------------------------------------------------------------------------------------
+
+def _ns(**kw):
+    import argparse
+
+    base = dict(model="m.keras", samples="s", labels=None, targets=None, out=None, config=None, mean=None, std=None,
+                color=None, quantize=None, int8_io=False, input_shape=None, output_names=None, name=None,
+                android_package=None, ios_format=None, force=False)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def test_runtime_flag_and_config_key(tmp_path):
+    from packager.config import build_spec
+    from packager.errors import UsageError
+
+    assert build_spec(_ns()).android_runtime == "bundled"  # the runtime whose native path is verified here
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text('model = "a.keras"\nsamples = "s"\n[android]\nruntime = "play-services"\n')
+    assert build_spec(_ns(model=None, samples=None, config=str(cfg))).android_runtime == "play-services"
+    spec = build_spec(_ns(model=None, samples=None, config=str(cfg), android_runtime="bundled"))
+    assert spec.android_runtime == "bundled"  # the flag wins over the file
+    cfg.write_text('model = "a.keras"\nsamples = "s"\n[android]\nruntime = "gms"\n')
+    with pytest.raises(UsageError) as e:
+        build_spec(_ns(model=None, samples=None, config=str(cfg)))
+    assert "gms" in e.value.message and "play-services" in e.value.hint
+
+
+def test_cli_rejects_an_unknown_runtime():
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "packager", "build", "m.keras", "--samples", "s",
+                        "--android-runtime", "huawei"], capture_output=True, text=True)
+    assert p.returncode == 2 and "bundled" in p.stderr and "play-services" in p.stderr
+
+
+def test_each_runtime_renders_only_its_own_runner(tiny, tmp_path):  # noqa: F811
+    bundled = render(tiny, tmp_path / "bundled")
+    gms = render(tiny, tmp_path / "gms", make_spec(android_runtime="play-services"))
+    assert sorted(p.name for p in (bundled / "src/main/cpp").iterdir()) == [
+        "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "litert_c_api.h", "model_runner.h",
+        "model_runner_litert.cc", "quantization.h", "runner_registry.cc", "runner_registry.h"]
+    assert sorted(p.name for p in (gms / "src/main/cpp").iterdir()) == [
+        "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "model_runner.h", "model_runner_tflite.cc",
+        "quantization.h", "runner_registry.cc", "runner_registry.h"]
+    b_gradle, g_gradle = ((d / "build.gradle.kts").read_text() for d in (bundled, gms))
+    assert 'implementation("com.google.ai.edge.litert:litert:2.3.0")' in b_gradle and "prefab" not in b_gradle
+    assert 'implementation("com.google.android.gms:play-services-tflite-java:16.4.0")' in g_gradle
+    assert "prefab = true" in g_gradle
+    assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (gms / "CMakeLists.txt").read_text()
+    b_kt, g_kt = (next((d / "src/main/java").rglob("*Classifier.kt")).read_text() for d in (bundled, gms))
+    assert "gms" not in b_kt and "TfLiteNative.initialize" in g_kt
+    b_native = next((bundled / "src/main/java").rglob("*Native.kt")).read_text()
+    assert 'System.loadLibrary("LiteRt")' in b_native
+    for d in (bundled, gms):  # both READMEs tell what each runtime costs
+        readme = (d / "README.md").read_text()
+        assert "APK size" in readme and "Amazon Fire" in readme and "--android-runtime" in readme
+
+
+@pytest.mark.slow
+@needs_tools
+def test_play_services_variant_compiles_against_the_stubs_and_runs(tiny, tmp_path):  # noqa: F811
+    """The play-services module: its Kotlin (Task API, TfLiteNative) and README compile against the stubs, its C++
+    against the TFLite C API headers, and its JNI core runs the fp32 model on TFLite 2.2.0's C library."""
+    spec = make_spec(android_runtime="play-services")
+    out = render(tiny, tmp_path / "android", spec)
+    checks = _checks(spec, tiny, out)
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32", "manifest-links"):
+        assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
+    assert "TFLite C API headers" in checks["jni-compiles"].detail
+    assert "TFLite C API 2.2.0" in checks["jni-runs-fp32"].detail and "(fp32 gates)" in checks["jni-runs-fp32"].detail
+    assert "play-services-tflite-java" in checks["gradle-build"].detail
