@@ -161,3 +161,58 @@ def test_play_services_variant_compiles_against_the_stubs_and_runs(tiny, tmp_pat
     assert "TFLite C API headers" in checks["jni-compiles"].detail
     assert "TFLite C API 2.2.0" in checks["jni-runs-fp32"].detail and "(fp32 gates)" in checks["jni-runs-fp32"].detail
     assert "play-services-tflite-java" in checks["gradle-build"].detail
+
+
+QUANT_PROBE = r"""
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include "quantization.h"
+
+int main() {
+  std::string error;
+  const float in[4] = {0.5f, -1.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+  int8_t q[4] = {7, 7, 7, 7};
+  bool r = packager::Quantize(in, 4, 0.5f, 1, q, 0, &error);
+  std::printf("ok=%d %d %d %d %d\n", r, q[0], q[1], q[2], q[3]);
+  r = packager::Quantize(in, 4, 0.0f, 0, q, 0, &error);
+  std::printf("zero-scale=%d [%s]\n", r, error.c_str());
+  r = packager::Quantize(in, 4, std::nanf(""), 0, q, 0, &error);
+  std::printf("nan-scale=%d [%s]\n", r, error.c_str());
+  const float nan_in[2] = {1.0f, std::nanf("")};
+  q[0] = 7;
+  r = packager::Quantize(nan_in, 2, 1.0f, 0, q, 0, &error);
+  std::printf("nan-input=%d untouched=%d [%s]\n", r, q[0], error.c_str());
+  const uint8_t u[2] = {0, 255};
+  float out[2] = {0, 0};
+  r = packager::Dequantize(u, 2, 0.5f, 128, out, 0, &error);
+  std::printf("dequant=%d %g %g\n", r, out[0], out[1]);
+  r = packager::Dequantize(u, 2, 0.0f, 0, out, 1, &error);
+  std::printf("dequant-zero-scale=%d [%s]\n", r, error.c_str());
+  return 0;
+}
+"""
+
+
+def test_quantization_guards_scale_zero_nan_and_infinity(tmp_path):
+    """quantization.h, shared by both runtimes' runners, compiled with -Werror and run: scale 0 or NaN is an error
+    naming the tensor, a NaN input is an error that leaves the tensor untouched, +-inf clamp to the int8 range."""
+    import shutil
+    import subprocess
+
+    from packager.render import template_dir
+    from packager.runtimes.android_host import CXX_WARNINGS
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ missing")
+    (tmp_path / "probe.cc").write_text(QUANT_PROBE)
+    exe = tmp_path / "probe"
+    subprocess.run(["g++", *CXX_WARNINGS, "-I", str(template_dir("android") / "src/main/cpp"), "-o", str(exe),
+                    str(tmp_path / "probe.cc")], check=True, capture_output=True)
+    lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines()
+    assert lines[0] == "ok=1 2 -1 127 -128"  # round(0.5/0.5)+1, round(-1/0.5)+1, +inf, -inf clamped
+    assert lines[1].startswith("zero-scale=0 [input 0 is quantized with scale 0.000000")
+    assert lines[2].startswith("nan-scale=0 [input 0 is quantized with scale nan")
+    assert lines[3] == "nan-input=0 untouched=7 [input 0 has NaN at element 1; a quantized model cannot represent it]"
+    assert lines[4] == "dequant=1 -64 63.5"
+    assert lines[5].startswith("dequant-zero-scale=0 [output 1 is quantized with scale 0")
