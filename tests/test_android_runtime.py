@@ -216,3 +216,42 @@ def test_quantization_guards_scale_zero_nan_and_infinity(tmp_path):
     assert lines[3] == "nan-input=0 untouched=7 [input 0 has NaN at element 1; a quantized model cannot represent it]"
     assert lines[4] == "dequant=1 -64 63.5"
     assert lines[5].startswith("dequant-zero-scale=0 [output 1 is quantized with scale 0")
+
+
+# ---- the instrumented test ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@needs_tools
+def test_instrumented_test_with_golden_samples_compiles_against_the_stubs(tiny, tmp_path):  # noqa: F811
+    """src/androidTest: a JUnit 4 / AndroidX Test class running golden samples through the classifier, compiled
+    by kotlin-compiles against the module and test API stubs (a misspelt call fails it), with golden assets that
+    hold the samples' inputs and the original model's outputs."""
+    from packager.targets import tflite_metadata
+
+    source, artifact, samples, reference = tiny
+    spec = make_spec()
+    out = render(tiny, tmp_path / "android", spec)
+    manifest = am._template_manifest(am.android_package(spec))
+    props = dict(ln.split("=", 1) for ln in (out / manifest["golden_properties"]).read_text().splitlines()
+                 if "=" in ln and not ln.startswith("#"))
+    n = int(props["samples"])
+    assert n == len(samples) and props["mode"] == "fp32" and float(props["max_abs_error"]) == 1e-3
+    inputs = np.frombuffer((out / manifest["golden_inputs"]).read_bytes(), "<f4")
+    outputs = np.frombuffer((out / manifest["golden_outputs"]).read_bytes(), "<f4")
+    in_name, out_name = source.inputs[0].name, next(iter(reference))
+    np.testing.assert_array_equal(inputs, np.concatenate([samples[i][in_name].ravel() for i in range(n)]))
+    np.testing.assert_array_equal(outputs, reference[out_name][:n].ravel())
+    gradle = (out / "build.gradle.kts").read_text()
+    assert 'testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"' in gradle
+    assert 'androidTestImplementation("androidx.test.ext:junit:' in gradle
+
+    ctx = am.module_context(spec, source, tflite_metadata.signature_io_names(artifact.path))
+    compiled = am.compile_code(ctx, out, tmp_path / "ok")
+    kotlin = compiled.checks[0]
+    assert kotlin.status == PASS and "src/androidTest's 1 instrumented test file(s)" in kotlin.detail, kotlin.detail
+    assert (tmp_path / "ok/test-classes/com/example/tiny_net_q/TinyNetQClassifierTest.class").is_file()
+
+    test_kt = next((out / "src/androidTest/java").rglob("*ClassifierTest.kt"))
+    test_kt.write_text(test_kt.read_text().replace("classifier.run(feed)", "classifier.runn(feed)"))
+    kotlin = am.compile_code(ctx, out, tmp_path / "broken").checks[0]
+    assert kotlin.status == FAIL and "src/androidTest" in kotlin.detail and "runn" in kotlin.detail

@@ -124,10 +124,12 @@ def first_lines(text: str, n: int = 12) -> str:
 
 # ---- Kotlin -----------------------------------------------------------------------------------------------------
 
-def compile_kotlin(sources: list[Path], classes_dir: Path) -> Run:
-    """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath)."""
+def compile_kotlin(sources: list[Path], classes_dir: Path, extra_classpath: tuple[Path, ...] = ()) -> Run:
+    """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath) and
+    ``extra_classpath`` (e.g. the compiled module and test API stubs, for src/androidTest)."""
     classes_dir.mkdir(parents=True, exist_ok=True)
-    return run([kotlinc(), "-jvm-target", "17", "-cp", android_stubs_jar(), "-d", classes_dir, *sources],
+    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
+    return run([kotlinc(), "-jvm-target", "17", "-cp", cp, "-d", classes_dir, *sources],
                env={"JAVA_OPTS": os.environ.get("JAVA_OPTS") or kotlinc_jvm_options()})
 
 

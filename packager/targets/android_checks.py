@@ -73,7 +73,7 @@ def _needs_kotlin(kotlin_check: Check) -> None:
     raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
 
 
-CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read, with the README's code blocks
+CODE_DIRS = ("src/main/java", "src/main/cpp", "src/androidTest/java")  # what the compile checks read, with the README's code blocks
 README = "README.md"
 
 
@@ -119,9 +119,21 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
             if res.returncode != 0:
                 raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
                                    + host.first_lines(res.output))
+        tests = sorted((code_dir / "src/androidTest/java").rglob("*.kt"))
+        if tests:  # the instrumented test, against the module and JUnit 4 / AndroidX Test stubs
+            from ..runtimes.android_stubs import write_test_stub_jar
+
+            test_jar = work / "android-test-stubs.jar"
+            write_test_stub_jar(test_jar)
+            res = host.compile_kotlin(tests, work / "test-classes", (classes, test_jar))
+            if res.returncode != 0:
+                raise _CheckFailed("kotlinc failed on src/androidTest (the instrumented test):\n"
+                                   + host.first_lines(res.output))
         r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
                        f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
-                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them")
+                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them; "
+                       f"kotlinc compiled src/androidTest's {len(tests)} instrumented test file(s) against the module "
+                       f"and JUnit 4 / AndroidX Test stubs")
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:

@@ -150,4 +150,33 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
     labels = outdir / manifest["labels"]
     labels.write_text(tflite_metadata.labels_text(spec.labels), encoding="utf-8", newline="\n")
+    write_golden(spec, artifact, samples, reference, ctx, outdir, manifest)
     return Path(manifest["model"])
+
+
+GOLDEN_MAX_SAMPLES = 8
+GOLDEN_MAX_BYTES = 2 * 1024 * 1024  # of inputs: the instrumented test's assets stay small
+
+
+def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, reference: dict[str, np.ndarray],
+                 ctx: dict, outdir: Path, manifest: dict) -> int:
+    """The instrumented test's golden samples: the first samples' model inputs (float32 little-endian, in the
+    model's input order, as ``run`` takes them), the original model's outputs for them (in ``OUTPUT_NAMES`` order)
+    and golden.properties with their count and the gates of the shipped mode. Returns the count."""
+    from ..compare import gates_for
+
+    in_names = [t["name"] for t in ctx["inputs"]]
+    out_names = [t["name"] for t in ctx["outputs"]]
+    per_sample = sum(int(np.prod(np.shape(samples[0][n]))) for n in in_names) * 4 if len(samples) else 0
+    count = min(len(samples), GOLDEN_MAX_SAMPLES, max(1, GOLDEN_MAX_BYTES // max(per_sample, 1)))
+    inputs = b"".join(np.asarray(samples[i][n], "<f4").tobytes() for i in range(count) for n in in_names)
+    outputs = b"".join(np.asarray(reference[n][i], "<f4").tobytes() for i in range(count) for n in out_names)
+    gates = gates_for("android", artifact.mode, spec.tolerances)
+    for key, data in (("golden_inputs", inputs), ("golden_outputs", outputs)):
+        (outdir / manifest[key]).parent.mkdir(parents=True, exist_ok=True)
+        (outdir / manifest[key]).write_bytes(data)
+    (outdir / manifest["golden_properties"]).write_text(
+        f"# Written by packager: {count} samples, gates of the shipped mode ({artifact.mode})\n"
+        f"samples={count}\nmode={artifact.mode}\nmax_abs_error={gates['max_abs_error']!r}\n"
+        f"min_top1={gates['min_top1']!r}\n", encoding="utf-8", newline="\n")
+    return count

@@ -19,6 +19,7 @@ android {
 
     defaultConfig {
         minSdk = 24
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner" // src/androidTest: golden samples
         consumerProguardFiles("consumer-rules.pro")
         ndk {
             // Change to the ABIs your app ships (fewer ABIs = smaller APK).
@@ -58,4 +59,8 @@ dependencies {
     // LiteRT bundled with the app: its AAR packages libLiteRt.so (the LiteRT C API) for each ABI; the JNI code
     // resolves the C API in it when the first model loads.
     implementation("com.google.ai.edge.litert:litert:2.3.0")
+
+    // The instrumented test with golden samples (./gradlew :tiny_net_q:connectedAndroidTest).
+    androidTestImplementation("androidx.test.ext:junit:1.2.1")
+    androidTestImplementation("androidx.test:runner:1.6.2")
 }
