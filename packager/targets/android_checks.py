@@ -87,7 +87,7 @@ def code_snapshot(module_dir: Path) -> dict[str, bytes]:
 @dataclass
 class Compiled:
     """The compile checks (kotlin-compiles, jni-compiles) of one rendering of the module's code, and the host
-    build of its JNI core that jni-runs-fp32 runs (or why there is none)."""
+    build of its JNI core that the host run check runs (or why there is none)."""
 
     code: dict[str, bytes]
     checks: list[Check]
@@ -141,7 +141,7 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
             _needs_kotlin(checks[0])
         r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
 
-    # The JNI core built for this host (jni-runs-fp32 runs it, and reports a failure here).
+    # The JNI core built for this host (the host run check runs it, and reports a failure here).
     lib_dir = host_error = None
     try:
         if not kotlin_ok:
