@@ -69,7 +69,7 @@ fi
 
 # 4. Android API stub jar.
 if [ ! -s "$api/android-stubs.jar" ] || [ "$api/current.txt" -nt "$api/android-stubs.jar" ] \
-   || [ "$root/packager/runtimes/android_stubs.py" -nt "$api/android-stubs.jar" ]; then
+   || [ -n "$(find "$root/packager/runtimes/android_stubs" -name '*.py' -newer "$api/android-stubs.jar")" ]; then
   log "generating android-stubs.jar from current.txt"
   PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m packager.runtimes.android_stubs \
     "$api/current.txt" "$api/android-stubs.jar"

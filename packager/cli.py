@@ -61,6 +61,9 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-names", metavar="NAMES", help="frozen .pb: comma-separated output node names")
     p.add_argument("--name", help="model name used for generated classes and titles (default: file name)")
     p.add_argument("--android-package", metavar="PKG", help="Java package / Gradle namespace of the Android module")
+    p.add_argument("--android-runtime", choices=("bundled", "play-services"),
+                   help="LiteRT bundled with the app (default; works on every device, its native path is verified "
+                        "here) or LiteRT in Google Play services (smaller APK; needs Play services)")
     p.add_argument("--ios-format", choices=("neuralnetwork", "mlprogram"),
                    help="neuralnetwork (.mlmodel, default) or mlprogram (.mlpackage)")
     p.add_argument("--force", action="store_true",

@@ -22,7 +22,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float), "crop": (str,),
                       "background": (str, list), "max_abs_diff": (int, float)},
     "quantization": {t: (str,) for t in MODES},
-    "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,)},
+    "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,), "runtime": (str,)},
     "ios": {"format": (str,)},
     "web": {"shard_bytes": (int,)},
     "model_input": {"input_shapes": (dict,), "output_names": (list,)},
@@ -317,6 +317,11 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
                                    else None], force=spec.force)
     package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
     package = validate_android_package(package) if package else default_android_package(spec)
+    runtime = getattr(args, "android_runtime", None) or from_cfg("android", "runtime", "bundled")
+    if runtime not in ("bundled", "play-services"):
+        raise UsageError(f"unknown Android runtime {runtime!r} ([android] runtime in {getattr(args, 'config', '')})",
+                         hint="choose bundled (LiteRT in the APK) or play-services (LiteRT in Google Play services)")
+    spec = spec.with_(android_runtime=runtime)
     if spec.ios_format not in ("neuralnetwork", "mlprogram"):
         raise UsageError(f"unknown iOS format {spec.ios_format!r}", hint="choose neuralnetwork (.mlmodel) or mlprogram (.mlpackage)")
     return spec.with_(android_package=package)

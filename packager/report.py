@@ -40,10 +40,19 @@ class TargetResult:
     warnings: list[str] = field(default_factory=list)
     preflight: list[dict] = field(default_factory=list)  # op findings before conversion
 
+    @property
+    def status_line(self) -> str:
+        """The status as the console and report.html show it: a PASS names the checks that could not run here
+        (e.g. ``PASS (UNVERIFIED here: gradle-build)``), so they are not hidden in the details under a green PASS."""
+        unverified = [c.name for c in self.checks if c.status == UNVERIFIED]
+        return f"{self.status} (UNVERIFIED here: {', '.join(unverified)})" if self.status == PASS and unverified \
+            else self.status
+
     def to_json(self) -> dict:
         d = {
             "target": self.target,
             "status": self.status,
+            "status_line": self.status_line,
             "reason": self.reason,
             "quantization": self.quantization,
             "artifact": self.artifact,
@@ -144,12 +153,9 @@ class Report:
         rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]
         for name, r in self.targets.items():
             m = r.metrics
-            unverified = [c.name for c in r.checks if c.status == UNVERIFIED]
             rows.append((
                 name,
-                # a check that could not run here is said on the status line, not only in the details below
-                f"{r.status} ({len(unverified)} check{'s' if len(unverified) > 1 else ''} UNVERIFIED)"
-                if r.status == PASS and unverified else r.status,
+                r.status_line,  # a check that could not run here is named there, not only in the details below
                 r.quantization or "-",
                 _human(r.bytes) if r.bytes else "-",
                 f"{r.bytes / r.float_bytes:.3f}" if r.bytes and r.float_bytes else "-",

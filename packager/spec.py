@@ -77,6 +77,7 @@ class PackageSpec:
     name: str = ""  # display/model name; defaults to the model file stem
     android_package: str = ""
     android_abi_filters: tuple[str, ...] = ("arm64-v8a", "armeabi-v7a", "x86_64")
+    android_runtime: str = "bundled"  # "bundled" LiteRT or "play-services" (targets/android_render.RUNTIMES)
     int8_io: bool = False
     input_shapes: dict = field(default_factory=dict)  # name -> tuple, for frozen .pb / dynamic dims
     output_names: tuple[str, ...] = ()  # frozen .pb outputs

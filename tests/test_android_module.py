@@ -151,7 +151,7 @@ def test_golden_tree(tiny, tmp_path):
 def test_module_layout_and_hostile_labels(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     for rel in ("build.gradle.kts", "CMakeLists.txt", "README.md", "src/main/AndroidManifest.xml",
-                "src/main/cpp/jni_bridge.cc", "src/main/cpp/jni_assets.cc", "src/main/cpp/model_runner.cc",
+                "src/main/cpp/jni_bridge.cc", "src/main/cpp/jni_assets.cc", "src/main/cpp/model_runner_litert.cc",
                 "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt", MODEL_ASSET, LABELS_ASSET):
         assert (out / rel).is_file(), rel
     assert (out / LABELS_ASSET).read_text(encoding="utf-8").splitlines() == list(HOSTILE_LABELS)
@@ -159,7 +159,8 @@ def test_module_layout_and_hostile_labels(tiny, tmp_path):
     gradle = (out / "build.gradle.kts").read_text()
     assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
     assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
-    assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (out / "CMakeLists.txt").read_text()
+    cmake = (out / "CMakeLists.txt").read_text()
+    assert "src/main/cpp/model_runner_litert.cc" in cmake and "tensorflowlite_jni_gms_client" not in cmake  # bundled
     kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")
     assert "say" not in kt and "cost" not in kt  # labels have one home: the asset the classifier reads
     assert 'const val ASSET_DIR: String = "com.example.tiny_net_q"' in kt
@@ -193,13 +194,13 @@ def test_metadata_embedded_and_model_still_runs(tiny, tmp_path):
 def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
-    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32", "manifest-links", "tflite-metadata"):
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-shipped-model", "manifest-links", "tflite-metadata"):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
         assert checks[name].seconds is not None
     assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
     assert "README.md's 1 Kotlin code blocks" in checks["kotlin-compiles"].detail
     assert "its 1 Java code blocks" in checks["kotlin-compiles"].detail
-    assert "through the Kotlin preprocessing" in checks["jni-runs-fp32"].detail
+    assert "through the Kotlin preprocessing" in checks["jni-runs-shipped-model"].detail
 
 
 @pytest.mark.slow
@@ -220,14 +221,14 @@ def test_compile_checks_run_ahead_only_count_for_identical_code(tiny, tmp_path):
         return {c.name: c for c in am.module_checks(make_spec(), source, art, samples, reference, out)}
 
     checks = checks_with(source, "right")
-    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32", "manifest-links", "tflite-metadata"):
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-shipped-model", "manifest-links", "tflite-metadata"):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
     assert checks["kotlin-compiles"].detail.endswith(am.AHEAD) and checks["jni-compiles"].detail.endswith(am.AHEAD)
 
     wrong = dataclasses.replace(source, outputs=[TensorSpec("output_9", (None, 6))])  # OUTPUT_NAMES differs
     checks = checks_with(wrong, "wrong")
     assert checks["kotlin-compiles"].status == PASS and not checks["kotlin-compiles"].detail.endswith(am.AHEAD)
-    assert checks["jni-runs-fp32"].status == PASS
+    assert checks["jni-runs-shipped-model"].status == PASS
 
 
 @pytest.mark.slow
@@ -242,7 +243,7 @@ def test_checks_fail_on_a_broken_module(tiny, tmp_path):
     checks = {c.name: c for c in am.module_checks(make_spec(), *tiny, out)}
     assert checks["kotlin-compiles"].status == PASS
     assert checks["jni-compiles"].status == FAIL and "createFromBytes" in checks["jni-compiles"].detail
-    assert checks["jni-runs-fp32"].status == FAIL
+    assert checks["jni-runs-shipped-model"].status == FAIL
 
     # a C++ JNI function that Kotlin does not declare (renamed), and a Kotlin external with no C++ definition
     bridge.write_text(text.replace("outputCount(JNIEnv* env", "outputCounts(JNIEnv* env"))

@@ -93,7 +93,7 @@ def test_sigmoid_multi_label_on_every_target(tmp_path, kind_models):
         assert t["metrics"]["top1_agreement"] is None and t["confusion"] == {}, name
         assert t["gates"]["min_decision"] == 1.0
     checks = {f"{n}:{c['name']}": c["status"] for n, t in report["targets"].items() for c in t["checks"]}
-    for check in ("android:kotlin-compiles", "android:jni-runs-fp32", "ios:swift-syntax", "ios:feature-names",
+    for check in ("android:kotlin-compiles", "android:jni-runs-shipped-model", "ios:swift-syntax", "ios:feature-names",
                   "ios:golden-samples", "web:page_console"):
         assert checks[check] == "PASS", (check, checks)
     assert kotlin_primary(out) == "output_1"

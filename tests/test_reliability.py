@@ -217,7 +217,7 @@ def test_missing_tools_make_dependent_checks_skipped_not_a_crash(tmp_path):
     assert android["status"] == "PASS"  # the .tflite itself ran on every sample with ai-edge-litert
     checks = {c["name"]: c for c in android["checks"]}
     assert checks["predictions"]["status"] == "PASS"
-    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-fp32"):
+    for name in ("kotlin-compiles", "jni-compiles", "jni-runs-shipped-model"):
         assert checks[name]["status"] == "SKIPPED" and "setup-android" in checks[name]["detail"], checks[name]
     assert "SKIPPED" in r.stdout  # the console summary says so
 

@@ -404,7 +404,9 @@ def test_report_html_and_console_for_tensor_samples_with_disagreements():
     html = render_report_html(report, (), {})
     assert "#2" in html and "#5" in html
     line = next(x for x in report.summary_table().splitlines() if x.startswith("android"))
-    assert "PASS (1 check UNVERIFIED)" in line
+    assert "PASS (UNVERIFIED here: gradle-build)" in line
+    assert "PASS (UNVERIFIED here: gradle-build)" in html and report.to_json()["targets"]["android"]["status_line"] \
+        == "PASS (UNVERIFIED here: gradle-build)"
 
 
 def test_report_json_is_strict_json_when_a_metric_is_not_finite(tmp_path):

@@ -60,6 +60,24 @@ def tflite_c() -> tuple[Path, Path]:
     return base / "include", base / "linux_x86_64"
 
 
+def litert_lib() -> tuple[Path, str]:
+    """(folder holding libLiteRt.so, its version): the LiteRT C API library of the ``ai-edge-litert`` wheel, the same
+    runtime family and version line as the bundled Android runtime (com.google.ai.edge.litert:litert 2.3.x)."""
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
+
+    spec = importlib.util.find_spec("ai_edge_litert")
+    hint = "pip install ai-edge-litert (a dependency of packager)"
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolMissing("the ai-edge-litert package (libLiteRt.so, the LiteRT C API) is not installed", hint=hint)
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    _need_file(folder / "libLiteRt.so", "libLiteRt.so (LiteRT C API, from the ai-edge-litert wheel)", hint=hint)
+    try:
+        return folder, version("ai-edge-litert")
+    except PackageNotFoundError:
+        return folder, "unknown"
+
+
 def java_tools() -> dict[str, str]:
     return {n: _need_exe(n, "default-jdk-headless") for n in ("java", "javac", "javap")}
 
@@ -106,10 +124,12 @@ def first_lines(text: str, n: int = 12) -> str:
 
 # ---- Kotlin -----------------------------------------------------------------------------------------------------
 
-def compile_kotlin(sources: list[Path], classes_dir: Path) -> Run:
-    """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath)."""
+def compile_kotlin(sources: list[Path], classes_dir: Path, extra_classpath: tuple[Path, ...] = ()) -> Run:
+    """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath) and
+    ``extra_classpath`` (e.g. the compiled module and test API stubs, for src/androidTest)."""
     classes_dir.mkdir(parents=True, exist_ok=True)
-    return run([kotlinc(), "-jvm-target", "17", "-cp", android_stubs_jar(), "-d", classes_dir, *sources],
+    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
+    return run([kotlinc(), "-jvm-target", "17", "-cp", cp, "-d", classes_dir, *sources],
                env={"JAVA_OPTS": os.environ.get("JAVA_OPTS") or kotlinc_jvm_options()})
 
 
@@ -240,16 +260,23 @@ def defined_jni_symbols(objects: list[Path]) -> set[str]:
 CXX_WARNINGS = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-Wmissing-declarations"]
 
 
-def build_host_library(cpp_dir: Path, sources: list[str], out_so: Path, jni_header_file: Path | None = None) -> Run:
-    """The portable JNI core (no Android calls) as a host .so against the JDK's jni.h and the TFLite C library."""
-    inc, libdir = tflite_c()
+def build_host_library(cpp_dir: Path, sources: list[str], out_so: Path, jni_header_file: Path | None = None,
+                       runtime: str = "bundled") -> Run:
+    """The portable JNI core (no Android calls) as a host .so against the JDK's jni.h. ``bundled``: the LiteRT C API
+    runner, which resolves libLiteRt.so at run time (dlopen, as on Android; see ``litert_lib``), so nothing more is
+    linked; ``play-services``: the TFLite C API runner, linked with node-tflite's TFLite 2.2.0 C library."""
     cmd = [cxx(), *CXX_WARNINGS, "-O2", "-fPIC", "-shared", "-o", out_so]
     for d in jdk_include():
         cmd += ["-I", d]
-    cmd += ["-I", inc, "-I", cpp_dir]
+    if runtime == "play-services":
+        inc, libdir = tflite_c()
+        cmd += ["-I", inc]
+    cmd += ["-I", cpp_dir]
     if jni_header_file is not None:
         cmd += ["-include", jni_header_file]
     cmd += [cpp_dir / s for s in sources]
-    cmd += ["-L", libdir, "-ltensorflowlite_c", f"-Wl,-rpath,{libdir}", "-Wl,--no-undefined"]
+    if runtime == "play-services":
+        cmd += ["-L", libdir, "-ltensorflowlite_c", f"-Wl,-rpath,{libdir}"]
+    cmd += ["-ldl", "-Wl,--no-undefined"]
     out_so.parent.mkdir(parents=True, exist_ok=True)
     return run(cmd)

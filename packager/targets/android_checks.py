@@ -18,7 +18,6 @@ import numpy as np
 
 from ..checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from ..errors import ToolMissing
-from ..render import render_tree, template_dir
 from . import tflite_metadata
 from .android_host_checks import (
     _build_host_core,
@@ -28,7 +27,7 @@ from .android_host_checks import (
     _check_metadata,
     _CheckFailed,
 )
-from .android_render import RUNTIME, module_context
+from .android_render import module_context, render_code
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -74,7 +73,7 @@ def _needs_kotlin(kotlin_check: Check) -> None:
     raise _CheckFailed("needs the compiled Kotlin classes (kotlin-compiles did not pass)")
 
 
-CODE_DIRS = ("src/main/java", "src/main/cpp")  # what the compile checks read, with the README's code blocks
+CODE_DIRS = ("src/main/java", "src/main/cpp", "src/androidTest/java")  # what the compile checks read, with the README's code blocks
 README = "README.md"
 
 
@@ -88,7 +87,7 @@ def code_snapshot(module_dir: Path) -> dict[str, bytes]:
 @dataclass
 class Compiled:
     """The compile checks (kotlin-compiles, jni-compiles) of one rendering of the module's code, and the host
-    build of its JNI core that jni-runs-fp32 runs (or why there is none)."""
+    build of its JNI core that the host run check runs (or why there is none)."""
 
     code: dict[str, bytes]
     checks: list[Check]
@@ -120,17 +119,29 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
             if res.returncode != 0:
                 raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
                                    + host.first_lines(res.output))
+        tests = sorted((code_dir / "src/androidTest/java").rglob("*.kt"))
+        if tests:  # the instrumented test, against the module and JUnit 4 / AndroidX Test stubs
+            from ..runtimes.android_stubs import write_test_stub_jar
+
+            test_jar = work / "android-test-stubs.jar"
+            write_test_stub_jar(test_jar)
+            res = host.compile_kotlin(tests, work / "test-classes", (classes, test_jar))
+            if res.returncode != 0:
+                raise _CheckFailed("kotlinc failed on src/androidTest (the instrumented test):\n"
+                                   + host.first_lines(res.output))
         r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
                        f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
-                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them")
+                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them; "
+                       f"kotlinc compiled src/androidTest's {len(tests)} instrumented test file(s) against the module "
+                       f"and JUnit 4 / AndroidX Test stubs")
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:
         if not kotlin_ok:
             _needs_kotlin(checks[0])
-        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work)
+        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
 
-    # The JNI core built for this host (jni-runs-fp32 runs it, and reports a failure here).
+    # The JNI core built for this host (the host run check runs it, and reports a failure here).
     lib_dir = host_error = None
     try:
         if not kotlin_ok:
@@ -141,6 +152,12 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     return Compiled(code_snapshot(code_dir), checks, classes, lib_dir, host_error)
 
 
+def host_run_check_name(runtime: dict) -> str:
+    """``jni-runs-shipped-model`` (bundled: the module's own .tflite, any mode) or ``jni-runs-fp32`` (play-services:
+    the fp32 model, on TFLite 2.2.0)."""
+    return "jni-runs-shipped-model" if runtime["key"] == "bundled" else "jni-runs-fp32"
+
+
 def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
     """``compile_code`` on the module rendered from ``preview`` (the model's signature, read before the
     conversion and possibly guessed before the export), so the compilers run while the model converts.
@@ -149,7 +166,7 @@ def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
     work = Path(workdir) / "precompiled"
     if work.exists():
         shutil.rmtree(work)
-    render_tree(template_dir("android"), work / "module", ctx)
+    render_code(ctx, work / "module")
     return compile_code(ctx, work / "module", work)
 
 
@@ -183,12 +200,13 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
         compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)
         checks = list(compiled.checks)
 
-        # 3. The JNI core runs the fp32 model on the host through the TFLite C API.
-        with _timed("jni-runs-fp32", checks) as r:
+        # 3. The JNI core runs the model on the host: bundled, the shipped model in its mode on LiteRT's C API;
+        #    play-services, the fp32 model on TFLite 2.2.0's C API.
+        with _timed(host_run_check_name(ctx["runtime"]), checks) as r:
             if compiled.host_error is not None:
                 raise compiled.host_error
             r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
-                                          compiled.lib_dir, ctx, work)
+                                          compiled.lib_dir, ctx, work, outdir)
 
         # The Kotlin preprocessing core on the original sample files (the preprocessing check, #16).
         if not ctx.get("is_image"):
@@ -213,7 +231,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
         with _timed("gradle-build", checks):
             raise _Unverified(
                 "not run: the Android Gradle Plugin, the NDK toolchain and the runtime AAR "
-                f"({RUNTIME['coordinates']}) live on Google Maven / Maven Central, which this machine cannot "
+                f"({ctx['runtime']['coordinates']}) live on Google Maven / Maven Central, which this machine cannot "
                 "reach (Debian's Gradle is 4.4.1, too old for AGP); run `./gradlew :<module>:assemble` in an app")
 
         with _timed("tflite-metadata", checks) as r:

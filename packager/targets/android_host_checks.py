@@ -1,7 +1,8 @@
 """The Android module's checks that run this machine's tools on the module (android_checks runs them in order):
 the JNI C++ compiled against the NDK headers and matched with the Kotlin externals, the JNI core built for the host
-and run from a JVM on the fp32 model, the manifest linked with aapt2, the TFLite metadata round-tripped.
-Each returns its detail or raises ``_CheckFailed``."""
+and run from a JVM (bundled runtime: the shipped .tflite in its shipped mode on the LiteRT C API of the
+ai-edge-litert wheel; play-services runtime: the fp32 model on node-tflite's TFLite 2.2.0 C API), the manifest
+linked with aapt2, the TFLite metadata round-tripped. Each returns its detail or raises ``_CheckFailed``."""
 
 from __future__ import annotations
 
@@ -36,9 +37,14 @@ def _kotlin_jni_header(host, classes: Path, native_class: str, work: Path):
     return methods, header
 
 
-def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, work: Path) -> str:
+def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, work: Path,
+                        runtime: str = "bundled") -> str:
     ndk_inc, ndk_jni = host.ndk_headers()
-    tfl_inc, _ = host.tflite_c()
+    if runtime == "play-services":  # the TFLite C API headers (the Play services AAR ships them via Prefab)
+        runtime_flags = ["-DTFLITE_IN_GMSCORE", "-DTFLITE_WITH_STABLE_ABI", "-I", host.tflite_c()[0]]
+        against = "and the TFLite C API headers"
+    else:  # the LiteRT C API is declared in the module itself (litert_c_api.h)
+        runtime_flags, against = [], "(the LiteRT C API declared in litert_c_api.h)"
     cxx = host.cxx()
     methods, header = _kotlin_jni_header(host, classes, native_class, work)
     names = [m.name for m in methods]
@@ -48,9 +54,8 @@ def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, wo
     objects = []
     for src in sources:
         obj = work / (src.stem + ".o")
-        res = host.run([cxx, *host.CXX_WARNINGS, "-c", "-o", obj, "-DTFLITE_IN_GMSCORE",
-                        "-DTFLITE_WITH_STABLE_ABI", "-I", ndk_jni, "-I", ndk_inc, "-I", tfl_inc, "-I", cpp_dir,
-                        "-include", header, src])
+        res = host.run([cxx, *host.CXX_WARNINGS, "-c", "-o", obj, *runtime_flags, "-I", ndk_jni, "-I", ndk_inc,
+                        "-I", cpp_dir, "-include", header, src])
         if res.returncode != 0:
             raise _CheckFailed(f"{src.name} does not compile with -Wall -Werror:\n" + host.first_lines(res.output))
         objects.append(obj)
@@ -62,7 +67,7 @@ def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, wo
                            + ("; " if missing and extra else "")
                            + (f"defined but not declared in Kotlin: {', '.join(extra)}" if extra else ""))
     return (f"{len(sources)} C++ files compile (g++ {' '.join(host.CXX_WARNINGS)}) against Debian's NDK headers "
-            f"and the TFLite C API headers, with the JNI header generated from the compiled Kotlin "
+            f"{against}, with the JNI header generated from the compiled Kotlin "
             f"force-included; the {len(expected)} Java_* symbols match {native_class}'s external functions")
 
 
@@ -86,36 +91,66 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray
     return argb.astype(np.uint32).view(np.int32)
 
 
-HOST_CORE_SOURCES = ["model_runner.cc", "runner_registry.cc", "jni_bridge.cc"]
+HOST_CORE_SOURCES = ["model_runner_litert.cc", "runner_registry.cc", "jni_bridge.cc"]  # the bundled runtime's
+
+
+def host_core_sources(runtime: dict) -> list[str]:
+    """The module's JNI core for ``runtime`` (one of android_render.RUNTIMES): all but the Android-only jni_assets."""
+    return [runtime["runner"], "runner_registry.cc", "jni_bridge.cc"]
 
 
 def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
     """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``; returns
-    that folder."""
+    that folder. For the bundled runtime the folder also holds (a link to) the wheel's libLiteRt.so, which the
+    module's Kotlin loads with System.loadLibrary("LiteRt") exactly as on Android."""
     lib_dir = work / "lib"
     header = work / "kotlin_jni.h"
     if not header.is_file():  # jni-compiles writes it, unless it stopped before
         _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
-    res = host.build_host_library(code_dir / "src/main/cpp", HOST_CORE_SOURCES,
-                                  lib_dir / f"lib{ctx['lib_name']}.so", header)
+    runtime = ctx["runtime"]
+    res = host.build_host_library(code_dir / "src/main/cpp", host_core_sources(runtime),
+                                  lib_dir / f"lib{ctx['lib_name']}.so", header, runtime["key"])
     if res.returncode != 0:
         raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
+    if runtime["library"]:
+        folder, _ = host.litert_lib()
+        link = lib_dir / f"lib{runtime['library']}.so"
+        link.unlink(missing_ok=True)
+        link.symlink_to(folder / link.name)
     return lib_dir
 
 
-def _check_host_run(host, spec, source, artifact, samples, reference, classes: Path, lib_dir: Path, ctx: dict,
-                    work: Path) -> str:
-    float_path = Path(artifact.extra.get("float_path") or artifact.path)
-    if artifact.extra.get("float_path") is None and artifact.mode not in ("fp32", "float32"):
+def _without_runtime_logs(output: str) -> str:
+    """The runner's output minus LiteRT's INFO log lines (it logs each environment and accelerator it creates)."""
+    return "\n".join(ln for ln in output.splitlines() if not ln.startswith("INFO: "))
+
+
+def _host_model(spec: PackageSpec, artifact: Artifact, outdir: Path, runtime: dict) -> tuple[Path, str]:
+    """(the .tflite the host run executes, its mode). Bundled: the module's own model file in its shipped mode.
+    Play services (checked on node-tflite's TFLite 2.2.0, which gives wrong numbers for quantized models): the fp32
+    model the artifact was quantized from."""
+    if runtime["key"] == "bundled":
+        return outdir / _template_manifest(android_package(spec))["model"], artifact.mode
+    float_path = artifact.extra.get("float_path")
+    if float_path is None and artifact.mode not in ("fp32", "float32"):
         raise _CheckFailed(f"no fp32 model to run (artifact mode {artifact.mode!r} and no extra['float_path']); "
                            "node-tflite's TFLite 2.2.0 gives wrong numbers for quantized models")
+    return Path(float_path or artifact.path), "fp32"
+
+
+def _check_host_run(host, spec, source, artifact, samples, reference, classes: Path, lib_dir: Path, ctx: dict,
+                    work: Path, outdir: Path | None = None) -> str:
+    """The module's Kotlin + JNI core on this host's JVM runs the model on the samples (images: from their pixels
+    through the Kotlin preprocessing) and must agree with the reference under the gates of the mode it runs."""
+    runtime = ctx["runtime"]
+    model, mode = _host_model(spec, artifact, Path(outdir or "."), runtime)
     from ..runtimes import android_jvm_runner as jvm
 
     res, runner_dir = jvm.compile_runner(work)
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
-    in_names, out_names = tflite_metadata.signature_io_names(float_path)
+    in_names, out_names = tflite_metadata.signature_io_names(model)
     batches = [samples[i] for i in range(min(len(samples), MAX_HOST_SAMPLES))]
     use_argb = bool(source.is_image) and len(in_names) == 1
     chunks = []
@@ -135,10 +170,10 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     (work / "in.bin").write_bytes(bytes(blob))
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
     res = jvm.run_on_host(runner_dir, classes, lib_dir, [
-        f"{ctx['package']}.{ctx['class_name']}Native", pre_class, float_path, work / "in.bin", work / "out.bin",
+        f"{ctx['package']}.{ctx['class_name']}Native", pre_class, model, work / "in.bin", work / "out.bin",
         str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float"])
     if res.returncode != 0:
-        raise _CheckFailed("the JVM runner failed:\n" + host.first_lines(res.output))
+        raise _CheckFailed("the JVM runner failed:\n" + host.first_lines(_without_runtime_logs(res.output)))
     if "closed-handle: java.lang.IllegalStateException" not in res.output:
         raise _CheckFailed("a closed handle did not raise IllegalStateException: " + host.first_lines(res.output))
 
@@ -153,17 +188,25 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     for name, size in zip(out_names, sizes):
         got[name] = out[:, offset:offset + size].reshape(ref[name].shape)
         offset += size
-    cmp = compare(ref, got, gates_for("android", "fp32", spec.tolerances))
+    kinds = {n: k for n, k in (getattr(spec, "output_kinds", None) or {}).items() if n in ref}
+    cmp = compare(ref, got, gates_for("android", mode, spec.tolerances), kinds or None)
+    if runtime["key"] == "bundled":
+        _, version = host.litert_lib()
+        where = f"LiteRT C API {version} (libLiteRt.so of the ai-edge-litert {version} wheel; CompiledModel, CPU)"
+    else:
+        where = "TFLite C API 2.2.0 (node-tflite)"
     if not cmp.ok:
-        raise _CheckFailed("host JNI run of the fp32 model drifted from the reference: " + cmp.reason)
+        raise _CheckFailed(f"host JNI run of the {mode} model {model.name} on {where} drifted from the reference "
+                           f"({mode} gates): " + cmp.reason)
     m = cmp.metrics
     figures = f"max abs err {m['max_abs_error']:.2e}" + (
-        f", top-1 agreement {m['top1_agreement']:.1%}" if m["top1_agreement"] is not None else "")
+        f", top-1 agreement {m['top1_agreement']:.1%}" if m.get("top1_agreement") is not None else "")
     how = ("pixels through the Kotlin preprocessing" if use_argb
            else "preprocessed samples (Kotlin preprocessing not exercised: samples are not integer pixels)"
            if source.is_image else "raw samples")
-    return (f"{len(batches)} of {len(samples)} samples, {how}, JVM -> JNI -> TFLite C API 2.2.0 (node-tflite) on {float_path.name}: "
-            f"{figures} (fp32 gates)")
+    return (f"{len(batches)} of {len(samples)} samples, {how}, JVM -> JNI -> {where} on the {mode} model "
+            f"{model.name}{' shipped in the module' if runtime['key'] == 'bundled' else ''}: {figures} "
+            f"({mode} gates)")
 
 
 def _check_manifest(host, outdir: Path, package: str, work: Path) -> str:

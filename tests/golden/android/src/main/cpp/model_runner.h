@@ -1,32 +1,28 @@
-// Runs one TFLite model through the TFLite C API: float in, float out. Quantized (int8/uint8) input and
-// output tensors are quantized/dequantized with the tensor's own scale and zero point.
+// Runs one .tflite model: float in, float out. Quantized (int8/uint8) input and output tensors are quantized and
+// dequantized with the tensor's own scale and zero point (quantization.h).
+// Two implementations, one per runtime (the module ships the one its build uses):
+//   model_runner_litert.cc  LiteRT C API (CompiledModel, tensor buffers) of the bundled runtime, libLiteRt.so
+//   model_runner_tflite.cc  TFLite C API of LiteRT in Google Play services
 // No JNI and no Android calls in here: the same code runs on a desktop JVM for testing.
 #pragma once
 
-#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-struct TfLiteModel;
-struct TfLiteInterpreterOptions;
-struct TfLiteInterpreter;
-
 namespace packager {
-
-// The TFLite error reporter: appends the message to the runner passed as user_data.
-void ReportTfLiteError(void* user_data, const char* format, va_list args);
 
 class ModelRunner {
  public:
-  // Returns nullptr and sets *error when the model cannot be loaded or its tensors cannot be allocated.
+  // Returns nullptr and sets *error when the runtime or the model cannot be loaded or compiled.
   static std::unique_ptr<ModelRunner> Create(std::vector<uint8_t> model_bytes, int threads, std::string* error);
   ~ModelRunner();
   ModelRunner(const ModelRunner&) = delete;
   ModelRunner& operator=(const ModelRunner&) = delete;
 
+  // Inputs and outputs are indexed in the model's (sub)graph order, the same for both runtimes.
   int InputCount() const;
   int OutputCount() const;
   std::vector<int32_t> InputShape(int index) const;
@@ -39,17 +35,13 @@ class ModelRunner {
   bool Invoke(std::string* error);
   bool GetOutput(int index, float* values, size_t count, std::string* error) const;
 
+  // The runtime that runs the model, e.g. "LiteRT C API (libLiteRt.so)".
+  static const char* RuntimeName();
+
  private:
-  ModelRunner() = default;
-  void AppendError(const std::string& message);
-
-  std::vector<uint8_t> model_bytes_;  // must outlive model_
-  TfLiteModel* model_ = nullptr;
-  TfLiteInterpreterOptions* options_ = nullptr;
-  TfLiteInterpreter* interpreter_ = nullptr;
-  std::string reported_;  // messages from the TFLite error reporter
-
-  friend void ReportTfLiteError(void* user_data, const char* format, va_list args);
+  struct Impl;  // runtime-specific, defined in the runtime's model_runner_*.cc
+  explicit ModelRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace packager

@@ -4,22 +4,19 @@ package com.example.golden
 import android.content.Context
 import android.graphics.Bitmap
 import android.os.Build
-import android.os.Looper
-import com.google.android.gms.tasks.Task
-import com.google.android.gms.tasks.Tasks
-import com.google.android.gms.tflite.java.TfLiteNative
 import java.io.IOException
 import java.util.Collections
 import java.util.concurrent.atomic.AtomicLong
 import kotlin.coroutines.suspendCoroutine
 
 /**
- * Runs tiny-net * / "q" on the device through LiteRT's C API (libtiny_net_q_jni.so).
+ * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libtiny_net_q_jni.so).
  *
- * The runtime comes from Google Play services and loads asynchronously. Create instances with [create] (Kotlin,
- * suspends until the runtime is ready) or [createAsync] (Java, a callback); the constructor blocks until the
- * runtime is ready and throws IllegalStateException on the main thread if it is not. Always [close] an instance —
- * it owns native memory.
+ * The runtime is bundled with the app (no Google Play services needed). Loading and compiling the model takes a
+ * moment, so create instances off the main thread: [create] (Kotlin, suspends) or [createAsync] (Java, a
+ * callback) do that for you; the constructor loads on the calling thread. Always [close] an instance — it owns
+ * native memory. `threads` is accepted for source compatibility with the Play services variant, but LiteRT 2.3's
+ * C API chooses its CPU thread count itself (its CPU options are not part of the exported C API).
  *
  * Threads: every method may be called from any thread. Calls on one instance run one at a time (the native
  * interpreter is not re-entrant; a second caller waits), so use one instance per thread for parallel inference.
@@ -49,7 +46,6 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
 
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
-        awaitRuntime(context.applicationContext ?: context)
         labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
         handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
     }
@@ -134,10 +130,9 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
 
 
         /**
-         * Creates a classifier once LiteRT from Google Play services is ready, without blocking the calling thread:
-         * the runtime is awaited by suspending and the model is loaded on a background thread. Throws
-         * IllegalStateException when the runtime cannot be loaded (no Google Play services) and
-         * IllegalArgumentException when the model cannot. Not cancellable while it waits.
+         * Creates a classifier without blocking the calling thread: the model is loaded and compiled on a
+         * background thread while this suspends. Throws IllegalArgumentException when the model cannot be loaded
+         * and UnsatisfiedLinkError when the runtime's native library is missing from the APK. Not cancellable.
          */
         suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier =
             suspendCoroutine { continuation -> createInBackground(context, threads) { continuation.resumeWith(it) } }
@@ -161,43 +156,12 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
             return scores.indices.filter { scores[it] >= minScore }.sortedByDescending { scores[it] }.take(topK)
         }
 
-        /** Starts loading LiteRT from Google Play services (optional: [create] and [createAsync] do it too). */
-        @JvmStatic
-        fun initialize(context: Context): Task<Void> = TfLiteNative.initialize(context)
-
         private fun createInBackground(context: Context, threads: Int, done: (Result<TinyNetQClassifier>) -> Unit) {
             val app = context.applicationContext ?: context
             val load = {
                 Thread({ done(runCatching { TinyNetQClassifier(app, threads) }) }, "TinyNetQClassifier.create").start()
             }
-            val task = TfLiteNative.initialize(app)
-            if (task.isComplete) {
-                load() // the constructor reports a failed runtime
-            } else {
-                task.addOnSuccessListener { load() }
-                task.addOnFailureListener { e ->
-                    done(Result.failure(IllegalStateException("LiteRT from Google Play services failed to initialise: ${e.message}", e)))
-                }
-            }
-        }
-
-        private fun awaitRuntime(context: Context) {
-            val task = TfLiteNative.initialize(context)
-            if (!task.isComplete) {
-                check(Looper.myLooper() != Looper.getMainLooper()) {
-                    "LiteRT is still loading from Google Play services: use TinyNetQClassifier.create(context) " +
-                        "(suspend) or createAsync(context, callback), or construct it off the main thread"
-                }
-                try {
-                    Tasks.await(task)
-                } catch (e: Exception) {
-                    throw IllegalStateException("LiteRT from Google Play services failed to initialise: ${e.message}", e)
-                }
-            }
-            if (!task.isSuccessful) {
-                throw IllegalStateException(
-                    "LiteRT from Google Play services failed to initialise: ${task.exception?.message}", task.exception)
-            }
+            load()
         }
     }
 }

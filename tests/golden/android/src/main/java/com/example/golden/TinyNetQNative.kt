@@ -11,6 +11,7 @@ import android.content.res.AssetManager
  */
 internal object TinyNetQNative {
     init {
+        System.loadLibrary("LiteRt") // libLiteRt.so from com.google.ai.edge.litert:litert:2.3.0: the C API the JNI code calls
         System.loadLibrary("tiny_net_q_jni")
     }
 

@@ -1,0 +1,376 @@
+// ModelRunner on the LiteRT C API (CompiledModel + tensor buffers) of the bundled runtime, libLiteRt.so from
+// com.google.ai.edge.litert:litert. Runs on the CPU (XNNPACK kernels).
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "litert_c_api.h"
+#include "model_runner.h"
+#include "quantization.h"
+
+namespace packager {
+
+namespace litert {
+
+namespace {
+
+const LiteRtApi* LoadApi(std::string* error) {
+  // The runtime's AAR packages libLiteRt.so beside this library; the Kotlin side loads it first
+  // (System.loadLibrary("LiteRt")), so this finds the loaded copy by its soname.
+  void* lib = dlopen("libLiteRt.so", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    *error = std::string("cannot load libLiteRt.so (the com.google.ai.edge.litert:litert runtime): ") +
+             (why != nullptr ? why : "unknown dlopen error");
+    return nullptr;
+  }
+  auto* api = new LiteRtApi();  // lives as long as the process, like the library
+  std::string missing;
+  // Bind the ABI version these declarations follow (VERS_1.0); a build without symbol versions has plain names.
+#define PACKAGER_LITERT_RESOLVE(name, ret, params)                               \
+  {                                                                              \
+    void* symbol = dlvsym(lib, #name, "VERS_1.0");                               \
+    if (symbol == nullptr) symbol = dlsym(lib, #name);                           \
+    if (symbol == nullptr) missing += (missing.empty() ? "" : ", ") + std::string(#name); \
+    api->name = reinterpret_cast<ret(*) params>(symbol);                         \
+  }
+  PACKAGER_LITERT_FUNCTIONS(PACKAGER_LITERT_RESOLVE)
+#undef PACKAGER_LITERT_RESOLVE
+  if (!missing.empty()) {
+    *error = "libLiteRt.so lacks the LiteRT C API function(s) " + missing + " (LiteRT 2.3 or newer needed)";
+    delete api;
+    return nullptr;
+  }
+  return api;
+}
+
+}  // namespace
+
+const LiteRtApi* LiteRtApi::Get(std::string* error) {
+  static std::once_flag once;
+  static const LiteRtApi* api = nullptr;
+  static std::string load_error;
+  std::call_once(once, [] { api = LoadApi(&load_error); });
+  if (api == nullptr) *error = load_error;
+  return api;
+}
+
+const char* StatusName(LiteRtStatus status) {
+  switch (status) {
+    case 0: return "ok";
+    case 1: return "invalid argument";
+    case 2: return "memory allocation failure";
+    case 3: return "runtime failure";
+    case 4: return "missing input tensor";
+    case 5: return "unsupported";
+    case 6: return "not found";
+    case 500: return "file I/O error";
+    case 501: return "invalid flatbuffer";
+    case 504: return "compilation error";
+    default: return "error";
+  }
+}
+
+}  // namespace litert
+
+using namespace litert;  // NOLINT: the C API's names are prefixed already
+
+namespace {
+
+struct Tensor {
+  LiteRtRankedTensorType type{};
+  std::vector<int32_t> shape;
+  size_t elements = 1;
+  float scale = 0.0f;  // quantized tensors only
+  int64_t zero_point = 0;
+  LiteRtTensorBuffer buffer = nullptr;
+};
+
+const char* TypeName(int type) {
+  switch (type) {
+    case kLiteRtElementTypeFloat32: return "float32";
+    case kLiteRtElementTypeInt8: return "int8";
+    case kLiteRtElementTypeUInt8: return "uint8";
+    case kLiteRtElementTypeInt32: return "int32";
+    case kLiteRtElementTypeInt64: return "int64";
+    default: return "unsupported";
+  }
+}
+
+std::string Failed(const char* what, LiteRtStatus status) {
+  return std::string(what) + " failed: LiteRT status " + std::to_string(status) + " (" + StatusName(status) + ")";
+}
+
+}  // namespace
+
+struct ModelRunner::Impl {
+  const LiteRtApi* api = nullptr;
+  std::vector<uint8_t> model_bytes;  // must outlive model
+  LiteRtEnvironment env = nullptr;
+  LiteRtModel model = nullptr;
+  LiteRtOptions options = nullptr;
+  LiteRtCompiledModel compiled = nullptr;
+  std::vector<Tensor> inputs;   // in the signature's order (what LiteRtRunCompiledModel takes)
+  std::vector<Tensor> outputs;
+  std::vector<size_t> input_order;   // graph input i -> its place in `inputs`
+  std::vector<size_t> output_order;  // graph output i -> its place in `outputs`
+
+  ~Impl() {
+    if (api == nullptr) return;
+    for (auto* list : {&inputs, &outputs}) {
+      for (Tensor& t : *list) {
+        if (t.buffer != nullptr) api->LiteRtDestroyTensorBuffer(t.buffer);
+      }
+    }
+    if (compiled != nullptr) api->LiteRtDestroyCompiledModel(compiled);
+    if (options != nullptr) api->LiteRtDestroyOptions(options);
+    if (model != nullptr) api->LiteRtDestroyModel(model);
+    if (env != nullptr) api->LiteRtDestroyEnvironment(env);
+  }
+
+  // Reads one signature tensor's type, shape and quantization.
+  bool Describe(LiteRtTensor tensor, const char* what, size_t index, Tensor* out, std::string* error) const {
+    LiteRtTensorTypeId type_id;
+    if (api->LiteRtGetTensorTypeId(tensor, &type_id) != kLiteRtStatusOk || type_id != kLiteRtRankedTensorType) {
+      *error = std::string(what) + " " + std::to_string(index) + " has no fixed rank; only ranked tensors are supported";
+      return false;
+    }
+    LiteRtStatus s = api->LiteRtGetRankedTensorType(tensor, &out->type);
+    if (s != kLiteRtStatusOk) {
+      *error = Failed("LiteRtGetRankedTensorType", s);
+      return false;
+    }
+    const int type = out->type.element_type;
+    if (type == kLiteRtElementTypeInt8 || type == kLiteRtElementTypeUInt8) {
+      LiteRtQuantizationTypeId q;
+      LiteRtQuantizationPerTensor params{};
+      if (api->LiteRtGetQuantizationTypeId(tensor, &q) != kLiteRtStatusOk || q != kLiteRtQuantizationPerTensor ||
+          api->LiteRtGetPerTensorQuantization(tensor, &params) != kLiteRtStatusOk) {
+        *error = std::string(what) + " " + std::to_string(index) + " is " + TypeName(type) +
+                 " without per-tensor quantization parameters";
+        return false;
+      }
+      out->scale = params.scale;
+      out->zero_point = params.zero_point;
+    } else if (type != kLiteRtElementTypeFloat32) {
+      *error = std::string(what) + " " + std::to_string(index) + " has type " + TypeName(type) +
+               "; only float32, int8 and uint8 are supported";
+      return false;
+    }
+    return true;
+  }
+
+  // Takes the shape the compiled model allocated (the model's own shape, where the signature may say -1 for the
+  // batch): the layout the tensor buffer is created with.
+  static bool SetLayout(const LiteRtLayout& layout, const char* what, size_t index, Tensor* out, std::string* error) {
+    out->type.layout = layout;
+    out->shape.clear();
+    out->elements = 1;
+    for (unsigned d = 0; d < layout.rank; ++d) {
+      const int32_t dim = layout.dimensions[d];
+      if (dim < 0) {
+        *error = std::string(what) + " " + std::to_string(index) + " has a dynamic dimension; fix the model's shape";
+        return false;
+      }
+      out->shape.push_back(dim);
+      out->elements *= static_cast<size_t>(dim);
+    }
+    return true;
+  }
+
+  // graph_order[i] = the place in the signature of the (sub)graph's i-th input/output, so indices mean the same as
+  // with the TFLite interpreter (graph order); identity when the two lists do not match one to one.
+  bool Order(LiteRtSignature signature, bool input, size_t count, std::vector<size_t>* graph_order,
+             std::string* error) const {
+    graph_order->resize(count);
+    for (size_t i = 0; i < count; ++i) (*graph_order)[i] = i;
+    LiteRtSubgraph subgraph;
+    LiteRtParamIndex n = 0;
+    if (api->LiteRtGetSignatureSubgraph(signature, &subgraph) != kLiteRtStatusOk) return true;
+    if ((input ? api->LiteRtGetNumSubgraphInputs(subgraph, &n) : api->LiteRtGetNumSubgraphOutputs(subgraph, &n)) !=
+            kLiteRtStatusOk ||
+        n != count) {
+      return true;
+    }
+    std::vector<LiteRtTensor> in_signature(count);
+    for (size_t j = 0; j < count; ++j) {
+      LiteRtStatus s = input ? api->LiteRtGetSignatureInputTensorByIndex(signature, j, &in_signature[j])
+                             : api->LiteRtGetSignatureOutputTensorByIndex(signature, j, &in_signature[j]);
+      if (s != kLiteRtStatusOk) {
+        *error = Failed("reading the signature's tensors", s);
+        return false;
+      }
+    }
+    std::vector<size_t> order(count);
+    for (size_t i = 0; i < count; ++i) {
+      LiteRtTensor t;
+      if ((input ? api->LiteRtGetSubgraphInput(subgraph, i, &t) : api->LiteRtGetSubgraphOutput(subgraph, i, &t)) !=
+          kLiteRtStatusOk) {
+        return true;
+      }
+      auto it = std::find(in_signature.begin(), in_signature.end(), t);
+      if (it == in_signature.end()) return true;
+      order[i] = static_cast<size_t>(it - in_signature.begin());
+    }
+    *graph_order = order;
+    return true;
+  }
+
+  bool Init(int threads, std::string* error) {
+    (void)threads;  // LiteRT 2.3's C API sets CPU threads only through CPU options libLiteRt.so does not export
+    LiteRtStatus s = api->LiteRtCreateEnvironment(0, nullptr, &env);
+    if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtCreateEnvironment", s), false);
+    s = api->LiteRtCreateModelFromBuffer(env, model_bytes.data(), model_bytes.size(), &model);
+    if (s != kLiteRtStatusOk) {
+      *error = "the model is not a valid .tflite flatbuffer (" + Failed("LiteRtCreateModelFromBuffer", s) + ")";
+      return false;
+    }
+    LiteRtParamIndex signatures = 0;
+    LiteRtSignature signature = nullptr;
+    if (api->LiteRtGetNumModelSignatures(model, &signatures) != kLiteRtStatusOk || signatures == 0 ||
+        api->LiteRtGetModelSignature(model, 0, &signature) != kLiteRtStatusOk) {
+      *error = "the model has no signature (packager converts with the serving_default signature)";
+      return false;
+    }
+    s = api->LiteRtCreateOptions(&options);
+    if (s == kLiteRtStatusOk) s = api->LiteRtSetOptionsHardwareAccelerators(options, kLiteRtHwAcceleratorCpu);
+    if (s != kLiteRtStatusOk) return (*error = Failed("creating the CPU options", s), false);
+    s = api->LiteRtCreateCompiledModel(env, model, options, &compiled);
+    if (s != kLiteRtStatusOk) return (*error = Failed("compiling the model (LiteRtCreateCompiledModel)", s), false);
+
+    LiteRtParamIndex n_in = 0, n_out = 0;
+    if (api->LiteRtGetNumSignatureInputs(signature, &n_in) != kLiteRtStatusOk ||
+        api->LiteRtGetNumSignatureOutputs(signature, &n_out) != kLiteRtStatusOk) {
+      *error = "cannot read the model signature's inputs and outputs";
+      return false;
+    }
+    inputs.resize(n_in);
+    outputs.resize(n_out);
+    std::vector<LiteRtLayout> output_layouts(n_out);
+    s = n_out == 0 ? kLiteRtStatusOk
+                   : api->LiteRtGetCompiledModelOutputTensorLayouts(compiled, 0, n_out, output_layouts.data(), false);
+    if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtGetCompiledModelOutputTensorLayouts", s), false);
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool input = pass == 0;
+      std::vector<Tensor>& list = input ? inputs : outputs;
+      for (size_t j = 0; j < list.size(); ++j) {
+        LiteRtTensor tensor;
+        s = input ? api->LiteRtGetSignatureInputTensorByIndex(signature, j, &tensor)
+                  : api->LiteRtGetSignatureOutputTensorByIndex(signature, j, &tensor);
+        if (s != kLiteRtStatusOk) return (*error = Failed("reading the signature's tensors", s), false);
+        if (!Describe(tensor, input ? "input" : "output", j, &list[j], error)) return false;
+        LiteRtLayout layout = input ? LiteRtLayout{} : output_layouts[j];
+        if (input) {
+          s = api->LiteRtGetCompiledModelInputTensorLayout(compiled, 0, j, &layout);
+          if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtGetCompiledModelInputTensorLayout", s), false);
+        }
+        if (!SetLayout(layout, input ? "input" : "output", j, &list[j], error)) return false;
+        LiteRtTensorBufferRequirements requirements;
+        s = input ? api->LiteRtGetCompiledModelInputBufferRequirements(compiled, 0, j, &requirements)
+                  : api->LiteRtGetCompiledModelOutputBufferRequirements(compiled, 0, j, &requirements);
+        if (s == kLiteRtStatusOk) {
+          s = api->LiteRtCreateManagedTensorBufferFromRequirements(env, &list[j].type, requirements, &list[j].buffer);
+        }
+        if (s != kLiteRtStatusOk) return (*error = Failed("creating a tensor buffer", s), false);
+      }
+    }
+    return Order(signature, true, inputs.size(), &input_order, error) &&
+           Order(signature, false, outputs.size(), &output_order, error);
+  }
+};
+
+const char* ModelRunner::RuntimeName() { return "LiteRT C API (CompiledModel, libLiteRt.so)"; }
+
+ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ModelRunner::~ModelRunner() = default;
+
+std::unique_ptr<ModelRunner> ModelRunner::Create(std::vector<uint8_t> model_bytes, int threads, std::string* error) {
+  std::unique_ptr<Impl> impl(new Impl());
+  impl->api = LiteRtApi::Get(error);
+  if (impl->api == nullptr) return nullptr;
+  impl->model_bytes = std::move(model_bytes);
+  if (!impl->Init(threads, error)) return nullptr;
+  return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
+}
+
+int ModelRunner::InputCount() const { return static_cast<int>(impl_->inputs.size()); }
+int ModelRunner::OutputCount() const { return static_cast<int>(impl_->outputs.size()); }
+
+std::vector<int32_t> ModelRunner::InputShape(int index) const {
+  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].shape;
+}
+std::vector<int32_t> ModelRunner::OutputShape(int index) const {
+  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].shape;
+}
+size_t ModelRunner::InputSize(int index) const {
+  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].elements;
+}
+size_t ModelRunner::OutputSize(int index) const {
+  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].elements;
+}
+
+bool ModelRunner::SetInput(int index, const float* values, size_t count, std::string* error) {
+  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
+  if (count != t.elements) {
+    *error = "input " + std::to_string(index) + " needs " + std::to_string(t.elements) + " values, got " +
+             std::to_string(count);
+    return false;
+  }
+  void* data = nullptr;
+  LiteRtStatus s = impl_->api->LiteRtLockTensorBuffer(t.buffer, &data, kLiteRtTensorBufferLockModeWrite);
+  if (s != kLiteRtStatusOk || data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
+  bool ok = true;
+  switch (t.type.element_type) {
+    case kLiteRtElementTypeFloat32:
+      std::copy(values, values + count, static_cast<float*>(data));
+      break;
+    case kLiteRtElementTypeInt8:
+      ok = Quantize(values, count, t.scale, t.zero_point, static_cast<int8_t*>(data), index, error);
+      break;
+    default:  // uint8 (Describe admits nothing else)
+      ok = Quantize(values, count, t.scale, t.zero_point, static_cast<uint8_t*>(data), index, error);
+      break;
+  }
+  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  return ok;
+}
+
+bool ModelRunner::Invoke(std::string* error) {
+  std::vector<LiteRtTensorBuffer> in, out;
+  for (const Tensor& t : impl_->inputs) in.push_back(t.buffer);
+  for (const Tensor& t : impl_->outputs) out.push_back(t.buffer);
+  LiteRtStatus s = impl_->api->LiteRtRunCompiledModel(impl_->compiled, 0, in.size(), in.data(), out.size(), out.data());
+  if (s != kLiteRtStatusOk) return (*error = Failed("LiteRT inference (LiteRtRunCompiledModel)", s), false);
+  return true;
+}
+
+bool ModelRunner::GetOutput(int index, float* values, size_t count, std::string* error) const {
+  const Tensor& t = impl_->outputs[impl_->output_order[static_cast<size_t>(index)]];
+  if (count != t.elements) {
+    *error = "output " + std::to_string(index) + " has " + std::to_string(t.elements) + " values, not " +
+             std::to_string(count);
+    return false;
+  }
+  void* data = nullptr;
+  LiteRtStatus s = impl_->api->LiteRtLockTensorBuffer(t.buffer, &data, kLiteRtTensorBufferLockModeRead);
+  if (s != kLiteRtStatusOk || data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
+  bool ok = true;
+  switch (t.type.element_type) {
+    case kLiteRtElementTypeFloat32: {
+      const float* f = static_cast<const float*>(data);
+      std::copy(f, f + count, values);
+      break;
+    }
+    case kLiteRtElementTypeInt8:
+      ok = Dequantize(static_cast<const int8_t*>(data), count, t.scale, t.zero_point, values, index, error);
+      break;
+    default:
+      ok = Dequantize(static_cast<const uint8_t*>(data), count, t.scale, t.zero_point, values, index, error);
+      break;
+  }
+  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  return ok;
+}
+
+}  // namespace packager
