@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from conftest import REPO, run_cli
 from packager import memory
 from packager.errors import MemoryShortage, UsageError
-
-from conftest import REPO, run_cli
 
 
 def test_available_reads_the_machine_and_a_limit_only_lowers_it(monkeypatch):
