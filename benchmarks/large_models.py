@@ -79,14 +79,15 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 
 def run(label: str, argv: list[str], logs: Path, env: dict) -> dict:
-    print(f"  $ {' '.join(shlex.quote(a) for a in argv)}", flush=True)
+    shown = " ".join(shlex.quote(a) if a != PREPARE else "<the PREPARE script of large_models.py>" for a in argv)
+    print(f"  $ {shown}", flush=True)
     load = round(os.getloadavg()[0], 2)
     code, wall, peak = measure(argv, env=env, cwd=ROOT, log=logs / f"{label}.log")
     print(f"    -> {wall:.1f} s, exit {code}; {describe(peak)}", flush=True)
     if code not in (0, 5, 6):
         tail = (logs / f"{label}.log").read_text(errors="replace").splitlines()[-12:]
         print("".join(f"       | {line}\n" for line in tail), end="", flush=True)
-    return {"label": label, "command": " ".join(shlex.quote(a) for a in argv), "exit_code": code,
+    return {"label": label, "command": shown, "exit_code": code,
             "seconds": round(wall, 1), "loadavg_1min_at_start": load, **peak.as_dict()}
 
 

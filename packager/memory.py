@@ -137,12 +137,18 @@ def estimate(weights: int, plan: str, targets: int = 3) -> int:
     return int((FIXED[plan] + PER_WEIGHT[plan] * weights * share) * HEADROOM)
 
 
-def check_fits(model: Path, targets: int, plan: str) -> int:
+def check_fits(model: Path, targets: int, plan: str, progress=None) -> int:
     """Raise MemoryShortage, before anything is converted, when the estimate for ``plan`` exceeds what the
-    machine has free. Returns the estimate (bytes)."""
+    machine has free. Returns the estimate (bytes); says the plan on ``progress``."""
     weights = weights_bytes(model)
     need = estimate(weights, plan, targets)
     have = available()
+    if progress is not None:
+        free = f"{have.bytes / GIB:.1f} GiB free ({have.source})" if have.bytes is not None else have.source
+        progress.debug(f"memory: {plan} plan, about {need / GIB:.1f} GiB estimated; {free}")
+        if plan == LOW_MEMORY:
+            progress.info(f"==> {'large model' if weights >= LARGE_WEIGHTS else '--low-memory'}: one process, one "
+                          "target at a time (each target's memory freed before the next)")
     if have.bytes is None or need <= have.bytes:
         return need
     fix = []

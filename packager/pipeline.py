@@ -11,11 +11,8 @@ signature is known, during a Keras model's export; with one mode asked for, a ta
 
 With two or more targets and CPUs, the first target is built in a second process (``worker``), started before
 the model is loaded, while this one builds the others.
-
-Memory (``memory``): before anything is loaded, the build's peak is estimated from the model's weights and
-compared with the free memory (MemoryShortage names the flags that lower it). A model with LARGE_WEIGHTS or more of
-weights, or ``--low-memory``, is built in one process, one target at a time: each target's checks end and what
-it held is freed before the next target converts, so the peak is about the largest single conversion's.
+Memory: the peak is estimated from the weights before anything is loaded (``memory.check_fits``); a large model or
+``--low-memory`` builds in one process, one target at a time, each target's checks done and its memory freed first.
 """
 
 from __future__ import annotations
@@ -70,10 +67,7 @@ def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = T
 def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -> Report:
     order = sorted(spec.targets, key=_processing_rank)
     built = [n for n in order if target_available(n)]
-    need = memory.check_fits(spec.model, len(built), plan)  # before TensorFlow is even imported
-    progress.debug(f"memory: {plan} plan, about {need / memory.GIB:.1f} GiB estimated")
-    if plan == memory.LOW_MEMORY:
-        progress.info("==> large model or --low-memory: one process, one target at a time")
+    memory.check_fits(spec.model, len(built), plan, progress)  # before TensorFlow is even imported
     remote = worker_targets(built) if plan == memory.PARALLEL else []
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
         worker = None
@@ -149,9 +143,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
                      "layer order, check it, and pass that folder",
             )
         spec = apply_kinds(spec, source, reference)  # each output's kind, the primary output and its labels
-        # the Keras model (a copy of the weights) served the preview and the drift check; every target converts
-        # the SavedModel export
-        source.keras_model = None
+        source.keras_model = None  # a copy of the weights, done with: every target converts the SavedModel export
         if one_at_a_time:
             memory.release()
         progress.debug("output kinds: " + ", ".join(f"{n}={k}" for n, k in spec.output_kinds.items())
@@ -171,7 +163,7 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
             continue
         with progress.stage(f"target {name}"):
             pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
-                                         progress, background, prepared.get(name))
+                                         progress, background, prepared.get(name), low_memory=one_at_a_time)
             if one_at_a_time:  # its checks (a browser, compilers) end, and what it held is freed, before the next
                 pending[name].result()
                 memory.release()
@@ -270,9 +262,10 @@ def _processing_rank(name: str) -> int:
 
 def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
                  workdir: Path, staging: Path, progress: Progress, background: Executor,
-                 prepared: Future | None = None) -> Future:
+                 prepared: Future | None = None, low_memory: bool = False) -> Future:
     """Convert, validate and render ``name`` here; its checks are submitted to ``background``. ``prepared`` is
-    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult."""
+    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult.
+    ``low_memory``: what the converter held is handed back to the system before the target's checks start."""
     requested = spec.quantization.get(name, "")
     if not target_available(name):
         return _done(TargetResult(name, NOT_BUILT, quantization=requested,
@@ -291,6 +284,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     combined = len(modes) == 1 and hasattr(target, "predict_and_check")
     for mode in modes:
         result, artifact = _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        if low_memory:  # what the converter held goes back to the system before the model runs
+            memory.release()
         stop = None
         if artifact is not None and not combined:
             stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
