@@ -180,15 +180,18 @@ def main() -> int:
     t0 = time.perf_counter()
     load_start = [round(v, 2) for v in os.getloadavg()]
     print(f"large-model benchmark; work {work}; load average {load_start}", flush=True)
-    results = [bench_model(k, work, logs, env, a.packager_flag) for k in keys]
-    text = table(results)
+    results = []
+    for k in keys:  # the JSON is rewritten after each model: a long run stopped half-way keeps what it measured
+        results.append(bench_model(k, work, logs, env, a.packager_flag))
+        text = table(results)
+        out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+               "loadavg_start": load_start, "loadavg_end": [round(v, 2) for v in os.getloadavg()],
+               "memory_measure": "sum of PSS over the whole process tree, sampled every 0.1 s "
+                                 "(benchmarks/peak_memory.py)",
+               "packager_flags": a.packager_flag, "results": results, "table": text,
+               "total_seconds": round(time.perf_counter() - t0, 1)}
+        Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     print("\n" + text)
-    out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-           "loadavg_start": load_start, "loadavg_end": [round(v, 2) for v in os.getloadavg()],
-           "memory_measure": "sum of PSS over the whole process tree, sampled every 0.1 s (benchmarks/peak_memory.py)",
-           "packager_flags": a.packager_flag, "results": results, "table": text,
-           "total_seconds": round(time.perf_counter() - t0, 1)}
-    Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"\nresults: {a.json}; {out['total_seconds'] / 60:.1f} min")
     if a.keep:
         print(f"work folder kept: {work}")

@@ -64,6 +64,9 @@ def test_shortage_names_the_flags(tmp_path, monkeypatch):
     with pytest.raises(MemoryShortage) as e:
         memory.check_fits(model, 3, memory.LOW_MEMORY)
     assert e.value.hint.startswith("fewer targets")  # --low-memory already on: fewer targets or a bigger machine
+    monkeypatch.setenv(memory.ENV_CHECK, "0")  # the user's word against the estimate
+    assert memory.check_fits(model, 3, memory.PARALLEL) > memory.available().bytes
+    monkeypatch.delenv(memory.ENV_CHECK)
     monkeypatch.setenv(memory.ENV_LIMIT, "64G")
     assert memory.check_fits(model, 3, memory.PARALLEL) <= memory.available().bytes
 
