@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -162,22 +161,21 @@ class TreeSampler:
 def measure(argv: list[str], *, env: dict | None = None, cwd=None, log: Path | None = None,
             interval: float = 0.1) -> tuple[int, float, Peak]:
     """Run ``argv`` to the end: (exit code, wall seconds, Peak of its whole process tree)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = open(log, "wb") if log else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
                                 env=env, cwd=cwd)
         sampler = TreeSampler(proc.pid, interval).start()
-        code = proc.wait()
+        # wait4: this child's own rusage (ru_maxrss: the largest process among it and its waited-for descendants)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         peak = sampler.stop()
     finally:
         if log:
             out.close()
-    # RUSAGE_CHILDREN: the largest of the waited-for descendants; only meaningful when it grew with this run
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    peak.max_process_rss = after * 1024 if after > before else 0
+    peak.max_process_rss = usage.ru_maxrss * 1024
     return code, wall, peak
 
 
