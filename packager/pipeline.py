@@ -106,7 +106,8 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
         """Start each local target's ``prepare`` once, from the first signature known (a Keras model's
         preview, during its export; else the loaded model's)."""
         check_labels_fit(spec.labels, preview.outputs, str(spec.labels_file or spec.model))  # fail before any work
-        preview = dataclasses.replace(preview, keras_model=None)  # the checks need the signature, not the weights
+        if preview.keras_model is not None:  # the checks need the signature, not a copy of the weights
+            preview = dataclasses.replace(preview, keras_model=None)
         for name in order:
             if name not in remote and name not in prepared and target_available(name):
                 target = load_target(name)
