@@ -85,6 +85,10 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 def _add_console_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true",
                    help="rebuild even when model, samples, settings and packager are unchanged since a cached run")
+    p.add_argument("--low-memory", action="store_true",
+                   help="build in one process, one target at a time, freeing each target's memory before the next "
+                        "(about 2/3 of the default peak, slower; taken by itself for models with 64 MB of weights or "
+                        "more; also PACKAGER_LOW_MEMORY=1)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
     p.add_argument("-v", "--verbose", action="store_true", help="print every step (and tracebacks of failures)")
 
@@ -196,7 +200,7 @@ def _run_build(args) -> int:
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
     from .pipeline import build
 
-    report = build(spec, progress, use_cache=not args.no_cache)
+    report = build(spec, progress, use_cache=not args.no_cache, low_memory=getattr(args, "low_memory", False))
     print(report.summary_table())
     print(f"\nreport: {spec.out / 'report.json'}  and  {spec.out / 'report.html'}")
     print(next_steps(spec, report))

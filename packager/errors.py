@@ -59,6 +59,13 @@ class ToolMissing(PackagerError):
     kind = "tool missing"
 
 
+class MemoryShortage(PackagerError):
+    """The machine's free memory cannot hold the build (estimated from the weights, before converting)."""
+
+    exit_code = 8
+    kind = "not enough memory"
+
+
 def short_reason(e: BaseException | None) -> str:
     """The first line of an exception's message (or its type), at most 300 characters."""
     text = str(e).strip().splitlines()[0] if e and str(e).strip() else type(e).__name__
@@ -125,5 +132,6 @@ EXIT_CODES = {
     ConversionError.exit_code: "a target failed to convert (other targets are still built and reported)",
     EXIT_VALIDATION_FAILED: "a target's predictions drifted past its gates (FAIL)",
     EXIT_UNVERIFIED: "no target failed, but a target could not be executed here (UNVERIFIED)",
+    MemoryShortage.exit_code: "not enough free memory for the build (estimated before converting)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); no output folder was written",
 }

@@ -11,10 +11,13 @@ signature is known, during a Keras model's export; with one mode asked for, a ta
 
 With two or more targets and CPUs, the first target is built in a second process (``worker``), started before
 the model is loaded, while this one builds the others.
+Memory: the peak is estimated from the weights before anything is loaded (``memory.check_fits``); a large model or
+``--low-memory`` builds in one process, one target at a time, each target's checks done and its memory freed first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -26,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cache
+from . import __version__, cache, memory
 from .checks import FAIL, NOT_BUILT, PASS
 from .compare import gates_for
 from .errors import ConversionError, InputError, disk_full
@@ -45,7 +48,8 @@ from .validation import _join, _record_crash, _validate
 from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
-def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = True) -> Report:
+def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = True, low_memory: bool = False) -> Report:
+    """``low_memory``: one process, one target at a time, whatever the model's size (``--low-memory``)."""
     key = cache.build_key(spec) if use_cache and cache.cache_root() else None
     hit = cache.lookup(key) if key else None
     if hit:
@@ -54,21 +58,23 @@ def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = T
             report = Report.from_json(json.loads((staging / "report.json").read_text(encoding="utf-8")))
         progress.info(f"==> inputs, settings and packager unchanged: reused the cached build {key[:12]}")
         return report
-    report = _build(spec, progress)
+    report = _build(spec, progress, memory.choose_plan(spec.model, memory.low_memory_requested(low_memory)))
     if key:
         cache.store(key, spec.out, report)
     return report
 
 
-def _build(spec: PackageSpec, progress: Progress) -> Report:
+def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -> Report:
     order = sorted(spec.targets, key=_processing_rank)
-    remote = worker_targets([n for n in order if target_available(n)])
+    built = [n for n in order if target_available(n)]
+    memory.check_fits(spec.model, len(built), plan, progress)  # before TensorFlow is even imported
+    remote = worker_targets(built) if plan == memory.PARALLEL else []
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
         worker = None
         try:
             # started first: the worker imports its converters while this process loads and exports the model
             worker = TargetWorker(remote, progress) if remote else None
-            return _build_in(spec, progress, staging, Path(work), order, remote, worker)
+            return _build_in(spec, progress, staging, Path(work), order, remote, worker, plan)
         except BaseException:
             if worker:
                 worker.close(kill=True)
@@ -80,25 +86,28 @@ def _build(spec: PackageSpec, progress: Progress) -> Report:
 
 
 def _build_in(spec: PackageSpec, progress: Progress, staging: Path, workdir: Path, order: list[str],
-              remote: list[str], worker) -> Report:
+              remote: list[str], worker, plan: str = memory.PARALLEL) -> Report:
     # Background threads: each target's checks (compilers, linkers, a browser: mostly other processes) and
     # its ``prepare`` (started before the conversion), while the main thread converts and validates the next
     # target and the worker process (if any) builds its targets.
     background = ThreadPoolExecutor(max_workers=3, thread_name_prefix="packager-checks")
     try:
-        return _build_with(spec, progress, staging, workdir, order, remote, worker, background)
+        return _build_with(spec, progress, staging, workdir, order, remote, worker, background,
+                           one_at_a_time=plan == memory.LOW_MEMORY)
     finally:
         background.shutdown(wait=True, cancel_futures=True)
 
 
 def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: Path, order: list[str],
-                remote: list[str], worker, background: ThreadPoolExecutor) -> Report:
+                remote: list[str], worker, background: ThreadPoolExecutor, one_at_a_time: bool = False) -> Report:
     prepared: dict[str, Future] = {}
 
     def prepare(preview: Source) -> None:
         """Start each local target's ``prepare`` once, from the first signature known (a Keras model's
         preview, during its export; else the loaded model's)."""
         check_labels_fit(spec.labels, preview.outputs, str(spec.labels_file or spec.model))  # fail before any work
+        if preview.keras_model is not None:  # the checks need the signature, not a copy of the weights
+            preview = dataclasses.replace(preview, keras_model=None)
         for name in order:
             if name not in remote and name not in prepared and target_available(name):
                 target = load_target(name)
@@ -135,6 +144,9 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
                      "layer order, check it, and pass that folder",
             )
         spec = apply_kinds(spec, source, reference)  # each output's kind, the primary output and its labels
+        source.keras_model = None  # a copy of the weights, done with: every target converts the SavedModel export
+        if one_at_a_time:
+            memory.release()
         progress.debug("output kinds: " + ", ".join(f"{n}={k}" for n, k in spec.output_kinds.items())
                        + f"; primary output {spec.primary_output}")
     pending: dict[str, Future] = {}
@@ -152,7 +164,10 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
             continue
         with progress.stage(f"target {name}"):
             pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
-                                         progress, background, prepared.get(name))
+                                         progress, background, prepared.get(name), low_memory=one_at_a_time)
+            if one_at_a_time:  # its checks (a browser, compilers) end, and what it held is freed, before the next
+                pending[name].result()
+                memory.release()
     with progress.stage("finishing target checks"):
         results = {}
         for name in spec.targets:  # the report keeps the order the user asked for
@@ -249,9 +264,10 @@ def _processing_rank(name: str) -> int:
 
 def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
                  workdir: Path, staging: Path, progress: Progress, background: Executor,
-                 prepared: Future | None = None) -> Future:
+                 prepared: Future | None = None, low_memory: bool = False) -> Future:
     """Convert, validate and render ``name`` here; its checks are submitted to ``background``. ``prepared`` is
-    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult."""
+    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult.
+    ``low_memory``: what the converter held is handed back to the system before the target's checks start."""
     requested = spec.quantization.get(name, "")
     if not target_available(name):
         return _done(TargetResult(name, NOT_BUILT, quantization=requested,
@@ -270,6 +286,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     combined = len(modes) == 1 and hasattr(target, "predict_and_check")
     for mode in modes:
         result, artifact = _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        if low_memory:  # what the converter held goes back to the system before the model runs
+            memory.release()
         stop = None
         if artifact is not None and not combined:
             stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
