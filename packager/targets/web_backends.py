@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from ..checks import FAIL, PASS, Check
 from ..compare import compare, gates_for
 from ..errors import PackagerError
 from .base import Prediction
 from .web_bundle import BACKENDS
-from .web_page import CHECK_PREFIX, PageSession, _runtime_name, _stack
+from .web_page import CHECK_PREFIX, PageSession, _runtime_name
+from .web_page import _predict_samples as _predict_all
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -67,27 +65,6 @@ FALLBACK_BUDGET_S = 60.0
 MIN_FALLBACK_SAMPLES = 2
 
 
-def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str,
-                     budget_s: float | None = None) -> Prediction:
-    """``web_page._predict_samples``; with ``budget_s``, the samples that fit in it (at least MIN_FALLBACK_SAMPLES)."""
-    rows, times, t0 = [], [], time.perf_counter()
-    for sample in samples:
-        if budget_s is not None and len(rows) >= MIN_FALLBACK_SAMPLES and time.perf_counter() - t0 > budget_s:
-            break
-        out, ms = session.predict(sample)
-        rows.append(out)
-        times.append(ms)
-    errors = list(session.errors)
-    stacked = _stack(rows)
-    return Prediction(
-        outputs={t.name: stacked[t.name] for t in source.outputs},
-        runtime=runtime,
-        latency_ms=float(np.mean(times)) if times else None,
-        checks=[Check("page_console", PASS if not errors else FAIL,
-                      "no console errors while predicting" if not errors else "; ".join(errors[:5]))],
-    )
-
-
 def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, reference: dict, mode: str,
                       bundle: Path, backends: tuple[str, ...] = BACKENDS) -> list[BackendRun]:
     """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
@@ -109,8 +86,9 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                     runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
                     continue
                 fallback = any(r.passed for r in runs)  # a backend before this one already runs the model
-                prediction = _predict_samples(session, source, samples, _runtime_name(version, got),
-                                              budget_s=FALLBACK_BUDGET_S if fallback else None)
+                prediction = _predict_all(session, source, samples, _runtime_name(version, got),
+                                          budget_s=FALLBACK_BUDGET_S if fallback else None,
+                                          min_samples=MIN_FALLBACK_SAMPLES)
                 count = len(next(iter(prediction.outputs.values())))
                 cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
                 console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)

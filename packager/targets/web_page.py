@@ -151,10 +151,14 @@ def _served_page(outdir: Path):
         server.stop()
 
 
-def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
-    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run."""
-    rows, times = [], []
+def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str,
+                     budget_s: float | None = None, min_samples: int = 2) -> Prediction:
+    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run. With
+    ``budget_s``: the samples that fit in that many seconds (at least ``min_samples``)."""
+    rows, times, t0 = [], [], time.perf_counter()
     for sample in samples:
+        if budget_s is not None and len(rows) >= min_samples and time.perf_counter() - t0 > budget_s:
+            break
         out, ms = session.predict(sample)
         rows.append(out)
         times.append(ms)
