@@ -40,6 +40,7 @@ from .preflight import TARGETS as PREFLIGHT_TARGETS
 from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
+from .report_html import thumbnails
 from .samples import SampleSet, load_samples
 from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
@@ -187,30 +188,6 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
     )
     report.write(staging, labels=spec.labels, thumbnails=thumbnails(samples, results))
     return report
-
-
-MAX_THUMBNAILS = 24
-
-
-def thumbnails(samples: SampleSet, results: dict[str, TargetResult]) -> dict[int, str]:
-    """PNG data URIs of the image samples some target disagrees on (for report.html)."""
-    if samples.image_paths is None:
-        return {}
-    import base64
-    import io
-
-    from PIL import Image
-
-    wanted = sorted({i for r in results.values() for i in r.disagreements})[:MAX_THUMBNAILS]
-    out = {}
-    for i in wanted:
-        with Image.open(samples.image_paths[i]) as im:
-            im = im.convert("RGB")
-            im.thumbnail((64, 64))
-            buf = io.BytesIO()
-            im.save(buf, format="PNG")
-        out[i] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    return out
 
 
 def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:

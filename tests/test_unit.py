@@ -427,3 +427,24 @@ def test_report_json_is_strict_json_when_a_metric_is_not_finite(tmp_path):
     d = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"), parse_constant=refuse)
     assert d["targets"]["web"]["metrics"]["max_abs_error"] is None
     assert d["targets"]["web"]["per_output"]["y"]["max_abs_error"] is None
+
+
+def test_report_thumbnails_are_upright(tmp_path):
+    """A phone photo (EXIF orientation 6: stored landscape, shown portrait) is drawn upright in report.html."""
+    import base64
+    import io
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from packager.report_html import thumbnails
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.new("RGB", (128, 64), (200, 30, 30)).save(path, exif=exif)
+    samples = SimpleNamespace(image_paths=[path])
+    uri = thumbnails(samples, {"web": SimpleNamespace(disagreements=[0])})[0]
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as im:
+        assert im.size == (32, 64)
+    assert thumbnails(SimpleNamespace(image_paths=None), {}) == {}
