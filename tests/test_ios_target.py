@@ -350,3 +350,31 @@ def test_cli_keras2_gru_and_dynamic_output_model_pass_on_ios(tmp_path):
         assert ios["status"] == "PASS", ios
         assert ios["runtime"].startswith("numpy-nn-executor") or IOSTarget.coreml_runtime_available()
         assert ios["metrics"]["max_abs_error"] < 5e-3
+
+
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+def test_auto_modes_share_one_float_conversion(tmp_path, monkeypatch, fmt):
+    """auto's weight modes are all derived from one float conversion (not one TensorFlow conversion per mode), and
+    what they give is byte for byte what a fresh conversion gives."""
+    import dataclasses
+
+    from packager.targets import ios_convert
+
+    spec, source, _, _, work = _build(tmp_path, _small_cnn(3), samples=_image_folder(tmp_path / "s", 3, (16, 16)))
+    spec = dataclasses.replace(spec, ios_format=fmt)
+    calls = []
+    real = ct.convert
+    monkeypatch.setattr(ct, "convert", lambda *a, **k: calls.append(1) or real(*a, **k))
+    target = IOSTarget()
+    modes = ("palette4", "palette6", "8bit") + (("fp16",) if fmt == "neuralnetwork" else ())
+    for m in modes + ("fresh",):
+        (work / m).mkdir()
+    kept = {m: target.convert(source, spec, m, work / m) for m in modes}
+    assert len(calls) == 1, calls
+    ios_convert._FLOAT_MODEL.clear()
+    fresh = target.convert(source, spec, "palette6", work / "fresh")
+    assert len(calls) == 2
+    assert kept["palette6"].bytes == fresh.bytes
+    if fmt == "neuralnetwork":
+        assert kept["palette6"].path.read_bytes() == fresh.path.read_bytes()
+        assert len({a.bytes for a in kept.values()}) == len(kept)  # each mode its own weights

@@ -121,14 +121,18 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
         kwargs["classifier_config"] = ct.ClassifierConfig(list(spec.labels))
     if mlprogram:
         kwargs["compute_precision"] = ct.precision.FLOAT32 if mode == "fp32" else ct.precision.FLOAT16
+    key = _float_key(source, spec, mode)
     try:
         with _quiet():
-            model = ct.convert(
-                [fn], source="tensorflow", inputs=ct_inputs,
-                convert_to="mlprogram" if mlprogram else "neuralnetwork",
-                minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
-                **kwargs,
-            )
+            model = _kept_float(key, source)
+            if model is None:
+                model = ct.convert(
+                    [fn], source="tensorflow", inputs=ct_inputs,
+                    convert_to="mlprogram" if mlprogram else "neuralnetwork",
+                    minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
+                    **kwargs,
+                )
+                _keep_float(key, model, source, spec)
             quantized = quantize(model, mode, mlprogram)
     except Exception as e:
         raise ConversionError(f"coremltools could not convert the model: {type(e).__name__}: {str(e)[:400]}",
@@ -139,6 +143,39 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
         # artifact too (float_bytes), so fp32 is never converted a second time
         artifact.extra["by_products"] = {"fp32": save(ct, model, "fp32", source, spec, classifier, workdir)}
     return artifact
+
+
+# auto tries several weight modes (palette4, palette6, 8bit, fp16): each is derived from the same float conversion,
+# so the last one is kept (one model, small models only) instead of converting from TensorFlow again per mode.
+# Quantizers read the model through get_spec(), a copy: the kept model is never changed.
+_FLOAT_MODEL: dict = {}
+KEEP_FLOAT_BELOW = 64 * 1024 ** 2  # bytes of weights; larger models are converted again (memory over speed)
+
+
+def _float_key(source, spec, mode: str) -> tuple:
+    precision = "fp32" if spec.ios_format != "mlprogram" or mode == "fp32" else "fp16"
+    return (id(source), precision, repr(spec))
+
+
+def _kept_float(key: tuple, source):
+    kept = _FLOAT_MODEL.get(key)
+    if kept is None or kept[0]() is not source:  # another source at the same address: not this model
+        return None
+    return kept[1]
+
+
+def _keep_float(key: tuple, model, source, spec) -> None:
+    import weakref
+
+    from ..memory import weights_bytes
+
+    _FLOAT_MODEL.clear()
+    try:
+        small = weights_bytes(spec.model) < KEEP_FLOAT_BELOW
+    except OSError:
+        small = False
+    if small:
+        _FLOAT_MODEL[key] = (weakref.ref(source), model)
 
 
 def save(ct, model, mode: str, source, spec, classifier: bool, workdir: Path) -> Artifact:
