@@ -95,7 +95,8 @@ def disk_full(e: BaseException, candidates: tuple = ()) -> DiskFull | None:
         e = e.__cause__ or e
     if not isinstance(e, OSError) or e.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
-    path = e.filename or e.filename2
+    # shutil's copies set filename = the source and filename2 = the destination being written (the full device)
+    path = e.filename2 or e.filename
     if not path:
         existing = []
         for c in candidates:

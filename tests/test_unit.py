@@ -448,3 +448,17 @@ def test_report_thumbnails_are_upright(tmp_path):
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as im:
         assert im.size == (32, 64)
     assert thumbnails(SimpleNamespace(image_paths=None), {}) == {}
+
+
+def test_disk_full_names_the_file_being_written_not_the_one_read(tmp_path):
+    """shutil's copies raise ENOSPC with filename = the source and filename2 = the destination: the destination's
+    device is the full one (a template file in packager's install was named before)."""
+    import errno
+
+    from packager.errors import disk_full
+
+    e = OSError(errno.ENOSPC, "No space left on device", "/usr/lib/packager/template.cc", None,
+                str(tmp_path / "out" / "template.cc"))
+    full = disk_full(e)
+    assert full is not None and str(tmp_path / "out" / "template.cc") in full.message
+    assert "/usr/lib/packager" not in full.message
