@@ -257,5 +257,6 @@ def test_cli_report_and_console_say_swift_build_was_not_run(tmp_path):
     assert check["status"] == UNVERIFIED and check["detail"].startswith("not run: no Swift toolchain"), check
     assert ios["status"] == PASS, ios  # the model itself was verified
     line = next(x for x in r.stdout.splitlines() if x.startswith("ios "))
-    assert "PASS (1 check UNVERIFIED)" in line, r.stdout
+    assert "PASS (UNVERIFIED here: swift-build)" in line, r.stdout  # the status line names what did not run
+    assert ios["status_line"] == "PASS (UNVERIFIED here: swift-build)", ios
     assert "ios check swift-build: UNVERIFIED - not run: no Swift toolchain" in r.stdout, r.stdout

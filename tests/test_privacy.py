@@ -120,7 +120,7 @@ def test_no_bundled_samples_ships_no_sample_data_and_still_checks(models, image_
 
     page = (out / "web" / "index.html").read_text()
     assert 'id="sample-strip"' not in page and 'id="sample-strip"' in (default / "web" / "index.html").read_text()
-    config = json.loads(page.split('id="packager-config">', 1)[1].split("</script>", 1)[0])
+    config = json.loads(page.split('id="packager-page">', 1)[1].split("</script>", 1)[0])  # the page's own data
     assert config["samples"] == [] and config["samples_url"] is None
     swift_dir = out / "ios" / "Tests"
     test_swift = next(swift_dir.rglob("*Tests.swift")).read_text()
