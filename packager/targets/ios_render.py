@@ -69,8 +69,12 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
     if arr.shape[2] == 1:
         Image.fromarray(arr[:, :, 0]).save(path, format="PNG")
         return
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    Image.fromarray(arr).save(path, format="PNG", icc_profile=srgb)
+    srgb = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    # LittleCMS stamps the profile with the time it was made (ICC header bytes 24-35; the profile ID at 84-99 is
+    # an MD5 over it): zeroed (ID 0 = "not computed"), so that two identical builds write identical files.
+    srgb[24:36] = bytes(12)
+    srgb[84:100] = bytes(16)
+    Image.fromarray(arr).save(path, format="PNG", icc_profile=bytes(srgb))
 
 
 def _flat(a: np.ndarray) -> list[float]:
