@@ -16,11 +16,7 @@ def _batch_norm(a):
     x = np.asarray(a["x"], F32)
     eps = F32(a.scalar("epsilon", 1e-5))
     y = (x - _channel(a["mean"], x.ndim)) / np.sqrt(_channel(a["variance"], x.ndim) + eps)
-    if a.get("gamma") is not None:
-        y = y * _channel(a["gamma"], x.ndim)
-    if a.get("beta") is not None:
-        y = y + _channel(a["beta"], x.ndim)
-    return y
+    return _scale_shift(a, y, lambda v: _channel(v, x.ndim))
 
 
 def _instance_norm(a):
@@ -29,11 +25,7 @@ def _instance_norm(a):
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
     y = (x - mean) / np.sqrt(var + F32(a.scalar("epsilon", 1e-5)))
-    if a.get("gamma") is not None:
-        y = y * _channel(a["gamma"], x.ndim)
-    if a.get("beta") is not None:
-        y = y + _channel(a["beta"], x.ndim)
-    return y
+    return _scale_shift(a, y, lambda v: _channel(v, x.ndim))
 
 
 def _layer_norm(a):
@@ -44,10 +36,15 @@ def _layer_norm(a):
     var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
     y = (x - mean) / np.sqrt(var + F32(a.scalar("epsilon", 1e-5)))
     shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
+    return _scale_shift(a, y, lambda v: np.asarray(v, F32).reshape(shape))
+
+
+def _scale_shift(a, y, place):
+    """The optional ``gamma`` / ``beta`` of a normalization, each laid out by ``place`` against ``y``."""
     if a.get("gamma") is not None:
-        y = y * np.asarray(a["gamma"], F32).reshape(shape)
+        y = y * place(a["gamma"])
     if a.get("beta") is not None:
-        y = y + np.asarray(a["beta"], F32).reshape(shape)
+        y = y + place(a["beta"])
     return y
 
 
