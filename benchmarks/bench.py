@@ -60,7 +60,7 @@ OFFICIAL = str(ROOT / "benchmarks" / "official.py")
 
 MEAN = STD = "127.5"  # MobileNetV2 preprocessing: (pixel - 127.5) / 127.5
 RELAXED_TOML = """\
-# benchmark only: random-weight MobileNetV2 has a uniform softmax (see benchmarks/bench.py)
+# benchmark only: random-weight models (MobileNetV2, ResNet50, ...) have a uniform softmax (see benchmarks/bench.py)
 [tolerances.int8]
 min_top1 = 0.0
 min_cosine = 0.0
