@@ -37,6 +37,11 @@ def _geometry(samples, geometry: tuple[int, int, int] | None) -> tuple[int, int,
     return w, h, c
 
 
+def not_run_data(spec, path: str) -> dict:
+    """The report's preprocessing block when the target's image code did not run (same keys as a run)."""
+    return {"files": 0, "max_abs_diff": None, "path": path, "gate": float(spec.preprocessing.max_abs_diff)}
+
+
 def _verdict(spec, files: list[Path], diffs: list[float], path: str, t0: float,
              skipped: list[str] | None = None) -> Check:
     gate = float(spec.preprocessing.max_abs_diff)
@@ -240,7 +245,7 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
         res = host.run([tools["javac"], "-d", work, src])
         if res.returncode != 0:
             return Check(NAME, FAIL, "javac of the preprocessing runner failed: " + host.first_lines(res.output),
-                         time.perf_counter() - t0, data={"files": 0, "max_abs_diff": None, "path": path})
+                         time.perf_counter() - t0, data=not_run_data(spec, path))
         (work / "files.txt").write_text("\n".join(str(Path(f).resolve()) for f in files) + "\n", encoding="utf-8")
         import os
 
@@ -249,7 +254,7 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
                         "PreprocessRunner", preprocessing_class, work / "files.txt", work / "out.bin"], timeout=1200)
         if res.returncode != 0:
             return Check(NAME, FAIL, "the Kotlin preprocessing failed on the JVM: " + host.first_lines(res.output),
-                         time.perf_counter() - t0, data={"files": 0, "max_abs_diff": None, "path": path})
+                         time.perf_counter() - t0, data=not_run_data(spec, path))
         blob = (work / "out.bin").read_bytes()
     diffs, skipped, done = [], [], []
     offset = 0
@@ -284,5 +289,4 @@ def ios_check(spec, samples) -> Check | None:
                  "the Swift package's image code cannot run here (no Swift toolchain or Apple frameworks on Linux); "
                  "it implements the documented algorithm (docs/preprocessing.md) from the spec's preprocessing "
                  f"fields ({', '.join(SWIFT_FIELDS)})",
-                 data={"files": 0, "max_abs_diff": None, "path": "not run: no Swift toolchain here",
-                       "gate": float(spec.preprocessing.max_abs_diff)})
+                 data=not_run_data(spec, "not run: no Swift toolchain here"))

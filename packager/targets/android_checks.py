@@ -219,9 +219,11 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
             if pre is not None:
                 checks.append(pre)
         elif getattr(samples, "image_paths", None):
+            from ..preprocessing_checks import not_run_data
+
             checks.append(Check("preprocessing", SKIPPED if compiled.checks[0].status == SKIPPED else FAIL,
                                 "needs the compiled Kotlin classes (kotlin-compiles did not pass)",
-                                data={"files": 0, "max_abs_diff": None, "path": "not run"}))
+                                data=not_run_data(spec, "not run")))
 
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:

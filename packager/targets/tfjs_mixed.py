@@ -32,14 +32,14 @@ class MixedWeights:
     float16: list[tuple[str, float]] = field(default_factory=list)  # (name, relative uint8 error)
     median_error: float = 0.0
     tensors: int = 0
+    rule: str = ""
 
     def check(self) -> Check:
         worst = ", ".join(f"{n} ({e:.2%})" for n, e in self.float16[:8])
         more = f" and {len(self.float16) - 8} more" if len(self.float16) > 8 else ""
         return Check("mixed weights", PASS,
                      f"{len(self.float16)} of {self.tensors} weight tensors kept float16, the rest uint8: their "
-                     f"uint8 error relative to their own RMS exceeds {OUTLIER_FACTOR:g}x the model's median "
-                     f"({self.median_error:.2%}): {worst}{more}")
+                     f"uint8 error relative to their own RMS {self.rule} ({self.median_error:.2%}): {worst}{more}")
 
 
 def uint8_error(w: np.ndarray) -> float:
@@ -55,8 +55,8 @@ def uint8_error(w: np.ndarray) -> float:
 
 
 def choose_dtype_map(weights) -> MixedWeights:
-    """``weights``: tensorflowjs' weight groups (lists of ``{"name", "data"}``). Raises ConversionError when no
-    tensor stands out (the map would be plain uint8, which already failed)."""
+    """``weights``: tensorflowjs' weight groups (lists of ``{"name", "data"}``). Float16 goes to the outliers; when
+    none stands out, to the worst above-median tensors. Raises ConversionError when all errors are equal."""
     floats = [(e["name"], np.asarray(e["data"])) for group in weights for e in group
               if np.asarray(e["data"]).dtype.kind == "f"]
     errors = sorted(((uint8_error(a), n, a.size) for n, a in floats), reverse=True)
@@ -64,20 +64,29 @@ def choose_dtype_map(weights) -> MixedWeights:
         raise ConversionError("mixed web weights: the model has no float weights to quantize")
     median = float(np.median([e for e, _, _ in errors]))
     budget = BUDGET * sum(size for _, _, size in errors)  # uint8: a byte per value; float16 adds one more
+    rule = f"exceeds {OUTLIER_FACTOR:g}x the model's median"
+    chosen = _within_budget(errors, OUTLIER_FACTOR * median, budget)
+    if not chosen:  # nothing stands out: the worst of the above-median tensors still gain the most from float16
+        rule = "is above the model's median (none stands out by " + f"{OUTLIER_FACTOR:g}x)"
+        chosen = _within_budget(errors, median, budget)
+    if not chosen:
+        raise ConversionError(f"mixed web weights: every weight tensor has the same uint8 error (median "
+                              f"{median:.2%}); the mix would be plain uint8",
+                              hint="use uint8 or uint16 (auto goes on to uint16)")
+    dtype_map = {"float16": [_literal(n) for n, _ in chosen], "uint8": True}
+    return MixedWeights(dtype_map, chosen, median, len(errors), rule)
+
+
+def _within_budget(errors, threshold: float, budget: float) -> list[tuple[str, float]]:
+    """Tensors whose error is above ``threshold``, worst first, while their float16 bytes fit ``budget``."""
     chosen, extra = [], 0
     for err, name, size in errors:
-        if err <= OUTLIER_FACTOR * median:
+        if err <= threshold:
             break
-        if extra + size > budget:
-            continue
-        chosen.append((name, err))
-        extra += size
-    if not chosen:
-        raise ConversionError(f"mixed web weights: no weight tensor's uint8 error stands out (median "
-                              f"{median:.2%}); the mix would be plain uint8",
-                              hint="auto goes on to uint16")
-    dtype_map = {"float16": [_literal(n) for n, _ in chosen], "uint8": True}
-    return MixedWeights(dtype_map, chosen, median, len(errors))
+        if extra + size <= budget:
+            chosen.append((name, err))
+            extra += size
+    return chosen
 
 
 def _literal(name: str) -> str:
