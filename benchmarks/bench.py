@@ -133,6 +133,18 @@ def snapshot_code(dest: Path) -> None:
             shutil.copytree(ROOT / d, dest / d, ignore=ignore, symlinks=True)
 
 
+def use_snapshot(work: Path, env: dict) -> None:
+    """Copy the code to ``work/code`` and point ``env`` at it (PYTHONPATH, PACKAGER_TOOLS): edits made to the
+    working tree while a benchmark runs do not reach its builds. Exits if the copy is not what Python imports."""
+    snapshot_code(work / "code")
+    env["PYTHONPATH"] = str(work / "code") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PACKAGER_TOOLS", str(ROOT / ".tools"))
+    where = subprocess.run([PY, "-c", "import packager; print(packager.__file__)"], env=env, cwd=work,
+                           capture_output=True, text=True).stdout.strip()  # cwd: not the repo (sys.path[0])
+    if not where.startswith(str(work / "code")):
+        sys.exit(f"the packager copy is not the one imported ({where}); run with --live")
+
+
 def git_state() -> dict:
     """Read-only: HEAD and the working-tree changes the measured code carries."""
     def git(*args):
@@ -192,13 +204,7 @@ def main() -> int:
     env["PACKAGER_CACHE_DIR"] = str(cache_dir)  # fresh cache for the whole benchmark
     code = git_state()
     if not a.live:
-        snapshot_code(work / "code")
-        env["PYTHONPATH"] = str(work / "code") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env.setdefault("PACKAGER_TOOLS", str(ROOT / ".tools"))
-        where = subprocess.run([PY, "-c", "import packager; print(packager.__file__)"], env=env, cwd=work,
-                               capture_output=True, text=True).stdout.strip()  # cwd: not the repo (sys.path[0])
-        if not where.startswith(str(work / "code")):
-            sys.exit(f"the packager copy is not the one imported ({where}); run with --live")
+        use_snapshot(work, env)
     run = Runner(work, env)
     print(f"packager benchmark ({'quick: ' if a.quick else ''}MobileNetV2 {size}x{size}, alpha {alpha}); work {work}")
     print(f"  git HEAD {code['head']}; uncommitted changes in the measured code: {len(code['uncommitted'])}"

@@ -41,7 +41,7 @@ OFFICIAL = str(ROOT / "benchmarks" / "official.py")
 GOAL = 1.5
 MODELS = {"resnet50": "ResNet50", "vgg16": "VGG16", "vgg19": "VGG19", "efficientnetb7": "EfficientNetB7",
           "mobilenetv2": "MobileNetV2"}
-from bench import RELAXED_TOML  # noqa: E402  (the same relaxed gates as the MobileNetV2 benchmark)
+from bench import RELAXED_TOML, git_state, use_snapshot  # noqa: E402  (the same relaxed gates as bench.py)
 
 PREPARE = """\
 import contextlib, io, json, sys, time
@@ -164,6 +164,9 @@ def main() -> int:
     logs = work / "logs"
     logs.mkdir()
     env = {**os.environ, "PACKAGER_NO_CACHE": "1"}
+    use_snapshot(work, env)  # packager runs a copy of the code: edits to the tree mid-run do not reach it
+    code = git_state()
+    print(f"git HEAD {code['head']}; uncommitted changes in the measured code: {len(code['uncommitted'])}")
     t0 = time.perf_counter()
     load_start = [round(v, 2) for v in os.getloadavg()]
     print(f"large-model benchmark; work {work}; load average {load_start}", flush=True)
@@ -175,7 +178,7 @@ def main() -> int:
                "loadavg_start": load_start, "loadavg_end": [round(v, 2) for v in os.getloadavg()],
                "memory_measure": "sum of PSS over the whole process tree, sampled every 0.1 s "
                                  "(benchmarks/peak_memory.py)",
-               "packager_flags": a.packager_flag, "results": results, "table": text,
+               "packager_flags": a.packager_flag, "git": code, "results": results, "table": text,
                "total_seconds": round(time.perf_counter() - t0, 1)}
         Path(a.json).write_text(json.dumps(out, indent=2) + "\n")
     print("\n" + text)

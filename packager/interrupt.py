@@ -32,3 +32,11 @@ def check() -> None:
     """Raise KeyboardInterrupt if one arrived, even if it was swallowed where it was first raised."""
     if _seen.is_set():
         raise KeyboardInterrupt
+
+
+def seen() -> bool:
+    """Whether this process is being interrupted: a SIGINT/SIGTERM arrived, or a KeyboardInterrupt is propagating
+    through the caller (call it from a ``finally`` block)."""
+    import sys
+
+    return _seen.is_set() or isinstance(sys.exc_info()[1], KeyboardInterrupt)

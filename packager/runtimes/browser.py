@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 
+from .. import interrupt
 from ..errors import ToolMissing
 from .static_server import (  # noqa: F401  (re-exported: part of this module's API)
     ISOLATION_HEADERS,
@@ -59,16 +61,68 @@ def chromium_executable() -> str:
     )
 
 
+def close(obj) -> None:
+    """``obj.close()`` (a Playwright page, context or browser), skipped while an interrupt is on its way: after a
+    KeyboardInterrupt every Playwright call can hang for ever (playwright-python #1150); ``_playwright`` then
+    kills the driver and its browsers without talking to them."""
+    if not interrupt.seen():
+        obj.close()
+
+
 @contextlib.contextmanager
-def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
-    """A headless Chromium (Playwright ``Browser``) in a fresh profile; closed on any exit."""
-    executable = chromium_executable()
+def _playwright() -> Iterator[object]:
+    """A started Playwright (sync API), stopped on exit; on Ctrl-C its driver and browsers are killed instead."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:  # pragma: no cover - playwright is a declared dependency
         raise ToolMissing("the Python package `playwright` is not installed", hint="pip install playwright") from e
+    pw = sync_playwright().start()
+    try:
+        yield pw
+    finally:
+        if interrupt.seen():
+            _kill_drivers()
+        else:
+            pw.stop()
+
+
+def _kill_drivers() -> None:
+    """SIGKILL every Playwright driver this process started, with everything it started (Chromium)."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    parents[int(d)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+
+    def children(pid: int) -> list[int]:
+        return [c for c, p in parents.items() if p == pid]
+
+    def is_driver(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return b"/playwright/driver/" in f.read()
+        except OSError:
+            return False
+
+    doomed, todo = [], [c for c in children(os.getpid()) if is_driver(c)]
+    while todo:
+        pid = todo.pop()
+        doomed.append(pid)
+        todo.extend(children(pid))
+    for pid in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
+    """A headless Chromium (Playwright ``Browser``) in a fresh profile; closed on any exit."""
+    executable = chromium_executable()
     # Playwright gives every launch a fresh temporary profile and deletes it on close.
-    with sync_playwright() as pw:
+    with _playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=executable,
             headless=True,
@@ -78,7 +132,7 @@ def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
         try:
             yield browser
         finally:
-            browser.close()
+            close(browser)
 
 
 @contextlib.contextmanager
@@ -86,13 +140,9 @@ def chromium_profile(*, extra_args: tuple[str, ...] = (), service_workers: str =
     """A headless Chromium ``BrowserContext`` in a fresh on-disk profile (not incognito, so the
     browser's PWA installability checks apply); the profile is deleted on any exit."""
     executable = chromium_executable()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as e:  # pragma: no cover
-        raise ToolMissing("the Python package `playwright` is not installed", hint="pip install playwright") from e
     profile = tempfile.mkdtemp(prefix="packager-chromium-")
     try:
-        with sync_playwright() as pw:
+        with _playwright() as pw:
             context = pw.chromium.launch_persistent_context(
                 profile,
                 executable_path=executable,
@@ -104,6 +154,6 @@ def chromium_profile(*, extra_args: tuple[str, ...] = (), service_workers: str =
             try:
                 yield context
             finally:
-                context.close()
+                close(context)
     finally:
         shutil.rmtree(profile, ignore_errors=True)

@@ -69,7 +69,7 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                       bundle: Path, backends: tuple[str, ...] = BACKENDS) -> list[BackendRun]:
     """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
     ToolMissing when there is no browser."""
-    from ..runtimes.browser import StaticServer, chromium
+    from ..runtimes.browser import StaticServer, chromium, close
 
     gates = gates_for("web", mode, getattr(spec, "tolerances", None))
     kinds = getattr(spec, "output_kinds", None) or None
@@ -97,7 +97,7 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                                        prediction=prediction, metrics=dict(cmp.metrics), samples=count,
                                        of=len(samples)))
             finally:
-                context.close()
+                close(context)
     return runs
 
 

@@ -105,7 +105,9 @@ class PageSession:
             cdp.detach()
 
     def close(self) -> None:
-        self.page.close()
+        from ..runtimes.browser import close
+
+        close(self.page)
 
 
 # tf.js' words when it cannot run a graph's control flow, on every backend: seen with the while loop of a Keras 3
