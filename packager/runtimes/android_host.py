@@ -265,7 +265,7 @@ def build_host_library(cpp_dir: Path, sources: list[str], out_so: Path, jni_head
     """The portable JNI core (no Android calls) as a host .so against the JDK's jni.h. ``bundled``: the LiteRT C API
     runner, which resolves libLiteRt.so at run time (dlopen, as on Android; see ``litert_lib``), so nothing more is
     linked; ``play-services``: the TFLite C API runner, linked with node-tflite's TFLite 2.2.0 C library."""
-    cmd = [cxx(), *CXX_WARNINGS, "-O2", "-fPIC", "-shared", "-o", out_so]
+    cmd = [cxx(), *CXX_WARNINGS, "-O1", "-fPIC", "-shared", "-o", out_so]
     for d in jdk_include():
         cmd += ["-I", d]
     if runtime == "play-services":
