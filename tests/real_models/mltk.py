@@ -12,8 +12,8 @@ shipped; nothing of the package is imported.
   script's dataset loader; softmax over the 10 CIFAR classes. The publisher's `.tflite` has int8 input and output
   (input scale 1/128, zero point 0; output scale 1/256, zero point -128).
 
-Samples (the same set for both): every photo in scikit-image's wheel that `sample_sources` does not already use
-plus those it does (23 files), and 20 LFW face crops + 20 LFW non-face crops (25x25 grayscale): 63 real images.
+Samples (the same set for both): the 12 photos `sample_sources` uses plus 11 more from scikit-image's wheel (23
+files, original bytes), and 20 LFW face crops + 20 LFW non-face crops (25x25 grayscale): 63 real images.
 """
 
 from __future__ import annotations
