@@ -190,6 +190,7 @@ def run_any_tflite(path: Path, source, samples) -> dict[str, np.ndarray]:
     if "serving_default" in interp.get_signature_list():
         outputs, _, _ = run_tflite(path, source, samples)
         return outputs
+    interp.allocate_tensors()
     rows: dict[str, list] = {n: [] for n in source.output_names}
     ins, outs = interp.get_input_details(), interp.get_output_details()
     for sample in samples:
