@@ -90,7 +90,7 @@ def holdout(samples, reference: dict) -> tuple:
 
 def measure(target_name: str, spec, source, samples, reference, work: Path) -> list[dict]:
     from packager.compare import compare, gates_for
-    from packager.pipeline import AUTO_ORDER
+    from packager.pipeline import AUTO_ORDER, AUTO_RIVALS
     from packager.targets import MODES, load_target
     from packager.targets.base import Unverified
 
@@ -123,6 +123,10 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
               file=sys.stderr, flush=True)
     order = [m for m in AUTO_ORDER[target_name]]
     chosen = next((r for m in order for r in rows if r["mode"] == m and r["status"] == "PASS"), None)
+    for rival in AUTO_RIVALS.get(target_name, {}).get(chosen["mode"], ()) if chosen else ():  # as the pipeline
+        r = next((r for r in rows if r["mode"] == rival and r["status"] == "PASS"), None)
+        if r and r.get("bytes") and r["bytes"] < chosen["bytes"]:
+            chosen = r
     if chosen:
         chosen["auto"] = True
     return rows

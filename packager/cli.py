@@ -21,10 +21,11 @@ examples:
   packager build --config packager.toml
 
 quantization modes (default: auto = the smallest mode that passes the gates, smallest tried first;
-every try is in the report; auto stops at errors no other mode can fix):
-  android: int8 (full integer, calibrated on the samples), dynamic, fp16, fp32
-  ios:     8bit, fp16, fp32
-  web:     uint8, uint16, fp16, fp32
+every try is in the report; auto stops at errors no other mode can fix; when android int8 passes, auto
+converts dynamic too and keeps the smaller that passes):
+  android: int8 (full integer, calibrated on the samples), mixed, dynamic, fp16, fp32
+  ios:     palette4, palette6, 8bit, fp16, fp32
+  web:     uint8, mixed, fp16, uint16, fp32
 
 output kinds (inferred, or [outputs.NAME] kind = ... in packager.toml): probabilities, logits, sigmoid,
 regression, other. Top-1/top-5 are measured on probabilities/logits, decision agreement at 0.5 on sigmoid

@@ -22,7 +22,6 @@ import json
 import shutil
 import tempfile
 import time
-import traceback
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -31,10 +30,10 @@ import numpy as np
 
 from . import __version__, cache, memory
 from .checks import FAIL, NOT_BUILT, PASS
-from .compare import gates_for
-from .errors import ConversionError, InputError, disk_full
+from .errors import InputError
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
+from .modes import AUTO_ORDER, AUTO_RIVALS, convert_mode, fp32_fails_too  # noqa: F401  (AUTO_ORDER: API)
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
 from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
@@ -219,11 +218,6 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
     }
 
 
-AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates
-    "android": ("int8", "mixed", "dynamic", "fp16", "fp32"),
-    "ios": ("palette4", "palette6", "8bit", "fp16", "fp32"),
-    "web": ("uint8", "mixed", "uint16", "fp16", "fp32"),
-}
 MIN_CALIBRATION_SAMPLES = 16
 
 
@@ -261,8 +255,9 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     # One mode asked for, and a target that can: its predictions run in the background with its checks,
     # on the rendered output (the web target: one browser session for both).
     combined = len(modes) == 1 and hasattr(target, "predict_and_check")
-    for mode in modes:
-        result, artifact = _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+
+    def attempt(mode: str):
+        result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
         if low_memory:  # what the converter held goes back to the system before the model runs
             memory.release()
         stop = None
@@ -270,10 +265,18 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
                              len(samples), progress, spec.output_kinds)
         elif artifact is None and mode != "fp32" and len(modes) > 1:
-            stop = _fp32_fails_too(target, spec, source, tdir, artifacts)
+            stop = fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
                       "metrics": result.metrics})
+        return result, artifact, stop
+
+    for mode in modes:
+        result, artifact, stop = attempt(mode)
         if result.status == PASS:
+            for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
+                r2, a2, _ = attempt(rival)
+                if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
+                    result, artifact = r2, a2
             break
         if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
             tries[-1]["stopped"] = stop
@@ -342,47 +345,3 @@ def _settle_preflight(result: TargetResult, findings: list[dict]) -> None:
         result.warnings.extend(preflight_warnings(result.preflight))
     else:  # not built, or its process died before converting: nothing confirmed either way
         result.preflight = settle(findings, "not run")
-
-
-def _convert(target, mode: str, spec, source, tdir: Path, artifacts: dict):
-    """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
-    quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""
-    if mode not in artifacts:
-        artifact = target.convert(source, spec, mode, tdir)
-        artifacts[mode] = artifact
-        for other, by_product in artifact.extra.pop("by_products", {}).items():
-            artifacts.setdefault(other, by_product)
-    return artifacts[mode]
-
-
-def _convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
-    """(result, artifact): ``mode`` converted (and fp32, for float_bytes); artifact None if that failed. Never raises."""
-    result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
-    try:
-        progress.info(f"    {name}: converting ({mode}" + (", calibrating on the samples" if mode == "int8" else "") + ")")
-        artifact = _convert(target, mode, spec, source, tdir, artifacts)
-        float_artifact = _convert(target, "fp32", spec, source, tdir, artifacts)
-        artifact.extra["float_path"] = float_artifact.path
-        result.checks.extend(artifact.extra.get("quantization_checks", ()))  # e.g. the ops a mixed mode kept float
-        result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
-    except ConversionError as e:
-        result.reason = e.message + (f" — {e.hint}" if e.hint else "")
-        result.conversion_failed = True
-        return result, None
-    except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
-        if disk_full(e):
-            raise disk_full(e) from e
-        result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
-        result.conversion_failed = True
-        progress.debug(traceback.format_exc())
-        return result, None
-    return result, artifact
-
-
-def _fp32_fails_too(target, spec, source, tdir: Path, artifacts: dict) -> str | None:
-    """After a quantized mode failed to convert: why no other mode can help (fp32 fails as well), or None."""
-    try:
-        _convert(target, "fp32", spec, source, tdir, artifacts)
-    except Exception as e:
-        return f"the fp32 conversion fails too ({getattr(e, 'message', None) or type(e).__name__}): not a quantization problem"
-    return None

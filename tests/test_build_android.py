@@ -85,10 +85,10 @@ def test_two_output_non_image_model(tmp_path, models):
 
 
 def test_regressor_int8_from_npy(tmp_path, models):
-    r, out, report = build(tmp_path, models["regressor"], models["features_npy"])
+    r, out, report = build(tmp_path, models["regressor"], models["features_npy"], "--quantize", "android=int8")
     assert r.returncode == 0, r.stderr + r.stdout
     a = report["targets"]["android"]
-    assert a["status"] == "PASS" and a["quantization"] == "int8"
+    assert a["status"] == "PASS" and a["quantization"] == "int8"  # calibrated on the .npy rows
     assert a["metrics"]["top1_agreement"] is None  # not class-shaped
     assert a["metrics"]["cosine"] > 0.98
 
@@ -144,3 +144,16 @@ def test_dynamic_dimensions_fixed_with_input_shape(tmp_path):
     assert r.returncode == 0, r.stderr + r.stdout
     assert report["model"]["inputs"] == [{"name": "img", "shape": [None, 16, 16, 3], "dtype": "float32"}]
     assert report["targets"]["android"]["status"] == "PASS"
+
+
+def test_auto_keeps_dynamic_when_it_passes_smaller_than_int8(tmp_path, models):
+    """int8 stores a scale and zero point per output channel; on this small regressor dynamic-range is the smaller
+    file. Under auto, a passing int8 has dynamic converted beside it and the smaller that passes is kept."""
+    r, out, report = build(tmp_path, models["regressor"], models["features_npy"])
+    assert r.returncode == 0, r.stderr + r.stdout
+    a = report["targets"]["android"]
+    tries = {t["mode"]: t for t in a["tries"]}
+    assert list(tries) == ["int8", "dynamic"] and tries["int8"]["status"] == tries["dynamic"]["status"] == "PASS"
+    assert tries["dynamic"]["bytes"] < tries["int8"]["bytes"], tries
+    assert a["quantization"] == "dynamic" and a["bytes"] == tries["dynamic"]["bytes"]
+    assert (out / "android").is_dir() and "auto quantization tried int8=PASS, dynamic=PASS" in r.stderr

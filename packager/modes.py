@@ -1,0 +1,69 @@
+"""One quantization mode of one target: converted once per build (``convert_mode``), and ``--quantize auto``'s
+ladder (``AUTO_ORDER``) with the rival modes it also tries when a mode passes (``AUTO_RIVALS``)."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from .checks import FAIL
+from .compare import gates_for
+from .errors import ConversionError, disk_full
+from .report import TargetResult
+
+AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates (or a smaller rival)
+    "android": ("int8", "mixed", "dynamic", "fp16", "fp32"),
+    "ios": ("palette4", "palette6", "8bit", "fp16", "fp32"),
+    # fp16 before uint16: the same 2 bytes a weight, and uint16's model.json adds each tensor's scale and min
+    # (every corpus model: fp16 0.2-1.4 % smaller)
+    "web": ("uint8", "mixed", "fp16", "uint16", "fp32"),
+}
+# A mode whose bytes are not known to exceed the passing one's: auto converts it too and keeps the smaller that
+# passes. Full int8 stores a scale and zero point per output channel, dynamic-range a float per channel of the
+# weights only: on models with many small layers dynamic is the smaller (corpus: fer 95,004 vs 102,452 B,
+# mltk_vww 274,544 vs 303,224 B), on others int8 (deepcut). Each rival costs one conversion and one validation.
+AUTO_RIVALS = {"android": {"int8": ("dynamic",)}}
+
+
+def convert_once(target, mode: str, spec, source, tdir: Path, artifacts: dict):
+    """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
+    quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""
+    if mode not in artifacts:
+        artifact = target.convert(source, spec, mode, tdir)
+        artifacts[mode] = artifact
+        for other, by_product in artifact.extra.pop("by_products", {}).items():
+            artifacts.setdefault(other, by_product)
+    return artifacts[mode]
+
+
+def convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
+    """(result, artifact): ``mode`` converted (and fp32, for float_bytes); artifact None if that failed. Never raises."""
+    result = TargetResult(name, FAIL, quantization=mode, gates=gates_for(name, mode, spec.tolerances))
+    try:
+        progress.info(f"    {name}: converting ({mode}" + (", calibrating on the samples" if mode == "int8" else "") + ")")
+        artifact = convert_once(target, mode, spec, source, tdir, artifacts)
+        float_artifact = convert_once(target, "fp32", spec, source, tdir, artifacts)
+        artifact.extra["float_path"] = float_artifact.path
+        result.checks.extend(artifact.extra.get("quantization_checks", ()))  # e.g. the ops a mixed mode kept float
+        result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
+    except ConversionError as e:
+        result.reason = e.message + (f" — {e.hint}" if e.hint else "")
+        result.conversion_failed = True
+        return result, None
+    except Exception as e:  # a converter crashed in a way we do not know: report it, keep other targets going
+        if disk_full(e):
+            raise disk_full(e) from e
+        result.reason = f"{name} conversion crashed: {type(e).__name__}: {str(e).strip()[:400]}"
+        result.conversion_failed = True
+        progress.debug(traceback.format_exc())
+        return result, None
+    return result, artifact
+
+
+def fp32_fails_too(target, spec, source, tdir: Path, artifacts: dict) -> str | None:
+    """After a quantized mode failed to convert: why no other mode can help (fp32 fails as well), or None."""
+    try:
+        convert_once(target, "fp32", spec, source, tdir, artifacts)
+    except Exception as e:
+        return f"the fp32 conversion fails too ({getattr(e, 'message', None) or type(e).__name__}): not a quantization problem"
+    return None
