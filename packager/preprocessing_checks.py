@@ -126,12 +126,14 @@ import java.util.*;
 import javax.imageio.*;
 import javax.imageio.stream.ImageInputStream;
 
-/** args: preprocessingClass fileList out.bin. Decodes each file with ImageIO (standing in for BitmapFactory:
- *  unpremultiplied 8-bit ARGB), then runs the module's Kotlin exifOrientation + modelPixels on it. */
+/** args: preprocessingClass fileList out.bin. Decodes each file, without its colour profile (the module's Kotlin
+ *  withoutColourProfile), with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB), then runs the
+ *  module's Kotlin exifOrientation + modelPixels on it. */
 public final class PreprocessRunner {
     public static void main(String[] args) throws Exception {
         Class<?> p = Class.forName(args[0]);
         Method exif = p.getMethod("exifOrientation", byte[].class);
+        Method plain = p.getMethod("withoutColourProfile", byte[].class);
         Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
         List<String> files = Files.readAllLines(Paths.get(args[1]));
         try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[2])))) {
@@ -141,7 +143,7 @@ public final class PreprocessRunner {
                 int[] size = new int[2];
                 int[] argb;
                 try {
-                    argb = decode(bytes, size);
+                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
                 } catch (Exception e) {
                     System.out.println("undecodable\t" + f + "\t" + e);
                     out.writeInt(0);
@@ -222,7 +224,8 @@ public final class PreprocessRunner {
 }
 """
 
-JVM_PATH = ("the module's Kotlin {cls} core (exifOrientation + modelPixels) on the host JVM; decode by the JVM's "
+JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels) on the host JVM; "
+            "decode by the JVM's "
             "ImageIO standing in for BitmapFactory (no Android runtime here)")
 
 

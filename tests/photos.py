@@ -1,6 +1,6 @@
 """Camera-like test photos made with Pillow (nothing downloaded): JPEGs stored rotated with each EXIF orientation
-1-8, RGBA and palette PNGs with transparency, 16-bit PNGs (grey and RGB), a CMYK JPEG, a greyscale JPEG, tiny and
-huge images. ``make_photos(folder)`` writes them and returns {file name: kind}."""
+1-8, RGBA and palette PNGs with transparency, 16-bit PNGs (grey and RGB), a CMYK JPEG, a greyscale JPEG, a JPEG and
+a PNG carrying a wide-gamut (Adobe RGB primaries) ICC profile, tiny and huge images. ``make_photos(folder)`` writes them and returns {file name: kind}."""
 
 from __future__ import annotations
 
@@ -64,6 +64,31 @@ def png16(path: Path, a: np.ndarray) -> None:
                      + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
+def wide_gamut_icc() -> bytes:
+    """A minimal ICC v2 RGB matrix/TRC display profile with Adobe RGB (1998)'s D50 primaries and gamma 2.2: what a
+    camera set to Adobe RGB embeds. Decoders that colour-manage (Java ImageIO, Android's getPixels) convert it."""
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(x: float, y: float, z: float) -> bytes:
+        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
+
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(2.2 * 256)) + bytes(2)
+    text = b"wide-gamut test\0"
+    tags = [(b"desc", b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8 + 3 + 67)),
+            (b"wtpt", xyz(0.9642, 1.0, 0.8249)), (b"rXYZ", xyz(0.6097, 0.3111, 0.0195)),
+            (b"gXYZ", xyz(0.2053, 0.6257, 0.0609)), (b"bXYZ", xyz(0.1492, 0.0632, 0.7446)),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + bytes(4) + b"none\0")]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        data += bytes(-(offset + len(data)) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    header = (struct.pack(">I", offset + len(data)) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + bytes(12) + b"acsp" + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
 def make_photos(folder: Path, *, big: tuple[int, int] = (1600, 1200), huge: tuple[int, int] = (4032, 3024)) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     kinds = {}
@@ -100,6 +125,10 @@ def make_photos(folder: Path, *, big: tuple[int, int] = (1600, 1200), huge: tupl
     kinds["cmyk.jpg"] = "CMYK JPEG"
     Image.fromarray(scene(800, 600, 6)).convert("L").save(folder / "grey.jpg", quality=90)
     kinds["grey.jpg"] = "greyscale JPEG"
+    Image.fromarray(scene(640, 480, 9)).save(folder / "adobe_rgb.jpg", quality=92, icc_profile=wide_gamut_icc())
+    kinds["adobe_rgb.jpg"] = "JPEG with a wide-gamut ICC profile"
+    Image.fromarray(scene(320, 240, 10)).save(folder / "adobe_rgb.png", icc_profile=wide_gamut_icc())
+    kinds["adobe_rgb.png"] = "PNG with a wide-gamut ICC profile"
     Image.fromarray(scene(3, 2, 7)).save(folder / "tiny.png")
     kinds["tiny.png"] = "tiny 3x2 PNG"
     Image.fromarray(scene(*huge, 8)).save(folder / "huge.jpg", quality=85)
