@@ -56,7 +56,8 @@ object TinyNetQPreprocessing {
             inPreferredConfig = Bitmap.Config.ARGB_8888
             inPremultiplied = false
         }
-        val bitmap = BitmapFactory.decodeByteArray(bytes, 0, bytes.size, options)
+        val plain = withoutColourProfile(bytes)
+        val bitmap = BitmapFactory.decodeByteArray(plain, 0, plain.size, options)
             ?: throw IllegalArgumentException("cannot decode the image (${bytes.size} bytes)")
         try {
             return fromBitmap(bitmap, exifOrientation(bytes))
@@ -213,6 +214,48 @@ object TinyNetQPreprocessing {
         180 -> 3
         270 -> 8
         else -> 1
+    }
+
+    /**
+     * [bytes] without the colour profile a JPEG (APP2 "ICC_PROFILE" segments) or PNG (iCCP, gAMA, cHRM chunks)
+     * carries, so that BitmapFactory decodes the stored values as sRGB and getPixels returns them unconverted:
+     * step 1's "no colour management", as PIL and the web page read them (an Adobe RGB photo otherwise differs by
+     * up to 20 levels). Anything else is returned as it is.
+     */
+    @JvmStatic
+    fun withoutColourProfile(bytes: ByteArray): ByteArray {
+        val u = { i: Int -> bytes[i].toInt() and 0xFF }
+        val out = java.io.ByteArrayOutputStream(bytes.size)
+        if (bytes.size > 4 && u(0) == 0xFF && u(1) == 0xD8) {
+            out.write(bytes, 0, 2)
+            var i = 2
+            while (i + 4 <= bytes.size && u(i) == 0xFF) {
+                val marker = u(i + 1)
+                if (marker == 0xDA || marker == 0xD9) break // start of scan: the rest is image data
+                val len = (u(i + 2) shl 8) or u(i + 3)
+                if (len < 2 || i + 2 + len > bytes.size) break
+                val icc = marker == 0xE2 && len >= 14 && String(bytes, i + 4, 11, Charsets.US_ASCII) == "ICC_PROFILE"
+                if (!icc) out.write(bytes, i, 2 + len)
+                i += 2 + len
+            }
+            out.write(bytes, i, bytes.size - i)
+            return out.toByteArray()
+        }
+        val png = byteArrayOf(-119, 80, 78, 71, 13, 10, 26, 10)
+        if (bytes.size > 8 && bytes.copyOfRange(0, 8).contentEquals(png)) {
+            out.write(bytes, 0, 8)
+            var i = 8
+            while (i + 12 <= bytes.size) {
+                val len = (u(i) shl 24) or (u(i + 1) shl 16) or (u(i + 2) shl 8) or u(i + 3)
+                if (len < 0 || i + 12 + len > bytes.size) break
+                val type = String(bytes, i + 4, 4, Charsets.US_ASCII)
+                if (type != "iCCP" && type != "gAMA" && type != "cHRM") out.write(bytes, i, 12 + len)
+                i += 12 + len
+            }
+            out.write(bytes, i, bytes.size - i)
+            return out.toByteArray()
+        }
+        return bytes
     }
 
     /**
