@@ -90,7 +90,7 @@ def holdout(samples, reference: dict) -> tuple:
 
 def measure(target_name: str, spec, source, samples, reference, work: Path) -> list[dict]:
     from packager.compare import compare, gates_for
-    from packager.pipeline import AUTO_ORDER, AUTO_RIVALS
+    from packager.modes import AUTO_ORDER, AUTO_RIVALS, auto_gates
     from packager.targets import MODES, load_target
     from packager.targets.base import Unverified
 
@@ -111,6 +111,9 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
                           spec.output_kinds)
             row.update(status="PASS" if cmp.ok else "FAIL", reason=cmp.reason, **_metrics(cmp.metrics),
                        disagreements=cmp.disagreements)
+            auto = compare(reference, prediction.outputs, auto_gates(target_name, AUTO_ORDER[target_name][0], mode,
+                                                                     spec.tolerances), spec.output_kinds)
+            row["auto_pass"] = auto.ok  # as --quantize auto judges it (the gates of auto's first mode)
             row["kept"] = [c.detail for c in artifact.extra.get("quantization_checks", [])]
         except Unverified as e:
             row.update(status="UNVERIFIED", reason=str(e)[:200])
@@ -122,9 +125,9 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
         print(f"    {target_name} {mode}: {row['status']} {row.get('bytes')} B {row.get('agreement', '')}",
               file=sys.stderr, flush=True)
     order = [m for m in AUTO_ORDER[target_name]]
-    chosen = next((r for m in order for r in rows if r["mode"] == m and r["status"] == "PASS"), None)
+    chosen = next((r for m in order for r in rows if r["mode"] == m and r.get("auto_pass")), None)
     for rival in AUTO_RIVALS.get(target_name, {}).get(chosen["mode"], ()) if chosen else ():  # as the pipeline
-        r = next((r for r in rows if r["mode"] == rival and r["status"] == "PASS"), None)
+        r = next((r for r in rows if r["mode"] == rival and r.get("auto_pass")), None)
         if r and r.get("bytes") and r["bytes"] < chosen["bytes"]:
             chosen = r
     if chosen:

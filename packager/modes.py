@@ -25,6 +25,20 @@ AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that pass
 AUTO_RIVALS = {"android": {"int8": ("dynamic",)}}
 
 
+def auto_gates(target: str, first: str, mode: str, tolerances: dict | None) -> dict[str, float]:
+    """The gates ``--quantize auto`` judges ``mode`` by: its own, relaxed to those of the ladder's ``first``
+    (smallest) mode where those are looser, so that a more precise mode is never turned down for an error auto
+    would ship from that mode (mltk_cifar10: dynamic-range, top-1 63/63, max error 0.063, was refused by its own
+    0.05 while int8 may have 0.1, and fp16 shipped at 1.74x its bytes). Tolerances the user set for this very mode
+    (``[tolerances.dynamic]``, ``[tolerances.android.dynamic]``) are taken as they are."""
+    tolerances = tolerances or {}
+    own = gates_for(target, mode, tolerances)
+    if mode in tolerances or f"{target}.{mode}" in tolerances:
+        return own
+    lax = gates_for(target, first, tolerances)
+    return {k: (max if k.startswith("max") else min)(v, lax.get(k, v)) for k, v in own.items()}
+
+
 def convert_once(target, mode: str, spec, source, tdir: Path, artifacts: dict):
     """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
     quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""

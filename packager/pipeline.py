@@ -33,7 +33,7 @@ from .checks import FAIL, NOT_BUILT, PASS
 from .errors import InputError
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
-from .modes import AUTO_ORDER, AUTO_RIVALS, convert_mode, fp32_fails_too  # noqa: F401  (AUTO_ORDER: API)
+from .modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too  # noqa: F401  (AUTO_ORDER: API)
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
 from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
@@ -258,6 +258,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
 
     def attempt(mode: str):
         result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        if len(modes) > 1:  # auto: every mode by the gates of its smallest
+            result.gates = auto_gates(name, modes[0], mode, spec.tolerances)
         if low_memory:  # what the converter held goes back to the system before the model runs
             memory.release()
         stop = None

@@ -462,3 +462,19 @@ def test_disk_full_names_the_file_being_written_not_the_one_read(tmp_path):
     full = disk_full(e)
     assert full is not None and str(tmp_path / "out" / "template.cc") in full.message
     assert "/usr/lib/packager" not in full.message
+
+
+def test_auto_judges_each_mode_by_its_gates_relaxed_to_the_first_modes():
+    """auto never turns a more precise mode down for an error it would ship from its smallest mode; the user's own
+    tolerances for a mode are taken as they are, and tightening the first mode does not tighten the others."""
+    from packager.compare import gates_for
+    from packager.modes import auto_gates
+
+    assert auto_gates("android", "int8", "dynamic", {}) == gates_for("android", "int8")
+    assert auto_gates("android", "int8", "int8", {}) == gates_for("android", "int8")
+    assert auto_gates("web", "uint8", "fp16", None)["max_abs_error"] == 0.1
+    strict_int8 = {"int8": {"max_abs_error": 1e-7}}
+    assert auto_gates("android", "int8", "dynamic", strict_int8)["max_abs_error"] == 0.05  # dynamic's own
+    assert auto_gates("android", "int8", "int8", strict_int8)["max_abs_error"] == 1e-7
+    mine = {"android.dynamic": {"max_abs_error": 0.01}}
+    assert auto_gates("android", "int8", "dynamic", mine) == gates_for("android", "dynamic", mine)

@@ -146,9 +146,10 @@ def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]
 
 def _fallbacks(source, spec, samples, reference) -> tuple[dict[str, bytes], str]:
     """The modes auto would take next, converted: ({mode: bytes}, the one a mixed model must be smaller than).
-    dynamic-range when it passes its gates on the samples, else fp16 (auto's next choice; its gates are not
+    dynamic-range when it passes auto's gates on the samples, else fp16 (auto's next choice; its gates are not
     checked here: were it to fail, fp32 would be an even larger bound)."""
-    from ..compare import compare, gates_for
+    from ..compare import compare
+    from ..modes import auto_gates
     from .android import convert_tflite, run_tflite
 
     models = convert_tflite(source, spec, "dynamic")
@@ -156,7 +157,8 @@ def _fallbacks(source, spec, samples, reference) -> tuple[dict[str, bytes], str]
         path = Path(tmp) / "dynamic.tflite"
         path.write_bytes(models["dynamic"])
         outputs, _, _ = run_tflite(path, source, samples)
-    if compare(reference, outputs, gates_for("android", "dynamic", spec.tolerances), spec.output_kinds).ok:
+    # judged as auto judges dynamic beside mixed: by the gates of auto's first mode (modes.auto_gates)
+    if compare(reference, outputs, auto_gates("android", "int8", "dynamic", spec.tolerances), spec.output_kinds).ok:
         return models, "dynamic"
     models.update(convert_tflite(source, spec, "fp16"))
     return models, "fp16"
