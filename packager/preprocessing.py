@@ -21,6 +21,7 @@ pixel level; what can differ between platforms is the decoder (JPEG IDCT, CMYK r
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,9 +167,11 @@ def crop_geometry(src_w: int, src_h: int, w: int, h: int, crop: str) -> Geometry
     raise ValueError(f"unknown crop policy {crop!r}")
 
 
+@functools.lru_cache(maxsize=64)  # every sample of a set usually has the same geometry
 def axis_weights(n_in: int, b0: float, b1: float, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     """Step 6 on one axis: (first source index per output pixel (n_out,), weights (n_out, k)) resampling the
-    source interval [b0, b1) of ``n_in`` pixels to ``n_out`` pixels. Pillow's precompute_coeffs for BILINEAR."""
+    source interval [b0, b1) of ``n_in`` pixels to ``n_out`` pixels. Pillow's precompute_coeffs for BILINEAR.
+    The arrays are shared between calls (read-only)."""
     scale = (b1 - b0) / n_out
     filterscale = max(scale, 1.0)
     support = 1.0 * filterscale
@@ -186,18 +189,29 @@ def axis_weights(n_in: int, b0: float, b1: float, n_out: int) -> tuple[np.ndarra
             w = w / total
         first[i] = lo
         weights[i, : hi - lo] = w
+    first.flags.writeable = weights.flags.writeable = False
     return first, weights
+
+
+def _identity(n_in: int, b0: float, b1: float, n_out: int) -> bool:
+    """The axis maps pixel i to pixel i (weights 1, 0, 0: resampling would copy it)."""
+    return b0 == 0 and b1 == n_in == n_out
 
 
 def resample(img: np.ndarray, g: Geometry) -> np.ndarray:
     """HxWxC float32 -> ch x cw x C: horizontal pass, then vertical (step 6)."""
     h_in, w_in = img.shape[:2]
-    fx, wx = axis_weights(w_in, g.x0, g.x1, g.cw)
+    if _identity(w_in, g.x0, g.x1, g.cw):  # an image already the input's size: nothing to resample
+        tmp = img.astype(np.float64)
+    else:
+        fx, wx = axis_weights(w_in, g.x0, g.x1, g.cw)
+        tmp = np.zeros((h_in, g.cw, img.shape[2]), np.float64)
+        for k in range(wx.shape[1]):
+            idx = np.minimum(fx + k, w_in - 1)
+            tmp += img[:, idx, :] * wx[:, k][None, :, None]
+    if _identity(h_in, g.y0, g.y1, g.ch):
+        return tmp.astype(np.float32)
     fy, wy = axis_weights(h_in, g.y0, g.y1, g.ch)
-    tmp = np.zeros((h_in, g.cw, img.shape[2]), np.float64)
-    for k in range(wx.shape[1]):
-        idx = np.minimum(fx + k, w_in - 1)
-        tmp += img[:, idx, :] * wx[:, k][None, :, None]
     out = np.zeros((g.ch, g.cw, img.shape[2]), np.float64)
     for k in range(wy.shape[1]):
         idx = np.minimum(fy + k, h_in - 1)

@@ -145,6 +145,10 @@ def test_golden_tree(tiny, tmp_path):
     want = _tree(GOLDEN)
     assert sorted(got) == sorted(want), "rendered file set changed (PACKAGER_REGEN_GOLDEN=1 to accept)"
     for rel in want:
+        if rel.endswith("golden_outputs.bin"):  # the model's float outputs: their last bits follow the CPU's kernels
+            a, b = (np.frombuffer(d, "<f4") for d in (got[rel], want[rel]))
+            assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5, atol=1e-6), f"{rel}: outputs differ"
+            continue
         assert got[rel] == want[rel], f"{rel} differs from tests/golden/android (PACKAGER_REGEN_GOLDEN=1 to accept)"
 
 
