@@ -164,7 +164,11 @@ def _predict_samples(session: PageSession, source: Source, samples: SampleSet, r
         out, ms = session.predict(sample)
         rows.append(out)
         times.append(ms)
-    errors = list(session.errors)
+    return _prediction(rows, times, list(session.errors), source, runtime)
+
+
+def _prediction(rows: list[dict[str, np.ndarray]], times: list[float], errors: list[str], source: Source,
+                runtime: str) -> Prediction:
     stacked = _stack(rows)
     return Prediction(
         outputs={t.name: stacked[t.name] for t in source.outputs},
