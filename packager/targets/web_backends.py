@@ -20,6 +20,7 @@ import numpy as np
 from ..checks import FAIL, PASS, Check
 from ..compare import compare, gates_for
 from ..errors import PackagerError
+from ..memory import LARGE_WEIGHTS, weights_bytes
 from .base import Prediction
 from .web_bundle import BACKENDS, _b64, _from_b64
 from .web_page import CHECK_PREFIX, PageSession, _prediction, _runtime_name
@@ -74,15 +75,18 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
     """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
     ToolMissing when there is no browser.
 
-    The first backend runs every sample from here, alone in the browser (its figures are the target's latency).
-    Once one has passed, every later backend's page opens at once, each in its own context (its own renderer
-    process): their models load and warm up (WebGL compiles its shaders) and their budgeted runs go on inside the
-    pages side by side; they are collected in the page's order."""
+    The first backend runs every sample from here, alone in the browser (its figures are the target's latency); a
+    page is closed once its backend is judged. Once one has passed, every later backend's page opens at once, each
+    in its own context (its own renderer process): their models load and warm up (WebGL compiles its shaders) and
+    their budgeted runs go on inside the pages side by side; they are collected in the page's order. A model of
+    memory.LARGE_WEIGHTS or more (each page holds a copy of its weights) has its fallbacks run one after another."""
     from ..runtimes.browser import StaticServer, chromium, close
 
     gates = gates_for("web", mode, getattr(spec, "tolerances", None))
     kinds = getattr(spec, "output_kinds", None) or None
     runs: list[BackendRun] = []
+    # each page holds its own copy of the weights: a large model's fallbacks run one after another
+    side_by_side = _weights(spec) < LARGE_WEIGHTS
     with StaticServer(bundle, prefix=CHECK_PREFIX, compress=True) as server, chromium() as browser:
         version = browser.version
         pages: dict[str, _BackendPage] = {}
@@ -95,10 +99,14 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
         try:
             for i, name in enumerate(backends):
                 fallback = any(r.passed for r in runs)  # a backend before this one already runs the model
-                if fallback and name not in pages:  # every fallback at once
+                for done in [n for n in pages if n in {r.name for r in runs}]:  # its memory back before the next
+                    close(pages.pop(done).context)
+                if fallback and name not in pages and side_by_side:  # every fallback at once
                     for later in backends[i:]:
                         open_page(later).start(samples)
                 page = pages.get(name) or open_page(name)
+                if fallback and not page.started:
+                    page.start(samples)
                 try:
                     got = page.ready()
                 except PackagerError as e:
@@ -118,6 +126,13 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
             for page in pages.values():
                 close(page.context)
     return runs
+
+
+def _weights(spec) -> int:
+    try:
+        return weights_bytes(spec.model)
+    except (OSError, AttributeError, TypeError):
+        return LARGE_WEIGHTS
 
 
 # A fallback's run is handed to its page at once: at most this many samples (and MAX_HANDED_BYTES of them).
