@@ -259,7 +259,10 @@ def summary(results: dict) -> str:
                 ratio = f"{r['ratio']:.3f}" if r.get("ratio") else (f"{r['bytes']} B" if r.get("bytes") else "-")
                 mark = ("*" if r.get("auto") else "") + (" (o)" if r.get("official") else "")
                 short = {"PASS": "pass", "FAIL": "fail", "NOT CONVERTED": "none", "UNVERIFIED": "unverified"}
-                cells.append(f"{r['mode']}{mark} {ratio} {r.get('agreement', '')} {short.get(r['status'], r['status'])}")
+                verdict = short.get(r["status"], r["status"])
+                if r["status"] == "FAIL" and r.get("auto_pass"):  # auto judges by its first mode's gates too
+                    verdict += " (pass by auto's gates)"
+                cells.append(f"{r['mode']}{mark} {ratio} {r.get('agreement', '')} {verdict}")
             lines.append(f"| {name} | {target} | {'; '.join(cells)} | {tv['auto_vs_official']} |")
     return "\n".join(lines)
 

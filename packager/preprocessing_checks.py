@@ -242,17 +242,17 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
     path = JVM_PATH.format(cls=preprocessing_class.rsplit(".", 1)[-1])
     with tempfile.TemporaryDirectory(prefix="packager-preprocess-") as tmp:
         work = Path(tmp)
-        src = work / "PreprocessRunner.java"
-        src.write_text(RUNNER_JAVA, encoding="utf-8")
+        from .runtimes.android_jvm_runner import compiled_java
+
         tools = host.java_tools()
-        res = host.run([tools["javac"], "-d", work, src])
+        res, runner = compiled_java("PreprocessRunner", RUNNER_JAVA, work)  # compiled once, kept in the tools folder
         if res.returncode != 0:
             return Check(NAME, FAIL, "javac of the preprocessing runner failed: " + host.first_lines(res.output),
                          time.perf_counter() - t0, data=not_run_data(spec, path))
         (work / "files.txt").write_text("\n".join(str(Path(f).resolve()) for f in files) + "\n", encoding="utf-8")
         import os
 
-        cp = os.pathsep.join(str(p) for p in (work, classes, host.kotlin_stdlib(), host.android_stubs_jar()))
+        cp = os.pathsep.join(str(p) for p in (runner, classes, host.kotlin_stdlib(), host.android_stubs_jar()))
         res = host.run([tools["java"], "-Xmx2g", "-XX:+UseSerialGC", "-Djava.awt.headless=true", "-cp", cp,
                         "PreprocessRunner", preprocessing_class, work / "files.txt", work / "out.bin"], timeout=1200)
         if res.returncode != 0:

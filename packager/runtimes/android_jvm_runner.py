@@ -203,18 +203,23 @@ public final class AndroidHostRunner {
 
 
 def compile_runner(work: Path) -> tuple[Run, Path]:
-    """(javac's run, the folder holding AndroidHostRunner.class). The runner reaches the module's classes by
-    reflection only, so one compile per runner source serves every build: it is kept under the tools folder
-    (named by the source's hash; written to a temporary folder and renamed, so concurrent builds never see
+    """(javac's run, the folder holding AndroidHostRunner.class): ``compiled_java`` of the runner."""
+    return compiled_java("AndroidHostRunner", RUNNER_JAVA, work)
+
+
+def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
+    """(javac's run, the folder holding ``class_name``.class) of a Java source of packager's own that reaches the
+    module's classes by reflection only: one compile per source serves every build. It is kept under the tools
+    folder (named by the source's hash; written to a temporary folder and renamed, so concurrent builds never see
     half a class), or compiled into ``work`` when the tools folder is read-only."""
     import hashlib
 
-    digest = hashlib.sha256(RUNNER_JAVA.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
     kept = tools_dir() / "host-runner" / digest
-    if (kept / "AndroidHostRunner.class").is_file():
+    if (kept / f"{class_name}.class").is_file():
         return Run(0, ""), kept
-    src = work / "AndroidHostRunner.java"
-    src.write_text(RUNNER_JAVA, encoding="utf-8")
+    src = work / f"{class_name}.java"
+    src.write_text(source, encoding="utf-8")
     out = work / "runner"
     res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), "-d", out, src])
     if res.returncode != 0:
@@ -226,7 +231,7 @@ def compile_runner(work: Path) -> tuple[Run, Path]:
             staging.rename(kept)
         except OSError:  # another build got there first
             shutil.rmtree(staging, ignore_errors=True)
-        return res, kept if (kept / "AndroidHostRunner.class").is_file() else out
+        return res, kept if (kept / f"{class_name}.class").is_file() else out
     except OSError:
         return res, out
 
