@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from real_models import CORPUS, prepare  # noqa: E402
+from real_models import CORPUS, packager_flags, prepare  # noqa: E402
 
 TARGETS = ("android", "ios", "web")
 OFFICIAL_DEFAULT = {"android": "dynamic", "ios": "8bit", "web": "uint8"}
@@ -61,7 +61,11 @@ def load(m: dict, work: Path):
     from packager.samples import load_samples
     from packager.source import load_source
 
-    args = make_parser().parse_args(["build", m["model"], "--samples", m["samples"], *m.get("flags", []),
+    flags, _ = packager_flags(m, {"--custom-objects", "--input-shape", "--output-names", "--labels"})
+    extra = (m.get("env") or {}).get("PYTHONPATH")  # where a model's custom layers are (textgenrnn)
+    if extra and extra not in sys.path:
+        sys.path.append(extra)
+    args = make_parser().parse_args(["build", m["model"], "--samples", m["samples"], *flags,
                                      "--out", str(work / "unused"), "--force"])
     spec = build_spec(args)
     source = load_source(spec, work)
