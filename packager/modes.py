@@ -39,6 +39,14 @@ def auto_gates(target: str, first: str, mode: str, tolerances: dict | None) -> d
     return {k: (max if k.startswith("max") else min)(v, lax.get(k, v)) for k, v in own.items()}
 
 
+def judged_gates(target: str, artifact, mode: str, tolerances: dict | None) -> dict[str, float]:
+    """The gates the build judged ``artifact`` by (``auto_gates`` under auto, kept in ``extra["gates"]``) when
+    ``mode`` is the artifact's own; else ``mode``'s. The checks that run the shipped model again use these, so a
+    mode auto kept is not failed afterwards by a stricter gate than the one it was chosen by."""
+    kept = artifact.extra.get("gates") if mode == artifact.mode else None
+    return dict(kept) if kept else gates_for(target, mode, tolerances)
+
+
 def convert_once(target, mode: str, spec, source, tdir: Path, artifacts: dict):
     """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
     quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""

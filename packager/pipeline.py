@@ -260,6 +260,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
         if len(modes) > 1:  # auto: every mode by the gates of its smallest
             result.gates = auto_gates(name, modes[0], mode, spec.tolerances)
+        if artifact is not None:  # the checks that run it again judge it the same way (modes.judged_gates)
+            artifact.extra["gates"] = dict(result.gates)
         if low_memory:  # what the converter held goes back to the system before the model runs
             memory.release()
         stop = None

@@ -9,6 +9,7 @@ network (to try the page on a phone): an explicit opt-in, with a warning.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import webbrowser
@@ -61,7 +62,10 @@ def serve(directory: Path | str, port: int | None = None, open_browser: bool = F
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """CLI entry: returns the exit code (0 after Ctrl-C, the normal way to stop)."""
+    """CLI entry: returns the exit code (0 after Ctrl-C, the normal way to stop). Ctrl-C stops it even when the
+    process was started with SIGINT ignored (a background job of a script inherits that), as ``packager build``."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         serve(args.dir, port=args.port, open_browser=args.open_browser, host=getattr(args, "host", "127.0.0.1"))
     except KeyboardInterrupt:

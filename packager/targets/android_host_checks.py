@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..compare import compare, gates_for
+from ..compare import compare
+from ..modes import judged_gates
 from . import tflite_metadata
 from .android_render import DEFAULT_THREADS, MAX_HOST_SAMPLES, _template_manifest, android_package
 
@@ -189,7 +190,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
         got[name] = out[:, offset:offset + size].reshape(ref[name].shape)
         offset += size
     kinds = {n: k for n, k in (getattr(spec, "output_kinds", None) or {}).items() if n in ref}
-    cmp = compare(ref, got, gates_for("android", mode, spec.tolerances), kinds or None)
+    cmp = compare(ref, got, judged_gates("android", artifact, mode, spec.tolerances), kinds or None)
     if runtime["key"] == "bundled":
         _, version = host.litert_lib()
         where = f"LiteRT C API {version} (libLiteRt.so of the ai-edge-litert {version} wheel; CompiledModel, CPU)"

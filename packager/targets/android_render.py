@@ -164,7 +164,7 @@ def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, refe
     """The instrumented test's golden samples: the first samples' model inputs (float32 little-endian, in the
     model's input order, as ``run`` takes them), the original model's outputs for them (in ``OUTPUT_NAMES`` order)
     and golden.properties with their count and the gates of the shipped mode. Returns the count."""
-    from ..compare import gates_for
+    from ..modes import judged_gates
 
     in_names = [t["name"] for t in ctx["inputs"]]
     out_names = [t["name"] for t in ctx["outputs"]]
@@ -172,7 +172,7 @@ def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, refe
     count = min(len(samples), GOLDEN_MAX_SAMPLES, max(1, GOLDEN_MAX_BYTES // max(per_sample, 1)))
     inputs = b"".join(np.asarray(samples[i][n], "<f4").tobytes() for i in range(count) for n in in_names)
     outputs = b"".join(np.asarray(reference[n][i], "<f4").tobytes() for i in range(count) for n in out_names)
-    gates = gates_for("android", artifact.mode, spec.tolerances)
+    gates = judged_gates("android", artifact, artifact.mode, spec.tolerances)
     for key, data in (("golden_inputs", inputs), ("golden_outputs", outputs)):
         (outdir / manifest[key]).parent.mkdir(parents=True, exist_ok=True)
         (outdir / manifest[key]).write_bytes(data)

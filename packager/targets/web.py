@@ -34,6 +34,7 @@ import numpy as np
 
 from ..checks import FAIL, Check
 from ..errors import ConversionError, PackagerError, ToolMissing
+from ..modes import judged_gates
 from .base import Artifact, Prediction, Unverified
 from .web_backends import backends_check, first_prediction, listed_backends, page_backends, validate_backends
 from .web_bundle import (  # noqa: F401  (re-exported: part of this module's API)
@@ -193,7 +194,8 @@ class WebTarget:
                             reference: dict[str, np.ndarray], outdir: Path):
         """Every backend the page may pick, run on the samples (web_backends); the bundle re-rendered to list only
         those that passed. Returns (runs, the page's backends, the backends check)."""
-        runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir)
+        runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir,
+                                 gates=judged_gates("web", artifact, artifact.mode, spec.tolerances))
         chosen = page_backends(runs)
         if chosen != listed_backends(outdir):
             build_bundle(spec, source, artifact, samples, outdir, backends=chosen)

@@ -71,7 +71,7 @@ MIN_FALLBACK_SAMPLES = 2
 
 
 def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, reference: dict, mode: str,
-                      bundle: Path, backends: tuple[str, ...] = BACKENDS) -> list[BackendRun]:
+                      bundle: Path, backends: tuple[str, ...] = BACKENDS, gates: dict | None = None) -> list[BackendRun]:
     """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
     ToolMissing when there is no browser.
 
@@ -82,7 +82,7 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
     memory.LARGE_WEIGHTS or more (each page holds a copy of its weights) has its fallbacks run one after another."""
     from ..runtimes.browser import StaticServer, chromium, close
 
-    gates = gates_for("web", mode, getattr(spec, "tolerances", None))
+    gates = gates or gates_for("web", mode, getattr(spec, "tolerances", None))
     kinds = getattr(spec, "output_kinds", None) or None
     runs: list[BackendRun] = []
     # each page holds its own copy of the weights: a large model's fallbacks run one after another
