@@ -238,6 +238,13 @@ class _CountingWriter:
         return getattr(self._raw, name)
 
 
+# Compressed files, shared by every server of the process (the build serves one bundle from two or three servers at
+# once: the backends' browser, the page checks' browser): a file is compressed once per content (path, mtime, size).
+_GZIP_CACHE: dict[tuple, bytes] = {}
+_GZIP_LOCK = threading.Lock()
+_GZIP_CACHE_FILES = 64
+
+
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -266,7 +273,6 @@ class StaticServer:
         self.any_host = host not in ("127.0.0.1", "localhost", "::1")  # listening beyond loopback: by request
         self.bytes_sent = 0
         self._lock = threading.Lock()
-        self._gzip_cache: dict[tuple, bytes] = {}
         self.host = host
         self._port = port
         self.quiet = quiet
@@ -279,12 +285,14 @@ class StaticServer:
 
     def gzipped(self, path: Path, st: os.stat_result) -> bytes:
         key = (str(path), st.st_mtime_ns, st.st_size)
-        with self._lock:
-            hit = self._gzip_cache.get(key)
+        with _GZIP_LOCK:
+            hit = _GZIP_CACHE.get(key)
         if hit is None:
             hit = gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
-            with self._lock:
-                self._gzip_cache[key] = hit
+            with _GZIP_LOCK:
+                if len(_GZIP_CACHE) >= _GZIP_CACHE_FILES:
+                    _GZIP_CACHE.pop(next(iter(_GZIP_CACHE)))
+                _GZIP_CACHE[key] = hit
         return hit
 
     @property
