@@ -90,6 +90,7 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
     with StaticServer(bundle, prefix=CHECK_PREFIX, compress=True) as server, chromium() as browser:
         version = browser.version
         pages: dict[str, _BackendPage] = {}
+        handed: list[dict] = []
 
         def open_page(name: str) -> _BackendPage:
             pages[name] = _BackendPage(browser.new_context(service_workers="block"), name,
@@ -103,10 +104,10 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                     close(pages.pop(done).context)
                 if fallback and name not in pages and side_by_side:  # every fallback at once
                     for later in backends[i:]:
-                        open_page(later).start(samples)
+                        open_page(later).start(samples, handed := handed or _handed(samples))
                 page = pages.get(name) or open_page(name)
                 if fallback and not page.started:
-                    page.start(samples)
+                    page.start(samples, handed := handed or _handed(samples))
                 try:
                     got = page.ready()
                 except PackagerError as e:
@@ -135,9 +136,24 @@ def _weights(spec) -> int:
         return LARGE_WEIGHTS
 
 
-# A fallback's run is handed to its page at once: at most this many samples (and MAX_HANDED_BYTES of them).
+# A fallback's run is handed to its page at once: at most this many samples, and MAX_HANDED_BYTES of them (base64;
+# at least MIN_FALLBACK_SAMPLES). Playwright moves about 2.5 MB/s into a page on a busy 2-CPU machine (16
+# MobileNetV2 inputs, 13 MB: 5.7 s a page), and a fallback runs 2-3 such samples in its 2 s budget.
 MAX_HANDED_SAMPLES = 16
-MAX_HANDED_BYTES = 64 * 1024 ** 2
+MAX_HANDED_BYTES = 4 * 1024 ** 2
+
+
+def _handed(samples: SampleSet) -> list[dict]:
+    """The first samples as the page's predictB64 takes them, within MAX_HANDED_SAMPLES / MAX_HANDED_BYTES."""
+    xs: list[dict] = []
+    size = 0
+    for sample in samples:
+        payload = {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
+        size += sum(len(v["b64"]) for v in payload.values())
+        if len(xs) >= MIN_FALLBACK_SAMPLES and (len(xs) >= MAX_HANDED_SAMPLES or size > MAX_HANDED_BYTES):
+            break
+        xs.append(payload)
+    return xs
 
 _START = """(a) => {
   window.__packagerRun = (async () => {
@@ -162,26 +178,28 @@ class _BackendPage:
         self.session = PageSession(context, url)
         self.error: PackagerError | None = None
         try:
-            self.session.response = self.session.page.goto(url, wait_until="load")
+            self.session.response = self.session.page.goto(url, wait_until="commit")  # goto returns at once; ready() waits
         except Exception as e:  # the page never loaded: ready() says so
             self.error = PackagerError(f"the web demo did not load its model: {e}")
 
+    def _hooks(self) -> None:
+        """Wait for the page's ``window.packager`` (app.js defines it before the model loads)."""
+        if self.error is None:
+            try:
+                self.session.page.wait_for_function("() => window.packager !== undefined")
+            except Exception as e:  # the page never ran its script: ready() says so
+                self.error = PackagerError(f"the web demo did not load its model: {e}")
+
     def ready(self) -> str:
+        self._hooks()
         if self.error is not None:
             raise self.error
         return self.session.wait_ready()
 
-    def start(self, samples: SampleSet) -> None:
-        """Hand the page its first samples and the fallback budget; it runs them by itself."""
+    def start(self, samples: SampleSet, xs: list[dict]) -> None:
+        """Hand the page the samples ``xs`` (``_handed``) and the fallback budget; it runs them by itself."""
         self.samples = samples
-        xs = []
-        size = 0
-        for sample in samples:
-            payload = {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
-            size += sum(len(v["b64"]) for v in payload.values())
-            if len(xs) >= max(MIN_FALLBACK_SAMPLES, 1) and (len(xs) >= MAX_HANDED_SAMPLES or size > MAX_HANDED_BYTES):
-                break
-            xs.append(payload)
+        self._hooks()
         try:
             self.session.page.evaluate(_START, {"xs": xs, "min": MIN_FALLBACK_SAMPLES,
                                                 "budgetMs": FALLBACK_BUDGET_S * 1000})
