@@ -143,6 +143,9 @@ MAX_HANDED_SAMPLES = 16
 MAX_HANDED_BYTES = 4 * 1024 ** 2
 
 
+HOOKS_TIMEOUT_MS = 30_000  # app.js defines window.packager as it runs, before the model loads: a page without it is broken
+
+
 def _handed(samples: SampleSet) -> list[dict]:
     """The first samples as the page's predictB64 takes them, within MAX_HANDED_SAMPLES / MAX_HANDED_BYTES."""
     xs: list[dict] = []
@@ -186,7 +189,7 @@ class _BackendPage:
         """Wait for the page's ``window.packager`` (app.js defines it before the model loads)."""
         if self.error is None:
             try:
-                self.session.page.wait_for_function("() => window.packager !== undefined")
+                self.session.page.wait_for_function("() => window.packager !== undefined", timeout=HOOKS_TIMEOUT_MS)
             except Exception as e:  # the page never ran its script: ready() says so
                 self.error = PackagerError(f"the web demo did not load its model: {e}")
 
