@@ -47,6 +47,20 @@ function wireCamera(page) {
     cameraButton.title = "No camera access on this page (needs https or localhost)";
   }
 
+  // The first frame arrives a moment after the stream starts: a capture before it waits for it (createImageBitmap
+  // of a video without a frame throws).
+  function frame() {
+    if (video.readyState >= 2) return Promise.resolve();  // HAVE_CURRENT_DATA
+    return new Promise((resolve) => {  // or the camera stopped first: predictImage then says there is no image
+      video.addEventListener("loadeddata", resolve, { once: true });
+      video.addEventListener("emptied", resolve, { once: true });
+    });
+  }
+
+  function predictFrame() {
+    return frame().then(() => page.predictImage(video));
+  }
+
   function setLive(on) {
     live = on && stream !== null;
     liveButton.setAttribute("aria-pressed", String(live));
@@ -55,7 +69,7 @@ function wireCamera(page) {
 
   async function liveLoop() {
     while (live && stream) {
-      await page.run(() => page.predictImage(video), { live: true });
+      await page.run(predictFrame, { live: true });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -85,7 +99,7 @@ function wireCamera(page) {
   }
 
   cameraButton.addEventListener("click", () => (stream ? stop() : start()));
-  captureButton.addEventListener("click", () => page.run(() => page.predictImage(video)));
+  captureButton.addEventListener("click", () => page.run(predictFrame));
   liveButton.addEventListener("click", () => setLive(!live));
   // Release the camera when the page is hidden (tab switched, phone locked, navigated away).
   document.addEventListener("visibilitychange", () => { if (document.hidden) stop(); });
