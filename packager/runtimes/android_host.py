@@ -114,19 +114,18 @@ class Run:
 # The host tools (kotlinc, javac, g++, the JVM runs) are checks whose results are awaited last: on a busy machine
 # they yield the CPU to the conversions and the browser, which the build waits for first (MobileNetV2, 3 targets
 # on 2 CPUs: the web target's browser checks were the build's last 16 s, starved by kotlinc and g++).
+# Through nice(1), not preexec_fn: the build runs these from threads, where a preexec_fn can deadlock the child.
 HOST_TOOL_NICENESS = 5
 
 
-def _lower_priority() -> None:
-    try:
-        os.nice(HOST_TOOL_NICENESS)
-    except OSError:
-        pass
+def _lower_priority(cmd: list[str]) -> list[str]:
+    nice = shutil.which("nice")
+    return [nice, "-n", str(HOST_TOOL_NICENESS), *cmd] if nice else cmd
 
 
 def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> Run:
-    p = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, **(env or {})}, preexec_fn=_lower_priority)
+    p = subprocess.run(_lower_priority([str(c) for c in cmd]), cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout, env={**os.environ, **(env or {})})
     return Run(p.returncode, (p.stdout + p.stderr).strip())
 
 

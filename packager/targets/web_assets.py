@@ -78,6 +78,11 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype=np.float32).tobytes()).decode("ascii")
 
 
+def b64_sample(sample: dict) -> dict:
+    """One sample as the page's ``predictB64`` and samples.json take it: {input: {"shape", "b64"}}, in its order."""
+    return {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
+
+
 def _from_b64(s: str, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=np.float32).reshape(shape)
 

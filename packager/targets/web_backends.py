@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..checks import FAIL, PASS, Check
 from ..compare import compare, gates_for
 from ..errors import PackagerError
 from ..memory import LARGE_WEIGHTS, weights_bytes
 from .base import Prediction
-from .web_bundle import BACKENDS, _b64, _from_b64
+from .web_bundle import BACKENDS, _from_b64, b64_sample
 from .web_page import CHECK_PREFIX, PageSession, _prediction, _runtime_name
 from .web_page import _predict_samples as _predict_all
 
@@ -141,8 +139,6 @@ def _weights(spec) -> int:
 # MobileNetV2 inputs, 13 MB: 5.7 s a page), and a fallback runs 2-3 such samples in its 2 s budget.
 MAX_HANDED_SAMPLES = 16
 MAX_HANDED_BYTES = 4 * 1024 ** 2
-
-
 HOOKS_TIMEOUT_MS = 30_000  # app.js defines window.packager as it runs, before the model loads: a page without it is broken
 
 
@@ -151,12 +147,13 @@ def _handed(samples: SampleSet) -> list[dict]:
     xs: list[dict] = []
     size = 0
     for sample in samples:
-        payload = {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
+        payload = b64_sample(sample)
         size += sum(len(v["b64"]) for v in payload.values())
         if len(xs) >= MIN_FALLBACK_SAMPLES and (len(xs) >= MAX_HANDED_SAMPLES or size > MAX_HANDED_BYTES):
             break
         xs.append(payload)
     return xs
+
 
 _START = """(a) => {
   window.__packagerRun = (async () => {

@@ -20,8 +20,6 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import ConversionError, ToolMissing
 from ..kinds import primary_name
 from ..render import REPO_ROOT, render_string, render_tree, template_dir
@@ -35,6 +33,7 @@ from .web_assets import (  # noqa: F401  (re-exported)
     _png_bytes,
     _sample_images,
     _short_name,
+    b64_sample,
     make_icon,
     preprocess_pixels,
 )
@@ -160,7 +159,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         for i, sample in enumerate(samples):
             if i >= MAX_BUNDLED_SAMPLES:
                 break
-            rows.append({k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sorted(sample.items())})
+            rows.append(b64_sample(dict(sorted(sample.items()))))
             bundled.append({})
         samples_url = f"{samples_dir}/samples.json"
         (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")

@@ -24,10 +24,10 @@ from ..errors import PackagerError
 from .base import Prediction
 from .web_bundle import (
     TFJS_VERSION,
-    _b64,
     _from_b64,
     _png_bytes,
     _sample_images,
+    b64_sample,
     bundle_sizes,
     image_geometry,
     preprocess_pixels,
@@ -77,8 +77,7 @@ class PageSession:
             raise PackagerError(f"the web demo did not load its model: {shown or e}{_load_failure_fix(shown)}") from e
 
     def predict(self, sample: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
-        payload = {k: {"shape": list(np.shape(v)), "b64": _b64(np.asarray(v))} for k, v in sample.items()}
-        r = self.page.evaluate("(x) => window.packager.predictB64(x)", payload)
+        r = self.page.evaluate("(x) => window.packager.predictB64(x)", b64_sample(sample))
         return {k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])
 
     def predict_image(self, url: str) -> tuple[dict[str, np.ndarray], float]:
