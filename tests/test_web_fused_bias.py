@@ -70,7 +70,6 @@ def test_without_the_rewrite_wasm_is_left_out_and_webgl_validated(residual, tmp_
 def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path, monkeypatch):
     from packager.targets import web, web_backends
 
-    monkeypatch.setattr(web_backends, "FALLBACK_BUDGET_S", 0.0)  # fallbacks: the minimum number of samples
 
     _, spec, source, samples, reference = residual
     target = web.WebTarget()
@@ -84,19 +83,18 @@ def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path, 
     assert all(f"{b}: PASS" in checks["backends"].detail for b in ("wasm", "webgl", "cpu"))
     assert "wasm backend" in pred.runtime and len(pred.outputs[next(iter(reference))]) == 3  # the first: every sample
     detail = checks["backends"].detail
-    assert detail.count("on 2 of 3 samples (time budget of a fallback)") == 2, detail
+    assert detail.count(f"on {web_backends.FALLBACK_SAMPLES} of 3 samples (a fallback's spot check)") == 2, detail
     for k, ref in reference.items():
         assert np.max(np.abs(pred.outputs[k] - ref)) <= 1e-5
 
 
 @pytest.mark.parametrize("side_by_side", [True, False])
 def test_fallbacks_side_by_side_or_one_after_another_judge_the_same(residual, tmp_path, monkeypatch, side_by_side):
-    """Fallback pages run their budgeted samples inside the page, all at once (small models) or one after another
-    (models of memory.LARGE_WEIGHTS or more); either way each loads, runs at least MIN_FALLBACK_SAMPLES and is
-    judged against the reference; the first backend runs every sample."""
+    """Fallback pages run their samples inside the page, all at once (small models) or one after another (models
+    of memory.LARGE_WEIGHTS or more); either way each loads, runs FALLBACK_SAMPLES and is judged against the
+    reference; the first backend runs every sample."""
     from packager.targets import web, web_backends
 
-    monkeypatch.setattr(web_backends, "FALLBACK_BUDGET_S", 0.0)
     monkeypatch.setattr(web_backends, "_weights", lambda spec: 0 if side_by_side else web_backends.LARGE_WEIGHTS)
     _, spec, source, samples, reference = residual
     art = web.WebTarget().convert(source, spec, "fp32", tmp_path / "work")
@@ -106,7 +104,7 @@ def test_fallbacks_side_by_side_or_one_after_another_judge_the_same(residual, tm
     assert [r.name for r in runs] == ["wasm", "webgl", "cpu"]
     assert all(r.loaded and r.passed for r in runs), [r.summary() for r in runs]
     assert runs[0].samples == len(samples)
-    assert [r.samples for r in runs[1:]] == [web_backends.MIN_FALLBACK_SAMPLES] * 2
+    assert [r.samples for r in runs[1:]] == [web_backends.FALLBACK_SAMPLES] * 2
     for r in runs:
         for k, ref in reference.items():
             assert np.max(np.abs(r.prediction.outputs[k] - ref[:r.samples])) <= 1e-5

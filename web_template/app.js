@@ -56,9 +56,12 @@ function show(r, live) {
 }
 
 async function load() {
-  const wanted = new URLSearchParams(location.search).get("backend");
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("backend");
+  const options = wanted ? { backends: [wanted] } : {};
+  if (params.get("warmup") === "0") options.warmUp = false;  // ?warmup=0: no warm-up run (the build's fallback checks)
   try {
-    const { backend, skipped } = await model.load(wanted ? { backends: [wanted] } : {});
+    const { backend, skipped } = await model.load(options);
     api.backend = backend;
     api.skippedBackends = skipped;
     $("backend").textContent = backend;

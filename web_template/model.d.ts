@@ -60,7 +60,7 @@ export let backend: string | null;
 export const tf: any;
 
 export function loadMetadata(): Promise<Metadata>;
-export function load(options?: { backends?: string[]; timeoutMs?: number }): Promise<{ backend: string; skipped: string[] }>;
+export function load(options?: { backends?: string[]; timeoutMs?: number; warmUp?: boolean }): Promise<{ backend: string; skipped: string[] }>;
 export function predict(tensors: Record<string, TensorData>): Promise<Prediction>;
 export function predictImage(source: ImageSource, options?: { canvas?: HTMLCanvasElement | OffscreenCanvas }): Promise<Prediction>;
 export function topK(scores: Float32Array | number[], k?: number): { index: number; label: string; score: number }[];

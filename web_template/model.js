@@ -38,7 +38,9 @@ export async function loadMetadata() {
   return metadata;
 }
 
-/** Load the model on the first backend that starts AND runs it; resolves {backend, skipped}. Safe to call twice. */
+/** Load the model on the first backend that starts AND runs it (a warm-up run on zeros); resolves {backend, skipped}.
+ * Safe to call twice. `{warmUp: false}` skips the warm-up run: the first predict is then the slow one (WebGL
+ * compiles its shaders), and a backend that starts but cannot run the graph fails there, not here. */
 export function load(options = {}) {
   if (!loading) {
     loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
@@ -75,7 +77,7 @@ async function loadOnFirstWorkingBackend(options) {
     }
     try {
       model = await tf.loadGraphModel(here(metadata.model_url), { fetchFunc: checkedFetch });
-      await warmUp();
+      if (options.warmUp !== false) await warmUp();
       backend = tf.getBackend();
       return { backend: backend, skipped: failures };
     } catch (e) {

@@ -1,14 +1,15 @@
 """Every tf.js backend the page may pick, validated on the samples (issue 19).
 
 The page tries wasm, then webgl, then cpu, and runs on the first that starts and runs the model. Each of them is
-run here on every sample in headless Chromium (``index.html?backend=NAME``; WebGL runs on SwiftShader) and compared
-with the reference under the target's gates. The bundle's metadata.json then lists only the backends that passed,
+run here in headless Chromium (``index.html?backend=NAME``; WebGL runs on SwiftShader), the first on every sample,
+the later ones (fallbacks) on the first FALLBACK_SAMPLES, and compared with the reference under the target's gates. The bundle's metadata.json then lists only the backends that passed,
 so a backend that loads but computes wrong numbers is never picked by the page; one that cannot run the graph (e.g.
 wasm's fused convolution refusing a rank-4 bias) is left out too, with its reason in the ``backends`` check.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ class BackendRun:
     reason: str = ""
     prediction: Prediction | None = None
     metrics: dict = field(default_factory=dict)
-    samples: int = 0  # how many samples it ran (a fallback backend may stop early: FALLBACK_BUDGET_S)
+    samples: int = 0  # how many samples it ran (a fallback runs FALLBACK_SAMPLES)
     of: int = 0
 
     def summary(self) -> str:
@@ -51,32 +52,32 @@ class BackendRun:
         ms = self.prediction.latency_ms if self.prediction and self.prediction.latency_ms is not None else None
         timing = f", {ms:.1f} ms/sample" if ms is not None else ""
         if self.samples and self.samples < self.of:
-            timing += f", on {self.samples} of {self.of} samples (time budget of a fallback)"
+            timing += f", on {self.samples} of {self.of} samples (a fallback's spot check)"
         if self.passed:
             return f"{self.name}: PASS ({figures}{timing})"
         what = "numerically wrong" if not self.reason.startswith("console errors") else "errors on the page"
         return f"{self.name}: {what} ({self.reason}; {figures}), left out"
 
 
-# A backend after the one the page picks first is a fallback: it runs samples until FALLBACK_BUDGET_S of page time
-# is spent (at least MIN_FALLBACK_SAMPLES), and the check says on how many: it must load the model and agree with
-# the reference, the figures come from the first backend. Measured on an idle machine (2026-11-28), per sample:
-# MobileNetV2 wasm 0.04 s, webgl (SwiftShader) 0.56 s + 5 s to compile its shaders, cpu 1.4 s; ResNet50 wasm
-# 0.35 s, webgl 4.5 s, cpu 10.8 s. Every sample on every fallback took 30 s of MobileNetV2's 70 s build, 130 s of
-# ResNet50's 248 s with a 60 s budget (all 16 on every backend: 24 min under load).
-FALLBACK_BUDGET_S = 2.0
-MIN_FALLBACK_SAMPLES = 2
+# A backend after the one the page picks first is a fallback: it is spot-checked on the first FALLBACK_SAMPLES
+# samples (the figures come from the first backend, which runs every sample): it must load the model and agree with
+# the reference on them. Its page skips the demo's warm-up run (``?warmup=0``), which its first sample does in
+# effect. Measured on an idle machine (2026-11-28), per sample: MobileNetV2 wasm 0.04 s, webgl (SwiftShader) 0.56 s
+# + 5 s to compile its shaders, cpu 1.4 s; ResNet50 wasm 0.35 s, webgl 4.5 s, cpu 10.8 s. Every sample on every
+# fallback took 30 s of MobileNetV2's 70 s build; a 2 s budget (at least 2 samples) after the warm-up still cost
+# the P1 build ~10 CPU s of its 56 (2026-12-06: webgl's GPU process 6.3 CPU s, the cpu page 3.5).
+FALLBACK_SAMPLES = 1
 
 
 def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, reference: dict, mode: str,
                       bundle: Path, backends: tuple[str, ...] = BACKENDS, gates: dict | None = None) -> list[BackendRun]:
-    """Run every sample on each backend of the bundle's page; compare each with the reference (the target's gates).
-    ToolMissing when there is no browser.
+    """Run each backend of the bundle's page on the samples (a fallback on the first FALLBACK_SAMPLES); compare
+    each with the reference (the target's gates). ToolMissing when there is no browser.
 
     The first backend runs every sample from here, alone in the browser (its figures are the target's latency); a
     page is closed once its backend is judged. Once one has passed, every later backend's page opens at once, each
-    in its own context (its own renderer process): their models load and warm up (WebGL compiles its shaders) and
-    their budgeted runs go on inside the pages side by side; they are collected in the page's order. A model of
+    in its own context (its own renderer process): their models load (no warm-up: the first sample is one; WebGL compiles its
+    shaders) and their runs go on inside the pages side by side; they are collected in the page's order. A model of
     memory.LARGE_WEIGHTS or more (each page holds a copy of its weights) has its fallbacks run one after another."""
     from ..runtimes.browser import StaticServer, chromium, close
 
@@ -90,9 +91,9 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
         pages: dict[str, _BackendPage] = {}
         handed: list[dict] = []
 
-        def open_page(name: str) -> _BackendPage:
-            pages[name] = _BackendPage(browser.new_context(service_workers="block"), name,
-                                       server.url + "index.html?backend=" + name)
+        def open_page(name: str, fallback: bool) -> _BackendPage:
+            pages[name] = _BackendPage(browser.new_context(service_workers="block"), name, server.url
+                                       + "index.html?backend=" + name + ("&warmup=0" if fallback else ""))
             return pages[name]
 
         try:
@@ -102,8 +103,8 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
                     close(pages.pop(done).context)
                 if fallback and name not in pages and side_by_side:  # every fallback at once
                     for later in backends[i:]:
-                        open_page(later).start(samples, handed := handed or _handed(samples))
-                page = pages.get(name) or open_page(name)
+                        open_page(later, True).start(samples, handed := handed or _handed(samples))
+                page = pages.get(name) or open_page(name, fallback)
                 if fallback and not page.started:
                     page.start(samples, handed := handed or _handed(samples))
                 try:
@@ -134,35 +135,19 @@ def _weights(spec) -> int:
         return LARGE_WEIGHTS
 
 
-# A fallback's run is handed to its page at once: at most this many samples, and MAX_HANDED_BYTES of them (base64;
-# at least MIN_FALLBACK_SAMPLES). Playwright moves about 2.5 MB/s into a page on a busy 2-CPU machine (16
-# MobileNetV2 inputs, 13 MB: 5.7 s a page), and a fallback runs 2-3 such samples in its 2 s budget.
-MAX_HANDED_SAMPLES = 16
-MAX_HANDED_BYTES = 4 * 1024 ** 2
 HOOKS_TIMEOUT_MS = 30_000  # app.js defines window.packager as it runs, before the model loads: a page without it is broken
 
 
 def _handed(samples: SampleSet) -> list[dict]:
-    """The first samples as the page's predictB64 takes them, within MAX_HANDED_SAMPLES / MAX_HANDED_BYTES."""
-    xs: list[dict] = []
-    size = 0
-    for sample in samples:
-        payload = b64_sample(sample)
-        size += sum(len(v["b64"]) for v in payload.values())
-        if len(xs) >= MIN_FALLBACK_SAMPLES and (len(xs) >= MAX_HANDED_SAMPLES or size > MAX_HANDED_BYTES):
-            break
-        xs.append(payload)
-    return xs
+    """The first FALLBACK_SAMPLES samples as the page's predictB64 takes them."""
+    return [b64_sample(sample) for sample in itertools.islice(samples, FALLBACK_SAMPLES)]
 
 
 _START = """(a) => {
   window.__packagerRun = (async () => {
     await window.packager.ready;
-    const out = [], t0 = performance.now();
-    for (const x of a.xs) {
-      if (out.length >= a.min && performance.now() - t0 > a.budgetMs) break;
-      out.push(await window.packager.predictB64(x));
-    }
+    const out = [];
+    for (const x of a.xs) out.push(await window.packager.predictB64(x));
     return out;
   })();
   window.__packagerRun.catch(() => {});
@@ -171,7 +156,7 @@ _START = """(a) => {
 
 
 class _BackendPage:
-    """One backend's page: opened (loading its model) when made; a budgeted run started in the page, collected."""
+    """One backend's page: opened (loading its model) when made; its run started in the page, collected."""
 
     def __init__(self, context, name: str, url: str):
         self.context, self.name, self.started, self.samples = context, name, False, None
@@ -197,21 +182,20 @@ class _BackendPage:
         return self.session.wait_ready()
 
     def start(self, samples: SampleSet, xs: list[dict]) -> None:
-        """Hand the page the samples ``xs`` (``_handed``) and the fallback budget; it runs them by itself."""
+        """Hand the page the samples ``xs`` (``_handed``); it runs them by itself."""
         self.samples = samples
         self._hooks()
         try:
-            self.session.page.evaluate(_START, {"xs": xs, "min": MIN_FALLBACK_SAMPLES,
-                                                "budgetMs": FALLBACK_BUDGET_S * 1000})
+            self.session.page.evaluate(_START, {"xs": xs})
             self.started = True
         except Exception:  # a page that cannot take it: collect() runs it from here instead
             self.started = False
 
     def collect(self, source: Source, runtime: str) -> Prediction:
-        """The started run's predictions (run from here, with the same budget, when it could not be started)."""
+        """The started run's predictions (run from here when it could not be started)."""
         if not self.started:
-            return _predict_all(self.session, source, self.samples, runtime, budget_s=FALLBACK_BUDGET_S,
-                                min_samples=MIN_FALLBACK_SAMPLES)
+            return _predict_all(self.session, source, self.samples, runtime, budget_s=0.0,
+                                min_samples=FALLBACK_SAMPLES)
         results = self.session.page.evaluate("() => window.__packagerRun")
         rows = [{k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()} for r in results]
         return _prediction(rows, [float(r["ms"]) for r in results], list(self.session.errors), source, runtime)
