@@ -439,3 +439,40 @@ package android.demo {
         assert "public <R> R map(java.util.function.Function<? super T, ? extends R>) throws java.io.IOException" \
             in r.stdout, r.stdout
         assert "Box(T...)" in r.stdout
+
+
+@needs_tools
+def test_native_methods_read_from_the_class_file_match_javap(tmp_path):
+    """The JNI header's methods come from the .class file itself (no javap JVM): the same native methods, descriptors
+    and static flags that javap prints, on a class with every constant-pool shape that shifts offsets (long and
+    double constants take two entries, strings, lambdas' invokedynamic and method handles, fields with attributes)."""
+    import subprocess
+
+    from packager.runtimes import android_host as host
+    from packager.runtimes.class_file import methods
+
+    src = tmp_path / "p" / "Natives.java"
+    src.parent.mkdir()
+    src.write_text("""package p;
+public class Natives {
+    static final long BIG = 1234567890123L; static final double PI = 3.14159; static final String S = "naïve 猫 🐱 \\0";
+    private final java.util.function.Supplier<String> f = () -> S + BIG + PI;
+    public static native long open(byte[] model, int threads, String name);
+    public native float[] run(long handle, float[] x, int[][] shape);
+    public native void run(long handle);
+    static native boolean close(long handle);
+    public String plain() { return f.get(); }
+}
+""", encoding="utf-8")
+    tools = host.java_tools()
+    subprocess.run([tools["javac"], "-d", tmp_path / "classes", src], check=True)
+    javap = subprocess.run([tools["javap"], "-p", "-s", "-cp", tmp_path / "classes", "p.Natives"],
+                           check=True, capture_output=True, text=True).stdout.splitlines()
+    expected = []
+    for k, line in enumerate(javap):
+        if " native " in f" {line.strip()} ":
+            expected.append((line.split("(")[0].split()[-1], javap[k + 1].split(":", 1)[1].strip(),
+                             " static " in f" {line.strip()} "))
+    got = [(m.name, m.descriptor, m.static) for m in methods(tmp_path / "classes/p/Natives.class") if m.native]
+    assert len(expected) == 4 and got == expected
+    assert [m.name for m in host.native_methods(tmp_path / "classes", "p/Natives")] == ["open", "run", "run", "close"]

@@ -227,22 +227,17 @@ def _parse_descriptor(desc: str) -> tuple[list[str], str]:
 
 
 def native_methods(classes_dir: Path, class_binary: str) -> list[NativeMethod]:
-    """The ``native`` (Kotlin ``external``) methods of one compiled class, read with javap."""
-    javap = java_tools()["javap"]
-    r = run([javap, *(f"-J{o}" for o in QUICK_JVM), "-p", "-s", "-cp", classes_dir, class_binary.replace("/", ".")])
-    if r.returncode != 0:
-        raise RuntimeError(f"javap failed: {first_lines(r.output)}")
-    methods = []
-    lines = r.output.splitlines()
-    for k, line in enumerate(lines):
-        decl = line.strip()
-        if " native " in f" {decl} " and "(" in decl and k + 1 < len(lines):
-            desc = lines[k + 1].strip()
-            if desc.startswith("descriptor:"):
-                name = decl.split("(", 1)[0].split()[-1]
-                methods.append(NativeMethod(class_binary, name, desc.split(":", 1)[1].strip(),
-                                            " static " in f" {decl} "))
-    return methods
+    """The ``native`` (Kotlin ``external``) methods of one compiled class, read from its .class file."""
+    from .class_file import ClassFileError, methods
+
+    path = Path(classes_dir) / f"{class_binary}.class"
+    try:
+        found = methods(path)
+    except OSError as e:
+        raise RuntimeError(f"cannot read the compiled class {class_binary}: {e}") from e
+    except ClassFileError as e:
+        raise RuntimeError(str(e)) from e
+    return [NativeMethod(class_binary, m.name, m.descriptor, m.static) for m in found if m.native]
 
 
 def jni_header(methods: list[NativeMethod]) -> str:
@@ -292,3 +287,11 @@ def build_host_library(cpp_dir: Path, sources: list[str], out_so: Path, jni_head
     cmd += ["-ldl", "-Wl,--no-undefined"]
     out_so.parent.mkdir(parents=True, exist_ok=True)
     return run(cmd)
+
+
+def link_host_library(objects: list[Path], out_so: Path) -> Run:
+    """The bundled runtime's JNI core as a host .so from the objects the jni-compiles check built (position
+    independent, against Android's jni.h: JNI's types and function table are the same ABI as the JDK's), so the
+    host run executes the very objects that check compiled; libLiteRt.so is resolved at run time (dlopen)."""
+    out_so.parent.mkdir(parents=True, exist_ok=True)
+    return run([cxx(), "-shared", "-o", out_so, *objects, "-ldl", "-Wl,--no-undefined"])

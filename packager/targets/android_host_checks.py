@@ -55,7 +55,7 @@ def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, wo
     objects = []
     for src in sources:
         obj = work / (src.stem + ".o")
-        res = host.run([cxx, *host.CXX_WARNINGS, "-c", "-o", obj, *runtime_flags, "-I", ndk_jni, "-I", ndk_inc,
+        res = host.run([cxx, *host.CXX_WARNINGS, "-fPIC", "-c", "-o", obj, *runtime_flags, "-I", ndk_jni, "-I", ndk_inc,
                         "-I", cpp_dir, "-include", header, src])
         if res.returncode != 0:
             raise _CheckFailed(f"{src.name} does not compile with -Wall -Werror:\n" + host.first_lines(res.output))
@@ -101,16 +101,22 @@ def host_core_sources(runtime: dict) -> list[str]:
 
 
 def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
-    """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``; returns
-    that folder. For the bundled runtime the folder also holds (a link to) the wheel's libLiteRt.so, which the
-    module's Kotlin loads with System.loadLibrary("LiteRt") exactly as on Android."""
+    """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``, linked
+    from jni-compiles' objects (bundled runtime) or compiled for the host; returns that folder. For the bundled
+    runtime the folder also holds (a link to) the wheel's libLiteRt.so, which the module's Kotlin loads with
+    System.loadLibrary("LiteRt") exactly as on Android."""
     lib_dir = work / "lib"
     header = work / "kotlin_jni.h"
     if not header.is_file():  # jni-compiles writes it, unless it stopped before
         _, header = _kotlin_jni_header(host, classes, f"{ctx['package']}.{ctx['class_name']}Native", work)
     runtime = ctx["runtime"]
-    res = host.build_host_library(code_dir / "src/main/cpp", host_core_sources(runtime),
-                                  lib_dir / f"lib{ctx['lib_name']}.so", header, runtime["key"])
+    out_so = lib_dir / f"lib{ctx['lib_name']}.so"
+    objects = [work / (Path(name).stem + ".o") for name in host_core_sources(runtime)]
+    if runtime["key"] == "bundled" and all(o.is_file() for o in objects):  # jni-compiles built them (-fPIC)
+        res = host.link_host_library(objects, out_so)
+    else:  # play-services (other macros and a linked C library), or jni-compiles stopped early
+        res = host.build_host_library(code_dir / "src/main/cpp", host_core_sources(runtime), out_so, header,
+                                      runtime["key"])
     if res.returncode != 0:
         raise _CheckFailed("host build of the JNI core failed:\n" + host.first_lines(res.output))
     if runtime["library"]:
