@@ -18,13 +18,12 @@ Order the pipeline calls it in: ``convert`` -> ``predict`` -> ``render`` -> ``ch
   reload with the network cut still predicts, manifest accepted by the browser, the page's image
   path equals the spec's preprocessing, no console errors.
 
-The bundle is built in ``web_bundle``, the page driven and checked in ``web_page``, the model converted in
-``web_convert``; their names stay importable from here.
+The bundle is built in ``web_bundle``, the page driven in ``web_page`` and checked in ``web_page_checks`` (both in
+one browser: ``web_session``), the model converted in ``web_convert``; their names stay importable from here.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import time
 from pathlib import Path
@@ -32,11 +31,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..checks import FAIL, Check
+from ..checks import Check
 from ..errors import ConversionError, PackagerError, ToolMissing
 from ..modes import judged_gates
 from .base import Artifact, Prediction, Unverified
-from .web_backends import backends_check, first_prediction, listed_backends, page_backends, validate_backends
+from .web_backends import first_prediction
 from .web_bundle import (  # noqa: F401  (re-exported: part of this module's API)
     BACKENDS,
     BACKGROUND_COLOR,
@@ -72,27 +71,30 @@ from .web_convert import (  # noqa: F401  (convert_saved_model, signature_nodes:
 from .web_graph import unfuse_tensor_bias
 from .web_page import (  # noqa: F401  (re-exported: part of this module's API)
     _CONTROL_FLOW,
-    BROWSER_CHECKS,
     CHECK_PREFIX,
     PAGE_TIMEOUT_MS,
-    REQUIRED_MANIFEST,
     PageSession,
+    _load_failure_fix,
+    _max_abs,
+    _predict_samples,
+    _runtime_name,
+    _served_page,
+    _stack,
+)
+from .web_page_checks import (  # noqa: F401  (re-exported: part of this module's API)
+    BROWSER_CHECKS,
+    REQUIRED_MANIFEST,
     _browser_checks,
     _content_hash,
     _file_checks,
     _image_path_check,
     _installability_check,
-    _load_failure_fix,
     _manifest_file_check,
-    _max_abs,
     _precache_list,
-    _predict_samples,
-    _runtime_name,
-    _served_page,
     _service_worker_state,
     _skipped_browser_checks,
-    _stack,
 )
+from .web_session import validate_and_check
 
 if TYPE_CHECKING:
     from ..samples import SampleSet
@@ -190,75 +192,32 @@ class WebTarget:
         artifact.extra["bundled_samples"] = bundled_note(config)
         return Path(template_manifest()["model_dir"]) / "model.json"
 
-    def _validated_backends(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
-                            reference: dict[str, np.ndarray], outdir: Path):
-        """Every backend the page may pick, run on the samples (web_backends); the bundle re-rendered to list only
-        those that passed. Returns (runs, the page's backends, the backends check)."""
-        runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir,
-                                 gates=judged_gates("web", artifact, artifact.mode, spec.tolerances))
-        chosen = page_backends(runs)
-        if chosen != listed_backends(outdir):
-            build_bundle(spec, source, artifact, samples, outdir, backends=chosen)
-        return runs, chosen, backends_check(runs, chosen)
-
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
         outdir = Path(outdir)
         try:
-            _, _, backends = self._validated_backends(spec, source, artifact, samples, reference, outdir)
+            _, _, checks = validate_and_check(spec, source, artifact, samples, reference, outdir,
+                                              judged_gates("web", artifact, artifact.mode, spec.tolerances))
         except ToolMissing as e:
             return _file_checks(outdir) + _skipped_browser_checks(e.message)
-        checks = [backends, *_file_checks(outdir)]
-        try:
-            with _served_page(outdir) as (session, server):
-                t0 = time.perf_counter()
-                try:
-                    backend = session.open()
-                except PackagerError as e:
-                    return checks + [Check(n, FAIL, e.message) for n in ("service_worker", "offline_reload",
-                                                                          "console_errors")]
-                checks.extend(_browser_checks(session, server, spec, source, samples, outdir, backend, t0))
-        except ToolMissing as e:
-            checks.extend(_skipped_browser_checks(e.message))
         return checks
 
     def predict_and_check(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                           reference: dict[str, np.ndarray], outdir: Path) -> Prediction:
-        """``predict`` and ``checks`` on the bundle ``render`` wrote to ``outdir``: each backend the page may pick
-        run on the samples (the figures: the first that passed, the one the page picks), then the page's checks
-        in one more session. The checks come back in ``Prediction.checks``; with no browser, Unverified carries
-        the file checks."""
+        """``predict`` and ``checks`` on the bundle ``render`` wrote to ``outdir``, in one browser
+        (``web_session``): each backend the page may pick run on the samples (the figures: the first that passed,
+        the one the page picks) and the page's checks. The checks come back in ``Prediction.checks``; with no
+        browser, Unverified carries the file checks."""
         outdir = Path(outdir)
-        listed = listed_backends(outdir)
-        # The page's own checks (service worker, offline reload, image path) run in a second browser while the
-        # backends are validated: ~7 s off the build. They are run again if validation re-renders the bundle.
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="packager-web-page") as pool:
-            page = pool.submit(_page_checks, spec, source, samples, outdir)
-            try:
-                runs, chosen, backends = self._validated_backends(spec, source, artifact, samples, reference, outdir)
-            except ToolMissing as e:
-                raise Unverified(f"no browser to run the web demo: {e.message}",
-                                 checks=_file_checks(outdir) + _skipped_browser_checks(e.message)) from e
-            prediction = first_prediction(runs, chosen)
-            if prediction is None:  # no backend ran the model: nothing to compare
-                shown = "no tf.js backend could run the model (" + "; ".join(f"{r.name}: {r.reason}" for r in runs) + ")"
-                raise PackagerError(f"the web demo did not load its model: {shown}{_load_failure_fix(shown)}")
-            if chosen != listed:
-                page.exception()  # wait: the first run read the bundle being replaced
-                page = pool.submit(_page_checks, spec, source, samples, outdir)
-            checks = [backends, *_file_checks(outdir)]
-            try:
-                checks.extend(page.result())  # PackagerError: the page did not load its model, nothing ran
-            except ToolMissing as e:
-                raise Unverified(f"no browser to run the web demo: {e.message}",
-                                 checks=checks + _skipped_browser_checks(e.message)) from e
+        try:
+            runs, chosen, checks = validate_and_check(spec, source, artifact, samples, reference, outdir,
+                                                      judged_gates("web", artifact, artifact.mode, spec.tolerances))
+        except ToolMissing as e:
+            raise Unverified(f"no browser to run the web demo: {e.message}",
+                             checks=_file_checks(outdir) + _skipped_browser_checks(e.message)) from e
+        prediction = first_prediction(runs, chosen)
+        if prediction is None:  # no backend ran the model: nothing to compare
+            shown = "no tf.js backend could run the model (" + "; ".join(f"{r.name}: {r.reason}" for r in runs) + ")"
+            raise PackagerError(f"the web demo did not load its model: {shown}{_load_failure_fix(shown)}")
         prediction.checks.extend(checks)
         return prediction
-
-
-def _page_checks(spec: PackageSpec, source: Source, samples: SampleSet, outdir: Path) -> list[Check]:
-    """The checks of the page as users open it (``_browser_checks``), in a fresh browser profile."""
-    with _served_page(outdir) as (session, server):
-        t0 = time.perf_counter()
-        backend = session.open()  # PackagerError: the page did not load its model, nothing ran
-        return _browser_checks(session, server, spec, source, samples, outdir, backend, t0)

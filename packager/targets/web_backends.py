@@ -79,52 +79,80 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
     in its own context (its own renderer process): their models load (no warm-up: the first sample is one; WebGL compiles its
     shaders) and their runs go on inside the pages side by side; they are collected in the page's order. A model of
     memory.LARGE_WEIGHTS or more (each page holds a copy of its weights) has its fallbacks run one after another."""
-    from ..runtimes.browser import StaticServer, chromium, close
+    from ..runtimes.browser import StaticServer, chromium
 
     gates = gates or gates_for("web", mode, getattr(spec, "tolerances", None))
+    with StaticServer(bundle, prefix=CHECK_PREFIX, compress=True) as server, chromium() as browser:
+        def new_context():
+            return browser.new_context(service_workers="block"), True
+
+        return run_backends(new_context, server.url, backends, [], browser.version, spec, source, samples, reference,
+                            gates)
+
+
+def backend_url(base: str, name: str, fallback: bool) -> str:
+    """The page pinned to one backend; a fallback's without the warm-up run (its first sample is one)."""
+    return base + "index.html?backend=" + name + ("&warmup=0" if fallback else "")
+
+
+def judge(name: str, prediction: Prediction, reference: dict, gates: dict, kinds, of: int) -> BackendRun:
+    """One backend's predictions (all samples, or a fallback's first ones) against the reference and the gates."""
+    count = len(next(iter(prediction.outputs.values())))
+    cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
+    console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)
+    reason = "; ".join(x for x in (cmp.reason, console and f"console errors: {console.detail}") if x)
+    return BackendRun(name, loaded=True, passed=cmp.ok and console is None, reason=reason, prediction=prediction,
+                      metrics=dict(cmp.metrics), samples=count, of=of)
+
+
+def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: list[BackendRun], version: str, spec,
+                 source: Source, samples: SampleSet, reference: dict, gates: dict, meanwhile=None) -> list[BackendRun]:
+    """Run ``backends`` in the page's order, each in a page of the bundle at ``base_url`` in the context
+    ``new_context()`` returns (with True if the page owns it); ``before``: the runs of the backends the page tried
+    first. A backend after one that passed is a fallback (FALLBACK_SAMPLES, run inside
+    its page); the others run every sample from here. ``meanwhile()`` is called once, while the fallbacks run side by
+    side (else before they run, or at the end): other work for the browser while their pages compute."""
     kinds = getattr(spec, "output_kinds", None) or None
     runs: list[BackendRun] = []
     # each page holds its own copy of the weights: a large model's fallbacks run one after another
     side_by_side = _weights(spec) < LARGE_WEIGHTS
-    with StaticServer(bundle, prefix=CHECK_PREFIX, compress=True) as server, chromium() as browser:
-        version = browser.version
-        pages: dict[str, _BackendPage] = {}
-        handed: list[dict] = []
+    pages: dict[str, _BackendPage] = {}
+    handed: list[dict] = []
+    pending = [meanwhile] if meanwhile else []
 
-        def open_page(name: str, fallback: bool) -> _BackendPage:
-            pages[name] = _BackendPage(browser.new_context(service_workers="block"), name, server.url
-                                       + "index.html?backend=" + name + ("&warmup=0" if fallback else ""))
-            return pages[name]
+    def open_one(name: str, fallback: bool) -> _BackendPage:
+        nonlocal handed
+        if fallback:
+            handed = handed or _handed(samples)
+        context, own = new_context()
+        pages[name] = _BackendPage(context, name, backend_url(base_url, name, fallback), own, handed if fallback else None)
+        return pages[name]
 
-        try:
-            for i, name in enumerate(backends):
-                fallback = any(r.passed for r in runs)  # a backend before this one already runs the model
-                for done in [n for n in pages if n in {r.name for r in runs}]:  # its memory back before the next
-                    close(pages.pop(done).context)
-                if fallback and name not in pages and side_by_side:  # every fallback at once
-                    for later in backends[i:]:
-                        open_page(later, True).start(samples, handed := handed or _handed(samples))
-                page = pages.get(name) or open_page(name, fallback)
-                if fallback and not page.started:
-                    page.start(samples, handed := handed or _handed(samples))
-                try:
-                    got = page.ready()
-                except PackagerError as e:
-                    runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
-                    continue
-                runtime = _runtime_name(version, got)
-                prediction = (page.collect(source, runtime) if fallback
-                              else _predict_all(page.session, source, samples, runtime))
-                count = len(next(iter(prediction.outputs.values())))
-                cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
-                console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)
-                reason = "; ".join(x for x in (cmp.reason, console and f"console errors: {console.detail}") if x)
-                runs.append(BackendRun(name, loaded=True, passed=cmp.ok and console is None, reason=reason,
-                                       prediction=prediction, metrics=dict(cmp.metrics), samples=count,
-                                       of=len(samples)))
-        finally:
-            for page in pages.values():
-                close(page.context)
+    try:
+        for i, name in enumerate(backends):
+            fallback = any(r.passed for r in before + runs)  # a backend before this one already runs the model
+            for done in [n for n in pages if n in {r.name for r in runs}]:  # its memory back before the next
+                pages.pop(done).close()
+            if fallback and name not in pages and side_by_side:  # every fallback at once
+                for later in backends[i:]:
+                    open_one(later, True)
+            if fallback and pending:
+                pending.pop()()
+            page = pages.get(name) or open_one(name, fallback)
+            try:
+                got = page.ready()
+            except PackagerError as e:
+                runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
+                continue
+            runtime = _runtime_name(version, got)
+            prediction = (page.collect(source, runtime) if page.handed
+                          else _predict_all(page.session, source, samples, runtime))
+            runs.append(judge(name, prediction, reference, gates, kinds, len(samples)))
+    finally:
+        for page in pages.values():
+            page.close()
+    if pending:
+        pending.pop()()
     return runs
 
 
@@ -143,29 +171,38 @@ def _handed(samples: SampleSet) -> list[dict]:
     return [b64_sample(sample) for sample in itertools.islice(samples, FALLBACK_SAMPLES)]
 
 
-_START = """(a) => {
-  window.__packagerRun = (async () => {
-    await window.packager.ready;
-    const out = [];
-    for (const x of a.xs) out.push(await window.packager.predictB64(x));
-    return out;
-  })();
-  window.__packagerRun.catch(() => {});
-  return true;
-}"""
+# A fallback page's run, added to the page before it loads (an init script: nothing waits for the page's busy main
+# thread to take the samples): once app.js has defined window.packager and the model is ready, the handed samples.
+_RUN = """window.__packagerRun = (async (xs) => {
+  while (!window.packager) await new Promise((resolve) => setTimeout(resolve, 20));
+  await window.packager.ready;
+  const out = [];
+  for (const x of xs) out.push(await window.packager.predictB64(x));
+  return out;
+})(%s);
+window.__packagerRun.catch(() => {});
+"""
 
 
 class _BackendPage:
-    """One backend's page: opened (loading its model) when made; its run started in the page, collected."""
+    """One backend's page: opened (loading its model) when made; with ``handed`` samples (``_handed``) it runs them
+    by itself once its model is ready, and ``collect`` takes the outputs."""
 
-    def __init__(self, context, name: str, url: str):
-        self.context, self.name, self.started, self.samples = context, name, False, None
+    def __init__(self, context, name: str, url: str, own_context: bool, handed: list[dict] | None = None):
+        self.context, self.name, self.own_context, self.handed = context, name, own_context, handed
         self.session = PageSession(context, url)
         self.error: PackagerError | None = None
         try:
+            if handed:
+                self.session.page.add_init_script(script=_RUN % json.dumps(handed))
             self.session.response = self.session.page.goto(url, wait_until="commit")  # goto returns at once; ready() waits
         except Exception as e:  # the page never loaded: ready() says so
             self.error = PackagerError(f"the web demo did not load its model: {e}")
+
+    def close(self) -> None:
+        from ..runtimes.browser import close
+
+        close(self.context if self.own_context else self.session.page)
 
     def _hooks(self) -> None:
         """Wait for the page's ``window.packager`` (app.js defines it before the model loads)."""
@@ -181,21 +218,8 @@ class _BackendPage:
             raise self.error
         return self.session.wait_ready()
 
-    def start(self, samples: SampleSet, xs: list[dict]) -> None:
-        """Hand the page the samples ``xs`` (``_handed``); it runs them by itself."""
-        self.samples = samples
-        self._hooks()
-        try:
-            self.session.page.evaluate(_START, {"xs": xs})
-            self.started = True
-        except Exception:  # a page that cannot take it: collect() runs it from here instead
-            self.started = False
-
     def collect(self, source: Source, runtime: str) -> Prediction:
-        """The started run's predictions (run from here when it could not be started)."""
-        if not self.started:
-            return _predict_all(self.session, source, self.samples, runtime, budget_s=0.0,
-                                min_samples=FALLBACK_SAMPLES)
+        """The outputs of the run the page made of its handed samples."""
         results = self.session.page.evaluate("() => window.__packagerRun")
         rows = [{k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()} for r in results]
         return _prediction(rows, [float(r["ms"]) for r in results], list(self.session.errors), source, runtime)
