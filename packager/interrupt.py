@@ -10,6 +10,7 @@ moved into place, so an interrupted build never writes its output and exits with
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 _seen = threading.Event()
@@ -21,6 +22,20 @@ def install() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_sigint)
         signal.signal(signal.SIGTERM, _on_sigint)  # CI cancel, `timeout`: cleaned up like Ctrl-C
+    if getattr(sys.unraisablehook, "__module__", None) != __name__:
+        _previous_hook[0] = sys.unraisablehook
+        sys.unraisablehook = _unraisable
+
+
+_previous_hook = [sys.unraisablehook]
+
+
+def _unraisable(info) -> None:
+    """An interrupt raised where Python can only print it ("Exception ignored in ..."): not printed, since
+    ``check()`` raises it again; anything else as Python prints it."""
+    if isinstance(info.exc_value, KeyboardInterrupt) and _seen.is_set():
+        return
+    _previous_hook[0](info)
 
 
 def _on_sigint(signum, frame) -> None:
@@ -37,6 +52,4 @@ def check() -> None:
 def seen() -> bool:
     """Whether this process is being interrupted: a SIGINT/SIGTERM arrived, or a KeyboardInterrupt is propagating
     through the caller (call it from a ``finally`` block)."""
-    import sys
-
     return _seen.is_set() or isinstance(sys.exc_info()[1], KeyboardInterrupt)

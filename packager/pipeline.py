@@ -31,6 +31,7 @@ import numpy as np
 from . import __version__, cache, memory
 from .checks import FAIL, NOT_BUILT, PASS
 from .errors import InputError
+from .frameworks import import_tensorflow
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
 from .modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too  # noqa: F401  (AUTO_ORDER: API)
@@ -69,6 +70,9 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
     built = [n for n in order if target_available(n)]
     memory.check_fits(spec.model, len(built), plan, progress)  # before TensorFlow is even imported
     remote = worker_targets(built) if plan == memory.PARALLEL else []
+    if remote:  # imported before the worker starts, which then is a fork of this process with TensorFlow loaded
+        with progress.stage("importing TensorFlow"):
+            import_tensorflow()
     with staged_output(spec.out, force=spec.force) as staging, tempfile.TemporaryDirectory(prefix="packager-work-") as work:
         worker = None
         try:
@@ -91,16 +95,29 @@ def _build_in(spec: PackageSpec, progress: Progress, staging: Path, workdir: Pat
     # its ``prepare`` (started before the conversion), while the main thread converts and validates the next
     # target and the worker process (if any) builds its targets.
     background = ThreadPoolExecutor(max_workers=3, thread_name_prefix="packager-checks")
+    prepared: dict[str, Future] = {}
     try:
-        return _build_with(spec, progress, staging, workdir, order, remote, worker, background,
+        return _build_with(spec, progress, staging, workdir, order, remote, worker, background, prepared,
                            one_at_a_time=plan == memory.LOW_MEMORY)
     finally:
-        background.shutdown(wait=True, cancel_futures=True)
+        background.shutdown(wait=True, cancel_futures=True)  # the checks first: they may use what was prepared
+        _close_prepared(prepared)
+
+
+def _close_prepared(prepared: dict[str, Future]) -> None:
+    """What a target's ``prepare`` holds open (a browser launched ahead) is closed once the targets are done."""
+    for future in prepared.values():
+        try:
+            held = future.result()
+        except BaseException:  # its failure was the target's to report
+            continue
+        if hasattr(held, "close"):
+            held.close()
 
 
 def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: Path, order: list[str],
-                remote: list[str], worker, background: ThreadPoolExecutor, one_at_a_time: bool = False) -> Report:
-    prepared: dict[str, Future] = {}
+                remote: list[str], worker, background: ThreadPoolExecutor, prepared: dict[str, Future],
+                one_at_a_time: bool = False) -> Report:
 
     def prepare(preview: Source) -> None:
         """Start each local target's ``prepare`` once, from the first signature known (a Keras model's

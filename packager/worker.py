@@ -5,8 +5,11 @@ do not overlap them; a process does. The worker is started when the build starts
 while the main process loads and exports the model, and then builds the targets handed to it (convert,
 validate, render, checks) from the shared SavedModel export.
 
-It is a plain ``python -c`` child (not multiprocessing, which would re-import the caller's ``__main__``)
-that runs the same packager code as the parent and talks over two pipes with pickled messages:
+On Linux, once this process has imported TensorFlow (and started no thread but OpenBLAS's, which handles a fork),
+it is a fork of this process: it starts with TensorFlow loaded (importing it again cost ~3.4 CPU s of the P1
+build) and runs no code of the caller's ``__main__``. Elsewhere (or before TensorFlow is loaded) it is a plain
+``python -c`` child (not multiprocessing, which would re-import the caller's ``__main__``). Either way it runs the
+same packager code as the parent and talks over two pipes with pickled messages:
 
     parent -> worker   ("job", id, function name, args) ... ("exit",)
     worker -> parent   ("line", level, text) | ("done", id, result) | ("error", id, text)
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -59,14 +63,17 @@ class TargetWorker:
         self._next_id = 0
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        code_root = str(Path(__file__).resolve().parents[1])  # the parent's packager, whatever sys.path says
-        boot = (f"import sys; sys.path.insert(0, {code_root!r}); "
-                f"from packager.worker import serve; serve({to_child_r}, {from_child_w}, {bool(progress.verbose)}, {os.getpid()})")
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-c", boot], pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
-                stdout=None if progress.verbose else subprocess.DEVNULL,  # stray prints of the converters
-                env={**os.environ, **BLAS_THREADS}, start_new_session=False)
+            if can_fork():
+                self._proc = _Forked(to_child_r, from_child_w, to_child_w, from_child_r, bool(progress.verbose))
+            else:
+                code_root = str(Path(__file__).resolve().parents[1])  # the parent's packager, whatever sys.path says
+                boot = (f"import sys; sys.path.insert(0, {code_root!r}); from packager.worker import serve; "
+                        f"serve({to_child_r}, {from_child_w}, {bool(progress.verbose)}, {os.getpid()})")
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-c", boot], pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
+                    stdout=None if progress.verbose else subprocess.DEVNULL,  # stray prints of the converters
+                    env={**os.environ, **BLAS_THREADS}, start_new_session=False)
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
@@ -156,6 +163,78 @@ class TargetWorker:
             left, self._futures = list(self._futures.values()), {}
         for future in left:
             future.set_exception(WorkerFailed(f"it exited (code {code})" if code is not None else "it stopped"))
+
+
+def can_fork() -> bool:
+    """Fork the worker: Linux, TensorFlow imported here (the worker then has it), and no thread of this process
+    but the main one and OpenBLAS's pool (pthread_atfork-safe), so that no lock is held by a thread the child lacks."""
+    if not sys.platform.startswith("linux") or "tensorflow" not in sys.modules or os.environ.get(ENV_FORK, "1") == "0":
+        return False
+    if threading.active_count() != 1:
+        return False
+    try:
+        names = [Path(f"/proc/self/task/{t}/comm").read_text().strip() for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return False
+    main = Path("/proc/self/comm").read_text().strip()
+    return names.count(main) == len(names)  # OpenBLAS's threads carry the process's name; TF's have their own
+
+
+ENV_FORK = "PACKAGER_WORKER_FORK"  # "0": start the worker as a new Python process even where it could be forked
+
+
+class _Forked:
+    """The worker as a fork of this process, with the Popen methods TargetWorker uses."""
+
+    def __init__(self, read_fd: int, write_fd: int, parent_write: int, parent_read: int, verbose: bool):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the caller's code (its finally blocks, atexit)
+            code = 1
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (interrupt.install)
+                os.close(parent_write)
+                os.close(parent_read)
+                if not verbose:  # stray prints of the converters
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, 1)
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(limits=1, user_api="blas")  # BLAS_THREADS, for a process already started
+                serve(read_fd, write_fd, verbose, parent)
+                code = 0
+            finally:
+                os._exit(code)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 # ---- in the worker process ------------------------------------------------------------------------------

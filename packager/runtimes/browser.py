@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 
 from .. import interrupt
@@ -69,17 +70,28 @@ def close(obj) -> None:
         obj.close()
 
 
+# Per thread (Playwright's sync API is bound to the thread that started it): the Playwright this thread has started,
+# which nested launches reuse, and a browser profile launched ahead of its use (``launched_ahead``).
+_local = threading.local()
+
+
 @contextlib.contextmanager
 def _playwright() -> Iterator[object]:
-    """A started Playwright (sync API), stopped on exit; on Ctrl-C its driver and browsers are killed instead."""
+    """A started Playwright (sync API), stopped on exit; on Ctrl-C its driver and browsers are killed instead.
+    Inside another ``_playwright()`` of the same thread: that one (a second cannot start in the thread)."""
+    if getattr(_local, "pw", None) is not None:
+        yield _local.pw
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:  # pragma: no cover - playwright is a declared dependency
         raise ToolMissing("the Python package `playwright` is not installed", hint="pip install playwright") from e
     pw = sync_playwright().start()
+    _local.pw = pw
     try:
         yield pw
     finally:
+        _local.pw = None
         if interrupt.seen():
             _kill_drivers()
         else:
@@ -139,6 +151,16 @@ def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
 def chromium_profile(*, extra_args: tuple[str, ...] = (), service_workers: str = "allow") -> Iterator[object]:
     """A headless Chromium ``BrowserContext`` in a fresh on-disk profile (not incognito, so the
     browser's PWA installability checks apply); the profile is deleted on any exit."""
+    ahead = getattr(_local, "ahead", None)
+    if ahead is not None and not extra_args and service_workers == "allow":  # launched for this use, unused yet
+        _local.ahead = None
+        context, profile = ahead
+        try:
+            yield context
+        finally:
+            close(context)
+            shutil.rmtree(profile, ignore_errors=True)
+        return
     executable = chromium_executable()
     profile = tempfile.mkdtemp(prefix="packager-chromium-")
     try:
@@ -157,3 +179,26 @@ def chromium_profile(*, extra_args: tuple[str, ...] = (), service_workers: str =
                 close(context)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def launched_ahead() -> Iterator[None]:
+    """Start Playwright and launch the browser ``chromium_profile()`` gives (default flags, a fresh profile) now,
+    for the first ``chromium_profile()`` of this thread inside the block; closed on exit if still unused."""
+    with _playwright() as pw:
+        profile = tempfile.mkdtemp(prefix="packager-chromium-")
+        try:
+            context = pw.chromium.launch_persistent_context(
+                profile, executable_path=chromium_executable(), headless=True, args=list(CHROMIUM_FLAGS),
+                service_workers="allow", timeout=60_000)
+        except BaseException:
+            shutil.rmtree(profile, ignore_errors=True)
+            raise
+        _local.ahead = (context, profile)
+        try:
+            yield
+        finally:
+            ahead, _local.ahead = getattr(_local, "ahead", None), None
+            if ahead is not None:
+                close(ahead[0])
+                shutil.rmtree(ahead[1], ignore_errors=True)

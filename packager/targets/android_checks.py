@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,11 @@ class Compiled:
 
 
 def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="packager-jni") as pool:
+        return _compile_code(ctx, code_dir, work, pool)
+
+
+def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecutor) -> Compiled:
     from ..runtimes import android_host as host
 
     native_class = f"{ctx['package']}.{ctx['class_name']}Native"
@@ -123,6 +129,8 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
             raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md; src/androidTest: the "
                                "instrumented test):\n" + host.first_lines(res.output))
         kotlin_ok = True
+        # javac (the README's Java) and g++ (jni-compiles) both start from the compiled Kotlin: side by side
+        jni = pool.submit(_check_jni_compiles, host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
         if java_snippets:
             res = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
             if res.returncode != 0:
@@ -138,7 +146,7 @@ def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     with _timed("jni-compiles", checks) as r:
         if not kotlin_ok:
             _needs_kotlin(checks[0])
-        r["detail"] = _check_jni_compiles(host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
+        r["detail"] = jni.result()
 
     # The JNI core built for this host (the host run check runs it, and reports a failure here).
     lib_dir = host_error = None

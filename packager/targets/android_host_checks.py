@@ -7,6 +7,7 @@ linked with aapt2, the TFLite metadata round-tripped. Each returns its detail or
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,14 +53,15 @@ def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, wo
     expected = {host.jni_symbol(m, names.count(m.name) > 1) for m in methods}
     cpp_dir = outdir / "src/main/cpp"
     sources = sorted(cpp_dir.glob("*.cc"))
-    objects = []
-    for src in sources:
-        obj = work / (src.stem + ".o")
-        res = host.run([cxx, *host.CXX_WARNINGS, "-fPIC", "-c", "-o", obj, *runtime_flags, "-I", ndk_jni, "-I", ndk_inc,
-                        "-I", cpp_dir, "-include", header, src])
+    objects = [work / (src.stem + ".o") for src in sources]
+    # each file on its own, as the NDK's CMake compiles them, all at once (the module's checks wait for the last)
+    with ThreadPoolExecutor(max_workers=max(1, len(sources))) as pool:
+        runs = list(pool.map(lambda src, obj: host.run([cxx, *host.CXX_WARNINGS, "-fPIC", "-c", "-o", obj,
+                                                         *runtime_flags, "-I", ndk_jni, "-I", ndk_inc, "-I", cpp_dir,
+                                                         "-include", header, src]), sources, objects))
+    for src, res in zip(sources, runs):
         if res.returncode != 0:
             raise _CheckFailed(f"{src.name} does not compile with -Wall -Werror:\n" + host.first_lines(res.output))
-        objects.append(obj)
     defined = host.defined_jni_symbols(objects)
     missing, extra = sorted(expected - defined), sorted(defined - expected)
     if missing or extra:

@@ -65,7 +65,7 @@ class Target(Protocol):
     # Optional: work that needs only the spec and the model's signature (``preview``: a Source that may be a
     # guess made before the export, with no SavedModel yet), run in the background from before the conversion;
     # its Future reaches ``checks`` as ``artifact.extra["prepared"]``. A target uses it only after checking it
-    # matches what it renders.
+    # matches what it renders. A result with ``close()`` (a browser launched ahead) is closed after the build.
     # def prepare(self, spec, preview, workdir) -> object: ...
 
     # Optional: ``predict`` on the bundle ``render`` wrote and ``checks`` in one go, with the checks in

@@ -192,12 +192,38 @@ class WebTarget:
         artifact.extra["bundled_samples"] = bundled_note(config)
         return Path(template_manifest()["model_dir"]) / "model.json"
 
+    def prepare(self, spec: PackageSpec, preview: Source, workdir: Path):
+        """The browser of the checks, launched now (while the model loads and converts) in a thread that runs them
+        later; None for a model of memory.LARGE_WEIGHTS or more (an idle browser beside its conversion)."""
+        from ..memory import LARGE_WEIGHTS, weights_bytes
+        from ..runtimes.browser_host import BrowserHost
+
+        try:
+            if weights_bytes(spec.model) >= LARGE_WEIGHTS:
+                return None
+        except (OSError, TypeError):
+            return None
+        return BrowserHost()
+
+    @staticmethod
+    def _in_browser_thread(artifact: Artifact, fn, *args):
+        """``fn(*args)`` in the thread of the browser ``prepare`` launched, if any, else here."""
+        prepared = artifact.extra.get("prepared")
+        host = None
+        if prepared is not None:
+            try:
+                host = prepared.result()
+            except Exception:  # not launched: run here
+                host = None
+        return host.call(fn, *args) if host is not None else fn(*args)
+
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
         outdir = Path(outdir)
         try:
-            _, _, checks = validate_and_check(spec, source, artifact, samples, reference, outdir,
-                                              judged_gates("web", artifact, artifact.mode, spec.tolerances))
+            _, _, checks = self._in_browser_thread(artifact, validate_and_check, spec, source, artifact, samples,
+                                                   reference, outdir,
+                                                   judged_gates("web", artifact, artifact.mode, spec.tolerances))
         except ToolMissing as e:
             return _file_checks(outdir) + _skipped_browser_checks(e.message)
         return checks
@@ -210,8 +236,9 @@ class WebTarget:
         browser, Unverified carries the file checks."""
         outdir = Path(outdir)
         try:
-            runs, chosen, checks = validate_and_check(spec, source, artifact, samples, reference, outdir,
-                                                      judged_gates("web", artifact, artifact.mode, spec.tolerances))
+            runs, chosen, checks = self._in_browser_thread(
+                artifact, validate_and_check, spec, source, artifact, samples, reference, outdir,
+                judged_gates("web", artifact, artifact.mode, spec.tolerances))
         except ToolMissing as e:
             raise Unverified(f"no browser to run the web demo: {e.message}",
                              checks=_file_checks(outdir) + _skipped_browser_checks(e.message)) from e
