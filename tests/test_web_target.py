@@ -384,3 +384,27 @@ def test_missing_runtime_is_reported_as_a_missing_tool(monkeypatch, tmp_path):
     monkeypatch.setenv("PACKAGER_TOOLS", str(tmp_path))
     with pytest.raises(ToolMissing, match="setup-web.sh|tf.js"):
         web.vendored_runtime()
+
+
+def test_the_browser_launched_ahead_serves_the_first_profile_of_its_thread_only():
+    """BrowserHost's browser (launched_ahead) is the first chromium_profile() of that thread, once: the next one is a
+    fresh browser on the same Playwright; both closed, and the work runs in the host's thread."""
+    import threading
+
+    from packager.runtimes import browser
+    from packager.runtimes.browser_host import BrowserHost
+
+    host = BrowserHost()
+    try:
+        def use() -> tuple:
+            ahead = browser._local.ahead[0]
+            with browser.chromium_profile() as first:
+                pass
+            with browser.chromium_profile() as second:
+                pass
+            return first is ahead, second is not ahead, threading.current_thread().name
+
+        assert host.call(use) == (True, True, "packager-browser")
+    finally:
+        host.close()
+    assert host.call(lambda: threading.current_thread().name) == threading.current_thread().name  # closed: here

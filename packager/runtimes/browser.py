@@ -150,35 +150,20 @@ def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
 @contextlib.contextmanager
 def chromium_profile(*, extra_args: tuple[str, ...] = (), service_workers: str = "allow") -> Iterator[object]:
     """A headless Chromium ``BrowserContext`` in a fresh on-disk profile (not incognito, so the
-    browser's PWA installability checks apply); the profile is deleted on any exit."""
+    browser's PWA installability checks apply); the profile is deleted on any exit. The first one with the
+    default options inside ``launched_ahead()`` of this thread is the browser launched there."""
     ahead = getattr(_local, "ahead", None)
-    if ahead is not None and not extra_args and service_workers == "allow":  # launched for this use, unused yet
-        _local.ahead = None
-        context, profile = ahead
+    executable = None if ahead is not None else chromium_executable()
+    with _playwright() as pw:  # inside launched_ahead: the thread's Playwright
+        if ahead is not None and not extra_args and service_workers == "allow":  # launched for this use, unused yet
+            _local.ahead = None
+            context, profile = ahead
+        else:
+            context, profile = _launch_profile(pw, executable or chromium_executable(), extra_args, service_workers)
         try:
             yield context
         finally:
-            close(context)
-            shutil.rmtree(profile, ignore_errors=True)
-        return
-    executable = chromium_executable()
-    profile = tempfile.mkdtemp(prefix="packager-chromium-")
-    try:
-        with _playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                profile,
-                executable_path=executable,
-                headless=True,
-                args=[*CHROMIUM_FLAGS, *extra_args],
-                service_workers=service_workers,
-                timeout=60_000,
-            )
-            try:
-                yield context
-            finally:
-                close(context)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+            _discard(context, profile)
 
 
 @contextlib.contextmanager
@@ -186,19 +171,36 @@ def launched_ahead() -> Iterator[None]:
     """Start Playwright and launch the browser ``chromium_profile()`` gives (default flags, a fresh profile) now,
     for the first ``chromium_profile()`` of this thread inside the block; closed on exit if still unused."""
     with _playwright() as pw:
-        profile = tempfile.mkdtemp(prefix="packager-chromium-")
-        try:
-            context = pw.chromium.launch_persistent_context(
-                profile, executable_path=chromium_executable(), headless=True, args=list(CHROMIUM_FLAGS),
-                service_workers="allow", timeout=60_000)
-        except BaseException:
-            shutil.rmtree(profile, ignore_errors=True)
-            raise
-        _local.ahead = (context, profile)
+        _local.ahead = _launch_profile(pw, chromium_executable())
         try:
             yield
         finally:
             ahead, _local.ahead = getattr(_local, "ahead", None), None
             if ahead is not None:
-                close(ahead[0])
-                shutil.rmtree(ahead[1], ignore_errors=True)
+                _discard(*ahead)
+
+
+def _launch_profile(pw, executable: str, extra_args: tuple[str, ...] = (),
+                    service_workers: str = "allow") -> tuple[object, str]:
+    """(a persistent Chromium context, its fresh profile folder), the folder removed if the launch fails."""
+    profile = tempfile.mkdtemp(prefix="packager-chromium-")
+    try:
+        context = pw.chromium.launch_persistent_context(
+            profile,
+            executable_path=executable,
+            headless=True,
+            args=[*CHROMIUM_FLAGS, *extra_args],
+            service_workers=service_workers,
+            timeout=60_000,
+        )
+    except BaseException:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
+    return context, profile
+
+
+def _discard(context, profile: str) -> None:
+    try:
+        close(context)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

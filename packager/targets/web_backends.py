@@ -2,9 +2,10 @@
 
 The page tries wasm, then webgl, then cpu, and runs on the first that starts and runs the model. Each of them is
 run here in headless Chromium (``index.html?backend=NAME``; WebGL runs on SwiftShader), the first on every sample,
-the later ones (fallbacks) on the first FALLBACK_SAMPLES, and compared with the reference under the target's gates. The bundle's metadata.json then lists only the backends that passed,
-so a backend that loads but computes wrong numbers is never picked by the page; one that cannot run the graph (e.g.
-wasm's fused convolution refusing a rank-4 bias) is left out too, with its reason in the ``backends`` check.
+the later ones (fallbacks) on the first FALLBACK_SAMPLES, and compared with the reference under the target's
+gates. The bundle's metadata.json then lists only the backends that passed, so a backend that loads but computes
+wrong numbers is never picked by the page; one that cannot run the graph (e.g. wasm's fused convolution refusing a
+rank-4 bias) is left out too, with its reason in the ``backends`` check.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, ref
 
     The first backend runs every sample from here, alone in the browser (its figures are the target's latency); a
     page is closed once its backend is judged. Once one has passed, every later backend's page opens at once, each
-    in its own context (its own renderer process): their models load (no warm-up: the first sample is one; WebGL compiles its
-    shaders) and their runs go on inside the pages side by side; they are collected in the page's order. A model of
+    in its own context (its own renderer process): their models load (no warm-up: the first sample is one; WebGL
+    compiles its shaders) and their runs go on inside the pages side by side; they are collected in the page's order. A model of
     memory.LARGE_WEIGHTS or more (each page holds a copy of its weights) has its fallbacks run one after another."""
     from ..runtimes.browser import StaticServer, chromium
 
@@ -95,8 +96,10 @@ def backend_url(base: str, name: str, fallback: bool) -> str:
     return base + "index.html?backend=" + name + ("&warmup=0" if fallback else "")
 
 
-def judge(name: str, prediction: Prediction, reference: dict, gates: dict, kinds, of: int) -> BackendRun:
-    """One backend's predictions (all samples, or a fallback's first ones) against the reference and the gates."""
+def judge(name: str, prediction: Prediction, reference: dict, gates: dict, spec, of: int) -> BackendRun:
+    """One backend's predictions (all samples, or a fallback's first ones) against the reference and the gates
+    (outputs compared by ``spec``'s output kinds)."""
+    kinds = getattr(spec, "output_kinds", None) or None
     count = len(next(iter(prediction.outputs.values())))
     cmp = compare({k: v[:count] for k, v in reference.items()}, prediction.outputs, gates, kinds)
     console = next((c for c in prediction.checks if c.name == "page_console" and c.status != PASS), None)
@@ -109,10 +112,9 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
                  source: Source, samples: SampleSet, reference: dict, gates: dict, meanwhile=None) -> list[BackendRun]:
     """Run ``backends`` in the page's order, each in a page of the bundle at ``base_url`` in the context
     ``new_context()`` returns (with True if the page owns it); ``before``: the runs of the backends the page tried
-    first. A backend after one that passed is a fallback (FALLBACK_SAMPLES, run inside
-    its page); the others run every sample from here. ``meanwhile()`` is called once, while the fallbacks run side by
+    first. A backend after one that passed is a fallback (FALLBACK_SAMPLES, run inside its page); the others run
+    every sample from here. ``meanwhile()`` is called once, while the fallbacks run side by
     side (else before they run, or at the end): other work for the browser while their pages compute."""
-    kinds = getattr(spec, "output_kinds", None) or None
     runs: list[BackendRun] = []
     # each page holds its own copy of the weights: a large model's fallbacks run one after another
     side_by_side = _weights(spec) < LARGE_WEIGHTS
@@ -147,7 +149,7 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
             runtime = _runtime_name(version, got)
             prediction = (page.collect(source, runtime) if page.handed
                           else _predict_all(page.session, source, samples, runtime))
-            runs.append(judge(name, prediction, reference, gates, kinds, len(samples)))
+            runs.append(judge(name, prediction, reference, gates, spec, len(samples)))
     finally:
         for page in pages.values():
             page.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -161,14 +160,10 @@ def _served_page(outdir: Path):
         server.stop()
 
 
-def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str,
-                     budget_s: float | None = None, min_samples: int = 2) -> Prediction:
-    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run. With
-    ``budget_s``: the samples that fit in that many seconds (at least ``min_samples``)."""
-    rows, times, t0 = [], [], time.perf_counter()
+def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
+    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run."""
+    rows, times = [], []
     for sample in samples:
-        if budget_s is not None and len(rows) >= min_samples and time.perf_counter() - t0 > budget_s:
-            break
         out, ms = session.predict(sample)
         rows.append(out)
         times.append(ms)

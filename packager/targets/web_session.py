@@ -60,8 +60,7 @@ def validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, sa
             version = session.browser_version()
             runs = _skipped(session, listed, backend)
             first = _predict_samples(session, source, samples, _runtime_name(version, backend))
-            runs.append(judge(backend, first, reference, gates, getattr(spec, "output_kinds", None) or None,
-                              len(samples)))
+            runs.append(judge(backend, first, reference, gates, spec, len(samples)))
             known = known_outputs(samples, first.outputs, reference)
             online: dict = {}
 
