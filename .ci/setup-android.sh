@@ -8,6 +8,7 @@
 #                                                source package android-platform-frameworks-base
 #   .tools/android-api/android-stubs.jar         compile-only stubs generated from current.txt
 #   .tools/kotlin-compiler/kotlinc.jsa           class-data-sharing archive of kotlinc (JVM start-up cache)
+#   .tools/kotlin-compiler/kotlinc-server-*.jsa  the same for the warm kotlinc's JVM (packager/runtimes/kotlinc_server.py)
 #
 # Each step is skipped when its output already exists. Fails loudly on any error.
 set -euo pipefail
@@ -77,12 +78,8 @@ fi
 # 5. A class-data-sharing archive of kotlinc's own classes (a JVM start-up cache: kotlin-compiles takes about
 #    1 s less CPU with it). Written by one compile of a small file; rebuilt when kotlinc or the JDK changes. The
 #    JVM ignores an archive that does not match, so a stale one only costs that second.
-jsa="$tools/kotlin-compiler/kotlinc.jsa"
-java_bin=$(readlink -f "$(command -v java)")
-if [ ! -s "$jsa" ] || [ "$tools/kotlin-compiler/package/bin/kotlinc" -nt "$jsa" ] || [ "$java_bin" -nt "$jsa" ]; then
-  log "writing kotlinc's class-data-sharing archive"
-  tmp=$(mktemp -d)
-  cat > "$tmp/Warm.kt" <<'KT'
+warm_kt() {
+  cat <<'KT'
 package warm
 
 import android.graphics.Bitmap
@@ -94,11 +91,29 @@ class Warm(private val context: Context) : AutoCloseable {
     override fun close() { listOf(1, 2, 3).map { it * 2 }.sum() }
 }
 KT
+}
+jsa="$tools/kotlin-compiler/kotlinc.jsa"
+java_bin=$(readlink -f "$(command -v java)")
+if [ ! -s "$jsa" ] || [ "$tools/kotlin-compiler/package/bin/kotlinc" -nt "$jsa" ] || [ "$java_bin" -nt "$jsa" ]; then
+  log "writing kotlinc's class-data-sharing archive"
+  tmp=$(mktemp -d)
+  warm_kt > "$tmp/Warm.kt"
   JAVA_OPTS="-Xss4m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:ArchiveClassesAtExit=$jsa.tmp -Xlog:disable" \
     "$tools/kotlin-compiler/package/bin/kotlinc" -jvm-target 17 -cp "$api/android-stubs.jar" -d "$tmp/out" "$tmp/Warm.kt"
   mv "$jsa.tmp" "$jsa"
   rm -rf "$tmp"
 fi
+# 5b. The same for the warm kotlinc's JVM (packager.runtimes.kotlinc_server: its class path differs), by the same
+#     compile; written when missing or older than kotlinc or the JDK.
+tmp=$(mktemp -d)
+warm_kt > "$tmp/Warm.kt"
+PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
+import sys
+from pathlib import Path
+from packager.runtimes.kotlinc_server import write_class_archive
+print(f"[setup-android] kotlinc server class archive: {write_class_archive(Path(sys.argv[1]))}", file=sys.stderr)
+' "$tmp/Warm.kt"
+rm -rf "$tmp"
 # 6. The JVM runner of the host JNI check (it reaches the module's classes by reflection: compiled once).
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
 import sys, tempfile

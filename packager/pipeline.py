@@ -41,6 +41,7 @@ from .preflight import count_ops, explain_failure, format_findings, preflight, p
 from .progress import SILENT, Progress
 from .report import Report, TargetResult
 from .report_html import thumbnails
+from .runtimes import kotlinc_server
 from .samples import SampleSet, load_samples
 from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
@@ -70,6 +71,15 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
     built = [n for n in order if target_available(n)]
     memory.check_fits(spec.model, len(built), plan, progress)  # before TensorFlow is even imported
     remote = worker_targets(built) if plan == memory.PARALLEL else []
+    if "android" in built and "android" not in remote and plan == memory.PARALLEL:
+        kotlinc_server.start_ahead(spec)  # warms up on the idle core while TensorFlow is imported
+    try:
+        return _build_after_start(spec, progress, plan, order, remote)
+    finally:
+        kotlinc_server.close_ahead()
+
+
+def _build_after_start(spec: PackageSpec, progress: Progress, plan: str, order: list[str], remote: list[str]) -> Report:
     if remote:  # imported before the worker starts, which then is a fork of this process with TensorFlow loaded
         with progress.stage("importing TensorFlow"):
             import_tensorflow()

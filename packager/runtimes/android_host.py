@@ -109,6 +109,7 @@ def aapt2() -> tuple[str, Path]:
 class Run:
     returncode: int
     output: str
+    note: str = ""  # how it ran, when that is worth a line in the report
 
 
 # The host tools (kotlinc, javac, g++, the JVM runs) are checks whose results are awaited last: on a busy machine
@@ -118,13 +119,13 @@ class Run:
 HOST_TOOL_NICENESS = 5
 
 
-def _lower_priority(cmd: list[str]) -> list[str]:
+def lower_priority(cmd: list[str]) -> list[str]:
     nice = shutil.which("nice")
     return [nice, "-n", str(HOST_TOOL_NICENESS), *cmd] if nice else cmd
 
 
 def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600, env: dict | None = None) -> Run:
-    p = subprocess.run(_lower_priority([str(c) for c in cmd]), cwd=cwd, capture_output=True, text=True,
+    p = subprocess.run(lower_priority([str(c) for c in cmd]), cwd=cwd, capture_output=True, text=True,
                        timeout=timeout, env={**os.environ, **(env or {})})
     return Run(p.returncode, (p.stdout + p.stderr).strip())
 
@@ -139,10 +140,14 @@ def first_lines(text: str, n: int = 12) -> str:
 def compile_kotlin(sources: list[Path], classes_dir: Path, extra_classpath: tuple[Path, ...] = ()) -> Run:
     """kotlinc the module's Kotlin sources against the Android API stubs (compile-only classpath) and
     ``extra_classpath`` (e.g. the compiled module and test API stubs, for src/androidTest)."""
+    from . import kotlinc_server
+
     classes_dir.mkdir(parents=True, exist_ok=True)
     cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
-    return run([kotlinc(), "-jvm-target", "17", "-cp", cp, "-d", classes_dir, *sources],
-               env={"JAVA_OPTS": os.environ.get("JAVA_OPTS") or kotlinc_jvm_options()})
+    args = ["-jvm-target", "17", "-cp", cp, "-d", classes_dir, *sources]
+    server = kotlinc_server.current()  # the build's warm kotlinc, if it started one
+    done = server.compile(args) if server is not None else None
+    return done or run([kotlinc(), *args], env={"JAVA_OPTS": os.environ.get("JAVA_OPTS") or kotlinc_jvm_options()})
 
 
 # Short JVM runs (one small compile, 16 samples) spend most of their CPU in the JIT's optimizing tier:
@@ -156,9 +161,10 @@ def kotlinc_class_archive() -> Path:
     return tools_dir() / "kotlin-compiler" / "kotlinc.jsa"
 
 
-def kotlinc_jvm_options() -> str:
+def kotlinc_jvm_options(archive: Path | None = None) -> str:
+    """``archive``: of another class path than kotlinc's script (the warm kotlinc's, ``kotlinc_server``)."""
     opts = ["-Xss4m", *QUICK_JVM]
-    archive = kotlinc_class_archive()
+    archive = archive or kotlinc_class_archive()
     if archive.is_file():  # a stale or foreign archive is ignored by the JVM (-Xshare:auto), silently
         opts += [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto", "-Xlog:disable", "-Xlog:all=error:stderr"]
     return " ".join(opts)

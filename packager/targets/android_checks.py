@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -97,6 +97,36 @@ class Compiled:
     host_error: Exception | None
 
 
+class KotlinInputs(NamedTuple):
+    sources: list[Path]  # the module's
+    snippets: list[Path]  # README.md's Kotlin blocks
+    tests: list[Path]  # src/androidTest's
+    java_snippets: list[Path]  # README.md's Java blocks (javac)
+    classpath: tuple[Path, ...]  # beside the Android API stubs
+
+    @property
+    def kotlin(self) -> list[Path]:
+        return self.sources + self.snippets + self.tests
+
+
+def kotlin_inputs(code_dir: Path, work: Path) -> KotlinInputs:
+    """What kotlin-compiles compiles: one kotlinc run for the
+    module, README.md's Kotlin blocks and the instrumented test (a second JVM and compiler start cost 4 CPU s).
+    The test's JUnit 4 / AndroidX Test stubs are on the module's classpath too; the module's templates use none."""
+    from ..runtimes import android_snippets
+
+    sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
+    kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
+    tests = sorted((code_dir / "src/androidTest/java").rglob("*.kt"))
+    extra: tuple[Path, ...] = ()
+    if tests:
+        from ..runtimes.android_stubs import write_test_stub_jar
+
+        write_test_stub_jar(work / "android-test-stubs.jar")
+        extra = (work / "android-test-stubs.jar",)
+    return KotlinInputs(sources, kt_snippets, tests, java_snippets, extra)
+
+
 def compile_code(ctx: dict, code_dir: Path, work: Path) -> Compiled:
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="packager-jni") as pool:
         return _compile_code(ctx, code_dir, work, pool)
@@ -113,18 +143,9 @@ def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecuto
     with _timed("kotlin-compiles", checks) as r:
         from ..runtimes import android_snippets
 
-        sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
-        kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
-        tests = sorted((code_dir / "src/androidTest/java").rglob("*.kt"))
-        extra = ()
-        if tests:  # the instrumented test, against the module and JUnit 4 / AndroidX Test stubs
-            from ..runtimes.android_stubs import write_test_stub_jar
-
-            write_test_stub_jar(work / "android-test-stubs.jar")
-            extra = (work / "android-test-stubs.jar",)
-        # One kotlinc run for the module, README.md's snippets and the instrumented test: a second JVM and compiler
-        # start cost 4 CPU s. The test stubs are on the module's classpath too; the module's templates use none.
-        res = host.compile_kotlin(sources + kt_snippets + tests, classes, extra)
+        inputs = kotlin_inputs(code_dir, work)
+        sources, kt_snippets, tests, java_snippets = inputs[:4]
+        res = host.compile_kotlin(inputs.kotlin, classes, inputs.classpath)
         if res.returncode != 0:
             raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md; src/androidTest: the "
                                "instrumented test):\n" + host.first_lines(res.output))
@@ -132,15 +153,15 @@ def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecuto
         # javac (the README's Java) and g++ (jni-compiles) both start from the compiled Kotlin: side by side
         jni = pool.submit(_check_jni_compiles, host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
         if java_snippets:
-            res = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
-            if res.returncode != 0:
+            jres = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
+            if jres.returncode != 0:
                 raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
-                                   + host.first_lines(res.output))
+                                   + host.first_lines(jres.output))
         r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
                        f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
                        f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them; "
                        f"kotlinc compiled src/androidTest's {len(tests)} instrumented test file(s) against the module "
-                       f"and JUnit 4 / AndroidX Test stubs")
+                       f"and JUnit 4 / AndroidX Test stubs" + (f" ({res.note})" if res.note else ""))
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:
