@@ -171,6 +171,10 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
                      "layer order, check it, and pass that folder",
             )
         spec = apply_kinds(spec, source, reference)  # each output's kind, the primary output and its labels
+        for name in order:  # what targets need of the model beside the reference, while it is loaded here
+            target = load_target(name) if target_available(name) else None
+            if hasattr(target, "reference_extras"):
+                target.reference_extras(spec, source, samples, reference)
         source.keras_model = None  # a copy of the weights, done with: every target converts the SavedModel export
         if one_at_a_time:
             memory.release()

@@ -77,6 +77,9 @@ class Source:
     # debug ops (Assert, CheckNumerics, Print, PrintV2) stripped from the export every target converts: op -> count
     stripped_debug_ops: dict[str, int] = field(default_factory=dict)
     frozen_graph: Path | None = None  # a frozen .pb input, debug ops stripped: what the web target converts
+    # the original model's outputs on a few samples turned upside down, by sample index (the iOS golden cases),
+    # computed where the model is loaded (a worker need not load it again)
+    turned_reference: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @cached_property
     def _loaded(self):

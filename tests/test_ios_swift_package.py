@@ -115,6 +115,12 @@ def packages(tmp_path_factory):
         with contextlib.suppress(Exception):
             target.predict(art, source, s, samp)  # UNVERIFIED for .mlpackage until an executor exists here
         d = tmp / fmt / "ios"
+        # the build's main process computes the upside-down references (reference_extras); without them the render
+        # asks the model itself (mlprogram here): test_turned_references_* compares the two
+        source.turned_reference = {}
+        if fmt == "neuralnetwork":
+            target.reference_extras(s, source, samp, ref)
+            assert source.turned_reference
         target.render(s, source, art, samp, ref, d)
         out[fmt] = (d, {c.name: c for c in target.checks(s, source, art, samp, ref, d)}, art)
     return out
@@ -195,6 +201,17 @@ def test_every_public_type_is_prefixed_so_two_packages_do_not_collide(packages):
             names.append(name.text.decode() if name is not None else "?")
     assert len(names) >= 6, names
     assert all(n.startswith("TinyNet") and n != "TinyNet" for n in names), names
+
+
+def test_turned_references_computed_ahead_equal_the_models_own(packages):
+    goldens = {fmt: json.loads(_read(root, "Tests/TinyNetTests/Resources/golden.json"))
+               for fmt, (root, _, _) in packages.items()}
+    by_index = {fmt: {s["index"]: s["rotated"]["expected"]["output_0"]["values"] for s in g["samples"]}
+                for fmt, g in goldens.items()}
+    common = by_index["neuralnetwork"].keys() & by_index["mlprogram"].keys()
+    assert common
+    for i in common:
+        np.testing.assert_allclose(by_index["neuralnetwork"][i], by_index["mlprogram"][i], rtol=0, atol=1e-6)
 
 
 def test_golden_xctest_data_bites(packages):

@@ -82,6 +82,26 @@ def test_kmeans_palette_is_exact_on_few_values_and_beats_a_uniform_grid():
     assert errors[6] < errors[4] / 4  # two more bits: about 16x less in theory
 
 
+def test_nbit_packing_gives_coremltools_own_bytes():
+    """palettize() swaps coremltools' bit-by-bit Python packing for pack_nbit while it runs: the same bytes for
+    every width and length (padding included), and coremltools' function is back afterwards."""
+    from coremltools.models.neural_network import quantization_utils as qu
+
+    from packager.targets.coreml_quantize import _packed_by_numpy, pack_nbit
+
+    rng = np.random.default_rng(0)
+    for nbits in range(1, 9):
+        for n in (0, 1, 3, 7, 8, 9, 1001):
+            values = rng.integers(0, 1 << nbits, n).astype(np.uint8)
+            want = qu._convert_array_to_nbit_quantized_bytes(values, nbits)
+            got = pack_nbit(values, nbits)
+            assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), (nbits, n)
+    original = qu._convert_array_to_nbit_quantized_bytes
+    with _packed_by_numpy(qu):
+        assert qu._convert_array_to_nbit_quantized_bytes is pack_nbit
+    assert qu._convert_array_to_nbit_quantized_bytes is original
+
+
 @pytest.mark.slow
 def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_path):
     import keras

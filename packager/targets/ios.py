@@ -36,6 +36,14 @@ class IOSTarget:
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
         return ios_convert.convert(source, spec, mode, self.modes, workdir)
 
+    @staticmethod
+    def reference_extras(spec, source, samples, reference) -> None:
+        """Run by the build where the model is loaded, before this target is built (maybe in a worker that has
+        not loaded it): the original model's outputs the golden cases need beside ``reference``."""
+        from .ios_render import turned_reference
+
+        source.turned_reference = turned_reference(spec, source, samples, reference)
+
     # ------------------------------------------------------------------ predict
 
     @staticmethod
