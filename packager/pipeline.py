@@ -21,20 +21,17 @@ import dataclasses
 import json
 import shutil
 import tempfile
-import time
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__, cache, memory
-from .checks import FAIL, NOT_BUILT, PASS
 from .errors import InputError
 from .frameworks import import_tensorflow
 from .kinds import apply_kinds
 from .labels import check_labels_fit, check_output_labels
-from .modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too  # noqa: F401  (AUTO_ORDER: API)
+from .modes import AUTO_ORDER  # noqa: F401  (part of this module's API)
 from .outdir import staged_output
 from .preflight import TARGETS as PREFLIGHT_TARGETS
 from .preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
@@ -45,8 +42,8 @@ from .runtimes import kotlinc_server
 from .samples import SampleSet, load_samples
 from .source import Source, check_reference_finite, keras_export_drift, load_source
 from .spec import PackageSpec
+from .target_build import MIN_CALIBRATION_SAMPLES, Retry, build_target, finish  # noqa: F401  (this module's API)
 from .targets import load_target, target_available
-from .validation import _join, _record_crash, _validate
 from .worker import TargetWorker, WorkerFailed, worker_targets
 
 
@@ -197,12 +194,12 @@ def _build_with(spec: PackageSpec, progress: Progress, staging: Path, workdir: P
             pending[name] = build_target(name, spec, source, samples, reference, workdir, staging,
                                          progress, background, prepared.get(name), low_memory=one_at_a_time)
             if one_at_a_time:  # its checks (a browser, compilers) end, and what it held is freed, before the next
-                pending[name].result()
+                finish(pending[name])
                 memory.release()
     with progress.stage("finishing target checks"):
         results = {}
         for name in spec.targets:  # the report keeps the order the user asked for
-            results[name] = pending[name].result()
+            results[name] = finish(pending[name])
             _settle_preflight(results[name], findings.get(name, []))
             progress.info(f"    {name}: {results[name].status}"
                           + (f" ({results[name].reason})" if results[name].reason else ""))
@@ -249,9 +246,6 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
     }
 
 
-MIN_CALIBRATION_SAMPLES = 16
-
-
 # ios first: the worker process takes it, or, without one, its validation on NumPy (Core ML executor) runs here
 # before any target's checks load the CPU in the background and distort the measured latency. Then web, whose
 # browser session (predictions and checks, in the background) is the longest work left after its conversion,
@@ -262,111 +256,6 @@ PROCESSING_ORDER = ("ios", "web", "android")
 
 def _processing_rank(name: str) -> int:
     return PROCESSING_ORDER.index(name) if name in PROCESSING_ORDER else len(PROCESSING_ORDER)
-
-
-def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
-                 workdir: Path, staging: Path, progress: Progress, background: Executor,
-                 prepared: Future | None = None, low_memory: bool = False) -> Future:
-    """Convert, validate and render ``name`` here; its checks are submitted to ``background``. ``prepared`` is
-    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult.
-    ``low_memory``: what the converter held is handed back to the system before the target's checks start."""
-    requested = spec.quantization.get(name, "")
-    if not target_available(name):
-        return _done(TargetResult(name, NOT_BUILT, quantization=requested,
-                                  reason=f"the {name} target is not part of this packager version yet"))
-    t0 = time.perf_counter()
-    target = load_target(name)
-    requested = requested or target.default_mode
-    modes = AUTO_ORDER[name] if requested == "auto" else (requested,)
-    tdir = workdir / name
-    tdir.mkdir(parents=True, exist_ok=True)
-    artifacts: dict = {}
-    result = artifact = None
-    tries = []
-    # One mode asked for, and a target that can: its predictions run in the background with its checks,
-    # on the rendered output (the web target: one browser session for both).
-    combined = len(modes) == 1 and hasattr(target, "predict_and_check")
-
-    def attempt(mode: str):
-        result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
-        if len(modes) > 1:  # auto: every mode by the gates of its smallest
-            result.gates = auto_gates(name, modes[0], mode, spec.tolerances)
-        if artifact is not None:  # the checks that run it again judge it the same way (modes.judged_gates)
-            artifact.extra["gates"] = dict(result.gates)
-        if low_memory:  # what the converter held goes back to the system before the model runs
-            memory.release()
-        stop = None
-        if artifact is not None and not combined:
-            stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
-                             len(samples), progress, spec.output_kinds)
-        elif artifact is None and mode != "fp32" and len(modes) > 1:
-            stop = fp32_fails_too(target, spec, source, tdir, artifacts)
-        tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
-                      "metrics": result.metrics})
-        return result, artifact, stop
-
-    for mode in modes:
-        result, artifact, stop = attempt(mode)
-        if result.status == PASS:
-            for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
-                r2, a2, _ = attempt(rival)
-                if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
-                    result, artifact = r2, a2
-            break
-        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
-            tries[-1]["stopped"] = stop
-            result.reason = _join(result.reason, f"auto quantization stopped at {mode}: {stop}")
-            progress.info(f"    {name}: auto quantization stops at {mode}: {stop}")
-            break
-    if requested == "auto":
-        result.tries = tries
-        progress.info(f"    {name}: auto quantization tried {', '.join(t['mode'] + '=' + t['status'] for t in tries)}")
-    if artifact is None:  # conversion failed: nothing to package
-        result.seconds = time.perf_counter() - t0
-        return _done(result)
-    if result.quantization == "int8" and len(samples) < MIN_CALIBRATION_SAMPLES:
-        result.warnings.append(f"int8 calibrated on only {len(samples)} samples (fewer than "
-                               f"{MIN_CALIBRATION_SAMPLES}); quantization ranges may not represent real inputs")
-        progress.info(f"    warning: {result.warnings[-1]}")
-    outdir = staging / name
-    try:
-        progress.info(f"    {name}: rendering {outdir.name}/")
-        bundled = target.render(spec, source, artifact, samples, reference, outdir)
-        result.artifact = (Path(name) / bundled).as_posix() if bundled else None
-        if artifact.extra.get("bundled_samples"):  # the user's data that ships in the package, and the opt-out
-            progress.info(f"    {name}: {artifact.extra['bundled_samples']}")
-    except Exception as e:
-        _record_crash(result, f"rendering {name}", e, progress)
-        result.seconds = time.perf_counter() - t0
-        return _done(result)
-
-    if prepared is not None:
-        artifact.extra["prepared"] = prepared
-
-    def run_checks() -> TargetResult:
-        if combined:
-            _validate(result, name, partial(target.predict_and_check, spec, source, artifact, samples, reference,
-                                            outdir), reference, len(samples), progress, spec.output_kinds)
-        else:
-            try:
-                result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
-            except Exception as e:
-                _record_crash(result, f"checking {name}", e, progress)
-        failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
-        if failed and result.status != FAIL:
-            result.status = FAIL
-            result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
-        result.seconds = time.perf_counter() - t0
-        return result
-
-    progress.info(f"    {name}: {'validation and checks' if combined else 'checks'} queued (they run in the background)")
-    return background.submit(run_checks)
-
-
-def _done(result: TargetResult) -> Future:
-    future: Future = Future()
-    future.set_result(result)
-    return future
 
 
 def _settle_preflight(result: TargetResult, findings: list[dict]) -> None:

@@ -342,8 +342,8 @@ class _Inline:
 
 def _build_target(progress: Progress, name: str, spec, state: dict, samples, reference: dict, workdir: Path,
                   staging: Path):
-    from .pipeline import build_target
     from .source import Source
+    from .target_build import build_target, finish
 
     source = Source(**state, keras_model=None, samples=samples)
-    return build_target(name, spec, source, samples, reference, workdir, staging, progress, _Inline()).result()
+    return finish(build_target(name, spec, source, samples, reference, workdir, staging, progress, _Inline()))

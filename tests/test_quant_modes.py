@@ -60,6 +60,9 @@ def test_auto_keeps_the_worst_ops_float_when_int8_misses_the_gates(tmp_path):
     assert "'functional" in check["detail"] and "wide" in check["detail"].split(";")[0], check["detail"]
     # between int8 and the next mode that passes (fp16 here: dynamic-range misses its gates too)
     assert t["tries"][0]["bytes"] < t["bytes"] < 0.5 * t["float_bytes"]
+    names = [c["name"] for c in t["checks"]]
+    assert names.count("predictions") == 1 and "service-worker" in " ".join(names), names
+    assert all(c["status"] != "FAIL" for c in t["checks"]), t["checks"]
     assert (out / "android").exists()
 
 
@@ -167,7 +170,11 @@ def test_uint8_error_flags_a_tensor_with_an_outlier():
 
 
 @pytest.mark.slow
-def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(tmp_path):
+@pytest.mark.parametrize("targets", ["web", "web,android"])
+def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(tmp_path, targets):
+    """auto takes uint8 ahead (validated with the page's checks in the background); missing the gates, the build
+    goes on with the ladder (``target_build.Retry``), here or in the worker process (web,android: web is the
+    worker's), and the page and its checks are those of the mode that passed."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -181,7 +188,7 @@ def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(t
     m.save(tmp_path / "w.keras")
     np.savez(tmp_path / "w.npz", features=np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32))
     out = tmp_path / "out"
-    r = run_cli("build", tmp_path / "w.keras", "--samples", tmp_path / "w.npz", "--targets", "web", "--out", out)
+    r = run_cli("build", tmp_path / "w.keras", "--samples", tmp_path / "w.npz", "--targets", targets, "--out", out)
     assert r.returncode == 0, r.stderr + r.stdout
     t = json.loads((out / "report.json").read_text())["targets"]["web"]
     assert [(x["mode"], x["status"]) for x in t["tries"]] == [("uint8", "FAIL"), ("mixed", "PASS")], t["tries"]

@@ -1,0 +1,179 @@
+"""One target's build: convert (every mode ``--quantize auto`` tries, by its ladder), validate, render, then its
+checks in the background (``build_target``); ``finish`` waits for it, going on with auto's ladder when the mode it
+took ahead missed the gates (``Retry``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from concurrent.futures import Executor, Future
+from functools import partial
+from pathlib import Path
+
+from . import memory
+from .checks import FAIL, NOT_BUILT, PASS
+from .modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too
+from .progress import Progress
+from .report import TargetResult
+from .samples import SampleSet
+from .source import Source
+from .spec import PackageSpec
+from .targets import load_target, target_available
+from .validation import _join, _record_crash, _validate
+
+MIN_CALIBRATION_SAMPLES = 16
+
+
+@dataclasses.dataclass
+class Retry:
+    """What a speculative ``--quantize auto`` build of a target resolves to when its first mode, validated with the
+    checks in the background, missed the gates: the build goes on from the next mode (``finish``)."""
+
+    tries: list
+    args: tuple
+    kwargs: dict
+
+
+def finish(future: Future) -> TargetResult:
+    """The TargetResult of ``build_target``'s Future; a Retry goes on with the next modes, here."""
+    result = future.result()
+    while isinstance(result, Retry):
+        result = build_target(*result.args, **{**result.kwargs, "start": len(result.tries),
+                                               "earlier": result.tries}).result()
+    return result
+
+
+def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
+                 workdir: Path, staging: Path, progress: Progress, background: Executor,
+                 prepared: Future | None = None, low_memory: bool = False, start: int = 0,
+                 earlier: list | None = None) -> Future:
+    """Convert, validate and render ``name`` here; its checks are submitted to ``background``. ``prepared`` is
+    the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult,
+    or of a Retry (``finish`` resolves both). ``low_memory``: what the converter held is handed back to the system
+    before the target's checks start. ``start``, ``earlier``: where ``--quantize auto``'s ladder goes on, and the
+    modes it tried before."""
+    call = ((name, spec, source, samples, reference, workdir, staging, progress, background),
+            {"prepared": prepared, "low_memory": low_memory})
+    requested = spec.quantization.get(name, "")
+    if not target_available(name):
+        return _done(TargetResult(name, NOT_BUILT, quantization=requested,
+                                  reason=f"the {name} target is not part of this packager version yet"))
+    t0 = time.perf_counter()
+    target = load_target(name)
+    requested = requested or target.default_mode
+    modes = AUTO_ORDER[name] if requested == "auto" else (requested,)
+    tdir = workdir / name
+    tdir.mkdir(parents=True, exist_ok=True)
+    artifacts: dict = {}
+    result = artifact = None
+    tries = list(earlier or [])
+    # One mode asked for, and a target that can: its predictions run in the background with its checks,
+    # on the rendered output (the web target: one browser session for both). With --quantize auto, the first mode
+    # of the ladder is taken that way too (speculation: it usually passes); if it misses the gates, the Future
+    # resolves to a Retry and ``finish`` goes on with the next modes as usual.
+    speculative = len(modes) > 1 and start == 0 and not low_memory and hasattr(target, "predict_and_check")
+    combined = (len(modes) == 1 or speculative) and hasattr(target, "predict_and_check")
+
+    def attempt(mode: str):
+        result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
+        if len(modes) > 1:  # auto: every mode by the gates of its smallest
+            result.gates = auto_gates(name, modes[0], mode, spec.tolerances)
+        if artifact is not None:  # the checks that run it again judge it the same way (modes.judged_gates)
+            artifact.extra["gates"] = dict(result.gates)
+        if low_memory:  # what the converter held goes back to the system before the model runs
+            memory.release()
+        stop = None
+        if artifact is not None and not combined:
+            stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
+                             len(samples), progress, spec.output_kinds)
+        elif artifact is None and mode != "fp32" and len(modes) > 1:
+            stop = fp32_fails_too(target, spec, source, tdir, artifacts)
+        tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
+                      "metrics": result.metrics})
+        return result, artifact, stop
+
+    def stopped(result, mode: str, stop: str) -> None:
+        tries[-1]["stopped"] = stop
+        result.reason = _join(result.reason, f"auto quantization stopped at {mode}: {stop}")
+        progress.info(f"    {name}: auto quantization stops at {mode}: {stop}")
+
+    for mode in modes[start:]:
+        result, artifact, stop = attempt(mode)
+        if speculative and artifact is not None:  # validated with its checks, in the background
+            break
+        speculative = combined = len(modes) == 1 and combined  # the next modes: validated here, one by one
+        if result.status == PASS:
+            for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
+                r2, a2, _ = attempt(rival)
+                if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
+                    result, artifact = r2, a2
+            break
+        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
+            stopped(result, mode, stop)
+            break
+    if requested == "auto":
+        result.tries = tries
+
+    def tried() -> None:
+        if requested == "auto":
+            progress.info(f"    {name}: auto quantization tried "
+                          + ", ".join(t["mode"] + "=" + t["status"] for t in tries))
+
+    if not speculative or artifact is None:
+        tried()
+    if artifact is None:  # conversion failed: nothing to package
+        result.seconds = time.perf_counter() - t0
+        return _done(result)
+    if result.quantization == "int8" and len(samples) < MIN_CALIBRATION_SAMPLES:
+        result.warnings.append(f"int8 calibrated on only {len(samples)} samples (fewer than "
+                               f"{MIN_CALIBRATION_SAMPLES}); quantization ranges may not represent real inputs")
+        progress.info(f"    warning: {result.warnings[-1]}")
+    outdir = staging / name
+    try:
+        progress.info(f"    {name}: rendering {outdir.name}/")
+        bundled = target.render(spec, source, artifact, samples, reference, outdir)
+        result.artifact = (Path(name) / bundled).as_posix() if bundled else None
+        if artifact.extra.get("bundled_samples"):  # the user's data that ships in the package, and the opt-out
+            progress.info(f"    {name}: {artifact.extra['bundled_samples']}")
+    except Exception as e:
+        _record_crash(result, f"rendering {name}", e, progress)
+        result.seconds = time.perf_counter() - t0
+        return _done(result)
+
+    if prepared is not None:
+        artifact.extra["prepared"] = prepared
+
+    def run_checks() -> TargetResult | Retry:
+        if combined:
+            stop = _validate(result, name, partial(target.predict_and_check, spec, source, artifact, samples,
+                                                   reference, outdir), reference, len(samples), progress,
+                             spec.output_kinds)
+            if speculative:
+                tries[-1].update(status=result.status, reason=result.reason, metrics=result.metrics)
+                if stop and result.status != PASS:
+                    stopped(result, tries[-1]["mode"], stop)
+                tried()
+                if result.status == FAIL and stop is None and len(tries) < len(modes):
+                    shutil.rmtree(outdir, ignore_errors=True)  # rendered again from the next mode that passes
+                    return Retry(tries, *call)
+        else:
+            try:
+                result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
+            except Exception as e:
+                _record_crash(result, f"checking {name}", e, progress)
+        failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
+        if failed and result.status != FAIL:
+            result.status = FAIL
+            result.reason = _join(result.reason, f"check(s) failed: {', '.join(failed)}")
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    progress.info(f"    {name}: {'validation and checks' if combined else 'checks'} queued (they run in the background)")
+    return background.submit(run_checks)
+
+
+def _done(result: TargetResult) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
