@@ -15,7 +15,9 @@ into a cache miss and mix two code versions in one table. --live runs the workin
 P1  wall time of `packager build` (3 targets, validation, --no-cache) / sum of the three official
     converters run alone (TFLite int8 full-integer, tensorflowjs_converter uint8, coremltools fp16 .mlmodel).
     --p1-rounds rounds (default 3) of: the three converters, then packager; the medians are compared (a
-    single run varies by +-15 % here). P9 comes from the packager run with the median time.
+    single run varies by +-15 % here). P9 comes from the packager run with the median time. Each round also
+    builds with packager's default, --quantize auto (several modes tried per target), against the same official
+    sum: the second P1 row.
 P2  size / fp32 size: packager (report.json bytes / float_bytes; int8, 8bit, uint8) vs the official
     converters' own fp32 and quantized files.
 P6  .tflite latency on ONE thread with ai-edge-litert (median of N invokes after warm-up) for packager's own
@@ -259,7 +261,12 @@ def main() -> int:
         # the same modes as the official converters above, explicitly (packager's default is auto)
         p1_modes = ["--quantize", "android=int8", "--quantize", "ios=fp16", "--quantize", "web=uint8"]
         t_pkg, rc_pkg = run(f"packager_p1_r{i}", [*base, *p1_modes, "--out", str(out_p1), "--no-cache"])
-        rounds.append({"official_seconds": {"tflite_int8": t_tfl, "tfjs_uint8": t_js, "coreml_fp16": t_cml},
+        # and packager's default, --quantize auto (issue 18: P1 holds with auto too), against the same official sum
+        print(f"[P1] round {i}/{a.p1_rounds}: packager build with its default --quantize auto, --no-cache")
+        out_auto = work / f"out_p1_auto_r{i}"
+        t_auto, rc_auto = run(f"packager_p1_auto_r{i}", [*base, "--out", str(out_auto), "--no-cache"])
+        rounds.append({"auto_seconds": t_auto, "auto_exit_code": rc_auto, "auto_out": out_auto,
+"official_seconds": {"tflite_int8": t_tfl, "tfjs_uint8": t_js, "coreml_fp16": t_cml},
                        "official_exit_codes": {"tflite_int8": rc_tfl, "tfjs_uint8": rc_js, "coreml_fp16": rc_cml},
                        "official_sum": t_tfl + t_js + t_cml, "packager_seconds": t_pkg, "packager_exit_code": rc_pkg,
                        "out": out_p1})
@@ -270,6 +277,10 @@ def main() -> int:
     median_run = sorted(rounds, key=lambda r: r["packager_seconds"])[(len(rounds) - 1) // 2]
     rc_pkg = median_run["packager_exit_code"]
     rep_p1 = load_report(median_run["out"])
+    t_auto = statistics.median(r["auto_seconds"] for r in rounds)
+    median_auto = sorted(rounds, key=lambda r: r["auto_seconds"])[(len(rounds) - 1) // 2]
+    rep_auto = load_report(median_auto["auto_out"])
+    p1_auto_ratio = t_auto / official_sum if official_sum else None
     t_tfl, t_js, t_cml = (statistics.median(r["official_seconds"][k] for r in rounds)
                           for k in ("tflite_int8", "tfjs_uint8", "coreml_fp16"))
     rc_tfl, rc_js, rc_cml = (max(r["official_exit_codes"][k] for r in rounds)
@@ -388,6 +399,14 @@ def main() -> int:
                            "official_seconds": {k: round(v, 2) for k, v in r["official_seconds"].items()}}
                           for r in rounds],
                "ratio": _r(p1_ratio), "goal": f"<= {GOALS['P1']}", "met": _met(p1_ratio, GOALS["P1"])},
+        "P1_auto": {"packager_seconds": round(t_auto, 2), "packager_exit_code": median_auto["auto_exit_code"],
+                    "statuses": {t: tgt(rep_auto, t, "status") for t in ("android", "ios", "web")},
+                    "modes": {t: tgt(rep_auto, t, "quantization") for t in ("android", "ios", "web")},
+                    "tries": {t: [f"{x['mode']}={x['status']}" for x in (tgt(rep_auto, t, "tries") or [])]
+                              for t in ("android", "ios", "web")},
+                    "rounds": [round(r["auto_seconds"], 2) for r in rounds],
+                    "official_sum_seconds": round(official_sum, 2),
+                    "ratio": _r(p1_auto_ratio), "goal": f"<= {GOALS['P1']}", "met": _met(p1_auto_ratio, GOALS["P1"])},
         "P2": {},
         "P6": {"threads": 1, "invokes": n_invokes, "warmup": warmup,
                "per_mode": {m: {k: (_r(v, 3) if isinstance(v, float) else v) for k, v in e.items()}
@@ -457,6 +476,13 @@ def render_table(r: dict) -> str:
                  f"{p1['official_sum_seconds']:.1f} s (tools' medians: tflite {o['tflite_int8']:.1f}, "
                  f"tfjs {o['tfjs_uint8']:.1f}, coreml {o['coreml_fp16']:.1f})",
                  _fmt(p1["ratio"], 2), "<= 1.00", _verdict(p1["met"])))
+    pa = r.get("P1_auto")
+    if pa:
+        rows.append(("P1", f"the same with packager's default --quantize auto (median of {len(pa['rounds'])})",
+                     f"{pa['packager_seconds']:.1f} s (exit {pa['packager_exit_code']}; "
+                     + ", ".join(f"{t} {m}" for t, m in pa["modes"].items()) + ")",
+                     f"{pa['official_sum_seconds']:.1f} s (the same official sum)",
+                     _fmt(pa["ratio"], 2), "<= 1.00", _verdict(pa["met"])))
     for t, label in (("android", "int8 .tflite"), ("ios", "8-bit .mlmodel"), ("web", "uint8 TF.js")):
         e = r["P2"][t]
         rows.append(("P2", f"size / fp32, {label}",
@@ -494,6 +520,9 @@ def render_table(r: dict) -> str:
     if p1.get("rounds"):
         lines.append("P1 rounds (packager s / official sum s): " + ", ".join(
             f"{x['packager_seconds']:.1f}/{x['official_sum_seconds']:.1f}" for x in p1["rounds"]))
+    if r.get("P1_auto"):
+        lines.append("P1 auto rounds (packager s): " + ", ".join(f"{x:.1f}" for x in r["P1_auto"]["rounds"])
+                     + "; tried: " + "; ".join(f"{t} {', '.join(v)}" for t, v in r["P1_auto"]["tries"].items()))
     lines.append("P1 packager statuses: " + ", ".join(f"{t} {s} ({p1['modes'][t]})" for t, s in st.items())
                  + "; packager target seconds: " + ", ".join(f"{t} {s}" for t, s in p1["target_seconds"].items())
                  + f"; official SavedModel export (not in the sum) {r['savedmodel_export_seconds']} s")
