@@ -72,8 +72,9 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     # on the rendered output (the web target: one browser session for both). With --quantize auto, the first mode
     # of the ladder is taken that way too (speculation: it usually passes); if it misses the gates, the Future
     # resolves to a Retry and ``finish`` goes on with the next modes as usual.
-    speculative = len(modes) > 1 and start == 0 and not low_memory and hasattr(target, "predict_and_check")
-    combined = (len(modes) == 1 or speculative) and hasattr(target, "predict_and_check")
+    can_combine = hasattr(target, "predict_and_check")
+    speculative = can_combine and len(modes) > 1 and start == 0 and not low_memory
+    combined = can_combine and (len(modes) == 1 or speculative)
 
     def attempt(mode: str):
         result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
@@ -102,7 +103,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result, artifact, stop = attempt(mode)
         if speculative and artifact is not None:  # validated with its checks, in the background
             break
-        speculative = combined = len(modes) == 1 and combined  # the next modes: validated here, one by one
+        if speculative:  # its conversion failed: the next modes are validated here, one by one
+            speculative = combined = False
         if result.status == PASS:
             for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
                 r2, a2, _ = attempt(rival)

@@ -143,11 +143,16 @@ def compile_kotlin(sources: list[Path], classes_dir: Path, extra_classpath: tupl
     from . import kotlinc_server
 
     classes_dir.mkdir(parents=True, exist_ok=True)
-    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
-    args = ["-jvm-target", "17", "-cp", cp, "-d", classes_dir, *sources]
+    args = kotlinc_args(sources, classes_dir, extra_classpath)
     server = kotlinc_server.current()  # the build's warm kotlinc, if it started one
     done = server.compile(args) if server is not None else None
     return done or run([kotlinc(), *args], env={"JAVA_OPTS": os.environ.get("JAVA_OPTS") or kotlinc_jvm_options()})
+
+
+def kotlinc_args(sources, classes_dir: Path, extra_classpath: tuple[Path, ...] = ()) -> list[str]:
+    """kotlinc's arguments for ``compile_kotlin`` (and the warm kotlinc's warm-up, which must match them)."""
+    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
+    return ["-jvm-target", "17", "-cp", cp, "-d", str(classes_dir), *map(str, sources)]
 
 
 # Short JVM runs (one small compile, 16 samples) spend most of their CPU in the JIT's optimizing tier:

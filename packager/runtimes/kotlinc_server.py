@@ -1,12 +1,13 @@
-"""kotlinc kept warm: one JVM per build that compiles a module like the build's own before the model is even
-loaded, then compiles the real module in the same JVM.
+"""kotlinc kept warm: one JVM per build that compiles the build's Android module before the model is even
+loaded, then serves the build's compiles in the same JVM.
 
 kotlinc spends most of a small compile starting up and JIT-compiling itself: on MobileNetV2's module a fresh run
 takes ~7 CPU s, a second compile in the same JVM ~1.9. The build's first seconds (importing TensorFlow) run on one
-core; ``start_ahead`` uses the other: a child Python renders the module from the build's own settings and a guessed
-signature (one image in, one vector out), then becomes the JVM (``exec``), which compiles that module (the warm-up;
-its result is thrown away) and then serves ``compile`` requests on its stdin. ``android_host.compile_kotlin`` uses
-the build's server when there is one and the plain ``kotlinc`` when there is none or it broke.
+core; ``start_ahead`` uses the other: a child Python renders the module from the build's settings and the signature
+in the ``.keras`` file's config.json (``keras_config``; else a guess: one image in, one vector out), then becomes
+the JVM (``exec``), which compiles that module (the warm-up) and then serves ``compile`` requests on its stdin. A
+request for byte-identical sources takes the warm-up's result. ``android_host.compile_kotlin`` uses the build's
+server when there is one and the plain ``kotlinc`` when there is none or it broke.
 
 Protocol (bytes): a request is the compiler's arguments, each ended by NUL, then an empty argument (one more NUL);
 the reply is ``<exit code> <byte count>\\n`` then the compiler's messages (UTF-8).
@@ -87,8 +88,8 @@ public class KotlincServer {
 }
 """
 
-REUSED = ("compiled ahead, while TensorFlow was imported: sources rendered from the signature in the .keras "
-          "file's config.json, byte-identical to these")
+REUSED = ("compiled ahead, while TensorFlow was imported, from sources rendered before the model was loaded and "
+          "byte-identical to these")
 _lock = threading.Lock()
 _ahead: KotlincServer | None = None
 
@@ -131,11 +132,7 @@ class KotlincServer:
     def close(self) -> None:
         if os.getpid() != self._owner:  # a forked worker's copy: the JVM is its parent's
             return
-        for stream in (self._proc.stdin, self._proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _close_pipes(self._proc)
         self._proc.kill()  # not left to finish what it is compiling
         self._proc.wait()
         shutil.rmtree(self._folder, ignore_errors=True)
@@ -150,14 +147,15 @@ def same_inputs(warm: list[str], real: list[str]) -> dict[str, str] | None:
     for i, (w, r) in enumerate(zip(warm, real)):
         if w == r or (i and real[i - 1] == "-d"):
             continue
-        pairs = zip(w.split(os.pathsep), r.split(os.pathsep)) if real[i - 1 : i] == ["-cp"] else [(w, r)]
-        if real[i - 1 : i] == ["-cp"] and len(w.split(os.pathsep)) != len(r.split(os.pathsep)):
+        ws, rs = (w.split(os.pathsep), r.split(os.pathsep)) if i and real[i - 1] == "-cp" else ([w], [r])
+        if len(ws) != len(rs):
             return None
-        for a, b in pairs:
-            if a != b and not _same_file(Path(a), Path(b)):
+        for a, b in zip(ws, rs):
+            if a == b:
+                continue
+            if not _same_file(Path(a), Path(b)):
                 return None
-            if a != b:
-                swaps[a] = b
+            swaps[a] = b
     return swaps
 
 
@@ -228,11 +226,15 @@ def _forget_in_child() -> None:
     global _ahead, _lock
     server, _ahead, _lock = _ahead, None, threading.Lock()
     if server is not None:
-        for stream in (server._proc.stdin, server._proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _close_pipes(server._proc)
+
+
+def _close_pipes(proc: subprocess.Popen) -> None:
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 if hasattr(os, "register_at_fork"):
@@ -252,20 +254,17 @@ def _become_server(folder: Path) -> None:
     from ..keras_config import config_preview
     from ..source import Source
     from ..spec import TensorSpec
-    from ..targets.android_checks import kotlin_inputs
-    from ..targets.android_render import module_context, render_code
+    from ..targets.android_checks import kotlin_inputs, render_preview
 
     spec = pickle.loads((folder / "spec.pickle").read_bytes())
     preview = config_preview(spec) or Source(  # else a guess: one image in, one vector out
         spec, "keras", folder, None, [TensorSpec("input", (None, 224, 224, 3))], [TensorSpec("output_0", (None, 2))])
-    ctx = module_context(spec, preview, ([t.name for t in preview.inputs], [t.name for t in preview.outputs]))
-    render_code(ctx, folder / "module")  # the layout of android_checks.precompile's folder
-    inputs = kotlin_inputs(folder / "module", folder)
+    _, module = render_preview(spec, preview, folder)
+    inputs = kotlin_inputs(module, folder)
     res, server_dir = compiled_java("KotlincServer", SERVER_JAVA, folder)
     if res.returncode != 0:
         sys.exit(1)
-    cp = os.pathsep.join(str(p) for p in (host.android_stubs_jar(), *inputs.classpath))
-    warmup = ["-jvm-target", "17", "-cp", cp, "-d", str(folder / "classes"), *map(str, inputs.kotlin)]
+    warmup = host.kotlinc_args(inputs.kotlin, folder / "classes", inputs.classpath)
     (folder / "warmup.args").write_text("".join(a + "\0" for a in warmup), encoding="utf-8")
     os.execv(*_server_command(server_dir, warmup))
 
@@ -304,12 +303,10 @@ def write_class_archive(kotlin_file: Path) -> Path:
         if res.returncode != 0:
             raise RuntimeError(f"javac of the kotlinc server failed: {res.output}")
         archive = class_archive(server_dir)
-        java, argv = _server_command(server_dir, [])
         if archive.is_file() and all(archive.stat().st_mtime > Path(p).resolve().stat().st_mtime
-                                     for p in (host.kotlinc(), java)):
+                                     for p in (host.kotlinc(), host.java_tools()["java"])):
             return archive
-        java, argv = _server_command(server_dir, ["-jvm-target", "17", "-cp", str(host.android_stubs_jar()),
-                                                  "-d", str(Path(tmp) / "out"), str(kotlin_file)])
+        _, argv = _server_command(server_dir, host.kotlinc_args([kotlin_file], Path(tmp) / "out"))
         part = archive.with_suffix(".tmp")
         argv.insert(1, f"-XX:ArchiveClassesAtExit={part}")
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)

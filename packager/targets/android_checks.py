@@ -144,7 +144,6 @@ def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecuto
         from ..runtimes import android_snippets
 
         inputs = kotlin_inputs(code_dir, work)
-        sources, kt_snippets, tests, java_snippets = inputs[:4]
         res = host.compile_kotlin(inputs.kotlin, classes, inputs.classpath)
         if res.returncode != 0:
             raise _CheckFailed("kotlinc failed (README_<n>.kt: the n-th code block of README.md; src/androidTest: the "
@@ -152,15 +151,16 @@ def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecuto
         kotlin_ok = True
         # javac (the README's Java) and g++ (jni-compiles) both start from the compiled Kotlin: side by side
         jni = pool.submit(_check_jni_compiles, host, code_dir, classes, native_class, work, ctx["runtime"]["key"])
-        if java_snippets:
-            jres = android_snippets.compile_java(java_snippets, classes, work / "readme-java")
+        if inputs.java_snippets:
+            jres = android_snippets.compile_java(inputs.java_snippets, classes, work / "readme-java")
             if jres.returncode != 0:
                 raise _CheckFailed("javac failed on README.md's Java code (README_<n>.java: its n-th code block):\n"
                                    + host.first_lines(jres.output))
-        r["detail"] = (f"kotlinc 2.4.20 compiled {len(sources)} Kotlin files and README.md's {len(kt_snippets)} "
-                       f"Kotlin code blocks against Android API 29 stubs ({host.android_stubs_jar().name}, from AOSP "
-                       f"api/current.txt); javac compiled its {len(java_snippets)} Java code blocks against them; "
-                       f"kotlinc compiled src/androidTest's {len(tests)} instrumented test file(s) against the module "
+        r["detail"] = (f"kotlinc 2.4.20 compiled {len(inputs.sources)} Kotlin files and README.md's "
+                       f"{len(inputs.snippets)} Kotlin code blocks against Android API 29 stubs "
+                       f"({host.android_stubs_jar().name}, from AOSP api/current.txt); javac compiled its "
+                       f"{len(inputs.java_snippets)} Java code blocks against them; kotlinc compiled "
+                       f"src/androidTest's {len(inputs.tests)} instrumented test file(s) against the module "
                        f"and JUnit 4 / AndroidX Test stubs" + (f" ({res.note})" if res.note else ""))
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
@@ -186,16 +186,23 @@ def host_run_check_name(runtime: dict) -> str:
     return "jni-runs-shipped-model" if runtime["key"] == "bundled" else "jni-runs-fp32"
 
 
+def render_preview(spec: PackageSpec, preview: Source, work: Path) -> tuple[dict, Path]:
+    """(context, folder): the module rendered from ``preview`` (the signature as known before the conversion)
+    into ``work``/module: ``precompile``'s layout, which the warm kotlinc (``runtimes.kotlinc_server``) copies."""
+    ctx = module_context(spec, preview, ([t.name for t in preview.inputs], [t.name for t in preview.outputs]))
+    render_code(ctx, work / "module")
+    return ctx, work / "module"
+
+
 def precompile(spec: PackageSpec, preview: Source, workdir: Path) -> Compiled:
     """``compile_code`` on the module rendered from ``preview`` (the model's signature, read before the
     conversion and possibly guessed before the export), so the compilers run while the model converts.
     ``module_checks`` uses the result only if the module it checks has byte-identical code."""
-    ctx = module_context(spec, preview, ([t.name for t in preview.inputs], [t.name for t in preview.outputs]))
     work = Path(workdir) / "precompiled"
     if work.exists():
         shutil.rmtree(work)
-    render_code(ctx, work / "module")
-    return compile_code(ctx, work / "module", work)
+    ctx, module = render_preview(spec, preview, work)
+    return compile_code(ctx, module, work)
 
 
 AHEAD = " (run ahead of the conversion on code byte-identical to this module's)"
