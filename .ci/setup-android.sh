@@ -8,7 +8,7 @@
 #                                                source package android-platform-frameworks-base
 #   .tools/android-api/android-stubs.jar         compile-only stubs generated from current.txt
 #   .tools/kotlin-compiler/kotlinc.jsa           class-data-sharing archive of kotlinc (JVM start-up cache)
-#   .tools/kotlin-compiler/kotlinc-server-*.jsa  the same for the warm kotlinc's JVM (packager/runtimes/kotlinc_server.py)
+#   .tools/kotlin-compiler/kotlinc-server-*.jsa  the same for the warm kotlinc's JVM (packager/targets/android/host/kotlinc_server.py)
 #
 # Each step is skipped when its output already exists. Fails loudly on any error.
 set -euo pipefail
@@ -70,9 +70,9 @@ fi
 
 # 4. Android API stub jar.
 if [ ! -s "$api/android-stubs.jar" ] || [ "$api/current.txt" -nt "$api/android-stubs.jar" ] \
-   || [ -n "$(find "$root/packager/runtimes/android_stubs" -name '*.py' -newer "$api/android-stubs.jar")" ]; then
+   || [ -n "$(find "$root/packager/targets/android/host/stubs" -name '*.py' -newer "$api/android-stubs.jar")" ]; then
   log "generating android-stubs.jar from current.txt"
-  PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m packager.runtimes.android_stubs \
+  PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "${PYTHON:-python3}" -m packager.targets.android.host.stubs \
     "$api/current.txt" "$api/android-stubs.jar"
 fi
 # 5. A class-data-sharing archive of kotlinc's own classes (a JVM start-up cache: kotlin-compiles takes about
@@ -103,14 +103,14 @@ if [ ! -s "$jsa" ] || [ "$tools/kotlin-compiler/package/bin/kotlinc" -nt "$jsa" 
   mv "$jsa.tmp" "$jsa"
   rm -rf "$tmp"
 fi
-# 5b. The same for the warm kotlinc's JVM (packager.runtimes.kotlinc_server: its class path differs), by the same
+# 5b. The same for the warm kotlinc's JVM (packager.targets.android.host.kotlinc_server: its class path differs), by the same
 #     compile; written when missing or older than kotlinc or the JDK.
 tmp=$(mktemp -d)
 warm_kt > "$tmp/Warm.kt"
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
 import sys
 from pathlib import Path
-from packager.runtimes.kotlinc_server import write_class_archive
+from packager.targets.android.host.kotlinc_server import write_class_archive
 print(f"[setup-android] kotlinc server class archive: {write_class_archive(Path(sys.argv[1]))}", file=sys.stderr)
 ' "$tmp/Warm.kt"
 rm -rf "$tmp"
@@ -118,7 +118,7 @@ rm -rf "$tmp"
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PACKAGER_TOOLS="$tools" "${PYTHON:-python3}" -c '
 import sys, tempfile
 from pathlib import Path
-from packager.runtimes.android_jvm_runner import compile_runner
+from packager.targets.android.host.jvm_runner import compile_runner
 with tempfile.TemporaryDirectory() as work:
     res, where = compile_runner(Path(work))
     sys.exit(f"javac of the host runner failed: {res.output}" if res.returncode else 0)

@@ -195,7 +195,7 @@ def run_any_tflite(path: Path, source, samples) -> dict[str, np.ndarray]:
     scale and zero point, as an app using the file would."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from packager.targets.android import _dequantize, _quantize, run_tflite
+    from packager.targets.android.tflite import _dequantize, _quantize, run_tflite
 
     interp = Interpreter(model_path=str(path))
     if "serving_default" in interp.get_signature_list():

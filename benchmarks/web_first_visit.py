@@ -38,8 +38,8 @@ def build_demo(work: Path) -> Path:
 
 
 def first_visit(web: Path) -> dict:
-    from packager.runtimes.browser import StaticServer, chromium_profile
-    from packager.runtimes.static_server import COMPRESSIBLE
+    from packager.targets.web.browser.chromium import StaticServer, chromium_profile
+    from packager.targets.web.browser.static_server import COMPRESSIBLE
 
     requests: list[str] = []
     with StaticServer(web, prefix="/demo/", compress=True) as server, chromium_profile() as context:

@@ -6,7 +6,7 @@ Builds keras.applications.ResNet50(weights=None) with `packager build --targets 
 relaxed for random weights: its softmax is nearly uniform, so uint8 weights reorder the top classes), then prints
 the web result: status, the runtime the figures come from, and the `backends` check -- each backend the page may
 pick (wasm, webgl on SwiftShader, cpu), run on every sample, with its top-1 / max |diff| / cosine and ms per sample.
-Before the graph rewrite of packager/targets/web_graph.py, wasm refused this graph ("FusedConv2D only supports
+Before the graph rewrite of packager/targets/web/graph.py, wasm refused this graph ("FusedConv2D only supports
 rank-1 bias") and the page failed to load. Writes the figures to benchmarks/web_resnet50.json.
 """
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from packager.version import __version__
+
+__all__ = ["__version__", "build"]
 
 
 def build(spec, progress=None):
     """Build every target of ``spec`` and return the Report (see packager.pipeline)."""
-    from .pipeline import build as _build
-    from .progress import SILENT
+    from packager.pipeline import build as _build
+    from packager.progress import SILENT
 
     return _build(spec, progress or SILENT)

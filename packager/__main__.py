@@ -1,3 +1,3 @@
-from .cli import entry
+from packager.cli import entry
 
 entry()

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import __version__
+from packager.version import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ENTRIES = 8
@@ -53,13 +53,14 @@ def _hash_file(h, path: Path) -> None:
 
 
 def _code_paths() -> list[Path]:
-    from .render import TEMPLATE_ROOTS, template_dir
+    from packager.render import template_dir
+    from packager.targets import REGISTRY
 
-    return [PACKAGE_DIR, *(template_dir(t) for t in TEMPLATE_ROOTS if _exists(t))]
+    return [PACKAGE_DIR, *(template_dir(t) for t in REGISTRY if _exists(t))]
 
 
 def _exists(target: str) -> bool:
-    from .render import template_dir
+    from packager.render import template_dir
 
     try:
         template_dir(target)
@@ -81,18 +82,20 @@ def _library_versions() -> dict[str, str]:
 
 
 def _extra_paths(spec) -> list[Path]:
-    """Inputs besides model/samples/labels/code: custom-object modules, the vendored tf.js runtime."""
+    """Inputs besides model/samples/labels/code: custom-object modules, what each target says it reads (the
+    registry's ``cache_inputs``: the vendored tf.js runtime)."""
     paths: list[Path] = []
     if getattr(spec, "custom_objects", ()):
-        from .custom_objects import module_files
+        from packager.custom_objects import module_files
 
         paths += module_files(spec.custom_objects, spec.custom_objects_dirs)
-    if "web" in spec.targets:
-        try:
-            from .targets.web import VENDOR_FILES, npm_web_dir
+    from packager.targets import REGISTRY, hook
 
-            paths += [npm_web_dir() / rel for rel in VENDOR_FILES.values()]  # the tf.js files a bundle ships
-        except Exception:
+    for name in spec.targets:
+        registration = REGISTRY.get(name)
+        try:
+            paths += hook(registration.cache_inputs)(spec) if registration and registration.cache_inputs else []
+        except Exception:  # a target that cannot tell: its own build reports what is missing
             pass
     return paths
 

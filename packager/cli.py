@@ -7,8 +7,10 @@ import os
 import sys
 import tempfile
 
-from . import __version__, interrupt
-from .errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
+from packager import interrupt
+from packager.errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
+from packager.targets import commands as target_commands
+from packager.version import __version__
 
 EXIT_HELP = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in sorted(EXIT_CODES.items()))
 
@@ -125,14 +127,8 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--quantize", metavar="TARGET=MODE", action="append", help="as for build")
     _add_console_options(d)
 
-    try:
-        from .serve import add_serve_arguments
-    except ImportError:
-        add_serve_arguments = None
-    if add_serve_arguments:
-        s = sub.add_parser("serve", help="serve a built web bundle on localhost",
-                           description="Serve OUT/web on 127.0.0.1 to try the demo by hand.")
-        add_serve_arguments(s)
+    for command in target_commands():  # packager serve (web)
+        command.add_arguments(sub.add_parser(command.COMMAND, help=command.HELP, description=command.DESCRIPTION))
     return parser
 
 
@@ -166,10 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.command == "serve":
-            from .serve import run_serve
-
-            return run_serve(args)
+        for command in target_commands():
+            if args.command == command.COMMAND:
+                return command.run(args)
         quiet_framework_logs(args.verbose)
         interrupt.install()
         return _run_build(args)
@@ -190,16 +185,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_build(args) -> int:
-    from .config import build_spec
-    from .progress import Progress
+    from packager.config import build_spec
+    from packager.progress import Progress
 
     if args.command == "demo":
-        from .demo import demo_args
+        from packager.demo import demo_args
 
         args = demo_args(args)
     spec = build_spec(args)
     progress = Progress(quiet=args.quiet, verbose=args.verbose)
-    from .pipeline import build
+    from packager.pipeline import build
 
     report = build(spec, progress, use_cache=not args.no_cache, low_memory=getattr(args, "low_memory", False))
     print(report.summary_table())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kinds import CLASS_KINDS
+from packager.kinds import CLASS_KINDS
 
 DEFAULT_GATES: dict[str, dict[str, float]] = {
     "fp32": {"min_top1": 1.0, "min_decision": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3},

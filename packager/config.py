@@ -5,15 +5,22 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from .compare import GATE_KEYS
-from .custom_objects import parse_modules
-from .errors import UsageError
-from .kinds import KINDS
-from .labels import read_labels
-from .outdir import check_out_against_inputs
-from .spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
-from .targets import MODES, check_mode, check_target_name, did_you_mean
-from .values import check_abi_filters, check_gate, check_input_shape, check_name, check_preprocessing, check_shard_bytes
+from packager.compare import GATE_KEYS
+from packager.custom_objects import parse_modules
+from packager.errors import UsageError
+from packager.kinds import KINDS
+from packager.labels import read_labels
+from packager.outdir import check_out_against_inputs
+from packager.spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
+from packager.targets import MODES, check_mode, check_target_name, did_you_mean
+from packager.values import (
+    check_abi_filters,
+    check_gate,
+    check_input_shape,
+    check_name,
+    check_preprocessing,
+    check_shard_bytes,
+)
 
 # section -> key -> expected python type(s) (TOML-level)
 SCHEMA: dict[str, dict[str, tuple]] = {
@@ -157,8 +164,8 @@ def image_preprocessing(args, cfg_crop, cfg_background, cfg_max_diff) -> dict:
     """crop, background and max_abs_diff of the Preprocessing, from the flags or packager.toml's [preprocessing]."""
     import math
 
-    from .preprocessing import parse_background
-    from .spec import CROP_POLICIES
+    from packager.preprocessing import parse_background
+    from packager.spec import CROP_POLICIES
 
     crop = getattr(args, "crop", None) or cfg_crop or "stretch"
     if crop not in CROP_POLICIES:
@@ -272,7 +279,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     output_names = tuple(n.strip() for n in output_names.split(",") if n.strip()) if output_names else tuple(
         from_cfg("model_input", "output_names", []))
 
-    from .names import default_android_package, validate_android_package
+    from packager.names import default_android_package, validate_android_package
 
     name = getattr(args, "name", None) or from_cfg("", "name", "") or ""
     if name:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .debug_ops import strip_frozen_graph
-from .errors import InputError, UsageError
-from .graph_safety import check_graph_def
-from .spec import PackageSpec
+from packager.debug_ops import strip_frozen_graph
+from packager.errors import InputError, UsageError
+from packager.graph_safety import check_graph_def
+from packager.spec import PackageSpec
 
 
 def _short(e: Exception) -> str:

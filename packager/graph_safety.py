@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from packager.errors import InputError
 
 REFUSED_OPS = frozenset({
     # files

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import zipfile
 
-from .source import Source, _apply_input_shapes, natural_key
-from .spec import PackageSpec, TensorSpec
+from packager.source import Source, _apply_input_shapes, natural_key
+from packager.spec import PackageSpec, TensorSpec
 
 MAX_CONFIG_BYTES = 8 << 20
 

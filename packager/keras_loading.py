@@ -11,8 +11,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from .errors import InputError, short_reason
-from .spec import PackageSpec
+from packager.errors import InputError, short_reason
+from packager.spec import PackageSpec
 
 UNSAFE_HINT = ("only if you trust the file: pass --unsafe-deserialization to let Keras run the code stored in it "
                "(Lambda layers); better, replace the Lambda by a registered custom layer and re-save the model")
@@ -41,7 +41,7 @@ def load_keras(path: Path, fmt: str, spec: PackageSpec | None = None):
                 )
     custom = {}
     if spec and spec.custom_objects:  # imported first: a Lambda may name a function they define
-        from .custom_objects import import_custom_objects
+        from packager.custom_objects import import_custom_objects
 
         custom = import_custom_objects(spec.custom_objects, spec.custom_objects_dirs, str(path))
     if fmt == "h5":

@@ -122,9 +122,9 @@ def apply_kinds(spec, source, reference: dict[str, np.ndarray]):
     """The spec with every output's kind resolved, its primary output chosen and the primary output's labels
     in ``labels`` (the labels the wrappers show). Raises UsageError/InputError for names or labels that do
     not fit the model."""
-    from .errors import UsageError
-    from .labels import check_primary_labels
-    from .targets import did_you_mean
+    from packager.errors import UsageError
+    from packager.labels import check_primary_labels
+    from packager.targets import did_you_mean
 
     names = [o.name for o in source.outputs]
     for name in spec.output_kinds:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError, UsageError
+from packager.errors import InputError, UsageError
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
@@ -56,7 +56,7 @@ def check_labels_fit(labels: tuple[str, ...], outputs, where: str) -> None:
 def check_output_labels(output_labels: dict, outputs, where: str) -> None:
     """Labels given per output (``--labels NAME=FILE``, ``[labels]``): the output exists and has one column
     per label."""
-    from .targets import did_you_mean
+    from packager.targets import did_you_mean
 
     by_name = {o.name: o for o in outputs}
     for name, labels in output_labels.items():

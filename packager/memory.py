@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MemoryShortage, UsageError
+from packager.errors import MemoryShortage, UsageError
 
 PARALLEL, LOW_MEMORY = "parallel", "low-memory"
 LARGE_WEIGHTS = 64 * 1024 ** 2  # bytes of weights from which a build takes the low-memory plan by itself

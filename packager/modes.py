@@ -6,10 +6,10 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
-from .checks import FAIL
-from .compare import gates_for
-from .errors import ConversionError, disk_full
-from .report import TargetResult
+from packager.checks import FAIL
+from packager.compare import gates_for
+from packager.errors import ConversionError, disk_full
+from packager.report import TargetResult
 
 AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that passes the gates (or a smaller rival)
     "android": ("int8", "mixed", "dynamic", "fp16", "fp32"),

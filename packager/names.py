@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from packager.errors import UsageError
 
 JAVA_KEYWORDS = frozenset("""
 abstract assert boolean break byte case catch char class const continue default do double else enum extends final

@@ -18,8 +18,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import interrupt
-from .errors import OutputError
+from packager import interrupt
+from packager.errors import OutputError
 
 MARKER = ".packager-output"
 MARKER_TEXT = "This folder was written by packager; `packager build --force` may replace it as a whole.\n"

@@ -44,7 +44,7 @@ def decode_rgba(path: Path) -> np.ndarray:
     """The image file as an upright HxWx4 uint8 RGBA array (steps 1 and 2). Raises InputError."""
     from PIL import Image, UnidentifiedImageError
 
-    from .errors import InputError
+    from packager.errors import InputError
 
     try:
         with Image.open(path) as im:

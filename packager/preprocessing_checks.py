@@ -1,10 +1,7 @@
-"""The ``preprocessing`` check of each target: its own image code run on the ORIGINAL sample files (not resized),
-its model input (0..255 pixel levels, before mean/std) compared with packager.preprocessing's.
-
-- web: ``web/preprocess.js`` imported by the served page in Chromium (createImageBitmap decode, its resampler);
-- android: the module's Kotlin ``<Class>Preprocessing`` core (EXIF orientation from the file's bytes, alpha,
-  crop, resampler) on a JVM; the decode is the JVM's ImageIO standing in for BitmapFactory (no Android here);
-- ios: UNVERIFIED (no Swift toolchain here); the Swift package implements the documented algorithm.
+"""What every target's ``preprocessing`` check shares: its own image code is run on the ORIGINAL sample files
+(not resized), and its model input (0..255 pixel levels, before mean/std) compared with packager.preprocessing's.
+Each target runs its code in its own package (``targets/<name>/preprocessing_check.py``): web's page in Chromium,
+android's Kotlin core on a JVM, iOS (no Swift toolchain here) UNVERIFIED.
 
 The check carries ``data = {"files": N, "max_abs_diff": D, "path": "<what ran>"}`` (report.json's
 ``targets.<t>.preprocessing``); D above the spec's ``preprocessing.max_abs_diff`` (default 1.0) fails the target.
@@ -12,15 +9,12 @@ The check carries ``data = {"files": N, "max_abs_diff": D, "path": "<what ran>"}
 
 from __future__ import annotations
 
-import base64
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .checks import FAIL, PASS, UNVERIFIED, Check
-from .preprocessing import file_pixels
+from packager.checks import FAIL, PASS, UNVERIFIED, Check
 
 NAME = "preprocessing"
 
@@ -63,233 +57,5 @@ def _verdict(spec, files: list[Path], diffs: list[float], path: str, t0: float,
     return Check(NAME, PASS, detail, time.perf_counter() - t0, data=data)
 
 
-# ---------------------------------------------------------------------------------------------
-# web
-
-
-PAGE_SCRIPT = """async ([b64, image]) => {
-    const m = await import(new URL("preprocess.js", location.href).href);
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    let px;
-    try {
-        px = m.modelPixels(await m.decodeImage(new Blob([bytes])), image);
-    } catch (e) {
-        return {error: String(e && e.message ? e.message : e)};
-    }
-    const out = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
-    let s = "";
-    for (let i = 0; i < out.length; i += 0x8000) s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
-    return {b64: btoa(s)};
-}"""
-
-
-def web_check(page, spec, samples, browser: str = "Chromium",
-              geometry: tuple[int, int, int] | None = None) -> Check | None:
-    """``preprocess.js`` in the served page (``page``: a Playwright page of the bundle) on every sample file."""
-    files = image_files(samples)
-    if not files:
-        return None
-    t0 = time.perf_counter()
-    w, h, c = _geometry(samples, geometry)
-    pre = spec.preprocessing
-    image_cfg = {"width": w, "height": h, "channels": c, "color": pre.color, "crop": pre.crop,
-                 "background": list(pre.background)}
-    diffs, skipped, done = [], [], []
-    for f in files:
-        r = page.evaluate(PAGE_SCRIPT, [base64.b64encode(Path(f).read_bytes()).decode("ascii"), image_cfg])
-        if r.get("error"):
-            skipped.append(f"{Path(f).name}: the browser could not decode it ({r['error']})")
-            continue
-        got = np.frombuffer(base64.b64decode(r["b64"]), np.float32).reshape(h, w, c)
-        diffs.append(_diff(got, file_pixels(f, w, h, c, spec.preprocessing)))
-        done.append(Path(f))
-    return _verdict(spec, done, diffs, f"web/preprocess.js in {browser} (createImageBitmap decode, its own "
-                                       "resampler)", t0, skipped)
-
-
 def _diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-
-
-# ---------------------------------------------------------------------------------------------
-# android (the Kotlin core on a JVM)
-
-RUNNER_JAVA = r"""
-import java.awt.image.*;
-import java.io.*;
-import java.lang.reflect.Method;
-import java.nio.*;
-import java.nio.file.*;
-import java.util.*;
-import javax.imageio.*;
-import javax.imageio.stream.ImageInputStream;
-
-/** args: preprocessingClass fileList out.bin. Decodes each file, without its colour profile (the module's Kotlin
- *  withoutColourProfile), with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB), then runs the
- *  module's Kotlin exifOrientation + modelPixels on it. */
-public final class PreprocessRunner {
-    public static void main(String[] args) throws Exception {
-        Class<?> p = Class.forName(args[0]);
-        Method exif = p.getMethod("exifOrientation", byte[].class);
-        Method plain = p.getMethod("withoutColourProfile", byte[].class);
-        Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
-        List<String> files = Files.readAllLines(Paths.get(args[1]));
-        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[2])))) {
-            for (String f : files) {
-                if (f.isEmpty()) continue;
-                byte[] bytes = Files.readAllBytes(Paths.get(f));
-                int[] size = new int[2];
-                int[] argb;
-                try {
-                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
-                } catch (Exception e) {
-                    System.out.println("undecodable\t" + f + "\t" + e);
-                    out.writeInt(0);
-                    continue;
-                }
-                int orientation = (Integer) exif.invoke(null, (Object) bytes);
-                float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
-                System.out.println("ok\t" + f + "\t" + size[0] + "x" + size[1] + "\torientation=" + orientation);
-                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
-                for (float v : px) b.putFloat(v);
-                out.writeInt(px.length);
-                out.write(b.array());
-            }
-        }
-    }
-
-    static int to8(int v, int bits) {
-        if (bits == 8) return v;
-        if (bits == 16) return v >> 8;  // the high byte, as the definition says
-        if (bits < 8) return v * 255 / ((1 << bits) - 1);
-        return Math.min(255, v >> (bits - 8));
-    }
-
-    static int[] decode(byte[] bytes, int[] size) throws IOException {
-        ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes));
-        Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-        if (!readers.hasNext()) throw new IOException("no ImageIO reader for this format");
-        ImageReader reader = readers.next();
-        reader.setInput(in);
-        BufferedImage image = null;
-        Raster raster;
-        boolean jpeg = reader.getFormatName().equalsIgnoreCase("jpeg");
-        try {
-            image = reader.read(0);
-            raster = image.getRaster();
-            if (jpeg && raster.getNumBands() == 4) {  // CMYK read as if RGBA: take its raw samples instead
-                image = null;
-                raster = reader.readRaster(0, null);
-            }
-        } catch (IIOException e) {  // e.g. a CMYK JPEG: ImageIO has no colour conversion for it, read its samples
-            raster = reader.readRaster(0, null);
-        }
-        int w = raster.getWidth(), h = raster.getHeight();
-        size[0] = w;
-        size[1] = h;
-        int[] out = new int[w * h];
-        if (image != null && image.getColorModel() instanceof IndexColorModel) {
-            image.getRGB(0, 0, w, h, out, 0, w);  // palette entries (and tRNS alpha), exact
-            return out;
-        }
-        int bands = raster.getNumBands();
-        int[] bits = raster.getSampleModel().getSampleSize();
-        int[] s = new int[bands];
-        boolean cmyk = image == null && bands == 4;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                raster.getPixel(x, y, s);
-                int a = 255, r, g, b;
-                if (cmyk) {  // Adobe (inverted) CMYK, as Android's decoder reads it: R = (255-C)(255-K)/255
-                    int k = s[3];
-                    r = (s[0] * k + 127) / 255;
-                    g = (s[1] * k + 127) / 255;
-                    b = (s[2] * k + 127) / 255;
-                } else if (bands <= 2) {
-                    r = g = b = to8(s[0], bits[0]);
-                    if (bands == 2) a = to8(s[1], bits[1]);
-                } else {
-                    r = to8(s[0], bits[0]);
-                    g = to8(s[1], bits[1]);
-                    b = to8(s[2], bits[2]);
-                    if (bands == 4) a = to8(s[3], bits[3]);
-                }
-                out[y * w + x] = (a << 24) | (r << 16) | (g << 8) | b;
-            }
-        }
-        return out;
-    }
-}
-"""
-
-JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels) on the host JVM; "
-            "decode by the JVM's "
-            "ImageIO standing in for BitmapFactory (no Android runtime here)")
-
-
-def android_check(spec, samples, classes: Path, preprocessing_class: str,
-                  geometry: tuple[int, int, int] | None = None) -> Check | None:
-    """The compiled module Kotlin (``classes``) run on every sample file on this JVM."""
-    from .runtimes import android_host as host
-
-    files = image_files(samples)
-    if not files:
-        return None
-    t0 = time.perf_counter()
-    w, h, c = _geometry(samples, geometry)
-    path = JVM_PATH.format(cls=preprocessing_class.rsplit(".", 1)[-1])
-    with tempfile.TemporaryDirectory(prefix="packager-preprocess-") as tmp:
-        work = Path(tmp)
-        from .runtimes.android_jvm_runner import compiled_java
-
-        tools = host.java_tools()
-        res, runner = compiled_java("PreprocessRunner", RUNNER_JAVA, work)  # compiled once, kept in the tools folder
-        if res.returncode != 0:
-            return Check(NAME, FAIL, "javac of the preprocessing runner failed: " + host.first_lines(res.output),
-                         time.perf_counter() - t0, data=not_run_data(spec, path))
-        (work / "files.txt").write_text("\n".join(str(Path(f).resolve()) for f in files) + "\n", encoding="utf-8")
-        import os
-
-        cp = os.pathsep.join(str(p) for p in (runner, classes, host.kotlin_stdlib(), host.android_stubs_jar()))
-        res = host.run([tools["java"], "-Xmx2g", "-XX:+UseSerialGC", "-Djava.awt.headless=true", "-cp", cp,
-                        "PreprocessRunner", preprocessing_class, work / "files.txt", work / "out.bin"], timeout=1200)
-        if res.returncode != 0:
-            return Check(NAME, FAIL, "the Kotlin preprocessing failed on the JVM: " + host.first_lines(res.output),
-                         time.perf_counter() - t0, data=not_run_data(spec, path))
-        blob = (work / "out.bin").read_bytes()
-    diffs, skipped, done = [], [], []
-    offset = 0
-    reasons = {ln.split("\t")[1]: ln.split("\t", 2)[2] for ln in res.output.splitlines()
-               if ln.startswith("undecodable\t") and ln.count("\t") >= 2}
-    for f in files:
-        n = int.from_bytes(blob[offset:offset + 4], "big")
-        offset += 4
-        if n == 0:
-            why = reasons.get(str(Path(f).resolve()), "undecodable")
-            skipped.append(f"{Path(f).name}: ImageIO (the JVM stand-in decoder) cannot read it ({why})")
-            continue
-        got = np.frombuffer(blob[offset:offset + 4 * n], "<f4")
-        offset += 4 * n
-        want = file_pixels(f, w, h, c, spec.preprocessing)
-        diffs.append(_diff(got.reshape(want.shape), want) if got.size == want.size else float("inf"))
-        done.append(Path(f))
-    return _verdict(spec, done, diffs, path, t0, skipped)
-
-
-# ---------------------------------------------------------------------------------------------
-# ios
-
-SWIFT_FIELDS = ("color", "mean", "std", "crop", "background")
-
-
-def ios_check(spec, samples) -> Check | None:
-    files = image_files(samples)
-    if not files:
-        return None
-    return Check(NAME, UNVERIFIED,
-                 "the Swift package's image code cannot run here (no Swift toolchain or Apple frameworks on Linux); "
-                 "it implements the documented algorithm (docs/preprocessing.md) from the spec's preprocessing "
-                 f"fields ({', '.join(SWIFT_FIELDS)})",
-                 data=not_run_data(spec, "not run: no Swift toolchain here"))

@@ -6,7 +6,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from . import interrupt
+from packager import interrupt
 
 
 class Progress:

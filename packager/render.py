@@ -21,20 +21,17 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
-from .errors import PackagerError
+from packager.errors import PackagerError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_ROOTS = {
-    "android": "android_template",
-    "ios": "ios_template",
-    "web": "web_template",
-}
 
 
 def template_dir(target: str) -> Path:
     """Folder holding a target's template: inside the package when installed, else the repo root."""
+    from packager.targets import REGISTRY
+
     for base in (Path(__file__).resolve().parent / "_templates", REPO_ROOT):
-        d = base / TEMPLATE_ROOTS[target]
+        d = base / REGISTRY[target].template
         if d.is_dir():
             return d
     raise PackagerError(f"template folder for {target!r} not found", hint="reinstall packager")

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
-from .errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, ConversionError
+from packager.checks import FAIL, NOT_BUILT, PASS, UNVERIFIED, Check
+from packager.errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, ConversionError
 
 # report.json keys whose values differ between identical runs (timings); everything else is reproducible
 VOLATILE_KEYS = ("latency_ms", "seconds", "timings")
@@ -145,7 +145,7 @@ class Report:
     def write(self, out: Path, *, labels: tuple[str, ...] = (), thumbnails: dict[int, str] | None = None) -> None:
         (out / "report.json").write_text(json.dumps(_finite(self.to_json()), indent=2, ensure_ascii=False,
                                                     allow_nan=False) + "\n", encoding="utf-8")
-        from .report_html import render_report_html
+        from packager.report_html import render_report_html
 
         (out / "report.html").write_text(render_report_html(self, labels, thumbnails or {}), encoding="utf-8")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .render import render_string
+from packager.render import render_string
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 

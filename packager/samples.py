@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
-from .spec import PackageSpec, TensorSpec
+from packager.errors import InputError
+from packager.spec import PackageSpec, TensorSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -64,7 +64,7 @@ def numpy_dtype(tensor: TensorSpec):
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
     """One image file -> a (1, H, W, C) float32 array, preprocessed the spec's way (packager.preprocessing: EXIF
     orientation, alpha on the background, crop policy, antialiased bilinear resize, colour mode, mean/std)."""
-    from .preprocessing import file_input
+    from packager.preprocessing import file_input
 
     _, h, w, c = tensor.sample_shape
     return file_input(path, w, h, c, spec.preprocessing)

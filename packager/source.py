@@ -12,15 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import InputError, UsageError, short_reason
-from .frameworks import import_tensorflow
-from .frozen_graph import export_frozen_graph
-from .graph_safety import check_saved_model
-from .keras_loading import load_keras
-from .spec import PackageSpec, TensorSpec
+from packager.errors import InputError, UsageError, short_reason
+from packager.frameworks import import_tensorflow
+from packager.frozen_graph import export_frozen_graph
+from packager.graph_safety import check_saved_model
+from packager.keras_loading import load_keras
+from packager.spec import PackageSpec, TensorSpec
+
+if TYPE_CHECKING:
+    from packager.samples import SampleSet
 
 KERAS_SUFFIXES = {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}
 
@@ -200,7 +204,7 @@ def _export_keras(model, export_dir: Path, path: Path) -> None:
     import tensorflow as tf
 
     if hasattr(model, "export") and type(model).__module__.startswith("keras"):
-        from .keras_export import export_plain, plain
+        from packager.keras_export import export_plain, plain
 
         if plain(model):  # the same signature, without Keras' ExportArchive (half the CPU)
             export_plain(model, export_dir)
@@ -214,7 +218,7 @@ def _strip_debug_ops(export_dir: Path, clean_dir: Path) -> dict[str, int]:
     """Debug ops out of the SavedModel every target converts (as ``tensorflowjs_converter`` does by default):
     a copy without them in ``clean_dir`` when there are any (op -> count), else {}. A SavedModel that cannot
     be read here is left to ``_load_saved_model``, which reports it."""
-    from .debug_ops import strip_saved_model
+    from packager.debug_ops import strip_saved_model
 
     if not (export_dir / "saved_model.pb").is_file():
         return {}
@@ -340,3 +344,14 @@ def check_reference_finite(reference: dict[str, np.ndarray], model: Path) -> Non
                              where=str(model),
                              hint="check the model's weights for NaN/inf, and that the samples are preprocessed "
                                   "the way the model was trained (--mean/--std)")
+
+
+def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:
+    rows: dict[str, list[np.ndarray]] = {o: [] for o in source.output_names}
+    for sample in samples:
+        out = source.predict(sample)
+        for name in rows:
+            rows[name].append(np.asarray(out[name], np.float32))
+    reference = {name: np.concatenate(v) for name, v in rows.items()}
+    check_reference_finite(reference, source.spec.model)
+    return reference

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import UsageError
+from packager.errors import UsageError
 
 TARGET_NAMES = ("android", "ios", "web")
 COLOR_MODES = ("rgb", "bgr", "grayscale")
@@ -77,7 +77,7 @@ class PackageSpec:
     name: str = ""  # display/model name; defaults to the model file stem
     android_package: str = ""
     android_abi_filters: tuple[str, ...] = ("arm64-v8a", "armeabi-v7a", "x86_64")
-    android_runtime: str = "bundled"  # "bundled" LiteRT or "play-services" (targets/android_render.RUNTIMES)
+    android_runtime: str = "bundled"  # "bundled" LiteRT or "play-services" (targets/android/render.RUNTIMES)
     int8_io: bool = False
     input_shapes: dict = field(default_factory=dict)  # name -> tuple, for frozen .pb / dynamic dims
     output_names: tuple[str, ...] = ()  # frozen .pb outputs

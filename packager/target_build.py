@@ -11,16 +11,16 @@ from concurrent.futures import Executor, Future
 from functools import partial
 from pathlib import Path
 
-from . import memory
-from .checks import FAIL, NOT_BUILT, PASS
-from .modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too
-from .progress import Progress
-from .report import TargetResult
-from .samples import SampleSet
-from .source import Source
-from .spec import PackageSpec
-from .targets import load_target, target_available
-from .validation import _join, _record_crash, _validate
+from packager import memory
+from packager.checks import FAIL, NOT_BUILT, PASS
+from packager.modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too
+from packager.progress import Progress
+from packager.report import TargetResult
+from packager.samples import SampleSet
+from packager.source import Source
+from packager.spec import PackageSpec
+from packager.targets import load_target, target_available
+from packager.validation import _join, _record_crash, _validate
 
 MIN_CALIBRATION_SAMPLES = 16
 

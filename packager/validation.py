@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import traceback
 
-from .checks import FAIL, PASS, UNVERIFIED, Check
-from .compare import compare
-from .errors import PackagerError, disk_full
-from .progress import Progress
-from .report import TargetResult
-from .targets.base import Unverified
+from packager.checks import FAIL, PASS, UNVERIFIED, Check
+from packager.compare import compare
+from packager.errors import PackagerError, disk_full
+from packager.progress import Progress
+from packager.report import TargetResult
+from packager.targets.base import Unverified
 
 
 def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import sys
 
-from .errors import UsageError
-from .targets import did_you_mean
+from packager.errors import UsageError
+from packager.targets import did_you_mean
 
 ANDROID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 MAX_NAME = 100  # class names, file names and titles are derived from it

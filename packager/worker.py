@@ -32,9 +32,9 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from .checks import FAIL
-from .frameworks import import_tensorflow, tfjs_saved_model_converter
-from .progress import Progress
+from packager.checks import FAIL
+from packager.frameworks import import_tensorflow, tfjs_saved_model_converter
+from packager.progress import Progress
 
 ENV_SWITCH = "PACKAGER_WORKER"  # "0": build every target in the main process
 WARM_UP_TIMEOUT = 300  # seconds; importing TensorFlow and coremltools takes about 4 here
@@ -101,7 +101,7 @@ class TargetWorker:
             try:
                 done.set_result(f.result())
             except Exception as e:  # the worker died while building: the target fails, the others go on
-                from .report import TargetResult
+                from packager.report import TargetResult
 
                 done.set_result(TargetResult(name, FAIL, quantization=spec.quantization.get(name, ""),
                                              reason=f"the worker process building {name} failed: {e}"))
@@ -312,7 +312,7 @@ _IMPORTS = {"android": (import_tensorflow,), "ios": (import_tensorflow, _coremlt
 def _warm_up(progress: Progress, names: tuple[str, ...]) -> dict:
     """Import the converters now, while the main process is still loading and exporting the model.
     Returns what the main process's op preflight needs from them (coremltools' TF op list)."""
-    from . import pipeline  # noqa: F401
+    from packager import target_build  # noqa: F401  (what a job runs, imported before the first job)
 
     for name in names:
         for load in _IMPORTS.get(name, ()):
@@ -322,7 +322,7 @@ def _warm_up(progress: Progress, names: tuple[str, ...]) -> dict:
                 pass
     found = {}
     if "ios" in names:
-        from .preflight import coreml_tf_ops
+        from packager.preflight import coreml_tf_ops
 
         try:
             found["coreml_ops"] = coreml_tf_ops()
@@ -342,8 +342,8 @@ class _Inline:
 
 def _build_target(progress: Progress, name: str, spec, state: dict, samples, reference: dict, workdir: Path,
                   staging: Path):
-    from .source import Source
-    from .target_build import build_target, finish
+    from packager.source import Source
+    from packager.target_build import build_target, finish
 
     source = Source(**state, keras_model=None, samples=samples)
     return finish(build_target(name, spec, source, samples, reference, workdir, staging, progress, _Inline()))

@@ -16,7 +16,7 @@ import pytest
 
 from packager.render import render_tree, template_dir
 from packager.spec import PackageSpec, Preprocessing, TensorSpec
-from packager.targets import android_module as am
+from packager.targets.android import module as am
 
 KGP_IDS = ("org.jetbrains.kotlin.android", "kotlin-android")
 

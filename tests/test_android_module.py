@@ -15,9 +15,9 @@ import pytest
 from packager.checks import FAIL, PASS, SKIPPED, UNVERIFIED
 from packager.errors import UsageError
 from packager.spec import PackageSpec, Preprocessing, TensorSpec
-from packager.targets import android_module as am
-from packager.targets import tflite_metadata
-from packager.targets.android import AndroidTarget
+from packager.targets.android import metadata as tflite_metadata
+from packager.targets.android import module as am
+from packager.targets.android.target import AndroidTarget
 
 GOLDEN = Path(__file__).parent / "golden" / "android"
 HOSTILE_LABELS = ('say "hi"', "back\\slash", "$cost ${x}", "end */ comment", "naïve 猫 🐱", "it's")
@@ -27,7 +27,7 @@ LABELS_ASSET = "src/main/assets/com.example.tiny_net_q/labels.txt"
 
 def _tools_present() -> bool:
     from packager.errors import ToolMissing
-    from packager.runtimes import android_host as host
+    from packager.targets.android.host import tools as host
 
     try:
         host.kotlinc(), host.android_stubs_jar(), host.tflite_c(), host.java_tools(), host.aapt2(), host.ndk_headers()
@@ -274,8 +274,8 @@ def test_host_core_is_safe_with_many_threads_and_close_during_runs(tiny, tmp_pat
     """The module's own JNI core (built for this host, called from a JVM): 8 threads classifying on one handle get
     exactly the results each gets alone, and closing the handle while they run makes each call either complete
     correctly or throw IllegalStateException — no crash (the unguarded core crashed with SIGSEGV here)."""
-    from packager.runtimes import android_host as host
-    from packager.runtimes import android_jvm_runner as jvm
+    from packager.targets.android.host import jvm_runner as jvm
+    from packager.targets.android.host import tools as host
 
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
@@ -302,7 +302,7 @@ def test_nan_input_to_a_quantized_model_is_an_exception(tiny, tmp_path):
     IllegalArgumentException naming the element, while a float model receives it as is."""
     import dataclasses
 
-    from packager.runtimes import android_jvm_runner as jvm
+    from packager.targets.android.host import jvm_runner as jvm
 
     source, artifact, samples, _ = tiny
     int8 = AndroidTarget().convert(dataclasses.replace(source, samples=samples), make_spec(int8_io=True), "int8",
@@ -348,13 +348,14 @@ def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
     index order, NaN never ranked, minScore and topK honoured, topK <= 0 rejected."""
     import subprocess
 
-    from packager.runtimes import android_host as host
+    from packager.targets.android.host import kotlinc_server
+    from packager.targets.android.host import tools as host
 
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
     classes = tmp_path / "classes"
-    res = host.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
+    res = kotlinc_server.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
     assert res.returncode == 0, res.output
     (tmp_path / "TopIndicesProbe.java").write_text(TOP_INDICES_JAVA, encoding="utf-8")
     tools = host.java_tools()
@@ -370,7 +371,7 @@ def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
 def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
     """Every ```kotlin / ```java block of the README is compiled as written (Kotlin with the module's sources,
     Java against the compiled module): a wrong call in either fails kotlin-compiles, naming the block."""
-    from packager.runtimes.android_snippets import readme_snippets
+    from packager.targets.android.host.snippets import readme_snippets
 
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
@@ -401,7 +402,7 @@ def test_missing_tools_are_skipped_locally_and_fail_in_ci(tiny, tmp_path, monkey
 # ---- the stub generator and JNI naming ------------------------------------------------------------------------
 
 def test_jni_mangling_matches_the_spec():
-    from packager.runtimes.android_host import NativeMethod, jni_header, jni_symbol
+    from packager.targets.android.host.tools import NativeMethod, jni_header, jni_symbol
 
     m = NativeMethod("com/example/my_model/Näive", "run_it", "([[FJ)[F", True)
     assert jni_symbol(m) == "Java_com_example_my_1model_N_000e4ive_run_1it"
@@ -413,7 +414,7 @@ def test_stub_generator_emits_generic_nested_and_enum_classes(tmp_path):
     import subprocess
     import zipfile
 
-    from packager.runtimes.android_stubs import write_stub_jar
+    from packager.targets.android.host.stubs import write_stub_jar
 
     api = tmp_path / "current.txt"
     api.write_text("""// Signature format: 2.0
@@ -448,8 +449,8 @@ def test_native_methods_read_from_the_class_file_match_javap(tmp_path):
     double constants take two entries, strings, lambdas' invokedynamic and method handles, fields with attributes)."""
     import subprocess
 
-    from packager.runtimes import android_host as host
-    from packager.runtimes.class_file import methods
+    from packager.targets.android.host import tools as host
+    from packager.targets.android.host.class_file import methods
 
     src = tmp_path / "p" / "Natives.java"
     src.parent.mkdir()

@@ -11,8 +11,8 @@ import pytest
 from test_android_module import make_spec, needs_tools, render, tiny  # noqa: F401  (tiny is a fixture)
 
 from packager.checks import FAIL, PASS
-from packager.targets import android_module as am
-from packager.targets.android import AndroidTarget
+from packager.targets.android import module as am
+from packager.targets.android.target import AndroidTarget
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,9 @@ def test_bundled_runtime_matches_the_python_litert_interpreter(tiny_int8, tmp_pa
     LiteRT 2.3.0) to within one step of the output's quantization (XNNPACK under CompiledModel vs the interpreter's
     kernels; float->int8 input rounding half away from zero vs NumPy's half to even), nearly all bit-identical: the
     C API declarations (struct layouts, quantization parameters, tensor order) are right."""
-    from packager.runtimes import android_jvm_runner as jvm
-    from packager.targets import tflite_metadata
-    from packager.targets.android import run_tflite
+    from packager.targets.android import metadata as tflite_metadata
+    from packager.targets.android.host import jvm_runner as jvm
+    from packager.targets.android.tflite import run_tflite
 
     source, artifact, samples, _ = tiny_int8
     spec = make_spec(int8_io=True)
@@ -201,7 +201,7 @@ def test_quantization_guards_scale_zero_nan_and_infinity(tmp_path):
     import subprocess
 
     from packager.render import template_dir
-    from packager.runtimes.android_host import CXX_WARNINGS
+    from packager.targets.android.host.tools import CXX_WARNINGS
 
     if shutil.which("g++") is None:
         pytest.skip("g++ missing")
@@ -226,7 +226,7 @@ def test_instrumented_test_with_golden_samples_compiles_against_the_stubs(tiny, 
     """src/androidTest: a JUnit 4 / AndroidX Test class running golden samples through the classifier, compiled
     by kotlin-compiles against the module and test API stubs (a misspelt call fails it), with golden assets that
     hold the samples' inputs and the original model's outputs."""
-    from packager.targets import tflite_metadata
+    from packager.targets.android import metadata as tflite_metadata
 
     source, artifact, samples, reference = tiny
     spec = make_spec()

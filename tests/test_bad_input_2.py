@@ -378,7 +378,7 @@ def test_cache_key_covers_the_vendored_tfjs_runtime_and_custom_modules(tmp_path,
     """Not through the CLI (a changed tf-runtime.js cannot be observed there without a browser run): the key itself."""
     from packager import cache
     from packager.spec import PackageSpec
-    from packager.targets.web import VENDOR_FILES
+    from packager.targets.web.target import VENDOR_FILES
 
     tools = tmp_path / "tools"
     for rel in VENDOR_FILES.values():

@@ -24,8 +24,8 @@ tf = pytest.importorskip("tensorflow")
 from coremltools.models import datatypes  # noqa: E402
 from coremltools.models.neural_network import NeuralNetworkBuilder  # noqa: E402
 
-from packager.runtimes import coreml_numpy as cx  # noqa: E402
-from packager.runtimes.coreml_numpy.network import _relu_cap_chain  # noqa: E402
+from packager.targets.ios.executor import nn as cx  # noqa: E402
+from packager.targets.ios.executor.nn.network import _relu_cap_chain  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

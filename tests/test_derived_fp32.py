@@ -78,7 +78,7 @@ def test_fp32_by_product_equals_a_separate_fp32_conversion(case, target_name, mo
 def test_tflite_from_the_loaded_saved_model_equals_from_saved_model(case, mode):
     """convert_tflite hands TFLite the SavedModel the Source loaded instead of letting the converter load it twice
     more; the models must be byte for byte what the stock TFLiteConverter.from_saved_model path gives."""
-    from packager.targets import android
+    from packager.targets.android import target as android
 
     spec, source, _ = case
 
@@ -110,7 +110,7 @@ def test_tflite_from_the_loaded_saved_model_equals_from_saved_model(case, mode):
 
 def test_tfjs_from_the_loaded_saved_model_equals_loading_it(case, tmp_path):
     """The TF.js conversion reads the SavedModel the Source loaded instead of loading it again: same files."""
-    from packager.targets import web
+    from packager.targets.web import target as web
 
     spec, source, _ = case
     from tensorflowjs.converters import tf_saved_model_conversion_v2 as tfjs_convert

@@ -18,8 +18,8 @@ import pytest
 
 from packager.checks import PASS, UNVERIFIED
 from packager.errors import UsageError
-from packager.targets import ios_render
-from packager.targets.ios_swift_build import check_swift_build
+from packager.targets.ios import render as ios_render
+from packager.targets.ios.swift_build import check_swift_build
 
 HERE = Path(__file__).parent
 
@@ -100,7 +100,7 @@ def packages(tmp_path_factory):
     """One image classifier rendered as .mlmodel (fp16) and as .mlpackage."""
     from test_ios_target import _build, _image_folder, _small_cnn
 
-    from packager.targets.ios import IOSTarget
+    from packager.targets.ios.target import IOSTarget
 
     keras.utils.set_random_seed(7)  # a fixed model: the upside-down assertion below measures it
     tmp = tmp_path_factory.mktemp("swiftpkg")
@@ -190,7 +190,7 @@ def test_wrapper_is_a_swift6_actor_with_camera_and_photo_entry_points(packages):
 
 
 def test_every_public_type_is_prefixed_so_two_packages_do_not_collide(packages):
-    from packager.runtimes import swift_syntax
+    from packager.targets.ios import swift_syntax
 
     root, _, _ = packages["neuralnetwork"]
     tree = swift_syntax.parse((root / "Sources/TinyNet/TinyNetClassifier.swift").read_bytes())
@@ -248,7 +248,7 @@ def test_readme_and_license_match_the_package(packages):
     assert "classify(frame.pixelBuffer, orientation: .right" in readme and "struct ContentView: View" in readme
     assert "ML Program or NeuralNetwork?" in readme and "**center-crop**" not in readme and "**stretch**" in readme
     assert ".copy" in readme and "flat" in readme  # why the .mlpackage is copied
-    from packager.runtimes import swift_syntax
+    from packager.targets.ios import swift_syntax
 
     blocks = [b for b in re.findall(r"```swift\n(.*?)```", readme, re.S) if b.startswith("import ")]
     assert len(blocks) == 2 and all(swift_syntax.parse_errors(b) == [] for b in blocks)  # usage, camera sample

@@ -19,12 +19,12 @@ ct = pytest.importorskip("coremltools")
 from conftest import run_cli  # noqa: E402
 from packager.checks import PASS, UNVERIFIED  # noqa: E402
 from packager.pipeline import reference_outputs  # noqa: E402
-from packager.runtimes import swift_syntax  # noqa: E402
 from packager.samples import load_samples  # noqa: E402
 from packager.source import load_source  # noqa: E402
 from packager.spec import PackageSpec, Preprocessing  # noqa: E402
 from packager.targets.base import Unverified  # noqa: E402
-from packager.targets.ios import IOSTarget  # noqa: E402
+from packager.targets.ios import swift_syntax  # noqa: E402
+from packager.targets.ios.target import IOSTarget  # noqa: E402
 
 RNG = np.random.default_rng(3)
 HOSTILE = ('quote"d', "back\\slash", "inter\\(polation)", "new\nline", "ünï 😀", "tab\tand */ comment")
@@ -204,7 +204,7 @@ def test_mobilenet_v2(tmp_path, mode):
         preprocessing=Preprocessing(mean=(127.5,), std=(127.5,)))
     target = IOSTarget()
     art = target.convert(source, spec, mode, work)
-    from packager.runtimes import coreml_numpy
+    from packager.targets.ios.executor import nn as coreml_numpy
 
     types = set(coreml_numpy.layer_types(art.path))
     assert {"convolution", "activation", "unary", "add", "padding"} <= types
@@ -315,7 +315,7 @@ def test_keras2_lstm_runs_on_the_executor_not_unverified(tmp_path):
     reference = reference_outputs(source, samples)
     target = IOSTarget()
     art = target.convert(source, spec, "fp32", work)
-    from packager.runtimes import coreml_numpy
+    from packager.targets.ios.executor import nn as coreml_numpy
 
     assert {"loop", "branch", "copy"} <= set(coreml_numpy.layer_types(art.path))
     pred = target.predict(art, source, spec, samples)
@@ -358,7 +358,7 @@ def test_auto_modes_share_one_float_conversion(tmp_path, monkeypatch, fmt):
     what they give is byte for byte what a fresh conversion gives."""
     import dataclasses
 
-    from packager.targets import ios_convert
+    from packager.targets.ios import convert as ios_convert
 
     spec, source, _, _, work = _build(tmp_path, _small_cnn(3), samples=_image_folder(tmp_path / "s", 3, (16, 16)))
     spec = dataclasses.replace(spec, ios_format=fmt)

@@ -1,4 +1,4 @@
-"""The warm kotlinc (packager.runtimes.kotlinc_server) and the .keras signature read without TensorFlow
+"""The warm kotlinc (packager.targets.android.host.kotlinc_server) and the .keras signature read without TensorFlow
 (packager.keras_config) that lets it compile the build's own module before the model is loaded."""
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ import pytest
 from test_android_module import needs_tools
 
 from packager.keras_config import config_preview
-from packager.runtimes import android_host as host
-from packager.runtimes import kotlinc_server
 from packager.source import keras_preview
 from packager.spec import PackageSpec, Preprocessing
+from packager.targets.android.host import kotlinc_server
 
 
 def _spec(model: Path, **kw) -> PackageSpec:
@@ -92,7 +91,7 @@ def test_the_warm_kotlinc_compiles_the_module_ahead_and_then_serves_requests(tmp
     ends the JVM and removes its folder."""
     import keras
 
-    from packager.targets import android_module as am
+    from packager.targets.android import module as am
 
     path = tmp_path / "net.keras"
     dict(_models(tmp_path))["image"].save(path)
@@ -112,9 +111,9 @@ def test_the_warm_kotlinc_compiles_the_module_ahead_and_then_serves_requests(tmp
         good, bad = tmp_path / "extra/Good.kt", tmp_path / "extra/Bad.kt"
         good.write_text("package extra\n\nfun twice(x: Int) = 2 * x\n")
         bad.write_text("package extra\n\nfun broken(): Int = \"text\"\n")
-        res = host.compile_kotlin([good], tmp_path / "good-classes")
+        res = kotlinc_server.compile_kotlin([good], tmp_path / "good-classes")
         assert res.returncode == 0 and res.note == "" and (tmp_path / "good-classes/extra/GoodKt.class").is_file()
-        res = host.compile_kotlin([bad], tmp_path / "bad-classes")
+        res = kotlinc_server.compile_kotlin([bad], tmp_path / "bad-classes")
         assert res.returncode != 0 and "Bad.kt" in res.output and "mismatch" in res.output.lower()
 
         pid = os.fork()
@@ -125,7 +124,7 @@ def test_the_warm_kotlinc_compiles_the_module_ahead_and_then_serves_requests(tmp
         server._proc.kill()
         server._proc.wait()
         assert server.compile(["-d", str(tmp_path / "x"), str(good)]) is None
-        res = host.compile_kotlin([good], tmp_path / "fallback-classes")  # plain kotlinc
+        res = kotlinc_server.compile_kotlin([good], tmp_path / "fallback-classes")  # plain kotlinc
         assert res.returncode == 0 and (tmp_path / "fallback-classes/extra/GoodKt.class").is_file()
     finally:
         kotlinc_server.close_ahead()

@@ -26,7 +26,7 @@ tf = pytest.importorskip("tensorflow")
 
 from coremltools.converters.mil import Builder as mb  # noqa: E402
 
-from packager.runtimes import mil_numpy as mx  # noqa: E402
+from packager.targets.ios.executor import mil as mx  # noqa: E402
 
 RNG = np.random.default_rng(11)
 L = keras.layers
@@ -311,7 +311,7 @@ def test_compressed_weights_decode_like_coremltools(kind, tmp_path):
     value farther, so placement-free)."""
     import coremltools.optimize.coreml as cto
 
-    from packager.runtimes.mil_numpy.program import main_block, walk
+    from packager.targets.ios.executor.mil.program import main_block, walk
 
     target, op = COMPRESSED[kind]
     model, shape = _weighty_model()

@@ -61,7 +61,7 @@ def _coreml_convert(saved_model_dir):
     import coremltools as ct
     import tensorflow as tf
 
-    from packager.targets.ios import DEPLOYMENT
+    from packager.targets.ios.target import DEPLOYMENT
 
     loaded = tf.saved_model.load(str(saved_model_dir))  # kept alive: the function reads its variables
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -113,7 +113,7 @@ def test_cumprod_is_flagged_for_android_and_ios_with_their_fixes(saved):
 def test_real_converters_agree_on_cumprod(saved, tmp_path, tfjs_importable):
     import tensorflow as tf
 
-    from packager.targets.web import convert_saved_model
+    from packager.targets.web.target import convert_saved_model
 
     # the android target's fp32 converter call (from_saved_model, serving_default, builtins) refuses the op
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved["cumprod"]), signature_keys=["serving_default"])
@@ -129,7 +129,7 @@ def test_real_converters_agree_on_cumprod(saved, tmp_path, tfjs_importable):
 
 @pytest.mark.slow
 def test_roll_is_flagged_for_web_and_the_tfjs_converter_refuses_it(saved, tmp_path, tfjs_importable):
-    from packager.targets.web import convert_saved_model
+    from packager.targets.web.target import convert_saved_model
 
     findings = pf.preflight(saved["roll"], pf.TARGETS)
     web = _errors(findings["web"])["Roll"]

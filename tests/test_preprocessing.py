@@ -214,7 +214,7 @@ class _Spec:
 def _kotlin_classes(tmp: Path, w: int, h: int, c: int, color: str, crop: str) -> Path:
     """The Android template's Preprocessing.kt rendered for this geometry and compiled (kotlinc)."""
     from packager.render import render_string
-    from packager.runtimes import android_host as host
+    from packager.targets.android.host import kotlinc_server
 
     tpl = REPO / "android_template/src/main/java/__package_path__/__class_name__Preprocessing.kt.j2"
     ctx = dict(display_name="t", package="t.pre", is_image=True, class_name="T", width=w, height=h, channels=c,
@@ -222,15 +222,16 @@ def _kotlin_classes(tmp: Path, w: int, h: int, c: int, color: str, crop: str) ->
     tmp.mkdir(parents=True, exist_ok=True)
     src = tmp / "TPreprocessing.kt"
     src.write_text(render_string(tpl.read_text(encoding="utf-8"), ctx), encoding="utf-8")
-    res = host.compile_kotlin([src], tmp / "classes")
+    res = kotlinc_server.compile_kotlin([src], tmp / "classes")
     assert res.returncode == 0, res.output
     return tmp / "classes"
 
 
 @pytest.mark.slow
 def test_page_and_kotlin_give_pythons_model_input_on_original_photos(photos, tmp_path):
-    from packager import preprocessing_checks as pc
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.android.preprocessing_check import android_check
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+    from packager.targets.web.preprocessing_check import web_check
 
     folder, kinds = photos
     files = sorted(folder.iterdir())
@@ -245,8 +246,8 @@ def test_page_and_kotlin_give_pythons_model_input_on_original_photos(photos, tmp
         for w, h, c, color, crop in CASES:
             pre = Preprocessing(color=color, crop=crop)
             samples, spec = _Samples(files, w, h, c), _Spec(pre)
-            web = pc.web_check(page, spec, samples, f"Chromium {browser.version}")
-            kt = pc.android_check(spec, samples, _kotlin_classes(tmp_path / f"kt{w}{c}", w, h, c, color, crop),
+            web = web_check(page, spec, samples, f"Chromium {browser.version}")
+            kt = android_check(spec, samples, _kotlin_classes(tmp_path / f"kt{w}{c}", w, h, c, color, crop),
                                   "t.pre.TPreprocessing")
             for name, check in (("web", web), ("android", kt)):
                 assert check.status == "PASS", check.detail
@@ -254,7 +255,7 @@ def test_page_and_kotlin_give_pythons_model_input_on_original_photos(photos, tmp
                 measured[f"{name} {w}x{h}x{c} {crop}"] = check.data["per_file"]
         # the gate can fail: no tolerance at all for the page's 8-bit premultiplied alpha
         strict = _Spec(Preprocessing(max_abs_diff=0.0))
-        web = pc.web_check(page, strict, _Samples([folder / "rgba.png"], 224, 224, 3))
+        web = web_check(page, strict, _Samples([folder / "rgba.png"], 224, 224, 3))
         assert web.status == "FAIL" and 0 < web.data["max_abs_diff"] <= 1.0, web.detail
     print(json.dumps(measured, indent=1))  # the figures per image type (pytest -s shows them)
 

@@ -33,7 +33,7 @@ def outlier_model(path):
 
 
 def test_median_channel_error_sees_a_crushed_channel():
-    from packager.targets.tflite_mixed import median_channel_error
+    from packager.targets.android.mixed import median_channel_error
 
     rng = np.random.default_rng(0)
     f = np.abs(rng.normal(size=(1, 8, 8, 4))).astype(np.float32)
@@ -64,7 +64,7 @@ def test_auto_keeps_the_worst_ops_float_when_int8_misses_the_gates(tmp_path):
 
 
 def test_kmeans_palette_is_exact_on_few_values_and_beats_a_uniform_grid():
-    from packager.targets.coreml_quantize import kmeans_palette
+    from packager.targets.ios.quantize import kmeans_palette
 
     w = np.array([[0.5, -1.0], [0.5, 2.0]], np.float32)
     palette, idx = kmeans_palette(w, 4)
@@ -87,7 +87,7 @@ def test_nbit_packing_gives_coremltools_own_bytes():
     every width and length (padding included), and coremltools' function is back afterwards."""
     from coremltools.models.neural_network import quantization_utils as qu
 
-    from packager.targets.coreml_quantize import _packed_by_numpy, pack_nbit
+    from packager.targets.ios.quantize import _packed_by_numpy, pack_nbit
 
     rng = np.random.default_rng(0)
     for nbits in range(1, 9):
@@ -137,7 +137,7 @@ def test_ios_auto_tries_4bit_palettes_first_and_the_executor_verifies_them(tmp_p
 
 
 def test_uint8_error_flags_a_tensor_with_an_outlier():
-    from packager.targets.tfjs_mixed import choose_dtype_map, uint8_error
+    from packager.targets.web.mixed import choose_dtype_map, uint8_error
 
     rng = np.random.default_rng(0)
     normal = rng.normal(size=(64, 64)).astype(np.float32)

@@ -4,7 +4,7 @@ Measured on this machine: Keras 3 exports an LSTM over a sequence as a while loo
 (IndexError in the loop condition) and tf.js 4.22 cannot execute it on any backend ("Cannot compute the outputs")
 — the official tensorflowjs_converter's output fails the same way (benchmarks/real_models.py, chars2vec). The
 same LSTM with unroll=True converts for every target; wasm refused the converter's fused MatMul (rank-3 bias) until
-packager/targets/web_graph.py split it: now every backend the page may pick runs it, each validated."""
+packager/targets/web/graph.py split it: now every backend the page may pick runs it, each validated."""
 
 from __future__ import annotations
 

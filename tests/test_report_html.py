@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_report_html_renders_in_chromium(tmp_path):
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     out = tmp_path / "demo"
     r = run_cli("demo", "--out", out, "--quantize", "android=auto")

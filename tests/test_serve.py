@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from packager.runtimes.browser import StaticServer, resolve_inside
+from packager.targets.web.browser.chromium import StaticServer, resolve_inside
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,7 +78,7 @@ def test_static_server_serves_inside_only_with_right_types(tree):
 
 def test_packager_serve_prints_url_refuses_escapes_and_stops_on_ctrl_c(tree):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "packager.targets.web.serve", str(tree)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
     try:
         line = proc.stdout.readline()
@@ -102,7 +102,7 @@ def test_packager_serve_prints_url_refuses_escapes_and_stops_on_ctrl_c(tree):
 
 
 def test_packager_serve_rejects_a_missing_folder_and_a_busy_port(tree, tmp_path):
-    from packager.serve import main
+    from packager.targets.web.serve import main
 
     assert main([str(tmp_path / "nope")]) == 3
     with StaticServer(tree) as busy:
@@ -163,7 +163,7 @@ def test_range_requests(tree):
 
 
 def test_idle_connections_are_closed(tree, monkeypatch):
-    from packager.runtimes import browser
+    from packager.targets.web.browser import chromium as browser
 
     assert browser._Handler.timeout and browser._Handler.timeout <= 60  # bounded by default
     monkeypatch.setattr(browser._Handler, "timeout", 1)  # the same mechanism, quicker
@@ -178,7 +178,7 @@ def test_client_disconnecting_mid_download_leaves_no_traceback(tree):
 
     (tree / "big.bin").write_bytes(os.urandom(8 << 20))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "packager.targets.web.serve", str(tree)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
     try:
         port = int(proc.stdout.readline().rsplit(":", 1)[1].strip().rstrip("/"))
@@ -242,7 +242,7 @@ def test_text_and_wasm_are_gzipped_for_clients_that_accept_it_and_bytes_are_coun
 
 def test_serve_host_opens_to_the_network_only_when_asked_and_warns(tree):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "packager.serve", str(tree), "--host", "0.0.0.0"],
+    proc = subprocess.Popen([sys.executable, "-m", "packager.targets.web.serve", str(tree), "--host", "0.0.0.0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
     try:
         line = proc.stdout.readline()

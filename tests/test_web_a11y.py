@@ -20,7 +20,7 @@ def _tab_to(page, element_id: str, limit: int = 20) -> None:
 
 
 def test_keyboard_only_choose_a_file_and_hear_the_result(image_case, tmp_path):  # noqa: F811
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     _, spec, source, samples, reference = image_case
     _, _, out = rendered(image_case, "fp32", tmp_path)
@@ -65,7 +65,7 @@ def test_keyboard_only_choose_a_file_and_hear_the_result(image_case, tmp_path): 
 
 
 def test_camera_starts_stops_releases_on_page_hide_and_runs_live(image_case, tmp_path):  # noqa: F811
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     _, _, out = rendered(image_case, "fp32", tmp_path)
     with StaticServer(out) as server, chromium(extra_args=FAKE_CAMERA) as browser:

@@ -1,4 +1,4 @@
-"""Which tf.js backends the page may pick (packager/targets/web_backends.py): only those that ran the samples within
+"""Which tf.js backends the page may pick (packager/targets/web/backends.py): only those that ran the samples within
 the gates. The selection on real comparisons (packager.compare) of arrays; the browser runs are in the slow tests."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 
 from packager.checks import FAIL, PASS
 from packager.compare import compare, gates_for
-from packager.targets.web_backends import BackendRun, backends_check, first_prediction, page_backends
+from packager.targets.web.backends import BackendRun, backends_check, first_prediction, page_backends
 
 
 def _run(name, reference, candidate):

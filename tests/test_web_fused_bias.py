@@ -45,7 +45,7 @@ def _fused_with_tensor_bias(model_json) -> int:
 
 
 def test_without_the_rewrite_wasm_is_left_out_and_webgl_validated(residual, tmp_path):
-    from packager.targets import web
+    from packager.targets.web import target as web
 
     _, spec, source, samples, reference = residual
     target = web.WebTarget()
@@ -68,7 +68,8 @@ def test_without_the_rewrite_wasm_is_left_out_and_webgl_validated(residual, tmp_
 
 
 def test_the_rewrite_lets_wasm_run_it_with_the_same_numbers(residual, tmp_path, monkeypatch):
-    from packager.targets import web, web_backends
+    from packager.targets.web import backends as web_backends
+    from packager.targets.web import target as web
 
 
     _, spec, source, samples, reference = residual
@@ -93,7 +94,8 @@ def test_fallbacks_side_by_side_or_one_after_another_judge_the_same(residual, tm
     """Fallback pages run their samples inside the page, all at once (small models) or one after another (models
     of memory.LARGE_WEIGHTS or more); either way each loads, runs FALLBACK_SAMPLES and is judged against the
     reference; the first backend runs every sample."""
-    from packager.targets import web, web_backends
+    from packager.targets.web import backends as web_backends
+    from packager.targets.web import target as web
 
     monkeypatch.setattr(web_backends, "_weights", lambda spec: 0 if side_by_side else web_backends.LARGE_WEIGHTS)
     _, spec, source, samples, reference = residual

@@ -30,8 +30,8 @@ def bundle(models, image_folder, tmp_path_factory):
 
 @pytest.mark.parametrize("host", list(HOSTS))
 def test_page_loads_and_predicts_wherever_it_is_served(bundle, host):
-    from packager.runtimes.browser import ISOLATION_HEADERS, StaticServer, chromium_profile
-    from packager.targets.web import PageSession
+    from packager.targets.web.browser.chromium import ISOLATION_HEADERS, StaticServer, chromium_profile
+    from packager.targets.web.target import PageSession
 
     prefix, isolated = HOSTS[host]["prefix"], HOSTS[host]["isolated"]
     failed: list[str] = []
@@ -66,7 +66,7 @@ def test_outside_the_prefix_is_not_served(bundle):
     import urllib.error
     import urllib.request
 
-    from packager.runtimes.browser import StaticServer
+    from packager.targets.web.browser.chromium import StaticServer
 
     with StaticServer(bundle / "web", prefix="/demo/") as server:
         base = f"http://127.0.0.1:{server.port}"

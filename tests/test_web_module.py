@@ -25,8 +25,8 @@ CONSUMER = """<!doctype html>
 
 
 def test_another_page_imports_the_module_and_predicts_like_the_reference(image_case, tmp_path):  # noqa: F811
-    from packager.runtimes.browser import StaticServer, chromium
-    from packager.targets.web import preprocess_pixels
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+    from packager.targets.web.target import preprocess_pixels
 
     _, spec, source, samples, reference = image_case
     site = tmp_path / "site"

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from packager.checks import FAIL, PASS, SKIPPED  # noqa: E402
 from packager.spec import PackageSpec, Preprocessing, TensorSpec  # noqa: E402
-from packager.targets import web  # noqa: E402
+from packager.targets.web import target as web  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = "</script><script>window.__pwned=1</script>"
@@ -177,7 +177,7 @@ def test_mode_sizes_shrink_and_shards_follow_the_option(image_case, tmp_path):
 
 @pytest.mark.slow
 def test_bundle_checks_pass_offline_and_hostile_labels_stay_text(image_case, tmp_path):
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     _, spec, source, samples, reference = image_case
     target, art, out = rendered(image_case, "uint8", tmp_path, tmp_path / "out" / "web")
@@ -276,7 +276,7 @@ def test_offline_check_fails_without_a_caching_service_worker(image_case, tmp_pa
 
 @pytest.mark.slow
 def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
-    from packager.runtimes.browser import StaticServer, chromium_profile
+    from packager.targets.web.browser.chromium import StaticServer, chromium_profile
 
     _, spec, source, samples, reference = image_case
     target, art, out = rendered(image_case, "uint8", tmp_path)
@@ -306,7 +306,7 @@ def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
 
 @pytest.mark.slow
 def test_non_image_model_shows_raw_outputs(vector_case, tmp_path):
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     _, spec, source, samples, reference = vector_case
     assert len(source.outputs) == 2
@@ -338,7 +338,7 @@ def test_non_image_model_shows_raw_outputs(vector_case, tmp_path):
 
 @pytest.mark.slow
 def test_page_says_so_when_the_model_fails_to_load(vector_case, tmp_path):
-    from packager.runtimes.browser import StaticServer, chromium
+    from packager.targets.web.browser.chromium import StaticServer, chromium
 
     _, spec, source, samples, reference = vector_case
     target, art, out = rendered(vector_case, "uint8", tmp_path)
@@ -391,8 +391,8 @@ def test_the_browser_launched_ahead_serves_the_first_profile_of_its_thread_only(
     fresh browser on the same Playwright; both closed, and the work runs in the host's thread."""
     import threading
 
-    from packager.runtimes import browser
-    from packager.runtimes.browser_host import BrowserHost
+    from packager.targets.web.browser import chromium as browser
+    from packager.targets.web.browser.host import BrowserHost
 
     host = BrowserHost()
     try:

@@ -11,7 +11,7 @@ HERE = Path(__file__).parent
 def demo_args(args: argparse.Namespace) -> argparse.Namespace:
     """Turn ``packager demo`` flags into ``build`` flags on the bundled files."""
     out = Path(args.out)
-    from ..outdir import is_packager_output
+    from packager.outdir import is_packager_output
 
     previous_output = is_packager_output(out)  # a folder merely holding a report.json is not ours to delete
     return argparse.Namespace(

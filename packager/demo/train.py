@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shapes import LABELS, SIZE, dataset
+from packager.demo.shapes import LABELS, SIZE, dataset
 
 HERE = Path(__file__).parent
 N_TRAIN_PER_CLASS = 1000

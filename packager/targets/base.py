@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ..checks import Check
+from packager.checks import Check
 
 if TYPE_CHECKING:
-    from ..samples import SampleSet
-    from ..source import Source
-    from ..spec import PackageSpec
+    from packager.samples import SampleSet
+    from packager.source import Source
+    from packager.spec import PackageSpec
 
 
 @dataclass

@@ -1,0 +1,145 @@
+"""What one build holds open, in one place: ``BuildSession`` opens every resource on entry and an ``ExitStack``
+closes them in reverse order on exit, whether the build returned or raised.
+
+Held, in the order opened:
+- each local target's ``ahead`` hook (registry; android: the warm kotlinc), started before TensorFlow's import on
+  the core that import leaves idle;
+- TensorFlow imported up front when a worker will be forked (it then is a fork with TensorFlow loaded);
+- the staging folder that replaces ``--out`` when the build returns (``outdir.staged_output``), and a work dir;
+- the worker process building the first target (``worker``), killed if the build raises;
+- a pool of background threads for each target's checks and ``prepare`` (compilers, linkers, a browser: mostly
+  other processes), and what each ``prepare`` holds open (a browser launched ahead), closed after the checks.
+
+The speed plumbing lives behind these methods; ``pipeline.build`` reads as the build's steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from packager import memory
+from packager.frameworks import import_tensorflow
+from packager.labels import check_labels_fit
+from packager.outdir import staged_output
+from packager.progress import Progress
+from packager.source import Source
+from packager.spec import PackageSpec
+from packager.target_build import build_target, finish
+from packager.targets import PROCESSING_ORDER, REGISTRY, hook, load_target, target_available
+from packager.worker import TargetWorker, WorkerFailed, worker_targets
+
+
+def processing_rank(name: str) -> int:
+    return PROCESSING_ORDER.index(name) if name in PROCESSING_ORDER else len(PROCESSING_ORDER)
+
+
+class BuildSession:
+    def __init__(self, spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL):
+        self.spec, self.progress, self.plan = spec, progress, plan
+        self.order = sorted(spec.targets, key=processing_rank)
+        self.one_at_a_time = plan == memory.LOW_MEMORY
+        self.staging: Path
+        self.workdir: Path
+        self.worker: TargetWorker | None = None
+        self._prepared: dict[str, Future] = {}
+
+    def __enter__(self) -> BuildSession:
+        built = [n for n in self.order if target_available(n)]
+        memory.check_fits(self.spec.model, len(built), self.plan, self.progress)  # before TensorFlow is imported
+        self.remote = worker_targets(built) if self.plan == memory.PARALLEL else []
+        with ExitStack() as stack:
+            if self.plan == memory.PARALLEL:
+                for name in built:
+                    ahead = REGISTRY[name].ahead
+                    if name not in self.remote and ahead:
+                        stack.callback(hook(ahead)(self.spec) or (lambda: None))
+            if self.remote:  # imported before the worker starts, which then is a fork of this process with it
+                with self.progress.stage("importing TensorFlow"):
+                    import_tensorflow()
+            self.staging = stack.enter_context(staged_output(self.spec.out, force=self.spec.force))
+            self.workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="packager-work-")))
+            # started first: the worker imports its converters while this process loads and exports the model
+            self.worker = stack.enter_context(_worker(self.remote, self.progress)) if self.remote else None
+            self.background = ThreadPoolExecutor(max_workers=3, thread_name_prefix="packager-checks")
+            stack.callback(self._close_prepared)
+            stack.callback(self.background.shutdown, wait=True, cancel_futures=True)  # the checks first
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return self._stack.__exit__(*exc)
+
+    def prepare(self, preview: Source) -> None:
+        """Start each local target's ``prepare`` once, from the first signature known (a Keras model's preview,
+        during its export; else the loaded model's)."""
+        spec = self.spec
+        check_labels_fit(spec.labels, preview.outputs, str(spec.labels_file or spec.model))  # fail before any work
+        if preview.keras_model is not None:  # the checks need the signature, not a copy of the weights
+            preview = dataclasses.replace(preview, keras_model=None)
+        for name in self.order:
+            if name not in self.remote and name not in self._prepared and target_available(name):
+                target = load_target(name)
+                if hasattr(target, "prepare"):
+                    self._prepared[name] = self.background.submit(target.prepare, spec, preview, self.workdir / name)
+
+    def warm_facts(self) -> dict:
+        """What the worker's warm-up read (coremltools' TF op list), or {} without a worker."""
+        return self.worker.warm_facts() if self.worker else {}
+
+    def reference_extras(self, spec: PackageSpec, source: Source, samples, reference: dict) -> None:
+        """What targets need of the model beside the reference, while it is loaded here."""
+        for name in self.order:
+            target = load_target(name) if target_available(name) else None
+            if hasattr(target, "reference_extras"):
+                target.reference_extras(spec, source, samples, reference)
+
+    def build_targets(self, spec: PackageSpec, source: Source, samples, reference: dict) -> dict[str, Future]:
+        """Every target started (the worker's in its process, the others converted, validated and rendered here,
+        their checks in the background): a Future each, of a TargetResult or a Retry (``target_build.finish``)."""
+        pending: dict[str, Future] = {}
+        for name in self.order:
+            if name in self.remote:
+                try:
+                    pending[name] = self.worker.build(name, spec, source, samples, reference, self.workdir,
+                                                      self.staging)
+                    self.progress.info(f"==> target {name}: building in a second process")
+                except WorkerFailed as e:  # built below, in this process
+                    self.progress.info(f"    {name}: the worker process is not usable ({e}); building it here")
+        if self.worker:
+            self.worker.no_more_jobs()
+        for name in self.order:
+            if name in pending:
+                continue
+            with self.progress.stage(f"target {name}"):
+                pending[name] = build_target(name, spec, source, samples, reference, self.workdir, self.staging,
+                                             self.progress, self.background, self._prepared.get(name),
+                                             low_memory=self.one_at_a_time)
+                if self.one_at_a_time:  # its checks (a browser, compilers) end, and what it held is freed, first
+                    finish(pending[name])
+                    memory.release()
+        return pending
+
+    def _close_prepared(self) -> None:
+        """What a target's ``prepare`` holds open (a browser launched ahead) is closed once the targets are done."""
+        for future in self._prepared.values():
+            try:
+                held = future.result()
+            except BaseException:  # its failure was the target's to report
+                continue
+            if hasattr(held, "close"):
+                held.close()
+
+
+@contextmanager
+def _worker(names: list[str], progress: Progress):
+    worker = TargetWorker(names, progress)
+    try:
+        yield worker
+    except BaseException:
+        worker.close(kill=True)  # an error or Ctrl-C here: do not wait for its conversion to finish
+        raise
+    worker.close()

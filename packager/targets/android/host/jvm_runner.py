@@ -1,0 +1,269 @@
+"""AndroidHostRunner: the JVM program that drives the module's own JNI class on this host (the samples run,
+``--stress`` for threads and close(), ``--nan`` for NaN inputs), how it is compiled once and cached, and how it
+is run with the host build of the JNI core on ``java.library.path``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from packager.targets.android.host.tools import (
+    QUICK_JVM,
+    Run,
+    android_stubs_jar,
+    java_tools,
+    kotlin_stdlib,
+    run,
+    tools_dir,
+)
+
+RUNNER_JAVA = r"""
+import java.io.*;
+import java.lang.reflect.Method;
+import java.nio.*;
+import java.nio.file.*;
+
+/** Feeds samples through the module's own JNI class (and its Kotlin preprocessing for images). */
+public final class AndroidHostRunner {
+    // args: nativeClass preprocessingClass|- model.tflite inputs.bin outputs.bin samples threads mode(float|argb)
+    //   or: --stress nativeClass model.tflite threads iterations
+    public static void main(String[] args) throws Exception {
+        if (args[0].equals("--stress")) {
+            stress(args);
+            return;
+        }
+        if (args[0].equals("--nan")) {
+            nanInput(args);
+            return;
+        }
+        Class<?> nat = Class.forName(args[0]);
+        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
+        Method inputCount = nat.getMethod("inputCount", long.class);
+        Method outputCount = nat.getMethod("outputCount", long.class);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        Method outputShape = nat.getMethod("outputShape", long.class, int.class);
+        Method run = nat.getMethod("run", long.class, float[][].class);
+        Method close = nat.getMethod("close", long.class);
+        Object pre = null;
+        Method fromArgb = null;
+        if (!args[1].equals("-")) {
+            Class<?> p = Class.forName(args[1]);
+            pre = p.getField("INSTANCE").get(null);
+            fromArgb = p.getMethod("fromArgb", int[].class);
+        }
+        byte[] model = Files.readAllBytes(Paths.get(args[2]));
+        int samples = Integer.parseInt(args[5]);
+        int threads = Integer.parseInt(args[6]);
+        boolean argb = args[7].equals("argb");
+        long handle = (Long) create.invoke(null, model, threads);
+        try {
+            int nIn = (Integer) inputCount.invoke(null, handle);
+            int nOut = (Integer) outputCount.invoke(null, handle);
+            int[] inSize = new int[nIn];
+            for (int i = 0; i < nIn; i++) inSize[i] = product((int[]) inputShape.invoke(null, handle, i));
+            ByteBuffer in = ByteBuffer.wrap(Files.readAllBytes(Paths.get(args[3]))).order(ByteOrder.LITTLE_ENDIAN);
+            long nanos = 0;
+            try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[4])))) {
+                for (int s = 0; s < samples; s++) {
+                    float[][] inputs = new float[nIn][];
+                    for (int i = 0; i < nIn; i++) {
+                        if (argb) {
+                            int[] pixels = new int[in.getInt()];
+                            for (int k = 0; k < pixels.length; k++) pixels[k] = in.getInt();
+                            inputs[i] = (float[]) fromArgb.invoke(pre, (Object) pixels);
+                        } else {
+                            inputs[i] = new float[inSize[i]];
+                            for (int k = 0; k < inSize[i]; k++) inputs[i][k] = in.getFloat();
+                        }
+                    }
+                    long t0 = System.nanoTime();
+                    float[][] outputs = (float[][]) run.invoke(null, handle, (Object) inputs);
+                    nanos += System.nanoTime() - t0;
+                    if (outputs.length != nOut) throw new IllegalStateException("output count " + outputs.length);
+                    ByteBuffer b = ByteBuffer.allocate(4 * total(outputs)).order(ByteOrder.LITTLE_ENDIAN);
+                    for (float[] o : outputs) for (float v : o) b.putFloat(v);
+                    out.write(b.array());
+                }
+            }
+            StringBuilder shapes = new StringBuilder();
+            for (int i = 0; i < nOut; i++) shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+            System.out.println("outputs=" + shapes + " mean_ms=" + (samples > 0 ? nanos / 1e6 / samples : 0));
+        } finally {
+            close.invoke(null, handle);
+        }
+        // A closed handle must raise, not crash.
+        try {
+            run.invoke(null, 0L, (Object) new float[0][]);
+            System.out.println("closed-handle: no exception");
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println("closed-handle: " + e.getCause().getClass().getName() + ": " + e.getCause().getMessage());
+        }
+    }
+
+    /**
+     * Many threads on one handle, each with its own input: every result must equal the one computed alone (calls
+     * are serialized). Then the same while another thread closes the handle: each call returns a correct result
+     * or throws IllegalStateException, and nothing crashes.
+     */
+    static void stress(String[] args) throws Exception {
+        Class<?> nat = Class.forName(args[1]);
+        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
+        Method inputCount = nat.getMethod("inputCount", long.class);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        Method run = nat.getMethod("run", long.class, float[][].class);
+        Method close = nat.getMethod("close", long.class);
+        byte[] model = Files.readAllBytes(Paths.get(args[2]));
+        int threads = Integer.parseInt(args[3]);
+        int iterations = Integer.parseInt(args[4]);
+        long probe = (Long) create.invoke(null, model, 1);
+        int nIn = (Integer) inputCount.invoke(null, probe);
+        float[][][] inputs = new float[threads][nIn][];
+        float[][][] expected = new float[threads][][];
+        for (int t = 0; t < threads; t++) {
+            for (int i = 0; i < nIn; i++) {
+                inputs[t][i] = new float[product((int[]) inputShape.invoke(null, probe, i))];
+                for (int k = 0; k < inputs[t][i].length; k++) inputs[t][i][k] = ((k * 31 + t * 97) % 256) / 255f;
+            }
+            expected[t] = (float[][]) run.invoke(null, probe, (Object) inputs[t]);
+        }
+        close.invoke(null, probe);
+        for (int phase = 0; phase < 2; phase++) {
+            final boolean closing = phase == 1;
+            final long handle = (Long) create.invoke(null, model, 1);
+            java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger wrong = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger closed = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.ConcurrentLinkedQueue<String> errors = new java.util.concurrent.ConcurrentLinkedQueue<>();
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            Thread[] workers = new Thread[threads];
+            for (int t = 0; t < threads; t++) {
+                final int me = t;
+                workers[t] = new Thread(() -> {
+                    try {
+                        start.await();
+                        for (int i = 0; closing || i < iterations; i++) {
+                            try {
+                                float[][] out = (float[][]) run.invoke(null, handle, (Object) inputs[me]);
+                                (java.util.Arrays.deepEquals(out, expected[me]) ? ok : wrong).incrementAndGet();
+                            } catch (java.lang.reflect.InvocationTargetException e) {
+                                if (closing && e.getCause() instanceof IllegalStateException) {
+                                    closed.incrementAndGet();
+                                    return;
+                                }
+                                errors.add(String.valueOf(e.getCause()));
+                                return;
+                            }
+                        }
+                    } catch (Exception e) {
+                        errors.add(String.valueOf(e));
+                    }
+                });
+                workers[t].setDaemon(true);
+                workers[t].start();
+            }
+            if (closing) {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (ok.get() + wrong.get() < threads * iterations / 2 && errors.isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(1);
+                }
+                close.invoke(null, handle);
+            }
+            int alive = 0;
+            for (Thread w : workers) {
+                w.join(120_000);
+                if (w.isAlive()) alive++;
+            }
+            if (!closing) close.invoke(null, handle);
+            System.out.println((closing ? "close-during-runs" : "concurrent-runs") + ": threads=" + threads
+                    + " hung=" + alive
+                    + " ok=" + ok.get() + " wrong=" + wrong.get() + " closed=" + closed.get()
+                    + " errors=" + errors.size() + (errors.isEmpty() ? "" : " first=" + errors.peek()));
+        }
+    }
+
+    /** args: --nan nativeClass model.tflite — runs inputs of NaN; prints "nan-input: ok" or the exception. */
+    static void nanInput(String[] args) throws Exception {
+        Class<?> nat = Class.forName(args[1]);
+        long handle = (Long) nat.getMethod("createFromBytes", byte[].class, int.class)
+                .invoke(null, Files.readAllBytes(Paths.get(args[2])), 1);
+        Method inputShape = nat.getMethod("inputShape", long.class, int.class);
+        int nIn = (Integer) nat.getMethod("inputCount", long.class).invoke(null, handle);
+        float[][] inputs = new float[nIn][];
+        for (int i = 0; i < nIn; i++) {
+            inputs[i] = new float[product((int[]) inputShape.invoke(null, handle, i))];
+            java.util.Arrays.fill(inputs[i], Float.NaN);
+        }
+        try {
+            nat.getMethod("run", long.class, float[][].class).invoke(null, handle, (Object) inputs);
+            System.out.println("nan-input: ok");
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println("nan-input: " + e.getCause().getClass().getName() + ": " + e.getCause().getMessage());
+        } finally {
+            nat.getMethod("close", long.class).invoke(null, handle);
+        }
+    }
+
+    private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
+    private static int total(float[][] a) { int n = 0; for (float[] x : a) n += x.length; return n; }
+}
+"""
+
+
+def compile_runner(work: Path) -> tuple[Run, Path]:
+    """(javac's run, the folder holding AndroidHostRunner.class): ``compiled_java`` of the runner."""
+    return compiled_java("AndroidHostRunner", RUNNER_JAVA, work)
+
+
+def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
+    """(javac's run, the folder holding ``class_name``.class) of a Java source of packager's own that reaches the
+    module's classes by reflection only: one compile per source serves every build. It is kept under the tools
+    folder (named by the source's hash; written to a temporary folder and renamed, so concurrent builds never see
+    half a class), or compiled into ``work`` when the tools folder is read-only."""
+    import hashlib
+
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    kept = tools_dir() / "host-runner" / digest
+    if (kept / f"{class_name}.class").is_file():
+        return Run(0, ""), kept
+    src = work / f"{class_name}.java"
+    src.write_text(source, encoding="utf-8")
+    out = work / "runner"
+    res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), "-d", out, src])
+    if res.returncode != 0:
+        return res, out
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(shutil.copytree(out, kept.parent / f".{digest}.{os.getpid()}"))
+        try:
+            staging.rename(kept)
+        except OSError:  # another build got there first
+            shutil.rmtree(staging, ignore_errors=True)
+        return res, kept if (kept / f"{class_name}.class").is_file() else out
+    except OSError:
+        return res, out
+
+
+def stress_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, native_class: str, model: Path,
+                   threads: int, iterations: int) -> tuple[Run, dict[str, dict[str, int]]]:
+    """The runner's ``--stress`` mode: ``threads`` threads calling ``run`` on one handle (``iterations`` each), then
+    the same with the handle closed mid-way. Returns the run and, per phase ("concurrent-runs",
+    "close-during-runs"), its counts: ok, wrong, closed, errors, hung."""
+    res = run_on_host(runner_dir, classes_dir, lib_dir, ["--stress", native_class, str(model), str(threads),
+                                                          str(iterations)])
+    phases = {}
+    for line in res.output.splitlines():
+        name, _, rest = line.partition(": threads=")
+        if rest:
+            phases[name] = {k: int(v) for k, v in (kv.split("=", 1) for kv in rest.split()[1:] if "=" in kv)
+                            if v.lstrip("-").isdigit()}
+    return res, phases
+
+
+def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600) -> Run:
+    cp = os.pathsep.join(str(p) for p in (runner_dir, classes_dir, kotlin_stdlib(), android_stubs_jar()))
+    return run([java_tools()["java"], *QUICK_JVM, f"-Djava.library.path={lib_dir}", "-cp", cp, "AndroidHostRunner",
+                *args],
+               timeout=timeout)
+
+

@@ -1,0 +1,62 @@
+"""Android target: a quantized .tflite, executed here with ai-edge-litert (the Android kernels),
+inside a Gradle library module (rendered by ``module``)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from packager.targets.android.tflite import MODES, convert_tflite, run_tflite
+from packager.targets.base import Artifact, Prediction
+
+__all__ = ["AndroidTarget", "MODES", "convert_tflite", "run_tflite"]
+
+
+class AndroidTarget:
+    name = "android"
+    modes = MODES
+    default_mode = "int8"
+
+    def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
+        checks = []
+        if mode == "mixed":  # int8 with the worst ops kept float (packager/targets/android/mixed.py)
+            from packager.targets.android.mixed import convert_mixed
+
+            models, mixed = convert_mixed(source, spec, source.samples)
+            checks.append(mixed.check())
+        else:
+            models = convert_tflite(source, spec, mode, samples=source.samples)
+        made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
+        artifact = made.pop(mode)
+        artifact.extra["quantization_checks"] = checks
+        if made:
+            artifact.extra["by_products"] = made
+        return artifact
+
+    def _write(self, mode: str, data: bytes, source, spec, workdir: Path) -> Artifact:
+        path = workdir / f"model_{mode}.tflite"
+        path.write_bytes(data)
+        if importlib.util.find_spec("packager.targets.android.metadata"):
+            from packager.targets.android.metadata import embed_metadata
+
+            embed_metadata(path, spec, source)
+        return Artifact(self.name, mode, path, path.stat().st_size, {"int8_io": mode == "int8" and spec.int8_io})
+
+    def predict(self, artifact: Artifact, source, spec, samples) -> Prediction:
+        outputs, latency, version = run_tflite(artifact.path, source, samples)
+        return Prediction(outputs, f"ai-edge-litert {version}", latency)
+
+    def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
+        from packager.targets.android.module import render_module
+
+        return render_module(spec, source, artifact, samples, reference, outdir)
+
+    def prepare(self, spec, preview, workdir: Path):
+        from packager.targets.android.module import precompile
+
+        return precompile(spec, preview, workdir)
+
+    def checks(self, spec, source, artifact, samples, reference, outdir: Path):
+        from packager.targets.android.module import module_checks
+
+        return module_checks(spec, source, artifact, samples, reference, outdir)

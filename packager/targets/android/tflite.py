@@ -1,0 +1,186 @@
+"""The .tflite itself: TFLiteConverter on the SavedModel export in each quantization mode, and ai-edge-litert
+(the Android kernels) running a converted file on the sample set."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from packager.errors import ConversionError
+from packager.frameworks import reusing
+from packager.targets import MODES as TARGET_MODES
+
+MODES = TARGET_MODES["android"]
+
+
+def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
+    """{mode: .tflite bytes}; int8 also returns "fp32": the float model the converter calibrates and quantizes,
+    which is byte for byte what an fp32 conversion gives (see ``_float_model``), so fp32 is not converted again."""
+    import tensorflow as tf
+
+    conv, loaded = _saved_model_converter(source)
+    floats: list[bytes] = []
+    if mode == "fp16":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif mode == "int8":
+        if samples is None:
+            raise ConversionError("int8 quantization needs a sample set for calibration")
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: (
+            {k: v.astype(np.float32) for k, v in s.items()} for s in samples
+        )
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if spec.int8_io:
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+        floats = _capture_float_model(conv)
+    elif mode != "fp32":
+        raise ConversionError(f"unknown TFLite mode {mode!r}", hint=f"choose one of {', '.join(MODES)}")
+    try:
+        with _reusing_loaded(source, loaded):
+            models = {mode: conv.convert()}
+    except Exception as e:  # the converter raises ConverterError / RuntimeError with op lists in the text
+        message, hint = _explain_tflite_failure(str(e), mode)
+        raise ConversionError(message, hint=hint) from e
+    if len(floats) == 1:
+        models["fp32"] = _float_model(floats[0], conv)
+    return models
+
+
+def _saved_model_converter(source):
+    """(converter, the Source's loaded SavedModel or None): ``TFLiteConverter.from_saved_model(dir,
+    signature_keys=["serving_default"])``, minus the SavedModel loads it makes only to list the signatures and, in
+    ``convert()``, to read debug info (1.0 s + 1.2 s on MobileNetV2, holding the GIL): the Source has loaded it
+    already, and ``_reusing_loaded`` hands that over. The same converter class and metadata, so the same bytes
+    (tests/test_derived_fp32.py compares with from_saved_model)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import lite
+
+    loaded = getattr(source, "_loaded", None)  # a packager Source loads it once; other objects: the usual path
+    cls = getattr(lite, "TFLiteSavedModelConverterV2", None)
+    base = getattr(lite, "TFLiteConverterBase", None)
+    if loaded is None or cls is None or not hasattr(base, "_set_original_model_type") or not hasattr(lite, "_load"):
+        return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir),
+                                                        signature_keys=["serving_default"]), None
+    base._set_original_model_type(lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)  # as from_saved_model
+    return cls(str(source.saved_model_dir), {tf.saved_model.SERVING}, ["serving_default"]), loaded
+
+
+@contextmanager
+def _reusing_loaded(source, loaded):
+    """While converting: TFLite's ``_load`` of this SavedModel returns the one already loaded."""
+    if loaded is None:
+        yield
+        return
+    from tensorflow.lite.python import lite
+
+    load = lite._load
+    with _TFLITE_PATCH:
+        lite._load = reusing(load, source.saved_model_dir, loaded)
+        try:
+            yield
+        finally:
+            lite._load = load
+
+
+_TFLITE_PATCH = threading.Lock()
+
+
+def _capture_float_model(conv) -> list[bytes]:
+    """Make ``conv`` keep the float flatbuffer it converts before calibrating and quantizing it
+    (TF 2.19: ``_optimize_tflite_model`` receives it). Returns the list it is appended to."""
+    captured: list[bytes] = []
+    optimize = getattr(conv, "_optimize_tflite_model", None)
+    if optimize is None:  # another TF: no by-product, fp32 is converted on its own
+        return captured
+
+    def keep(model, *args, **kwargs):
+        captured.append(bytes(model))
+        return optimize(model, *args, **kwargs)
+
+    conv._optimize_tflite_model = keep
+    return captured
+
+
+def _float_model(data: bytes, conv) -> bytes:
+    """The captured float model with the conversion metadata an fp32 conversion writes: the same options
+    without the optimization mode, and the hash of this model (what ``_convert_and_export_metrics`` does)."""
+    import copy
+
+    from tensorflow.lite.python import lite
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    meta = copy.deepcopy(conv._metadata)
+    meta.options.modelOptimizationModes = []
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    meta.environment.modelHash = lite._get_model_hash(model)
+    model = lite._populate_conversion_metadata(model, meta)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _explain_tflite_failure(text: str, mode: str) -> tuple[str, str]:
+    ops = sorted(set(re.findall(r"'(?:tf|tfl)\.([A-Za-z0-9_]+)'", text)))
+    if ops and "not supported" in text.lower():
+        msg = f"TFLite ({mode}) cannot convert op(s): {', '.join(ops)}"
+        hint = (
+            "these ops need TensorFlow select ops (SELECT_TF_OPS), which this build does not enable; the app would "
+            "also need the 'org.tensorflow:tensorflow-lite-select-tf-ops' dependency. Replace the ops with builtin "
+            "ones, or use another quantization mode"
+        )
+        return msg, hint
+    first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
+    return f"TFLite ({mode}) conversion failed: {first[:500]}", "run with --verbose for the converter's full log"
+
+
+def run_tflite(path: Path, source, samples) -> tuple[dict[str, np.ndarray], float, str]:
+    """Execute a .tflite on every sample with ai-edge-litert; outputs keyed by signature output names."""
+    import ai_edge_litert
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    runner = interp.get_signature_runner("serving_default")
+    in_details = runner.get_input_details()
+    out_details = runner.get_output_details()
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in out_details}
+    total = 0.0
+    for sample in samples:
+        feed = {name: _quantize(sample[name], in_details[name]) for name in in_details}
+        t0 = time.perf_counter()
+        out = runner(**feed)
+        total += time.perf_counter() - t0
+        for name, value in out.items():
+            rows[name].append(_dequantize(value, out_details[name]))
+    n = max(len(samples), 1)
+    outputs = {name: np.concatenate(v) for name, v in rows.items()}
+    version = getattr(ai_edge_litert, "__version__", None) or _dist_version("ai-edge-litert")
+    return outputs, total / n * 1000.0, version
+
+
+def _dist_version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32)

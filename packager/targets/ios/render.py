@@ -1,0 +1,309 @@
+"""iOS rendering: ``ios_template/`` -> a Swift package holding the model, the Swift wrapper and an XCTest whose
+golden cases are some of the user's samples with the original model's outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from packager.errors import UsageError
+from packager.kinds import primary_name
+from packager.render import render_tree, template_dir
+from packager.targets.base import Artifact
+from packager.targets.ios.convert import is_classifier, read_features
+from packager.targets.ios.inputs import feed, sample_to_pixels
+from packager.version import __version__
+
+
+def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -> Path:
+    name = spec.identifier
+    features = read_features(artifact.path)
+    manifest = template_manifest()
+    classifier = artifact.extra.get("classifier", is_classifier(source, spec))
+    if spec.bundle_samples:
+        golden = golden_samples(spec, source, artifact, samples, reference, features)
+        artifact.extra["bundled_samples"] = (
+            f"bundles {len(golden['samples'])} of your samples (inputs and the original model's outputs) in "
+            f"ios/{manifest['golden'].replace('__name__', name)}/ for the XCTest golden cases "
+            "(--no-bundled-samples leaves them out)")
+    else:  # --no-bundled-samples: no input, image or output computed from them; the XCTest has no golden cases
+        golden = {"samples": []}
+        artifact.extra["bundled_samples"] = "no sample data bundled in ios/ (--no-bundled-samples)"
+    context = swift_context(spec, source, artifact, features, classifier, golden)
+    outdir.mkdir(parents=True, exist_ok=True)
+    render_tree(template_dir("ios"), outdir, context)
+    model_rel = Path(manifest["model"].replace("__name__", name))
+    if artifact.path.suffix == ".mlpackage":
+        model_rel = model_rel.with_suffix(".mlpackage")
+        shutil.copytree(artifact.path, outdir / model_rel, dirs_exist_ok=True)
+    else:
+        (outdir / model_rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifact.path, outdir / model_rel)
+    if not spec.bundle_samples:
+        return model_rel
+    gdir = outdir / manifest["golden"].replace("__name__", name)
+    gdir.mkdir(parents=True, exist_ok=True)
+    for sample in golden["samples"]:
+        if "image" in sample:
+            _write_png(gdir / sample["image"], sample.pop("_pixels"))
+    (gdir / "golden.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return model_rel
+
+
+def template_manifest() -> dict:
+    import tomllib
+
+    return tomllib.loads((template_dir("ios") / "template.toml").read_text(encoding="utf-8"))
+
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    """A golden image. RGB ones carry an sRGB profile: an untagged PNG leaves its colour space to ImageIO's
+    guess, and a colour conversion on the Mac would change the pixels the model sees."""
+    from PIL import Image, ImageCms
+
+    arr = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    if arr.shape[2] == 1:
+        Image.fromarray(arr[:, :, 0]).save(path, format="PNG")
+        return
+    srgb = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    # LittleCMS stamps the profile with the time it was made (ICC header bytes 24-35; the profile ID at 84-99 is
+    # an MD5 over it): zeroed (ID 0 = "not computed"), so that two identical builds write identical files.
+    srgb[24:36] = bytes(12)
+    srgb[84:100] = bytes(16)
+    Image.fromarray(arr).save(path, format="PNG", icc_profile=bytes(srgb))
+
+
+def _flat(a: np.ndarray) -> list[float]:
+    return [float(v) for v in np.asarray(a, np.float32).reshape(-1)]
+
+
+# The XCTest's golden cases: the hardest samples (where the shipped model disagreed with the original, then the
+# lowest top-1 margins), then the first. Tolerances: MEASURED_FACTOR x the largest error of the shipped model as
+# executed here on exactly the bundled inputs, at least a floor. `.cpuOnly` computes in float32 like the executor;
+# `.all` may run on the GPU / Neural Engine in float16, hence its higher floor.
+GOLDEN_COUNT = 4
+TOP_K = 3
+MEASURED_FACTOR = 3.0
+CPU_FLOOR = {"fp32": 2e-4}
+CPU_FLOOR_QUANTIZED = 1e-3
+ALL_FLOOR = 1e-2
+
+
+def choose_samples(spec, source, samples, reference, predicted: dict | None) -> list[tuple[int, str]]:
+    """``(index, why)`` of the golden samples: disagreements of the shipped model, lowest margins, the first."""
+    n = len(samples)
+    primary = primary_name(spec, source)
+    rows = np.asarray(reference[primary], np.float32).reshape(n, -1)
+    chosen: dict[int, str] = {}
+    want = min(GOLDEN_COUNT, n)
+    if rows.shape[1] > 1:
+        if predicted is not None and primary in predicted:
+            got = np.asarray(predicted[primary], np.float32).reshape(n, -1)
+            for i in np.flatnonzero(got.argmax(1) != rows.argmax(1))[: max(1, want // 2)]:
+                chosen[int(i)] = "the converted model's top-1 differed from the original's at build time"
+        top2 = -np.sort(-rows, axis=1)[:, :2]
+        for i in np.argsort(top2[:, 0] - top2[:, 1], kind="stable"):
+            if len(chosen) >= want - 1:
+                break
+            chosen.setdefault(int(i), "one of the lowest top-1 margins")
+    elif predicted is not None and primary in predicted:
+        err = np.abs(np.asarray(predicted[primary], np.float32).reshape(n, -1) - rows).max(1)
+        for i in np.argsort(-err, kind="stable")[: want - 1]:
+            chosen[int(i)] = "one of the largest errors of the converted model at build time"
+    for i in range(n):
+        if len(chosen) >= want:
+            break
+        chosen.setdefault(i, "first sample" if i == 0 else "next sample")
+    return sorted(chosen.items())
+
+
+def turned_reference(spec, source, samples, reference) -> dict[int, dict[str, np.ndarray]]:
+    """The original model's outputs on the samples ``golden_samples`` will most likely pick (all but those the
+    shipped model's own disagreements add), turned upside down: run where the model is already loaded."""
+    if not source.is_image:
+        return {}
+    name = source.inputs[0].name
+    return {i: source.predict({**samples[i], name: _rotated(np.asarray(samples[i][name], np.float32))})
+            for i, _ in choose_samples(spec, source, samples, reference, None)}
+
+
+def _executor(artifact):
+    """The shipped model as it runs here (``ios.local_runner``), or None when it cannot run here."""
+    from packager.targets.base import Unverified
+    from packager.targets.ios.runner import coreml_runtime_available, local_runner
+
+    try:
+        return local_runner(artifact.path, coreml=coreml_runtime_available())
+    except Unverified:
+        return None
+
+
+def _rotated(x: np.ndarray) -> np.ndarray:
+    """An NHWC / HWC image turned upside down (what `.down` orientation asks Core ML to undo)."""
+    return np.ascontiguousarray(np.rot90(x, 2, axes=(-3, -2)))
+
+
+def _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels) -> dict | None:
+    """The shipped model's outputs (reference output name -> array) on one golden case as the XCTest feeds it (the
+    PNG's 8-bit pixels): the build's own predictions when they were made on those very pixels, else a run of the
+    executor here; None when neither is possible."""
+    from packager.targets.ios.runner import _CoreMLRunner, one_blas_thread
+
+    if case == "upright" and predicted is not None:
+        pixels = [sample_to_pixels(np.asarray(inputs[t.name], np.float32), spec) for t in source.inputs]
+        pixels_exact = not source.is_image or all(np.all(np.abs(p - np.rint(p)) < 1e-3) for p in pixels)
+        if pixels_exact and all(t.name in predicted for t in source.outputs):
+            return {t.name: np.asarray(predicted[t.name])[i] for t in source.outputs}
+    if executor is None:
+        return None
+    runner, _ = executor
+    fed = feed(inputs, source, spec, features, exact_pixels=False)  # the PNG's 8-bit pixels
+    if not isinstance(runner, _CoreMLRunner):
+        fed = {k: v.astype(np.float32) for k, v in fed.items()}
+    try:
+        with one_blas_thread():
+            out = runner(fed)
+    except Exception:
+        return None
+    got = {}
+    for t in source.outputs:
+        value = out[features["outputs"][t.name]]
+        if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
+            value = [value[label] for label in labels]
+        got[t.name] = np.asarray(value, np.float32)
+    return got
+
+
+def golden_samples(spec, source, artifact, samples, reference, features) -> dict:
+    """The golden cases of the XCTest: inputs, the original model's outputs (upright and, for images, upside
+    down), the top-k order where it is decided, and tolerances measured on the shipped model."""
+    primary = primary_name(spec, source)
+    labels = list(spec.labels)
+    width = int(np.asarray(reference[primary]).reshape(len(samples), -1).shape[1]) if len(samples) else 0
+    top_k = min(TOP_K, width) if labels and width == len(labels) else 0
+    executor = _executor(artifact)
+    predicted = artifact.extra.get("predicted")
+    errors: list[float] = []
+    disagreed: set[int] = set()
+    items = []
+    image_name = source.inputs[0].name
+    for i, why in choose_samples(spec, source, samples, reference, predicted):
+        sample = samples[i]
+        item: dict = {"index": i, "why": why, "inputs": {}}
+        cases = {"upright": ({n: np.asarray(v)[i: i + 1] for n, v in reference.items()}, sample)}
+        if source.is_image:
+            x = np.asarray(sample[image_name], np.float32)
+            pixels = sample_to_pixels(x, spec)
+            item["image"] = f"sample_{i}.png"
+            item["_pixels"] = pixels
+            turned = {**sample, image_name: _rotated(x)}
+            original = source.turned_reference.get(i) or source.predict(turned)
+            cases["rotated"] = ({n: np.asarray(v, np.float32) for n, v in original.items()}, turned)
+        else:
+            for tensor in source.inputs:
+                x = np.asarray(sample[tensor.name], np.float32)
+                item["inputs"][features["inputs"][tensor.name]] = {"shape": list(x.shape), "values": _flat(x)}
+        for case, (expected, inputs) in cases.items():
+            item[case] = {"expected": {features["outputs"][t.name]: {"shape": list(np.shape(expected[t.name])),
+                                                                     "values": _flat(expected[t.name])}
+                                       for t in source.outputs}}
+            got_by_name = _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels)
+            for t in source.outputs:
+                if got_by_name is None:
+                    break
+                got = np.asarray(got_by_name[t.name], np.float32).reshape(-1)
+                want = np.asarray(expected[t.name], np.float32).reshape(-1)
+                errors.append(float(np.max(np.abs(got - want))) if got.size == want.size else float("inf"))
+                if t.name == primary and top_k and got.size == want.size and got.argmax() != want.argmax():
+                    disagreed.add(i)
+        items.append(item)
+    measured = max(errors) if errors else None
+    cpu_floor = CPU_FLOOR.get(artifact.mode, CPU_FLOOR_QUANTIZED)
+    cpu = max(cpu_floor, MEASURED_FACTOR * (measured or 0.0))
+    tolerance = {"cpuOnly": cpu, "all": max(ALL_FLOOR, cpu)}
+    for item in items:
+        for case in ("upright", "rotated"):
+            if case in item and top_k:
+                row = np.asarray(item[case]["expected"][features["outputs"][primary]]["values"], np.float32)
+                order = np.argsort(-row, kind="stable")
+                gaps = [float(row[order[j]] - row[order[j + 1]]) for j in range(min(top_k, row.size - 1))]
+                item[case]["top"] = {"labels": [labels[int(j)] for j in order[:top_k]],
+                                     "check": bool(gaps) and min(gaps) > 2 * tolerance["all"]
+                                     and item["index"] not in disagreed}
+    if measured is None:
+        basis = (f"floors only ({cpu_floor:g} CPU, {ALL_FLOOR:g} all compute units): the shipped model could not "
+                 "be executed here")
+    else:
+        basis = (f"{MEASURED_FACTOR:g} x the largest error of the shipped model on these inputs as executed here "
+                 f"({measured:.3g}, {executor[1] if executor else 'the build predictions'}), at least {cpu_floor:g} (CPU) / {ALL_FLOOR:g} (all compute units)")
+    return {"model": spec.identifier, "weights": artifact.mode, "labels": labels, "topK": top_k,
+            "tolerance": tolerance, "toleranceBasis": basis, "measuredError": measured,
+            "source": "reference outputs of the original model", "samples": items}
+
+
+def model_digest(path: Path) -> str:
+    """SHA-256 (16 hex digits) of a model file, or of an ``.mlpackage`` folder's paths and contents."""
+    import hashlib
+
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if f != path else b"")
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+DEFAULT_CROP_POLICY = "stretch"  # until the spec has a crop policy: the whole image, aspect ratio not kept
+VISION_CROP = {"stretch": "scaleFill", "center-crop": "centerCrop", "letterbox": "scaleFit"}
+
+
+def crop_policy(spec) -> str:
+    """The spec's crop policy (``stretch`` / ``center-crop`` / ``letterbox``), ``DEFAULT_CROP_POLICY`` when the spec
+    has none."""
+    pre = spec.preprocessing
+    value = getattr(pre, "crop", None) or getattr(pre, "crop_policy", None) or DEFAULT_CROP_POLICY
+    value = str(value).replace("_", "-").lower()
+    if value not in VISION_CROP:
+        raise UsageError(f"unknown crop policy {value!r} for the iOS package",
+                         hint=f"use one of {', '.join(VISION_CROP)}")
+    return value
+
+
+def swift_context(spec, source, artifact, features, classifier: bool, golden: dict) -> dict:
+    name = spec.identifier
+    outputs = [features["outputs"][o.name] for o in source.outputs]
+    return {
+        "name": name,
+        "display_name": spec.display_name,
+        "description": spec.description or f"{spec.display_name}, packaged for Core ML by packager {__version__}",
+        "version": spec.version,
+        "packager_version": __version__,
+        "model_file": f"{name}Model{artifact.path.suffix}",
+        "model_name": f"{name}Model",
+        "model_ext": artifact.path.suffix.lstrip("."),
+        "model_digest": model_digest(artifact.path),
+        "crop_policy": crop_policy(spec),
+        "crop_and_scale": VISION_CROP[crop_policy(spec)],
+        "labels": list(spec.labels),
+        "is_image": bool(source.is_image),
+        "classifier": classifier,
+        "image_input": features["inputs"][source.inputs[0].name] if source.is_image else "",
+        "array_inputs": [] if source.is_image else [features["inputs"][i.name] for i in source.inputs],
+        "array_input_shapes": [] if source.is_image else [list(i.sample_shape) for i in source.inputs],
+        "array_outputs": [] if classifier else outputs,
+        "probabilities": outputs[0] if classifier else "",
+        "primary_output": features["outputs"][primary_name(spec, source)],  # the same output on every target
+        "class_label": features.get("class_label", ""),
+        "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
+        "weights": artifact.mode,
+        "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
+        "license_given": bool(spec.license),
+        "author": spec.author or "packager",
+        "golden_count": len(golden["samples"]),
+        "paths": {"name": name},
+    }
+

@@ -1,0 +1,262 @@
+"""The web target's bundle: the offline PWA that ``render`` writes to ``OUT/web/`` (and ``predict`` to
+``WORKDIR/web_bundle_<mode>/``, the same bytes).
+
+- ``vendored_runtime``: the tf.js runtime (.ci/setup-web.sh: tfjs-core + converter + backends, bundled by esbuild)
+  copied into the bundle, checked against TFJS_VERSION.
+- ``build_bundle``: the model's ES module (model.js, model.d.ts, package.json, metadata.json), the demo page
+  using it, manifest, icons, bundled samples, runtime, model, and ``sw.js`` whose cache name is the hash of every
+  other file; it precaches what the page needs. Deterministic (no timestamps).
+- ``bundle_sizes``: bytes of model, runtime and the rest, for the bundle_size check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packager.errors import ConversionError, ToolMissing
+from packager.kinds import primary_name
+from packager.render import REPO_ROOT, render_string, render_tree, template_dir
+from packager.targets.web.assets import (  # noqa: F401  (re-exported)
+    BACKGROUND_COLOR,
+    ICONS,
+    MAX_BUNDLED_SAMPLES,
+    THEME_COLOR,
+    _b64,
+    _from_b64,
+    _png_bytes,
+    _sample_images,
+    _short_name,
+    b64_sample,
+    make_icon,
+    preprocess_pixels,
+)
+from packager.targets.web.convert import SHARD_GLOB, folder_bytes
+
+if TYPE_CHECKING:
+    from packager.samples import SampleSet
+    from packager.source import Source
+    from packager.spec import PackageSpec
+    from packager.targets.base import Artifact
+
+TFJS_VERSION = "4.22.0"
+BACKENDS = ("wasm", "webgl", "cpu")  # the page tries them in this order (each validated by the build)
+
+# Vendored runtime: bundle file name -> path under the npm-web tools folder (.ci/setup-web.sh builds runtime/).
+VENDOR_FILES = {
+    "tf-runtime.js": "runtime/tf-runtime.js",
+    "tfjs-backend-wasm-simd.wasm": "runtime/tfjs-backend-wasm-simd.wasm",
+    "tfjs-backend-wasm.wasm": "runtime/tfjs-backend-wasm.wasm",
+}
+# Fetched only by browsers without wasm SIMD: not precached, cached by the service worker when first fetched.
+ON_DEMAND = ("tfjs-backend-wasm.wasm",)
+# For developers importing the module (npm install ./web), never fetched by the page: not precached.
+NOT_PRECACHED = ("model.d.ts", "package.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# tools
+
+
+def npm_web_dir() -> Path:
+    base = Path(os.environ["PACKAGER_TOOLS"]) if os.environ.get("PACKAGER_TOOLS") else REPO_ROOT / ".tools"
+    return base / "npm-web"
+
+
+def vendored_files(spec=None) -> list[Path]:
+    """The tf.js files a bundle ships (the registry's ``cache_inputs``: the cache hashes them)."""
+    return [npm_web_dir() / rel for rel in VENDOR_FILES.values()]
+
+
+def vendored_runtime() -> dict[str, Path]:
+    """Bundle file name -> cached npm file; ToolMissing when the set-up has not fetched them."""
+    root = npm_web_dir()
+    files = {name: root / rel for name, rel in VENDOR_FILES.items()}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise ToolMissing(
+            f"the vendored tf.js {TFJS_VERSION} runtime is missing: {missing[0]}",
+            hint="run .ci/setup-web.sh (installs tfjs-core, tfjs-converter and the backends with npm and bundles "
+                 "them with esbuild)",
+        )
+    versions = root / "runtime" / "versions.json"
+    version = json.loads(versions.read_text()).get("tfjs") if versions.is_file() else None
+    if version != TFJS_VERSION:
+        raise ToolMissing(f"{versions.parent} holds tf.js {version}, expected {TFJS_VERSION}",
+                          hint="delete it and run .ci/setup-web.sh again")
+    return files
+
+
+def template_manifest() -> dict:
+    return tomllib.loads((template_dir("web") / "template.toml").read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# bundle contents
+
+
+def image_geometry(source: Source) -> dict | None:
+    """{input, height, width, channels} when the model takes one NHWC image, else None."""
+    if not getattr(source, "is_image", False):
+        return None
+    spec = source.inputs[0]
+    _, h, w, c = (int(d) for d in spec.sample_shape)
+    return {"input": spec.name, "height": h, "width": w, "channels": c}
+
+
+def package_name(display_name: str) -> str:
+    """An npm package name for ``npm install ./web``: lowercase, URL-safe, from the model's display name."""
+    name = re.sub(r"[^a-z0-9._~-]+", "-", display_name.lower()).strip("-._~")[:200]
+    return name or "packager-model"
+
+
+def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet, outdir: Path,
+                 backends: tuple[str, ...] = BACKENDS) -> dict:
+    """Write the PWA into ``outdir`` (replacing it). Returns the page config: metadata.json's content plus the
+    demo page's own (samples, precache, content hash). ``backends``: those the page may pick (validated)."""
+    manifest = template_manifest()
+    runtime = vendored_runtime()
+    model_json_path = artifact.path / "model.json"
+    in_nodes, out_nodes = artifact.extra["inputs"], artifact.extra["outputs"]
+
+    outdir = Path(outdir)
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+
+    model_dir = manifest["model_dir"].strip("/") or "."
+    runtime_dir = manifest["runtime_dir"].strip("/")
+    icons_dir = manifest["icons_dir"].strip("/")
+    samples_dir = manifest["samples_dir"].strip("/")
+
+    dst = outdir / model_dir
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted(artifact.path.iterdir()):
+        if f.is_file() and f.name != "model.json":
+            shutil.copyfile(f, dst / f.name)
+    (outdir / runtime_dir).mkdir(parents=True)
+    for name, src in runtime.items():
+        shutil.copyfile(src, outdir / runtime_dir / name)
+    (outdir / icons_dir).mkdir(parents=True)
+    for name, size, maskable in ICONS:
+        (outdir / icons_dir / name).write_bytes(make_icon(size, maskable=maskable))
+
+    geom = image_geometry(source)
+    bundled = []
+    samples_url = None
+    if spec.bundle_samples:
+        (outdir / samples_dir).mkdir(parents=True)
+    if not spec.bundle_samples:
+        pass  # --no-bundled-samples: no sample image, samples.json or tensor; the page shows no sample strip
+    elif geom is not None:
+        for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
+            rel = f"{samples_dir}/sample_{i:02d}.png"
+            (outdir / rel).write_bytes(_png_bytes(rgb))
+            bundled.append({"image": rel})
+    else:
+        rows = []
+        for i, sample in enumerate(samples):
+            if i >= MAX_BUNDLED_SAMPLES:
+                break
+            rows.append(b64_sample(dict(sorted(sample.items()))))
+            bundled.append({})
+        samples_url = f"{samples_dir}/samples.json"
+        (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
+
+    labels = list(spec.labels)  # of the primary output (packager.kinds), the same output on every target
+    primary = primary_name(spec, source)
+    missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
+              [t.name for t in source.outputs if t.name not in out_nodes]
+    if missing:
+        raise ConversionError(f"no TF.js node for {missing}", where=str(model_json_path))
+    image_cfg = None
+    if geom is not None:
+        mean, std = spec.preprocessing.per_channel(geom["channels"])
+        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
+                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
+    metadata = {
+        "name": spec.display_name,
+        "model_url": "model.json" if model_dir == "." else f"{model_dir}/model.json",
+        "runtime_dir": runtime_dir,
+        "backends": list(backends),
+        "mode": artifact.mode,
+        "inputs": [{"name": t.name, "node": in_nodes[t.name]["node"], "dtype": in_nodes[t.name]["dtype"],
+                    "shape": list(t.sample_shape)} for t in source.inputs],
+        "outputs": [{"name": t.name, "node": out_nodes[t.name]["node"]} for t in source.outputs],
+        "labels": labels,
+        "label_output": primary if labels else None,
+        "primary_output": primary,
+        "top_k": min(5, len(labels)) if labels else 0,
+        "image": image_cfg,
+        "tfjs_version": TFJS_VERSION,
+    }
+    (outdir / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # The same metadata inside model.json (tf.js: GraphModel.metadata), for code that loads model.json alone.
+    model_json = json.loads(model_json_path.read_text(encoding="utf-8"))
+    model_json.setdefault("userDefinedMetadata", {})["packager"] = metadata
+    (dst / "model.json").write_text(json.dumps(model_json, separators=(",", ":")), encoding="utf-8")
+
+    page = {"samples": bundled, "samples_url": samples_url}
+    context = {
+        "page": page,
+        "image": image_cfg,
+        "display_name": spec.display_name,
+        "short_name": _short_name(spec.display_name),
+        "package_name": package_name(spec.display_name),
+        "description": spec.description or f"{spec.display_name}: on-device inference demo (TF.js)",
+        "theme_color": THEME_COLOR,
+        "background_color": BACKGROUND_COLOR,
+        "tfjs_version": TFJS_VERSION,
+        "mode": artifact.mode,
+        "runtime_dir": runtime_dir,
+        "is_image": geom is not None,
+        "bundled_samples": bool(bundled),
+        "content_hash": "",
+        "precache": [],
+        "on_demand": [],
+        "paths": {},
+    }
+    render_tree(template_dir("web"), outdir, context)
+
+    # The service worker last: its cache name is the hash of every other file; it precaches what the page needs.
+    sw_name = manifest["service_worker"].removesuffix(".j2")
+    files = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file())
+    files = [f for f in files if f != sw_name]
+    digest = hashlib.sha256()
+    for rel in files:
+        digest.update(rel.encode() + b"\0" + hashlib.sha256((outdir / rel).read_bytes()).digest())
+    content_hash = digest.hexdigest()[:16]
+    on_demand = [f"{runtime_dir}/{name}" for name in ON_DEMAND]
+    precache = ["./", *(f for f in files if f not in on_demand and f not in NOT_PRECACHED)]
+    context.update(content_hash=content_hash, precache=precache, on_demand=on_demand)
+    sw_text = render_string((template_dir("web") / manifest["service_worker"]).read_text(encoding="utf-8"), context)
+    (outdir / sw_name).write_text(sw_text, encoding="utf-8", newline="\n")
+    return {**metadata, **page, "content_hash": content_hash, "precache": precache}
+
+
+def bundled_note(config: dict) -> str:
+    """The console line saying what sample data the bundle ships (and how not to)."""
+    n = len(config["samples"])
+    if not n:
+        return "no sample data bundled in web/ (--no-bundled-samples)"
+    what = "sample images" if config.get("image") else "sample inputs (samples.json)"
+    return (f"bundles {n} of your {what} in web/{template_manifest()['samples_dir']}/ for the page's sample strip "
+            "(--no-bundled-samples leaves them out)")
+
+
+def bundle_sizes(outdir: Path) -> dict[str, int]:
+    """Bytes of the bundle: model (model.json + shards), runtime (vendored tf.js), rest, total."""
+    manifest = template_manifest()
+    runtime_dir = outdir / manifest["runtime_dir"].strip("/")
+    model_dir = outdir / (manifest["model_dir"].strip("/") or ".")
+    model = (model_dir / "model.json").stat().st_size + sum(p.stat().st_size for p in model_dir.glob(SHARD_GLOB))
+    runtime = folder_bytes(runtime_dir)
+    total = folder_bytes(outdir)
+    return {"model": model, "runtime": runtime, "other": total - model - runtime, "total": total}
+

@@ -1,0 +1,182 @@
+"""The web target's page driving: a served bundle in headless Chromium (the checks on it: web_page_checks).
+
+- ``PageSession``: one page of the bundle, its ``window.packager`` hooks (predict, predict an image), console errors.
+- ``_served_page``: ``OUT/web/`` served under CHECK_PREFIX in a fresh Chromium profile, service workers allowed.
+- ``_predict_samples``: every sample through the page's own ``window.packager.predict``.
+- ``known_outputs``: the outputs a page gave for samples, for checks that would run them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from packager.checks import FAIL, PASS, Check
+from packager.errors import PackagerError
+from packager.targets.base import Prediction
+from packager.targets.web.bundle import TFJS_VERSION, _from_b64, b64_sample
+
+if TYPE_CHECKING:
+    from packager.samples import SampleSet
+    from packager.source import Source
+
+PAGE_TIMEOUT_MS = 120_000
+# The build's browser checks serve the bundle under a sub-path, as GitHub Pages (/repo/) or an app (/demo/) would:
+# a URL resolved against the origin's root instead of the page fails them.
+CHECK_PREFIX = "/deployed/under/a-sub-path/"
+
+
+# ---------------------------------------------------------------------------------------------
+# driving the page
+
+
+class PageSession:
+    """One page of a served bundle in a Chromium context, recording console errors."""
+
+    def __init__(self, context, url: str):
+        self.context = context
+        self.context.set_default_timeout(PAGE_TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.url = url
+        self.response = None
+
+    def open(self, url: str | None = None) -> str:
+        """Load the page and wait for the model; returns the backend. Raises PackagerError on failure."""
+        self.response = self.page.goto(url or self.url, wait_until="load")
+        return self.wait_ready()
+
+    def reload(self) -> str:
+        self.response = self.page.reload(wait_until="load")
+        return self.wait_ready()
+
+    def wait_ready(self) -> str:
+        try:
+            return self.page.evaluate("() => window.packager.ready")
+        except Exception as e:  # playwright.Error: the page reported why
+            shown = self.page.evaluate("() => (window.packager && window.packager.error) || ''") if not self.page.is_closed() else ""
+            raise PackagerError(f"the web demo did not load its model: {shown or e}{_load_failure_fix(shown)}") from e
+
+    def predict(self, sample: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
+        r = self.page.evaluate("(x) => window.packager.predictB64(x)", b64_sample(sample))
+        return {k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])
+
+    def predict_image(self, url: str) -> tuple[dict[str, np.ndarray], float]:
+        r = self.page.evaluate(
+            """async (url) => {
+                const img = new Image();
+                img.src = url;
+                await img.decode();
+                const r = await window.packager.predictImage(img);
+                window.packager.showResult(r);
+                const out = {};
+                for (const [k, v] of Object.entries(r.outputs)) out[k] = {shape: v.shape, data: Array.from(v.data)};
+                return {outputs: out, ms: r.ms};
+            }""",
+            url,
+        )
+        return {k: np.asarray(v["data"], np.float32).reshape(v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])
+
+    def browser_version(self) -> str:
+        cdp = self.context.new_cdp_session(self.page)
+        try:
+            return cdp.send("Browser.getVersion")["product"].split("/", 1)[-1]
+        finally:
+            cdp.detach()
+
+    def close(self) -> None:
+        from packager.targets.web.browser.chromium import close
+
+        close(self.page)
+
+
+# tf.js' words when it cannot run a graph's control flow, on every backend: seen with the while loop of a Keras 3
+# LSTM export (the official tensorflowjs_converter's output fails the same way; an unrolled LSTM runs).
+_CONTROL_FLOW = "Cannot compute the outputs"
+
+
+def _load_failure_fix(shown: str) -> str:
+    if _CONTROL_FLOW in shown and "no tf.js backend could run" in shown:
+        return (" — fix: tf.js cannot execute this graph's loop (as exported for Keras 3 recurrent layers); unroll the"
+                " recurrent layers (e.g. keras.layers.LSTM(..., unroll=True) with a fixed sequence length), or use"
+                " a different target")
+    return ""
+
+
+def _stack(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {k: np.concatenate([r[k] for r in rows], axis=0) for k in rows[0]} if rows else {}
+
+
+def _max_abs(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    return max(float(np.max(np.abs(a[k].astype(np.float64) - b[k].astype(np.float64)))) if a[k].size else 0.0 for k in a)
+
+
+def sample_key(sample: dict[str, np.ndarray]) -> bytes:
+    """Identifies a sample by its exact float32 values (and input names)."""
+    h = hashlib.sha256()
+    for name in sorted(sample):
+        h.update(name.encode() + b"\0" + np.ascontiguousarray(sample[name], np.float32).tobytes())
+    return h.digest()
+
+
+def known_outputs(samples, page: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> dict:
+    """{sample_key: (the page's outputs, the original model's)} of the samples a page has predicted (rows of
+    ``page``, in the samples' order), for checks that would run them again."""
+    count = len(next(iter(page.values())))
+    return {sample_key(sample): ({k: v[i:i + 1] for k, v in page.items()}, {k: v[i:i + 1] for k, v in reference.items()})
+            for i, sample in zip(range(count), samples)}
+
+
+def known_outputs_of(known: dict, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    hit = known.get(sample_key(sample))
+    return hit[0] if hit else None
+
+
+def _runtime_name(browser_version: str, backend: str) -> str:
+    return f"Chromium {browser_version} (headless, Playwright) + tf.js {TFJS_VERSION} {backend} backend"
+
+
+@contextlib.contextmanager
+def _served_page(outdir: Path):
+    """(page session, server): ``outdir`` served on 127.0.0.1 and a page for it (not opened yet) in a fresh
+    Chromium profile, service workers allowed; all closed on exit. ToolMissing when there is no browser."""
+    from packager.targets.web.browser.chromium import StaticServer, chromium_profile
+
+    server = StaticServer(outdir, prefix=CHECK_PREFIX, compress=True).start()  # gzip, as static hosts serve it
+    try:
+        with chromium_profile() as context:
+            session = PageSession(context, server.url)
+            try:
+                yield session, server
+            finally:
+                session.close()
+    finally:
+        server.stop()
+
+
+def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
+    """Every sample through the page's own ``window.packager.predict``; a page_console check of the run."""
+    rows, times = [], []
+    for sample in samples:
+        out, ms = session.predict(sample)
+        rows.append(out)
+        times.append(ms)
+    return _prediction(rows, times, list(session.errors), source, runtime)
+
+
+def _prediction(rows: list[dict[str, np.ndarray]], times: list[float], errors: list[str], source: Source,
+                runtime: str) -> Prediction:
+    stacked = _stack(rows)
+    return Prediction(
+        outputs={t.name: stacked[t.name] for t in source.outputs},
+        runtime=runtime,
+        latency_ms=float(np.mean(times)) if times else None,
+        checks=[Check("page_console", PASS if not errors else FAIL,
+                      "no console errors while predicting" if not errors else "; ".join(errors[:5]))],
+    )

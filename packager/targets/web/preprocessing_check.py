@@ -1,0 +1,55 @@
+"""The web target's ``preprocessing`` check: ``web/preprocess.js`` imported by the served page in Chromium
+(createImageBitmap decode, its own resampler) on every original sample file."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import numpy as np
+
+from packager.checks import Check
+from packager.preprocessing import file_pixels
+from packager.preprocessing_checks import _diff, _geometry, _verdict, image_files
+
+PAGE_SCRIPT = """async ([b64, image]) => {
+    const m = await import(new URL("preprocess.js", location.href).href);
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    let px;
+    try {
+        px = m.modelPixels(await m.decodeImage(new Blob([bytes])), image);
+    } catch (e) {
+        return {error: String(e && e.message ? e.message : e)};
+    }
+    const out = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
+    let s = "";
+    for (let i = 0; i < out.length; i += 0x8000) s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
+    return {b64: btoa(s)};
+}"""
+
+
+def web_check(page, spec, samples, browser: str = "Chromium",
+              geometry: tuple[int, int, int] | None = None) -> Check | None:
+    """``preprocess.js`` in the served page (``page``: a Playwright page of the bundle) on every sample file."""
+    files = image_files(samples)
+    if not files:
+        return None
+    t0 = time.perf_counter()
+    w, h, c = _geometry(samples, geometry)
+    pre = spec.preprocessing
+    image_cfg = {"width": w, "height": h, "channels": c, "color": pre.color, "crop": pre.crop,
+                 "background": list(pre.background)}
+    diffs, skipped, done = [], [], []
+    for f in files:
+        r = page.evaluate(PAGE_SCRIPT, [base64.b64encode(Path(f).read_bytes()).decode("ascii"), image_cfg])
+        if r.get("error"):
+            skipped.append(f"{Path(f).name}: the browser could not decode it ({r['error']})")
+            continue
+        got = np.frombuffer(base64.b64decode(r["b64"]), np.float32).reshape(h, w, c)
+        diffs.append(_diff(got, file_pixels(f, w, h, c, spec.preprocessing)))
+        done.append(Path(f))
+    return _verdict(spec, done, diffs, f"web/preprocess.js in {browser} (createImageBitmap decode, its own "
+                                       "resampler)", t0, skipped)

@@ -1,0 +1,108 @@
+"""The web target's browser work in one Chromium: the backend validation (web_backends) and the page checks
+(web_page_checks) on the rendered ``OUT/web/``, served under CHECK_PREFIX, in a fresh on-disk profile, service workers
+allowed, as users open it.
+
+1. The page opens as users open it and picks its backend (the first of metadata.json's that starts and runs the
+   model); the backends it skipped are recorded with its reasons. Every sample runs on it: the target's figures.
+2. The later backends' pages open beside it (``?backend=NAME``; fallbacks spot-checked, ``web_backends``) and run
+   inside their pages while the first page is checked: service worker, manifest, image path (the tensors it ran
+   already are not sent again), preprocessing.
+3. With the fallbacks judged and closed: the network cut (reload offline, predict again) and the console.
+
+If a backend fails, metadata.json is re-rendered without it and the page checks run again on the new bundle (in a
+fresh profile). If the page cannot load its model on any backend, each backend is tried alone for its own reason.
+One browser, one Playwright driver and one model load for both (they were two browsers: ~3 CPU s of the P1 build).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from packager.checks import FAIL, Check
+from packager.errors import PackagerError
+from packager.targets.web.backends import (
+    BackendRun,
+    backends_check,
+    judge,
+    listed_backends,
+    page_backends,
+    run_backends,
+    validate_backends,
+)
+from packager.targets.web.page import _predict_samples, _runtime_name, _served_page, known_outputs
+from packager.targets.web.page_checks import _browser_checks, _file_checks, offline_checks, online_checks
+
+if TYPE_CHECKING:
+    from packager.samples import SampleSet
+    from packager.source import Source
+    from packager.spec import PackageSpec
+    from packager.targets.base import Artifact
+
+
+def validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet, reference: dict,
+                       outdir: Path, gates: dict) -> tuple[list[BackendRun], tuple[str, ...], list[Check]]:
+    """(every backend's run, the backends the page may pick, the checks: backends, files, page; the page's FAIL when
+    it loads its model on no backend). ToolMissing when there is no browser."""
+    from packager.targets.web.bundle import build_bundle
+
+    outdir = Path(outdir)
+    listed = listed_backends(outdir)
+    page_checks: list[Check] = []
+    with _served_page(outdir) as (session, server):
+        t0 = time.perf_counter()
+        try:
+            backend = session.open()
+        except PackagerError as e:
+            backend, page_checks = None, _not_loaded(e)
+        if backend is not None:
+            version = session.browser_version()
+            runs = _skipped(session, listed, backend)
+            first = _predict_samples(session, source, samples, _runtime_name(version, backend))
+            runs.append(judge(backend, first, reference, gates, spec, len(samples)))
+            known = known_outputs(samples, first.outputs, reference)
+            online: dict = {}
+
+            def check_page() -> None:  # while the fallbacks compute in their own pages
+                online["checks"], online["first"] = online_checks(session, server, spec, source, samples, outdir, t0,
+                                                                  known)
+
+            later = listed[listed.index(backend) + 1:] if backend in listed else ()
+            runs += run_backends(lambda: (session.context, False), server.url, later, runs, version, spec, source,
+                                 samples, reference, gates, check_page)
+            chosen = page_backends(runs)
+            if chosen == listed:
+                page_checks = online["checks"] + offline_checks(session, server, samples, online["first"], backend)
+    if backend is None:  # each backend alone, for its own reason
+        runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir, listed, gates)
+        chosen = page_backends(runs)
+    if chosen != listed:
+        build_bundle(spec, source, artifact, samples, outdir, backends=chosen)
+        if backend is not None:
+            try:
+                page_checks = page_checks_alone(spec, source, samples, outdir)
+            except PackagerError as e:
+                page_checks = _not_loaded(e)
+    return runs, chosen, [backends_check(runs, chosen), *_file_checks(outdir), *page_checks]
+
+
+def _not_loaded(e: PackagerError) -> list[Check]:
+    return [Check(name, FAIL, e.message) for name in ("service_worker", "offline_reload", "console_errors")]
+
+
+def _skipped(session, listed: tuple[str, ...], backend: str) -> list[BackendRun]:
+    """The backends the page tried before ``backend``, with the page's reasons."""
+    said = dict(s.split(": ", 1) if ": " in s else (s, "did not start")
+                for s in session.page.evaluate("() => window.packager.skippedBackends || []"))
+    before = listed[:listed.index(backend)] if backend in listed else ()
+    return [BackendRun(name, loaded=False, reason=said.get(name, "the page did not use it")) for name in before]
+
+
+def page_checks_alone(spec: PackageSpec, source: Source, samples: SampleSet, outdir: Path) -> list[Check]:
+    """The page checks (``web_page_checks._browser_checks``) in a browser of their own. PackagerError: the page did not
+    load its model, nothing ran."""
+    with _served_page(outdir) as (session, server):
+        t0 = time.perf_counter()
+        backend = session.open()
+        return _browser_checks(session, server, spec, source, samples, outdir, backend, t0)
