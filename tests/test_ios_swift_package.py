@@ -123,6 +123,7 @@ def packages(tmp_path_factory):
             assert source.turned_reference
         target.render(s, source, art, samp, ref, d)
         out[fmt] = (d, {c.name: c for c in target.checks(s, source, art, samp, ref, d)}, art)
+    out["samples"] = samples
     return out
 
 
@@ -168,18 +169,23 @@ def test_wrapper_is_a_swift6_actor_with_camera_and_photo_entry_points(packages):
     for text in (swift, tests):
         assert "@unchecked Sendable" not in text and "nonisolated(unsafe)" not in text
     assert "public actor TinyNetClassifier {" in swift
-    # Vision without completion handler or continuation: nothing to resume twice
+    # no completion handler or continuation: nothing to resume twice; no Vision (its resize is not the spec's)
     assert "Continuation" not in swift and ".resume(" not in swift and "completionHandler" not in swift
-    assert swift.count("VNCoreMLModel(for: model)") == 1  # built once, in load
-    assert "try handler.perform([request])" in swift
-    assert "request.imageCropAndScaleOption = TinyNetImageInput.cropAndScale" in swift
-    assert "public static let cropAndScale: VNImageCropAndScaleOption = .scaleFill" in swift
-    assert 'public static let cropPolicy: String = "stretch"' in swift
+    assert "import Vision" not in swift and "VNCoreMLModel" not in swift
+    pre = _read(root, "Sources/TinyNet/TinyNetPreprocessing.swift")
+    assert "public enum TinyNetPreprocessing {" in pre and "public struct TinyNetFrame: Sendable, Equatable {" in pre
+    assert 'public static let cropPolicy: String = "stretch"' in swift and 'cropPolicy: String = "stretch"' in pre
+    # every image path: the Swift preprocessing, then the exact-size pixel buffer straight to Core ML
+    assert "MLFeatureValue(pixelBuffer: buffer)" in swift and "try TinyNetPreprocessing.pixelBuffer(frame.pixels)" in swift
     for signature in ("func classify(_ pixelBuffer: CVPixelBuffer, orientation: CGImagePropertyOrientation = .up",
                       "func classify(_ image: CGImage, orientation: CGImagePropertyOrientation = .up",
                       "func classify(_ image: UIImage, topK: Int = 3)", "func classify(_ image: NSImage, topK: Int = 3)",
-                      "func prediction(_ image: CGImage, orientation: CGImagePropertyOrientation = .up"):
+                      "func classify(contentsOf url: URL, topK: Int = 3)", "func classify(_ frame: TinyNetFrame"):
         assert signature in swift, signature
+    for signature in ("public init(_ sampleBuffer: CMSampleBuffer, orientation: CGImagePropertyOrientation)",
+                      "public init(_ pixelBuffer: CVPixelBuffer, orientation: CGImagePropertyOrientation)",
+                      "public init(contentsOf url: URL)"):
+        assert signature in pre, signature
     assert swift.index("#if canImport(UIKit)\n\n    /// A `UIImage`") < swift.index("func classify(_ image: UIImage")
     assert swift.index("#elseif canImport(AppKit)") < swift.index("func classify(_ image: NSImage") < swift.rindex("#endif")
     # cancellation checked before and after each model call
@@ -204,9 +210,9 @@ def test_every_public_type_is_prefixed_so_two_packages_do_not_collide(packages):
 
 
 def test_turned_references_computed_ahead_equal_the_models_own(packages):
-    goldens = {fmt: json.loads(_read(root, "Tests/TinyNetTests/Resources/golden.json"))
-               for fmt, (root, _, _) in packages.items()}
-    by_index = {fmt: {s["index"]: s["rotated"]["expected"]["output_0"]["values"] for s in g["samples"]}
+    goldens = {fmt: json.loads(_read(packages[fmt][0], "Tests/TinyNetTests/Resources/golden.json"))
+               for fmt in ("neuralnetwork", "mlprogram")}
+    by_index = {fmt: {s["image"]: s["rotated"]["expected"]["output_0"]["values"] for s in g["samples"]}
                 for fmt, g in goldens.items()}
     common = by_index["neuralnetwork"].keys() & by_index["mlprogram"].keys()
     assert common
@@ -230,14 +236,29 @@ def test_golden_xctest_data_bites(packages):
         turned = max(turned, float(np.abs(up - down).max()))
         assert len(s["upright"]["top"]["labels"]) == 3 and isinstance(s["upright"]["top"]["check"], bool)
     assert turned > tol["all"], "an upside-down image must fail the golden tolerance"
-    assert checks["golden-samples"].status == PASS and "upside down" in checks["golden-samples"].detail
-    from PIL import Image
+    # the golden files exercise orientation, alpha, crop and scale: originals as given, plus three made from one
+    from packager.targets.ios.golden_images import decode
 
-    with Image.open(root / "Tests/TinyNetTests/Resources" / golden["samples"][0]["image"]) as im:
-        assert im.info.get("icc_profile"), "RGB golden images say they are sRGB"
+    res = root / "Tests/TinyNetTests/Resources"
+    by_name = {s["image"]: s for s in golden["samples"]}
+    for s in golden["samples"]:
+        if s["image"].startswith("sample_"):
+            assert (res / s["image"]).read_bytes() == (packages["samples"] / f"img_{s['index']}.png").read_bytes()
+    stored, o = decode((res / "exif_rotated.png").read_bytes())
+    assert o == 6 and by_name["exif_rotated.png"]["upright"]["orientation"] == 6
+    assert by_name["exif_rotated.png"]["rotated"]["orientation"] == 8
+    rgba, _ = decode((res / "alpha.png").read_bytes())
+    assert rgba[..., 3].min() == 0 and 0 < (rgba[..., 3] == 128).mean() < 1
+    large, _ = decode((res / "large.png").read_bytes())
+    assert large.shape[1] >= 1000 and large.shape[0] != large.shape[1]
+    assert golden["topOneAsserted"] == sum(s[c]["top"]["top1"] for s in golden["samples"] for c in ("upright", "rotated"))
+    data = checks["golden-samples"].data
+    assert data["cases"] == 2 * len(golden["samples"]) and data["top1_asserted"] == golden["topOneAsserted"]
+    assert checks["golden-samples"].status == PASS and "upside down" in checks["golden-samples"].detail
     tests = _read(root, "Tests/TinyNetTests/TinyNetTests.swift")
     assert "check(.cpuOnly)" in tests and "check(.all)" in tests
-    assert "orientation: .down" in tests and "result.top.map(\\.label)" in tests
+    assert "classifier.classify(contentsOf: url" in tests and "result.top.map(\\.label)" in tests
+    assert "XCTAssertEqual(asserted, golden.topOneAsserted" in tests and "top.top1" in tests
 
 
 def test_readme_and_license_match_the_package(packages):
@@ -245,7 +266,16 @@ def test_readme_and_license_match_the_package(packages):
     readme = _read(root, "README.md")
     assert 'cp -R dist/ios ../TinyNet' in readme
     assert '.package(path: "../TinyNet")' in readme and '.product(name: "TinyNet", package: "TinyNet")' in readme
-    assert "classify(frame.pixelBuffer, orientation: .right" in readme and "struct ContentView: View" in readme
+    assert "struct ContentView: View" in readme
+    # Xcode 26 (default main-actor isolation): the delegate is nonisolated, one frame in flight, Sendable frames
+    camera = readme[readme.index("### Camera"):readme.index("struct ContentView")]
+    assert "nonisolated final class Camera: NSObject, AVCaptureVideoDataOutputSampleBufferDelegate" in camera
+    assert "@MainActor @Observable final class Recognizer" in camera and "Task {" not in camera
+    assert "guard claimed else { return }" in camera and ".bufferingNewest(1)" in camera
+    assert "TinyNetFrame(sampleBuffer, orientation: .right)" in camera and "defer { camera.frameDone() }" in camera
+    for kind in ("`Recognizer`: `@MainActor`", "`Camera`: `nonisolated`", "`TinyNetFrame` (this package): `Sendable`",
+                 "`TinyNetClassifier` (this package): an `actor`"):
+        assert kind in camera, kind
     assert "ML Program or NeuralNetwork?" in readme and "**center-crop**" not in readme and "**stretch**" in readme
     assert ".copy" in readme and "flat" in readme  # why the .mlpackage is copied
     from packager.targets.ios import swift_syntax

@@ -12,7 +12,6 @@ import numpy as np
 
 from packager.checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from packager.targets.ios.convert import read_features
-from packager.targets.ios.inputs import sample_to_pixels
 from packager.targets.ios.render import template_manifest
 
 
@@ -114,15 +113,13 @@ def check_golden(spec, source, samples, outdir: Path, reference) -> Check:
     if not all(isinstance(tolerance.get(k), (int, float)) and tolerance[k] > 0 for k in ("cpuOnly", "all")):
         problems.append(f"tolerance {tolerance!r} is not a positive cpuOnly / all pair")
     image_name = source.inputs[0].name
+    originals = list(getattr(samples, "image_paths", None) or [])
     for item in golden["samples"]:
         i = item["index"]
-        cases = {"upright": {t.name: np.asarray(reference[t.name][i], np.float32) for t in source.outputs}}
         if source.is_image:
-            x = np.asarray(samples[i][image_name], np.float32)
-            out = source.predict({**samples[i], image_name: np.ascontiguousarray(np.rot90(x, 2, axes=(-3, -2)))})
-            cases["rotated"] = {t.name: np.asarray(out[t.name], np.float32) for t in source.outputs}
-            if "rotated" not in item:
-                problems.append(f"sample {i}: no upside-down case")
+            cases = _image_cases(item, gdir, spec, source, originals, image_name, problems)
+        else:
+            cases = {"upright": {t.name: np.asarray(reference[t.name][i], np.float32) for t in source.outputs}}
         for case, want in cases.items():
             for tensor in source.outputs:
                 exp = item.get(case, {}).get("expected", {}).get(features["outputs"][tensor.name])
@@ -132,30 +129,54 @@ def check_golden(spec, source, samples, outdir: Path, reference) -> Check:
                 ref = want[tensor.name].reshape(-1)
                 got = np.asarray(exp["values"], np.float32)
                 if got.shape != ref.shape or not np.allclose(got, ref, rtol=0, atol=1e-5):
-                    problems.append(f"sample {i}: expected {tensor.name} ({case}) differs from the original model's")
+                    problems.append(f"{item.get('image', i)}: expected {tensor.name} ({case}) differs from the "
+                                    "original model's on the file preprocessed by packager.preprocessing")
                 compared += 1
-        if "rotated" in cases:
+        if "rotated" in cases and "upright" in cases:
             turned_effect = max(turned_effect, max(float(np.max(np.abs(cases["rotated"][t.name].reshape(-1)
                                                                          - cases["upright"][t.name].reshape(-1))))
                                                    for t in source.outputs))
-        if "image" in item:
-            from PIL import Image
-
-            with Image.open(gdir / item["image"]) as im:
-                pix = np.asarray(im, np.float32).reshape(np.asarray(im).shape[:2] + (-1,))
-            want_pix = sample_to_pixels(np.asarray(samples[i][image_name], np.float32), spec)
-            if pix.shape != want_pix.shape:
-                problems.append(f"sample {i}: {item['image']} has shape {pix.shape}, the model input {want_pix.shape}")
-            elif np.any(pix != np.clip(np.rint(want_pix), 0, 255)):  # an 8-bit PNG holds them rounded and clipped
-                problems.append(f"sample {i}: {item['image']} does not hold the sample's pixels")
+    n_cases = sum(c in item for item in golden["samples"] for c in ("upright", "rotated"))
+    asserted = sum(bool(item.get(c, {}).get("top", {}).get("top1")) for item in golden["samples"]
+                   for c in ("upright", "rotated"))
+    if golden.get("topOneAsserted") != asserted:
+        problems.append(f"topOneAsserted {golden.get('topOneAsserted')} is not the {asserted} cases marked top1")
     if problems:
         return Check("golden-samples", FAIL, "; ".join(problems[:5]))
     bite = (f"; turning an image upside down moves the original model's outputs by up to {turned_effect:.3g}"
             if source.is_image else "")
+    top1 = (f"; the XCTest asserts the top-1 of {asserted}/{n_cases} cases ({asserted / n_cases:.0%}: margin over the "
+            f"second > 2 x {tolerance['all']:.3g})" if golden.get("topK") and n_cases else "")
+    files = (f"{len(golden['samples'])} golden files (" + ", ".join(s["image"] for s in golden["samples"]) + ")"
+             if source.is_image else f"{len(golden['samples'])} golden samples")
     return Check("golden-samples", PASS,
-                 f"{len(golden['samples'])} golden samples ({compared} outputs, {golden.get('topK', 0)} top labels) in "
+                 f"{files} ({compared} outputs, {golden.get('topK', 0)} top labels) in "
                  f"{gfile.relative_to(outdir)} equal the original model's; tolerance {tolerance['cpuOnly']:.3g} "
-                 f"(.cpuOnly) / {tolerance['all']:.3g} (.all): {golden.get('toleranceBasis', '')}{bite}")
+                 f"(.cpuOnly) / {tolerance['all']:.3g} (.all): {golden.get('toleranceBasis', '')}{top1}{bite}",
+                 data={"cases": n_cases, "top1_asserted": asserted,
+                       "top1_asserted_fraction": round(asserted / n_cases, 4) if n_cases else None})
+
+
+def _image_cases(item, gdir, spec, source, originals, image_name, problems) -> dict:
+    """The original model's outputs on one golden file, recomputed here from the file (packager.preprocessing),
+    upright and upside down; the file is the sample's own when it is named after one."""
+    from packager.targets.ios.golden_images import model_inputs
+
+    path = gdir / item.get("image", "")
+    if not item.get("image") or not path.is_file():
+        problems.append(f"sample {item['index']}: golden image {item.get('image')!r} missing")
+        return {}
+    data = path.read_bytes()
+    if item["image"].startswith("sample_") and originals and data != originals[item["index"]].read_bytes():
+        problems.append(f"{item['image']} is not the original file of sample {item['index']}")
+    cases = {}
+    for case, (x, _, orientation) in model_inputs(data, spec, source).items():
+        if item.get(case, {}).get("orientation") != orientation:
+            problems.append(f"{item['image']}: {case} orientation {item.get(case, {}).get('orientation')} is not "
+                            f"{orientation}")
+        out = source.predict({image_name: x})
+        cases[case] = {t.name: np.asarray(out[t.name], np.float32) for t in source.outputs}
+    return cases
 
 
 def bundled_model(outdir: Path, name: str) -> Path:

@@ -14,6 +14,7 @@ from packager.kinds import primary_name
 from packager.render import render_tree, template_dir
 from packager.targets.base import Artifact
 from packager.targets.ios.convert import is_classifier, read_features
+from packager.targets.ios.golden_images import frame_levels, golden_images, model_inputs
 from packager.targets.ios.inputs import feed, sample_to_pixels
 from packager.version import __version__
 
@@ -48,7 +49,7 @@ def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -
     gdir.mkdir(parents=True, exist_ok=True)
     for sample in golden["samples"]:
         if "image" in sample:
-            _write_png(gdir / sample["image"], sample.pop("_pixels"))
+            (gdir / sample["image"]).write_bytes(sample.pop("_data"))
     (gdir / "golden.json").write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return model_rel
 
@@ -58,23 +59,6 @@ def template_manifest() -> dict:
 
     return tomllib.loads((template_dir("ios") / "template.toml").read_text(encoding="utf-8"))
 
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    """A golden image. RGB ones carry an sRGB profile: an untagged PNG leaves its colour space to ImageIO's
-    guess, and a colour conversion on the Mac would change the pixels the model sees."""
-    from PIL import Image, ImageCms
-
-    arr = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    if arr.shape[2] == 1:
-        Image.fromarray(arr[:, :, 0]).save(path, format="PNG")
-        return
-    srgb = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
-    # LittleCMS stamps the profile with the time it was made (ICC header bytes 24-35; the profile ID at 84-99 is
-    # an MD5 over it): zeroed (ID 0 = "not computed"), so that two identical builds write identical files.
-    srgb[24:36] = bytes(12)
-    srgb[84:100] = bytes(16)
-    Image.fromarray(arr).save(path, format="PNG", icc_profile=bytes(srgb))
 
 
 def _flat(a: np.ndarray) -> list[float]:
@@ -121,14 +105,25 @@ def choose_samples(spec, source, samples, reference, predicted: dict | None) -> 
     return sorted(chosen.items())
 
 
-def turned_reference(spec, source, samples, reference) -> dict[int, dict[str, np.ndarray]]:
-    """The original model's outputs on the samples ``golden_samples`` will most likely pick (all but those the
-    shipped model's own disagreements add), turned upside down: run where the model is already loaded."""
+def turned_reference(spec, source, samples, reference) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """The original model's outputs on the golden images ``golden_samples`` will most likely make (all but those the
+    shipped model's own disagreements add), upright and upside down, by file name: run where the model is loaded."""
     if not source.is_image:
         return {}
+    chosen = choose_samples(spec, source, samples, reference, None)
+    images = golden_images(spec, source, samples, chosen, _margins(spec, source, reference))
     name = source.inputs[0].name
-    return {i: source.predict({**samples[i], name: _rotated(np.asarray(samples[i][name], np.float32))})
-            for i, _ in choose_samples(spec, source, samples, reference, None)}
+    return {g.name: {case: source.predict({name: x}) for case, (x, _, _) in model_inputs(g.data, spec, source).items()}
+            for g in images}
+
+
+def _margins(spec, source, reference) -> dict[int, float]:
+    rows = np.asarray(reference[primary_name(spec, source)], np.float32)
+    rows = rows.reshape(rows.shape[0], -1)
+    if rows.shape[1] < 2:
+        return {}
+    top2 = -np.sort(-rows, axis=1)[:, :2]
+    return {i: float(m) for i, m in enumerate(top2[:, 0] - top2[:, 1])}
 
 
 def _executor(artifact):
@@ -142,26 +137,24 @@ def _executor(artifact):
         return None
 
 
-def _rotated(x: np.ndarray) -> np.ndarray:
-    """An NHWC / HWC image turned upside down (what `.down` orientation asks Core ML to undo)."""
-    return np.ascontiguousarray(np.rot90(x, 2, axes=(-3, -2)))
-
-
 def _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels) -> dict | None:
-    """The shipped model's outputs (reference output name -> array) on one golden case as the XCTest feeds it (the
-    PNG's 8-bit pixels): the build's own predictions when they were made on those very pixels, else a run of the
-    executor here; None when neither is possible."""
-    from packager.targets.ios.runner import _CoreMLRunner, one_blas_thread
-
+    """The shipped model's outputs (reference output name -> array) on one golden case of an array model: the
+    build's own predictions, else a run of the executor here; None when neither is possible."""
     if case == "upright" and predicted is not None:
         pixels = [sample_to_pixels(np.asarray(inputs[t.name], np.float32), spec) for t in source.inputs]
         pixels_exact = not source.is_image or all(np.all(np.abs(p - np.rint(p)) < 1e-3) for p in pixels)
         if pixels_exact and all(t.name in predicted for t in source.outputs):
             return {t.name: np.asarray(predicted[t.name])[i] for t in source.outputs}
+    return _run_shipped(executor, feed(inputs, source, spec, features, exact_pixels=False), source, features, labels)
+
+
+def _run_shipped(executor, fed: dict, source, features, labels) -> dict | None:
+    """The shipped model's outputs by reference output name on Core ML inputs ``fed``; None when it cannot run."""
+    from packager.targets.ios.runner import _CoreMLRunner, one_blas_thread
+
     if executor is None:
         return None
     runner, _ = executor
-    fed = feed(inputs, source, spec, features, exact_pixels=False)  # the PNG's 8-bit pixels
     if not isinstance(runner, _CoreMLRunner):
         fed = {k: v.astype(np.float32) for k, v in fed.items()}
     try:
@@ -188,39 +181,13 @@ def golden_samples(spec, source, artifact, samples, reference, features) -> dict
     executor = _executor(artifact)
     predicted = artifact.extra.get("predicted")
     errors: list[float] = []
-    disagreed: set[int] = set()
-    items = []
-    image_name = source.inputs[0].name
-    for i, why in choose_samples(spec, source, samples, reference, predicted):
-        sample = samples[i]
-        item: dict = {"index": i, "why": why, "inputs": {}}
-        cases = {"upright": ({n: np.asarray(v)[i: i + 1] for n, v in reference.items()}, sample)}
-        if source.is_image:
-            x = np.asarray(sample[image_name], np.float32)
-            pixels = sample_to_pixels(x, spec)
-            item["image"] = f"sample_{i}.png"
-            item["_pixels"] = pixels
-            turned = {**sample, image_name: _rotated(x)}
-            original = source.turned_reference.get(i) or source.predict(turned)
-            cases["rotated"] = ({n: np.asarray(v, np.float32) for n, v in original.items()}, turned)
-        else:
-            for tensor in source.inputs:
-                x = np.asarray(sample[tensor.name], np.float32)
-                item["inputs"][features["inputs"][tensor.name]] = {"shape": list(x.shape), "values": _flat(x)}
-        for case, (expected, inputs) in cases.items():
-            item[case] = {"expected": {features["outputs"][t.name]: {"shape": list(np.shape(expected[t.name])),
-                                                                     "values": _flat(expected[t.name])}
-                                       for t in source.outputs}}
-            got_by_name = _shipped_outputs(case, i, inputs, predicted, executor, source, spec, features, labels)
-            for t in source.outputs:
-                if got_by_name is None:
-                    break
-                got = np.asarray(got_by_name[t.name], np.float32).reshape(-1)
-                want = np.asarray(expected[t.name], np.float32).reshape(-1)
-                errors.append(float(np.max(np.abs(got - want))) if got.size == want.size else float("inf"))
-                if t.name == primary and top_k and got.size == want.size and got.argmax() != want.argmax():
-                    disagreed.add(i)
-        items.append(item)
+    disagreed: set = set()  # golden cases (image name or sample index) whose top-1 the shipped model got wrong
+    if source.is_image:
+        items = _image_items(spec, source, samples, reference, predicted, executor, features, labels, errors,
+                             disagreed, top_k)
+    else:
+        items = _array_items(spec, source, samples, reference, predicted, executor, features, labels, errors,
+                             disagreed, top_k)
     measured = max(errors) if errors else None
     cpu_floor = CPU_FLOOR.get(artifact.mode, CPU_FLOOR_QUANTIZED)
     cpu = max(cpu_floor, MEASURED_FACTOR * (measured or 0.0))
@@ -231,18 +198,79 @@ def golden_samples(spec, source, artifact, samples, reference, features) -> dict
                 row = np.asarray(item[case]["expected"][features["outputs"][primary]]["values"], np.float32)
                 order = np.argsort(-row, kind="stable")
                 gaps = [float(row[order[j]] - row[order[j + 1]]) for j in range(min(top_k, row.size - 1))]
+                agreed = item.get("image", item["index"]) not in disagreed
                 item[case]["top"] = {"labels": [labels[int(j)] for j in order[:top_k]],
-                                     "check": bool(gaps) and min(gaps) > 2 * tolerance["all"]
-                                     and item["index"] not in disagreed}
+                                     "check": bool(gaps) and min(gaps) > 2 * tolerance["all"] and agreed,
+                                     "top1": bool(gaps) and gaps[0] > 2 * tolerance["all"] and agreed}
     if measured is None:
         basis = (f"floors only ({cpu_floor:g} CPU, {ALL_FLOOR:g} all compute units): the shipped model could not "
                  "be executed here")
     else:
         basis = (f"{MEASURED_FACTOR:g} x the largest error of the shipped model on these inputs as executed here "
                  f"({measured:.3g}, {executor[1] if executor else 'the build predictions'}), at least {cpu_floor:g} (CPU) / {ALL_FLOOR:g} (all compute units)")
+    asserted = sum(bool(item[c]["top"]["top1"]) for item in items for c in ("upright", "rotated")
+                   if "top" in item.get(c, {}))
     return {"model": spec.identifier, "weights": artifact.mode, "labels": labels, "topK": top_k,
-            "tolerance": tolerance, "toleranceBasis": basis, "measuredError": measured,
-            "source": "reference outputs of the original model", "samples": items}
+            "tolerance": tolerance, "topOneAsserted": asserted,
+            "cases": sum(c in item for item in items for c in ("upright", "rotated")), "toleranceBasis": basis, "measuredError": measured,
+            "source": ("the original model's outputs on each golden file as packager.preprocessing makes it the model's "
+                       "input (upright and shown upside down)"), "samples": items}
+
+
+def _image_items(spec, source, samples, reference, predicted, executor, features, labels, errors, disagreed,
+                 top_k) -> list[dict]:
+    """Golden cases of an image model: each golden file (golden_images), its expectations from the file by
+    packager.preprocessing, and the shipped model's error on the 8-bit pixels the Swift code feeds it."""
+    primary = primary_name(spec, source)
+    chosen = choose_samples(spec, source, samples, reference, predicted)
+    ahead = getattr(source, "turned_reference", None) or {}
+    image_feature = features["inputs"][source.inputs[0].name]
+    items = []
+    for g in golden_images(spec, source, samples, chosen, _margins(spec, source, reference)):
+        cases = model_inputs(g.data, spec, source)
+        known = ahead.get(g.name) or {c: source.predict({source.inputs[0].name: x}) for c, (x, _, _) in cases.items()}
+        item: dict = {"index": g.index, "why": g.why, "inputs": {}, "image": g.name, "_data": g.data}
+        for case, (_, rgb, orientation) in cases.items():
+            expected = {t.name: np.asarray(known[case][t.name], np.float32) for t in source.outputs}
+            item[case] = {"orientation": orientation, "expected": _expected(expected, source, features)}
+            got = _run_shipped(executor, {image_feature: frame_levels(rgb)}, source, features, labels)
+            _measure(got, expected, source, primary, top_k, g.name, errors, disagreed)
+        items.append(item)
+    return items
+
+
+def _array_items(spec, source, samples, reference, predicted, executor, features, labels, errors, disagreed,
+                 top_k) -> list[dict]:
+    primary = primary_name(spec, source)
+    items = []
+    for i, why in choose_samples(spec, source, samples, reference, predicted):
+        sample = samples[i]
+        item: dict = {"index": i, "why": why, "inputs": {}}
+        for tensor in source.inputs:
+            x = np.asarray(sample[tensor.name], np.float32)
+            item["inputs"][features["inputs"][tensor.name]] = {"shape": list(x.shape), "values": _flat(x)}
+        expected = {n: np.asarray(v)[i: i + 1] for n, v in reference.items()}
+        item["upright"] = {"expected": _expected(expected, source, features)}
+        got = _shipped_outputs("upright", i, sample, predicted, executor, source, spec, features, labels)
+        _measure(got, expected, source, primary, top_k, i, errors, disagreed)
+        items.append(item)
+    return items
+
+
+def _expected(expected: dict, source, features) -> dict:
+    return {features["outputs"][t.name]: {"shape": list(np.shape(expected[t.name])), "values": _flat(expected[t.name])}
+            for t in source.outputs}
+
+
+def _measure(got, expected, source, primary, top_k, key, errors, disagreed) -> None:
+    for t in source.outputs:
+        if got is None:
+            return
+        g = np.asarray(got[t.name], np.float32).reshape(-1)
+        want = np.asarray(expected[t.name], np.float32).reshape(-1)
+        errors.append(float(np.max(np.abs(g - want))) if g.size == want.size else float("inf"))
+        if t.name == primary and top_k and g.size == want.size and g.argmax() != want.argmax():
+            disagreed.add(key)
 
 
 def model_digest(path: Path) -> str:
@@ -299,6 +327,8 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "primary_output": features["outputs"][primary_name(spec, source)],  # the same output on every target
         "class_label": features.get("class_label", ""),
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
+        "channels": int(source.inputs[0].shape[3]) if source.is_image else 0,
+        "background": [int(v) for v in spec.preprocessing.background],
         "weights": artifact.mode,
         "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
         "license_given": bool(spec.license),
