@@ -96,7 +96,7 @@ class IOSTarget:
             ios_checks.check_feature_names(spec, outdir),
             ios_checks.check_golden(spec, source, samples, outdir, reference),
             ios_swift_build.check_swift_build(outdir, spec.identifier),
-            *filter(None, [ios_check(spec, samples) if getattr(source, "is_image", False) else None]),  # the Swift image code: UNVERIFIED here (#16)
+            *filter(None, [ios_check(spec, samples, outdir) if getattr(source, "is_image", False) else None]),
         ]
 
 
