@@ -148,18 +148,131 @@ def test_package_manifest_is_swift6_with_platforms_and_the_right_resource_rule(p
 def test_wrapper_finds_compiles_and_caches_the_model(packages):
     for fmt, ext in (("neuralnetwork", "mlmodel"), ("mlprogram", "mlpackage")):
         root, _, art = packages[fmt]
-        swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
-        assert 'forResource: resourceName, withExtension: "mlmodelc"' in swift  # Xcode's compiled model first
+        swift = _read(root, "Sources/TinyNet/TinyNetModelFile.swift")
+        wrapper = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
+        assert 'forResource: resourceName, withExtension: "mlmodelc"' in swift  # a build's compiled model first
         assert f'static let resourceExtension: String = "{ext}"' in swift
         assert 'static let resourceName: String = "TinyNetModel"' in swift
         digest = re.search(r'static let digest: String = "([0-9a-f]{16})"', swift).group(1)
         assert digest == ios_render.model_digest(root / f"Sources/TinyNet/TinyNetModel.{ext}")
         assert digest == ios_render.model_digest(art.path)
-        # asynchronous compile (not the deprecated synchronous one), cached in Application Support
-        assert swift.count("MLModel.compileModel(at:") == 1 and "try await MLModel.compileModel(at: raw)" in swift
-        assert ".applicationSupportDirectory" in swift
-        assert "try await MLModel.load(contentsOf: url, configuration: configuration)" in swift
-        assert "MLModel(contentsOf:" not in swift
+        # asynchronous compile (not the deprecated synchronous one), cached in Caches keyed by the hash, out of
+        # backups; stale copies deleted; a copy that fails to load deleted and compiled again
+        assert swift.count("await MLModel.compileModel(at:") == 1 and "try await MLModel.compileModel(at: raw)" in swift
+        assert ".cachesDirectory" in swift and ".applicationSupportDirectory" not in swift + wrapper
+        assert 'static let cachedName: String = "\\(resourceName)-\\(digest).mlmodelc"' in swift
+        assert "values.isExcludedFromBackup = true" in swift and "try? cached.setResourceValues(values)" in swift
+        assert "removeStale(in: folder)" in swift and "name != cachedName" in swift
+        assert swift.index("removeStale(in: folder)") < swift.index("if fileManager.fileExists(atPath: cached.path)")
+        assert "} catch where cached {" in wrapper and "TinyNetModelFile.discard(url)" in wrapper
+        assert wrapper.index("TinyNetModelFile.discard(url)") < wrapper.index("let recompiled = try await TinyNetModelFile.compiledURL()")
+        assert "try await MLModel.load(contentsOf: url, configuration: configuration)" in wrapper
+        assert "MLModel(contentsOf:" not in swift + wrapper
+        # no comment may claim that Xcode compiles a copied .mlpackage or generates a class for it
+        manifest, readme = _read(root, "Package.swift"), _read(root, "README.md")
+        if fmt == "mlprogram":
+            for text in (swift, manifest, readme):
+                assert "Xcode compiles" not in text and "Xcode generates" not in text and "Xcode made" not in text
+            assert "compiled by\n            // no build system" in manifest and "no Swift class is generated" in manifest
+            assert "(none does for a copied `.mlpackage`)" in readme
+
+
+def test_outputs_are_read_through_shaped_arrays_never_by_index(packages):
+    """No MultiArray is indexed (``array[i]`` ignores strides): outputs go through MLShapedArray<Float>, with a
+    branch for Float32 and a conversion for Float16/Double; inputs are built from MLShapedArray too."""
+    from packager.targets.ios import swift_syntax
+
+    old = "static func floats(_ array: MLMultiArray) -> [Float] {\n    (0..<array.count).map { array[$0].floatValue }\n}\n"
+    assert swift_syntax.multiarray_subscripts(old) == ["array[$0]"]  # the query finds the old stride-blind read
+    assert swift_syntax.multiarray_subscripts("let a = try MLMultiArray(shape: [2], dataType: .float32)\na[1] = 0\n")
+    assert swift_syntax.multiarray_subscripts("let x = provider.featureValue(for: n)?.multiArrayValue\nx![0]\n")
+    for fmt in ("neuralnetwork", "mlprogram"):
+        root, checks, _ = packages[fmt]
+        for f in (root / "Sources").rglob("*.swift"):
+            assert swift_syntax.multiarray_subscripts(f.read_text(encoding="utf-8")) == [], f
+        swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
+        cases = swift_syntax.switch_cases(swift, "shaped", "array.dataType")
+        assert cases == {".float32": "MLShapedArray<Float>(array)", ".float16": "MLShapedArray<Float>(converting: array)",
+                         ".double": "MLShapedArray<Float>(converting: array)",
+                         ".int32": "MLShapedArray<Float>(converting: array)"}, cases
+        assert "outputs[name] = TinyNetOutput(shaped(array))" in swift
+        assert "public let outputs: [String: TinyNetOutput]" in swift and "public let shape: [Int]" in swift
+        assert checks["swift-syntax"].status == PASS
+    # an array model renders the input side: MultiArrays built from shaped arrays, Float16 converted by Core ML
+    arr = _array_package(packages)
+    swift = (arr / "Sources/TinyNet/TinyNetClassifier.swift").read_text(encoding="utf-8")
+    assert swift_syntax.multiarray_subscripts(swift) == []
+    assert "MLMultiArray(MLShapedArray<Float>(scalars: values, shape: shape))" in swift
+    assert "MLMultiArray(concatenating: [floats], axis: 0, dataType: dataType)" in swift
+    assert "guard let scores = outputs[TinyNetFeatures.primaryOutput]?.scalars" in swift
+    tests = (arr / "Tests/TinyNetTests/TinyNetTests.swift").read_text(encoding="utf-8")
+    assert '"\\(what): no output \\(name)").scalars' in tests
+
+
+def _array_package(packages) -> Path:
+    from test_ios_target import _build
+
+    from packager.targets.ios.target import IOSTarget
+
+    tmp = packages["samples"].parent / "arr"
+    if (tmp / "ios").exists():
+        return tmp / "ios"
+    tmp.mkdir()
+    inp = keras.Input((5,))
+    model = keras.Model(inp, [keras.layers.Dense(3)(inp), keras.layers.Dense(2, activation="softmax")(inp)])
+    np.save(tmp / "x.npy", np.random.default_rng(3).normal(size=(6, 5)).astype(np.float32))
+    spec, source, samp, ref, work = _build(tmp, model, samples=tmp / "x.npy")
+    target = IOSTarget()
+    art = target.convert(source, spec, "fp32", work)
+    target.render(spec, source, art, samp, ref, tmp / "ios")
+    return tmp / "ios"
+
+
+def test_async_prediction_configuration_model_and_cpu_fallback(packages):
+    for fmt in ("neuralnetwork", "mlprogram"):
+        root, _, _ = packages[fmt]
+        swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
+        engine = _read(root, "Sources/TinyNet/TinyNetModelFile.swift")
+        # iOS 17+: the async prediction (in the Sendable engine: MLModel is not Sendable); before: synchronous
+        assert "if #available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *) {" in swift
+        assert "read = try await engine.prediction(input" in swift and "try engine.model.prediction(from: input)" in swift
+        assert "let output = try await model.prediction(from: input)" in engine
+        assert "@available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *)" in engine
+        # every model call goes through predict(_:topK:) (one place for the availability branch)
+        assert swift.count("prediction(from: ") == 1
+        assert "public static func load(configuration: MLModelConfiguration) async throws -> TinyNetClassifier" in swift
+        assert "public nonisolated var model: MLModel {" in swift
+        assert "public nonisolated var configuration: MLModelConfiguration {" in swift
+        assert "} catch where configuration.computeUnits != .cpuOnly {" in swift and "cpuOnly.computeUnits = .cpuOnly" in swift
+        assert "self.computeUnits = model.configuration.computeUnits" in swift
+
+
+# Required-reason API categories (Apple's list): file timestamps, boot time, disk space, active keyboards, defaults
+REQUIRED_REASON = ("creationDate", "modificationDate", "contentModificationDate", "fileModificationDate",
+                   "attributesOfItem", "systemUptime", "mach_absolute_time", "volumeAvailableCapacity",
+                   "systemFreeSize", "activeInputModes", "UserDefaults", "stat(", "getattrlist")
+
+
+def test_license_is_mit_in_full_and_privacy_manifest_is_not_needed(packages):
+    for fmt in ("neuralnetwork", "mlprogram"):
+        root, _, _ = packages[fmt]
+        license_text = _read(root, "LICENSE")
+        assert "MIT License" in license_text and "THE SOFTWARE IS PROVIDED \"AS IS\"" in license_text
+        assert "Permission is hereby granted, free of charge" in license_text
+        holder = re.search(r"^Copyright \(c\) (\d{4}) (.+)$", license_text, re.M)
+        assert holder and holder.group(2) == "the authors of the Tiny Net package", license_text
+        assert "CC-BY-4.0 (test)" in license_text  # the model keeps its own terms
+        readme = _read(root, "README.md")
+        assert "No `PrivacyInfo.xcprivacy` is needed" in readme and "required-reason API" in readme
+        assert not list(root.rglob("PrivacyInfo.xcprivacy"))
+        # the claim holds only while no Swift source calls a required-reason API
+        for f in root.rglob("*.swift"):
+            text = f.read_text(encoding="utf-8")
+            assert [api for api in REQUIRED_REASON if api in text] == [], f
+        # install routes: Xcode local folder, Xcode git URL, SwiftPM url
+        assert "Add Package Dependencies… ▸ Add Local…" in readme
+        assert "paste `<your-git-url>` in the search field" in readme
+        assert '.package(url: "<your-git-url>", from: "1.0.0")' in readme
 
 
 def test_wrapper_is_a_swift6_actor_with_camera_and_photo_entry_points(packages):
@@ -168,6 +281,9 @@ def test_wrapper_is_a_swift6_actor_with_camera_and_photo_entry_points(packages):
     tests = _read(root, "Tests/TinyNetTests/TinyNetTests.swift")
     for text in (swift, tests):
         assert "@unchecked Sendable" not in text and "nonisolated(unsafe)" not in text
+    # the one exception: the immutable engine holding the MLModel for Core ML's concurrency-safe async prediction
+    engine = _read(root, "Sources/TinyNet/TinyNetModelFile.swift")
+    assert engine.count("@unchecked Sendable") == 1 and "final class TinyNetEngine: @unchecked Sendable {\n    let model: MLModel\n" in engine
     assert "public actor TinyNetClassifier {" in swift
     # no completion handler or continuation: nothing to resume twice; no Vision (its resize is not the spec's)
     assert "Continuation" not in swift and ".resume(" not in swift and "completionHandler" not in swift

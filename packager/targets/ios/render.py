@@ -54,6 +54,17 @@ def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -
     return model_rel
 
 
+def _year() -> int:
+    """The year for the copyright line: ``SOURCE_DATE_EPOCH``'s when set (reproducible builds), else this one."""
+    import datetime
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch.isdigit()
+            else datetime.datetime.now(datetime.UTC))
+    return when.year
+
+
 def template_manifest() -> dict:
     import tomllib
 
@@ -333,6 +344,10 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
         "license_given": bool(spec.license),
         "author": spec.author or "packager",
+        # MIT for the generated code: the year it was generated, held by the author the user named, else by
+        # the package's authors (never a person packager invents)
+        "copyright_year": _year(),
+        "copyright_holder": spec.author or f"the authors of the {spec.display_name} package",
         "golden_count": len(golden["samples"]),
         "paths": {"name": name},
     }

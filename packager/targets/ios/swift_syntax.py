@@ -113,3 +113,65 @@ def string_constants(source: str | bytes, enum_name: str) -> dict[str, str | lis
                 continue
         stack.extend(node.children)
     return found
+
+
+def _walk(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def multiarray_subscripts(source: str | bytes) -> list[str]:
+    """Every subscript (``x[i]``, ``x![i]``) of a name declared as an ``MLMultiArray`` anywhere in the source (a
+    parameter or property typed ``MLMultiArray``, or bound to ``MLMultiArray(...)`` / ``.multiArrayValue``): a
+    linear index that ignores the array's strides. Scope-blind, so it errs on the side of reporting."""
+    tree = parse(source)
+    names: set[str] = set()
+    for n in _walk(tree.root_node):
+        text = n.text.decode("utf-8")
+        if n.type == "parameter" and "MLMultiArray" in text:
+            ident = next((c for c in n.children if c.type == "simple_identifier"
+                          and n.field_name_for_child(n.children.index(c)) == "name"), None)
+            if ident is not None:
+                names.add(ident.text.decode())
+        elif n.type == "property_declaration" and ("MLMultiArray" in text or "multiArrayValue" in text):
+            ident = next((c for c in _walk(n) if c.type == "simple_identifier"), None)
+            if ident is not None:
+                names.add(ident.text.decode())
+        elif n.type in ("if_statement", "guard_statement") and "multiArrayValue" in text:
+            for c in _walk(n):  # `if let x = ....multiArrayValue` / `guard let x = ...`
+                if c.type == "value_binding_pattern" and c.next_named_sibling is not None:
+                    names.add(c.next_named_sibling.text.decode())
+    found = []
+    for n in _walk(tree.root_node):
+        if n.type != "call_expression" or len(n.children) < 2:
+            continue
+        callee, suffix = n.children[0], n.children[-1]
+        if suffix.type != "call_suffix" or not suffix.text.startswith(b"["):
+            continue
+        base = callee.children[0] if callee.type == "postfix_expression" and callee.children else callee
+        if base.type == "simple_identifier" and base.text.decode() in names:
+            found.append(n.text.decode("utf-8"))
+    return found
+
+
+def switch_cases(source: str | bytes, function: str, subject: str) -> dict[str, str]:
+    """``case`` pattern -> returned expression of the ``switch <subject>`` in ``func <function>`` (``default``
+    left out): which branch each value takes, e.g. each ``MLMultiArrayDataType``."""
+    tree = parse(source)
+    cases: dict[str, str] = {}
+    for fn in _walk(tree.root_node):
+        name = fn.child_by_field_name("name") if fn.type == "function_declaration" else None
+        if name is None or name.text.decode() != function:
+            continue
+        for sw in _walk(fn):
+            if sw.type != "switch_statement" or len(sw.named_children) < 1 or sw.named_children[0].text.decode() != subject:
+                continue
+            for entry in (c for c in sw.named_children if c.type == "switch_entry"):
+                body = next((c for c in entry.named_children if c.type == "statements"), None)
+                value = body.text.decode().strip().removeprefix("return").strip() if body is not None else ""
+                for pattern in (c for c in entry.named_children if c.type == "switch_pattern"):
+                    cases[pattern.text.decode().strip()] = value
+    return cases
