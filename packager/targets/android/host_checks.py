@@ -160,43 +160,37 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
     in_names, out_names = tflite_metadata.signature_io_names(model)
+    in_types = _input_dtypes(model)
     batches = [samples[i] for i in range(min(len(samples), MAX_HOST_SAMPLES))]
-    use_argb = bool(source.is_image) and len(in_names) == 1
+    use_argb = bool(source.is_image) and len(in_names) == 1 and in_types.get(in_names[0]) not in _RAW_INPUTS
     chunks = []
     for batch in batches:
         for name in in_names:
-            x = np.asarray(batch[name], np.float32)
-            argb = _argb_inputs(spec, source, x) if use_argb else None
+            x = np.asarray(batch[name])
+            argb = _argb_inputs(spec, source, x.astype(np.float32)) if use_argb else None
             if use_argb and argb is None:
                 use_argb = False
-            chunks.append((x, argb))
+            chunks.append((name, x, argb))
     blob = bytearray()
-    for x, argb in chunks:
+    for name, x, argb in chunks:
         if use_argb:
             blob += np.int32(argb.size).astype("<i4").tobytes() + argb.astype("<i4").tobytes()
-        else:
-            blob += x.astype("<f4").tobytes()
+        else:  # int32/int64/bool tensors take their own type (runTyped), the others floats
+            blob += x.astype(_RAW_INPUTS.get(in_types.get(name), "<f4")).tobytes()
     (work / "in.bin").write_bytes(bytes(blob))
+    bundled = runtime["key"] == "bundled"  # the LiteRT C API names tensors by the signature; TFLite's C API does not
+    (work / "in.names").write_text("".join((n if bundled else f"#{i}") + "\n" for i, n in enumerate(in_names)),
+                                   encoding="utf-8")
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
     res = jvm.run_on_host(runner_dir, classes, lib_dir, [
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, model, work / "in.bin", work / "out.bin",
-        str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float"])
+        str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float", work / "in.names"])
     if res.returncode != 0:
         raise _CheckFailed("the JVM runner failed:\n" + host.first_lines(_without_runtime_logs(res.output)))
     if "closed-handle: java.lang.IllegalStateException" not in res.output:
         raise _CheckFailed("a closed handle did not raise IllegalStateException: " + host.first_lines(res.output))
-
-    out = np.frombuffer((work / "out.bin").read_bytes(), dtype="<f4")
-    sizes = [int(np.prod(reference[n].shape[1:])) for n in out_names]
-    per_sample = sum(sizes)
-    if out.size != per_sample * len(batches):
-        raise _CheckFailed(f"runner wrote {out.size} floats, expected {per_sample * len(batches)}")
-    out = out.reshape(len(batches), per_sample)
+    got = _named_outputs(res.output, (work / "out.bin").read_bytes(), out_names, reference, len(batches), bundled)
     ref = {n: reference[n][:len(batches)] for n in out_names}
-    got, offset = {}, 0
-    for name, size in zip(out_names, sizes):
-        got[name] = out[:, offset:offset + size].reshape(ref[name].shape)
-        offset += size
     kinds = {n: k for n, k in (getattr(spec, "output_kinds", None) or {}).items() if n in ref}
     cmp = compare(ref, got, judged_gates("android", artifact, mode, spec.tolerances), kinds or None)
     if runtime["key"] == "bundled":
@@ -216,6 +210,44 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     return (f"{len(batches)} of {len(samples)} samples, {how}, JVM -> JNI -> {where} on the {mode} model "
             f"{model.name}{' shipped in the module' if runtime['key'] == 'bundled' else ''}: {figures} "
             f"({mode} gates)")
+
+
+_RAW_INPUTS = {np.dtype(np.int32): "<i4", np.dtype(np.int64): "<i8", np.dtype(np.bool_): "u1"}  # runTyped's
+_OUTPUT_DTYPES = {2: "<i4", 4: "<i8", 6: "u1"}  # element type code -> what runTyped returns; the others: float32
+
+
+def _input_dtypes(model: Path) -> dict:
+    """{signature input name: numpy dtype of its tensor} of the .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(model)).get_signature_runner("serving_default")
+    return {name: np.dtype(d["dtype"]) for name, d in runner.get_input_details().items()}
+
+
+def _named_outputs(output: str, data: bytes, out_names: list[str], reference: dict, samples: int,
+                   bundled: bool) -> dict[str, np.ndarray]:
+    """The runner's outputs keyed by name: the module's own names (bundled runtime: the signature's, which must be
+    the order of OUTPUT_NAMES that ``run`` promises) or, on TFLite's C API, OUTPUT_NAMES' order."""
+    rows = [ln.split("\t") for ln in output.splitlines() if ln.startswith("output\t")]
+    native = [(r[2], int(r[3])) for r in rows if len(r) == 4]
+    if len(native) != len(out_names):
+        raise _CheckFailed(f"the module reports {len(native)} outputs, the model {len(out_names)}")
+    names = [n for n, _ in native] if bundled else list(out_names)
+    if names != list(out_names):
+        raise _CheckFailed(f"the module's outputs are named {names}, but OUTPUT_NAMES (the order run() returns) "
+                           f"says {list(out_names)}")
+    dtypes = [np.dtype(_OUTPUT_DTYPES.get(code, "<f4")) for _, code in native]
+    sizes = [int(np.prod(reference[n].shape[1:])) for n in names]
+    per_sample = sum(s * d.itemsize for s, d in zip(sizes, dtypes))
+    if len(data) != per_sample * samples:
+        raise _CheckFailed(f"runner wrote {len(data)} bytes, expected {per_sample * samples}")
+    got: dict[str, list] = {n: [] for n in names}
+    offset = 0
+    for _ in range(samples):
+        for name, size, dtype in zip(names, sizes, dtypes):
+            got[name].append(np.frombuffer(data, dtype, size, offset))
+            offset += size * dtype.itemsize
+    return {n: np.stack(v).reshape(reference[n][:samples].shape).astype(reference[n].dtype) for n, v in got.items()}
 
 
 def _check_manifest(host, outdir: Path, package: str, work: Path) -> str:

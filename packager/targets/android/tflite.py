@@ -64,6 +64,8 @@ def _saved_model_converter(source):
     import tensorflow as tf
     from tensorflow.lite.python import lite
 
+    if _shapes_at_run_time(source):
+        return _batch_one_converter(source), None
     loaded = getattr(source, "_loaded", None)  # a packager Source loads it once; other objects: the usual path
     cls = getattr(lite, "TFLiteSavedModelConverterV2", None)
     base = getattr(lite, "TFLiteConverterBase", None)
@@ -72,6 +74,34 @@ def _saved_model_converter(source):
                                                         signature_keys=["serving_default"]), None
     base._set_original_model_type(lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)  # as from_saved_model
     return cls(str(source.saved_model_dir), {tf.saved_model.SERVING}, ["serving_default"]), loaded
+
+
+_RUN_TIME_SHAPE_OPS = {"Shape", "ShapeN", "Size", "Rank"}
+
+
+def _shapes_at_run_time(source) -> bool:
+    """Whether the serving function computes shapes from its inputs at run time (``tf.shape(x)[0]`` into a Reshape,
+    ...). Converted with a dynamic batch, such a model's outputs are dynamic tensors, which LiteRT's CompiledModel
+    (what the module runs) cannot allocate: "Failed to set custom allocation for output tensor"."""
+    concrete = getattr(source, "concrete_function", None)
+    if concrete is None or not getattr(source, "inputs", None):
+        return False
+    graph = concrete().graph.as_graph_def()
+    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+    return bool(ops & _RUN_TIME_SHAPE_OPS)
+
+
+def _batch_one_converter(source):
+    """A converter of the serving function traced at batch 1 and the model's other dimensions (those the user fixed
+    with --input-shape included): the module always runs batch 1, and with static shapes the converter folds the
+    shape ops away, so every output has a shape known when the model is compiled. Signature names are kept."""
+    import tensorflow as tf
+
+    fn = source.concrete_function()
+    names = [i.name for i in source.inputs]
+    specs = [tf.TensorSpec([1, *i.shape[1:]], tf.as_dtype(i.dtype), name=i.name) for i in source.inputs]
+    traced = tf.function(lambda *xs: fn(**dict(zip(names, xs))), input_signature=specs).get_concrete_function()
+    return tf.lite.TFLiteConverter.from_concrete_functions([traced], source._loaded)
 
 
 @contextmanager

@@ -37,6 +37,7 @@ enum LiteRtElementType : int {
   kLiteRtElementTypeInt32 = 2,
   kLiteRtElementTypeInt64 = 4,
   kLiteRtElementTypeFloat32 = 1,
+  kLiteRtElementTypeBool = 6,
 };
 
 enum LiteRtTensorTypeId : int { kLiteRtRankedTensorType = 0, kLiteRtUnrankedTensorType = 1 };
@@ -85,6 +86,8 @@ static_assert(offsetof(LiteRtQuantizationPerTensor, zero_point) == 8, "zero_poin
   X(LiteRtGetSignatureSubgraph, LiteRtStatus, (LiteRtSignature, LiteRtSubgraph*))                                  \
   X(LiteRtGetNumSignatureInputs, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex*))                               \
   X(LiteRtGetNumSignatureOutputs, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex*))                              \
+  X(LiteRtGetSignatureInputName, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, const char**))                 \
+  X(LiteRtGetSignatureOutputName, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, const char**))                \
   X(LiteRtGetSignatureInputTensorByIndex, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, LiteRtTensor*))        \
   X(LiteRtGetSignatureOutputTensorByIndex, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, LiteRtTensor*))       \
   X(LiteRtGetNumSubgraphInputs, LiteRtStatus, (LiteRtSubgraph, LiteRtParamIndex*))                                 \

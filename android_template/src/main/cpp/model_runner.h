@@ -1,5 +1,7 @@
-// Runs one .tflite model: float in, float out. Quantized (int8/uint8) input and output tensors are quantized and
-// dequantized with the tensor's own scale and zero point (quantization.h).
+// Runs one .tflite model. Two ways in and out: floats (SetInput/GetOutput; int8/uint8 tensors are quantized and
+// dequantized with the tensor's own scale and zero point, quantization.h; int32/int64/bool tensors converted,
+// tensor_types.h), or raw values in the tensor's own element type (SetInputRaw/GetOutputRaw: token ids, int64
+// features, bool masks, exactly).
 // Two implementations, one per runtime (the module ships the one its build uses):
 //   model_runner_litert.cc  LiteRT C API (CompiledModel, tensor buffers) of the bundled runtime, libLiteRt.so
 //   model_runner_tflite.cc  TFLite C API of LiteRT in Google Play services
@@ -30,10 +32,20 @@ class ModelRunner {
   size_t InputSize(int index) const;   // number of elements
   size_t OutputSize(int index) const;  // number of elements
 
+  // Element type codes (tensor_types.h: kTypeFloat32, kTypeInt32, ...) and the signature's names.
+  int InputType(int index) const;
+  int OutputType(int index) const;
+  std::string InputName(int index) const;
+  std::string OutputName(int index) const;
+
   // Each returns false and sets *error on failure.
   bool SetInput(int index, const float* values, size_t count, std::string* error);
+  // `type` is the element type of `data` (bytes long); it must be the tensor's own, or int8/uint8 for either
+  // 8-bit tensor (the raw quantized values).
+  bool SetInputRaw(int index, int type, const void* data, size_t bytes, std::string* error);
   bool Invoke(std::string* error);
   bool GetOutput(int index, float* values, size_t count, std::string* error) const;
+  bool GetOutputRaw(int index, int type, void* data, size_t bytes, std::string* error) const;
 
   // The runtime that runs the model, e.g. "LiteRT C API (libLiteRt.so)".
   static const char* RuntimeName();

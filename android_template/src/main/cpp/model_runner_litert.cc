@@ -3,11 +3,12 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 #include "litert_c_api.h"
 #include "model_runner.h"
-#include "quantization.h"
+#include "tensor_types.h"
 
 namespace packager {
 
@@ -82,21 +83,11 @@ struct Tensor {
   LiteRtRankedTensorType type{};
   std::vector<int32_t> shape;
   size_t elements = 1;
-  float scale = 0.0f;  // quantized tensors only
+  float scale = 1.0f;  // int8/uint8 tensors: their quantization (none: 1 and 0, the values as they are)
   int64_t zero_point = 0;
+  std::string name;  // in the signature
   LiteRtTensorBuffer buffer = nullptr;
 };
-
-const char* TypeName(int type) {
-  switch (type) {
-    case kLiteRtElementTypeFloat32: return "float32";
-    case kLiteRtElementTypeInt8: return "int8";
-    case kLiteRtElementTypeUInt8: return "uint8";
-    case kLiteRtElementTypeInt32: return "int32";
-    case kLiteRtElementTypeInt64: return "int64";
-    default: return "unsupported";
-  }
-}
 
 std::string Failed(const char* what, LiteRtStatus status) {
   return std::string(what) + " failed: LiteRT status " + std::to_string(status) + " (" + StatusName(status) + ")";
@@ -142,21 +133,22 @@ struct ModelRunner::Impl {
       return false;
     }
     const int type = out->type.element_type;
-    if (type == kLiteRtElementTypeInt8 || type == kLiteRtElementTypeUInt8) {
-      LiteRtQuantizationTypeId q;
+    if (ElementBytes(type) == 0) {
+      *error = std::string(what) + " " + std::to_string(index) + " has type " + ElementTypeName(type) +
+               " (code " + std::to_string(type) + "); supported: float32, int32, int64, uint8, int8 and bool";
+      return false;
+    }
+    LiteRtQuantizationTypeId q = kLiteRtQuantizationNone;
+    if ((type == kLiteRtElementTypeInt8 || type == kLiteRtElementTypeUInt8) &&
+        api->LiteRtGetQuantizationTypeId(tensor, &q) == kLiteRtStatusOk && q != kLiteRtQuantizationNone) {
       LiteRtQuantizationPerTensor params{};
-      if (api->LiteRtGetQuantizationTypeId(tensor, &q) != kLiteRtStatusOk || q != kLiteRtQuantizationPerTensor ||
-          api->LiteRtGetPerTensorQuantization(tensor, &params) != kLiteRtStatusOk) {
-        *error = std::string(what) + " " + std::to_string(index) + " is " + TypeName(type) +
-                 " without per-tensor quantization parameters";
+      if (q != kLiteRtQuantizationPerTensor || api->LiteRtGetPerTensorQuantization(tensor, &params) != kLiteRtStatusOk) {
+        *error = std::string(what) + " " + std::to_string(index) + " is " + ElementTypeName(type) +
+                 " quantized per axis; only per-tensor quantization is supported on inputs and outputs";
         return false;
       }
       out->scale = params.scale;
       out->zero_point = params.zero_point;
-    } else if (type != kLiteRtElementTypeFloat32) {
-      *error = std::string(what) + " " + std::to_string(index) + " has type " + TypeName(type) +
-               "; only float32, int8 and uint8 are supported";
-      return false;
     }
     return true;
   }
@@ -260,6 +252,11 @@ struct ModelRunner::Impl {
                   : api->LiteRtGetSignatureOutputTensorByIndex(signature, j, &tensor);
         if (s != kLiteRtStatusOk) return (*error = Failed("reading the signature's tensors", s), false);
         if (!Describe(tensor, input ? "input" : "output", j, &list[j], error)) return false;
+        const char* name = nullptr;
+        if ((input ? api->LiteRtGetSignatureInputName(signature, j, &name)
+                   : api->LiteRtGetSignatureOutputName(signature, j, &name)) == kLiteRtStatusOk && name != nullptr) {
+          list[j].name = name;
+        }
         LiteRtLayout layout = input ? LiteRtLayout{} : output_layouts[j];
         if (input) {
           s = api->LiteRtGetCompiledModelInputTensorLayout(compiled, 0, j, &layout);
@@ -310,30 +307,54 @@ size_t ModelRunner::OutputSize(int index) const {
   return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].elements;
 }
 
-bool ModelRunner::SetInput(int index, const float* values, size_t count, std::string* error) {
-  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
+int ModelRunner::InputType(int index) const {
+  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].type.element_type;
+}
+int ModelRunner::OutputType(int index) const {
+  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].type.element_type;
+}
+std::string ModelRunner::InputName(int index) const {
+  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].name;
+}
+std::string ModelRunner::OutputName(int index) const {
+  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].name;
+}
+
+namespace {
+
+// Locks t's buffer for `mode` after checking that `count` elements is its size; *data is its memory.
+bool Lock(const LiteRtApi* api, const Tensor& t, LiteRtTensorBufferLockMode mode, size_t count, const char* what,
+          int index, void** data, std::string* error) {
   if (count != t.elements) {
-    *error = "input " + std::to_string(index) + " needs " + std::to_string(t.elements) + " values, got " +
-             std::to_string(count);
+    *error = std::string(what) + " " + std::to_string(index) + " has " + std::to_string(t.elements) +
+             " values, not " + std::to_string(count);
     return false;
   }
+  LiteRtStatus s = api->LiteRtLockTensorBuffer(t.buffer, data, mode);
+  if (s != kLiteRtStatusOk || *data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
+  return true;
+}
+
+}  // namespace
+
+bool ModelRunner::SetInput(int index, const float* values, size_t count, std::string* error) {
+  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
   void* data = nullptr;
-  LiteRtStatus s = impl_->api->LiteRtLockTensorBuffer(t.buffer, &data, kLiteRtTensorBufferLockModeWrite);
-  if (s != kLiteRtStatusOk || data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
-  bool ok = true;
-  switch (t.type.element_type) {
-    case kLiteRtElementTypeFloat32:
-      std::copy(values, values + count, static_cast<float*>(data));
-      break;
-    case kLiteRtElementTypeInt8:
-      ok = Quantize(values, count, t.scale, t.zero_point, static_cast<int8_t*>(data), index, error);
-      break;
-    default:  // uint8 (Describe admits nothing else)
-      ok = Quantize(values, count, t.scale, t.zero_point, static_cast<uint8_t*>(data), index, error);
-      break;
-  }
+  if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeWrite, count, "input", index, &data, error)) return false;
+  const bool ok = FloatsToTensor(t.type.element_type, t.scale, t.zero_point, values, count, data, index, error);
   impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
   return ok;
+}
+
+bool ModelRunner::SetInputRaw(int index, int type, const void* values, size_t bytes, std::string* error) {
+  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
+  if (!RawTypeOk(type, t.type.element_type, "input", index, error)) return false;
+  void* data = nullptr;
+  const size_t count = bytes / ElementBytes(type);
+  if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeWrite, count, "input", index, &data, error)) return false;
+  std::memcpy(data, values, bytes);
+  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  return true;
 }
 
 bool ModelRunner::Invoke(std::string* error) {
@@ -347,30 +368,22 @@ bool ModelRunner::Invoke(std::string* error) {
 
 bool ModelRunner::GetOutput(int index, float* values, size_t count, std::string* error) const {
   const Tensor& t = impl_->outputs[impl_->output_order[static_cast<size_t>(index)]];
-  if (count != t.elements) {
-    *error = "output " + std::to_string(index) + " has " + std::to_string(t.elements) + " values, not " +
-             std::to_string(count);
-    return false;
-  }
   void* data = nullptr;
-  LiteRtStatus s = impl_->api->LiteRtLockTensorBuffer(t.buffer, &data, kLiteRtTensorBufferLockModeRead);
-  if (s != kLiteRtStatusOk || data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
-  bool ok = true;
-  switch (t.type.element_type) {
-    case kLiteRtElementTypeFloat32: {
-      const float* f = static_cast<const float*>(data);
-      std::copy(f, f + count, values);
-      break;
-    }
-    case kLiteRtElementTypeInt8:
-      ok = Dequantize(static_cast<const int8_t*>(data), count, t.scale, t.zero_point, values, index, error);
-      break;
-    default:
-      ok = Dequantize(static_cast<const uint8_t*>(data), count, t.scale, t.zero_point, values, index, error);
-      break;
-  }
+  if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeRead, count, "output", index, &data, error)) return false;
+  const bool ok = TensorToFloats(t.type.element_type, t.scale, t.zero_point, data, count, values, index, error);
   impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
   return ok;
+}
+
+bool ModelRunner::GetOutputRaw(int index, int type, void* values, size_t bytes, std::string* error) const {
+  const Tensor& t = impl_->outputs[impl_->output_order[static_cast<size_t>(index)]];
+  if (!RawTypeOk(type, t.type.element_type, "output", index, error)) return false;
+  void* data = nullptr;
+  const size_t count = bytes / ElementBytes(type);
+  if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeRead, count, "output", index, &data, error)) return false;
+  std::memcpy(values, data, bytes);
+  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  return true;
 }
 
 }  // namespace packager

@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "model_runner.h"
-#include "quantization.h"
+#include "tensor_types.h"
 #include "tensorflow/lite/c/c_api.h"
 
 namespace packager {
@@ -45,17 +45,6 @@ std::vector<int32_t> Shape(const TfLiteTensor* tensor) {
   if (tensor == nullptr) return shape;
   for (int32_t d = 0; d < TfLiteTensorNumDims(tensor); ++d) shape.push_back(TfLiteTensorDim(tensor, d));
   return shape;
-}
-
-const char* TypeName(TfLiteType type) {
-  switch (type) {
-    case kTfLiteFloat32: return "float32";
-    case kTfLiteInt8: return "int8";
-    case kTfLiteUInt8: return "uint8";
-    case kTfLiteInt32: return "int32";
-    case kTfLiteInt64: return "int64";
-    default: return "unsupported";
-  }
 }
 
 }  // namespace
@@ -104,28 +93,50 @@ size_t ModelRunner::OutputSize(int index) const {
   return ElementCount(TfLiteInterpreterGetOutputTensor(impl_->interpreter, index));
 }
 
+int ModelRunner::InputType(int index) const {
+  return static_cast<int>(TfLiteTensorType(TfLiteInterpreterGetInputTensor(impl_->interpreter, index)));
+}
+int ModelRunner::OutputType(int index) const {
+  return static_cast<int>(TfLiteTensorType(TfLiteInterpreterGetOutputTensor(impl_->interpreter, index)));
+}
+// The TFLite C API has tensor names only (e.g. "serving_default_x:0"), not the signature's keys.
+std::string ModelRunner::InputName(int index) const {
+  const char* name = TfLiteTensorName(TfLiteInterpreterGetInputTensor(impl_->interpreter, index));
+  return name != nullptr ? name : "";
+}
+std::string ModelRunner::OutputName(int index) const {
+  const char* name = TfLiteTensorName(TfLiteInterpreterGetOutputTensor(impl_->interpreter, index));
+  return name != nullptr ? name : "";
+}
+
+namespace {
+
+bool CountOk(const TfLiteTensor* tensor, size_t count, const char* what, int index, std::string* error) {
+  if (count == ElementCount(tensor)) return true;
+  *error = std::string(what) + " " + std::to_string(index) + " has " + std::to_string(ElementCount(tensor)) +
+           " values, not " + std::to_string(count);
+  return false;
+}
+
+}  // namespace
+
 bool ModelRunner::SetInput(int index, const float* values, size_t count, std::string* error) {
   TfLiteTensor* tensor = TfLiteInterpreterGetInputTensor(impl_->interpreter, index);
-  if (count != ElementCount(tensor)) {
-    *error = "input " + std::to_string(index) + " needs " + std::to_string(ElementCount(tensor)) +
-             " values, got " + std::to_string(count);
+  if (!CountOk(tensor, count, "input", index, error)) return false;
+  const TfLiteQuantizationParams q = TfLiteTensorQuantizationParams(tensor);
+  const bool quantized = q.scale != 0.0f || q.zero_point != 0;
+  return FloatsToTensor(static_cast<int>(TfLiteTensorType(tensor)), quantized ? q.scale : 1.0f, q.zero_point, values,
+                        count, TfLiteTensorData(tensor), index, error);
+}
+
+bool ModelRunner::SetInputRaw(int index, int type, const void* values, size_t bytes, std::string* error) {
+  TfLiteTensor* tensor = TfLiteInterpreterGetInputTensor(impl_->interpreter, index);
+  if (!RawTypeOk(type, static_cast<int>(TfLiteTensorType(tensor)), "input", index, error) ||
+      !CountOk(tensor, bytes / ElementBytes(type), "input", index, error)) {
     return false;
   }
-  void* data = TfLiteTensorData(tensor);
-  const TfLiteQuantizationParams q = TfLiteTensorQuantizationParams(tensor);
-  switch (TfLiteTensorType(tensor)) {
-    case kTfLiteFloat32:
-      std::copy(values, values + count, static_cast<float*>(data));
-      return true;
-    case kTfLiteInt8:
-      return Quantize(values, count, q.scale, q.zero_point, static_cast<int8_t*>(data), index, error);
-    case kTfLiteUInt8:
-      return Quantize(values, count, q.scale, q.zero_point, static_cast<uint8_t*>(data), index, error);
-    default:
-      *error = std::string("input ") + std::to_string(index) + " has type " + TypeName(TfLiteTensorType(tensor)) +
-               "; only float32, int8 and uint8 inputs are supported";
-      return false;
-  }
+  return TfLiteTensorCopyFromBuffer(tensor, values, bytes) == kTfLiteOk ||
+         (*error = "copying input " + std::to_string(index) + " failed", false);
 }
 
 bool ModelRunner::Invoke(std::string* error) {
@@ -139,28 +150,21 @@ bool ModelRunner::Invoke(std::string* error) {
 
 bool ModelRunner::GetOutput(int index, float* values, size_t count, std::string* error) const {
   const TfLiteTensor* tensor = TfLiteInterpreterGetOutputTensor(impl_->interpreter, index);
-  if (count != ElementCount(tensor)) {
-    *error = "output " + std::to_string(index) + " has " + std::to_string(ElementCount(tensor)) + " values, not " +
-             std::to_string(count);
+  if (!CountOk(tensor, count, "output", index, error)) return false;
+  const TfLiteQuantizationParams q = TfLiteTensorQuantizationParams(tensor);
+  const bool quantized = q.scale != 0.0f || q.zero_point != 0;
+  return TensorToFloats(static_cast<int>(TfLiteTensorType(tensor)), quantized ? q.scale : 1.0f, q.zero_point,
+                        TfLiteTensorData(tensor), count, values, index, error);
+}
+
+bool ModelRunner::GetOutputRaw(int index, int type, void* values, size_t bytes, std::string* error) const {
+  const TfLiteTensor* tensor = TfLiteInterpreterGetOutputTensor(impl_->interpreter, index);
+  if (!RawTypeOk(type, static_cast<int>(TfLiteTensorType(tensor)), "output", index, error) ||
+      !CountOk(tensor, bytes / ElementBytes(type), "output", index, error)) {
     return false;
   }
-  const void* data = TfLiteTensorData(tensor);
-  const TfLiteQuantizationParams q = TfLiteTensorQuantizationParams(tensor);
-  switch (TfLiteTensorType(tensor)) {
-    case kTfLiteFloat32: {
-      const float* f = static_cast<const float*>(data);
-      std::copy(f, f + count, values);
-      return true;
-    }
-    case kTfLiteInt8:
-      return Dequantize(static_cast<const int8_t*>(data), count, q.scale, q.zero_point, values, index, error);
-    case kTfLiteUInt8:
-      return Dequantize(static_cast<const uint8_t*>(data), count, q.scale, q.zero_point, values, index, error);
-    default:
-      *error = std::string("output ") + std::to_string(index) + " has type " + TypeName(TfLiteTensorType(tensor)) +
-               "; only float32, int8 and uint8 outputs are supported";
-      return false;
-  }
+  return TfLiteTensorCopyToBuffer(tensor, values, bytes) == kTfLiteOk ||
+         (*error = "copying output " + std::to_string(index) + " failed", false);
 }
 
 }  // namespace packager

@@ -26,7 +26,7 @@ import java.nio.file.*;
 
 /** Feeds samples through the module's own JNI class (and its Kotlin preprocessing for images). */
 public final class AndroidHostRunner {
-    // args: nativeClass preprocessingClass|- model.tflite inputs.bin outputs.bin samples threads mode(float|argb)
+    // args: nativeClass preprocessingClass|- model.tflite inputs.bin outputs.bin samples threads mode(float|argb) [names]
     //   or: --stress nativeClass model.tflite threads iterations
     public static void main(String[] args) throws Exception {
         if (args[0].equals("--stress")) {
@@ -43,7 +43,12 @@ public final class AndroidHostRunner {
         Method outputCount = nat.getMethod("outputCount", long.class);
         Method inputShape = nat.getMethod("inputShape", long.class, int.class);
         Method outputShape = nat.getMethod("outputShape", long.class, int.class);
+        Method inputType = nat.getMethod("inputType", long.class, int.class);
+        Method outputType = nat.getMethod("outputType", long.class, int.class);
+        Method inputName = nat.getMethod("inputName", long.class, int.class);
+        Method outputName = nat.getMethod("outputName", long.class, int.class);
         Method run = nat.getMethod("run", long.class, float[][].class);
+        Method runTyped = nat.getMethod("runTyped", long.class, Object[].class);
         Method close = nat.getMethod("close", long.class);
         Object pre = null;
         Method fromArgb = null;
@@ -56,38 +61,59 @@ public final class AndroidHostRunner {
         int samples = Integer.parseInt(args[5]);
         int threads = Integer.parseInt(args[6]);
         boolean argb = args[7].equals("argb");
+        // args[8]: the file naming the inputs in the order inputs.bin holds them, one a line ("#i": by index)
         long handle = (Long) create.invoke(null, model, threads);
         try {
             int nIn = (Integer) inputCount.invoke(null, handle);
+            java.util.List<String> names = new java.util.ArrayList<>();
+            if (args.length > 8) names = Files.readAllLines(Paths.get(args[8]));
+            else for (int i = 0; i < nIn; i++) names.add("#" + i);
             int nOut = (Integer) outputCount.invoke(null, handle);
-            int[] inSize = new int[nIn];
-            for (int i = 0; i < nIn; i++) inSize[i] = product((int[]) inputShape.invoke(null, handle, i));
+            if (names.size() != nIn) throw new IllegalStateException("the model has " + nIn + " inputs, the samples " + names.size());
+            int[] order = new int[nIn];  // the i-th input in inputs.bin is the model's order[i]-th
+            for (int k = 0; k < nIn; k++) {
+                String name = names.get(k);
+                order[k] = -1;
+                if (name.startsWith("#")) order[k] = Integer.parseInt(name.substring(1));
+                for (int i = 0; i < nIn && order[k] < 0; i++) if (name.equals(inputName.invoke(null, handle, i))) order[k] = i;
+                if (order[k] < 0) throw new IllegalStateException("the module has no input named '" + name + "'");
+            }
             ByteBuffer in = ByteBuffer.wrap(Files.readAllBytes(Paths.get(args[3]))).order(ByteOrder.LITTLE_ENDIAN);
             long nanos = 0;
             try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[4])))) {
                 for (int s = 0; s < samples; s++) {
-                    float[][] inputs = new float[nIn][];
-                    for (int i = 0; i < nIn; i++) {
+                    Object[] inputs = new Object[nIn];
+                    for (int k = 0; k < nIn; k++) {
+                        int i = order[k];
+                        int n = product((int[]) inputShape.invoke(null, handle, i));
+                        int type = (Integer) inputType.invoke(null, handle, i);
                         if (argb) {
                             int[] pixels = new int[in.getInt()];
-                            for (int k = 0; k < pixels.length; k++) pixels[k] = in.getInt();
-                            inputs[i] = (float[]) fromArgb.invoke(pre, (Object) pixels);
+                            for (int j = 0; j < pixels.length; j++) pixels[j] = in.getInt();
+                            inputs[i] = fromArgb.invoke(pre, (Object) pixels);
+                        } else if (type == 2) {
+                            int[] v = new int[n]; for (int j = 0; j < n; j++) v[j] = in.getInt(); inputs[i] = v;
+                        } else if (type == 4) {
+                            long[] v = new long[n]; for (int j = 0; j < n; j++) v[j] = in.getLong(); inputs[i] = v;
+                        } else if (type == 6) {
+                            boolean[] v = new boolean[n]; for (int j = 0; j < n; j++) v[j] = in.get() != 0; inputs[i] = v;
                         } else {
-                            inputs[i] = new float[inSize[i]];
-                            for (int k = 0; k < inSize[i]; k++) inputs[i][k] = in.getFloat();
+                            float[] v = new float[n]; for (int j = 0; j < n; j++) v[j] = in.getFloat(); inputs[i] = v;
                         }
                     }
                     long t0 = System.nanoTime();
-                    float[][] outputs = (float[][]) run.invoke(null, handle, (Object) inputs);
+                    Object[] outputs = (Object[]) runTyped.invoke(null, handle, (Object) inputs);
                     nanos += System.nanoTime() - t0;
                     if (outputs.length != nOut) throw new IllegalStateException("output count " + outputs.length);
-                    ByteBuffer b = ByteBuffer.allocate(4 * total(outputs)).order(ByteOrder.LITTLE_ENDIAN);
-                    for (float[] o : outputs) for (float v : o) b.putFloat(v);
-                    out.write(b.array());
+                    for (Object o : outputs) out.write(bytesOf(o));
                 }
             }
             StringBuilder shapes = new StringBuilder();
-            for (int i = 0; i < nOut; i++) shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+            for (int i = 0; i < nOut; i++) {
+                shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+                Object o = outputType.invoke(null, handle, i);
+                System.out.println("output\t" + i + "\t" + outputName.invoke(null, handle, i) + "\t" + o);
+            }
             System.out.println("outputs=" + shapes + " mean_ms=" + (samples > 0 ? nanos / 1e6 / samples : 0));
         } finally {
             close.invoke(null, handle);
@@ -202,6 +228,15 @@ public final class AndroidHostRunner {
         } finally {
             nat.getMethod("close", long.class).invoke(null, handle);
         }
+    }
+
+    /** Little-endian bytes of a primitive array as runTyped returns it: float32, int32, int64 or bool (1 byte). */
+    static byte[] bytesOf(Object o) {
+        if (o instanceof float[]) { float[] a = (float[]) o; ByteBuffer b = ByteBuffer.allocate(4 * a.length).order(ByteOrder.LITTLE_ENDIAN); for (float v : a) b.putFloat(v); return b.array(); }
+        if (o instanceof int[]) { int[] a = (int[]) o; ByteBuffer b = ByteBuffer.allocate(4 * a.length).order(ByteOrder.LITTLE_ENDIAN); for (int v : a) b.putInt(v); return b.array(); }
+        if (o instanceof long[]) { long[] a = (long[]) o; ByteBuffer b = ByteBuffer.allocate(8 * a.length).order(ByteOrder.LITTLE_ENDIAN); for (long v : a) b.putLong(v); return b.array(); }
+        if (o instanceof boolean[]) { boolean[] a = (boolean[]) o; byte[] b = new byte[a.length]; for (int j = 0; j < a.length; j++) b[j] = (byte) (a[j] ? 1 : 0); return b; }
+        throw new IllegalStateException("unexpected output array " + o.getClass());
     }
 
     private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }

@@ -10,6 +10,7 @@
 #include "jni_common.h"
 #include "model_runner.h"
 #include "runner_registry.h"
+#include "tensor_types.h"
 
 using packager::Lease;
 using packager::RunnerRegistry;
@@ -40,6 +41,78 @@ jintArray ToJava(JNIEnv* env, const std::vector<int32_t>& shape) {
     env->SetIntArrayRegion(out, 0, static_cast<jsize>(values.size()), values.data());
   }
   return out;
+}
+
+// One input from a Java primitive array: FloatArray through the float path (quantized/converted natively), the
+// others copied as they are into a tensor of their own type (IntArray: int32, LongArray: int64, ByteArray:
+// int8/uint8, BooleanArray: bool). False with a Java exception pending on a wrong type or size.
+bool SetTypedInput(JNIEnv* env, packager::ModelRunner& runner, int index, jobject value) {
+  std::string error;
+  auto is = [&](const char* cls) {
+    jclass c = env->FindClass(cls);
+    const bool yes = c != nullptr && env->IsInstanceOf(value, c);
+    if (c != nullptr) env->DeleteLocalRef(c);
+    return yes;
+  };
+  bool ok = false;
+  if (value == nullptr) {
+    error = "input " + std::to_string(index) + " is null";
+  } else if (is("[F")) {
+    auto a = static_cast<jfloatArray>(value);
+    std::vector<float> v(static_cast<size_t>(env->GetArrayLength(a)));
+    env->GetFloatArrayRegion(a, 0, static_cast<jsize>(v.size()), v.data());
+    ok = runner.SetInput(index, v.data(), v.size(), &error);
+  } else {
+    auto a = static_cast<jarray>(value);
+    const size_t n = static_cast<size_t>(env->GetArrayLength(a));
+    int type = 0;
+    if (is("[I")) type = packager::kTypeInt32;
+    else if (is("[J")) type = packager::kTypeInt64;
+    else if (is("[Z")) type = packager::kTypeBool;
+    else if (is("[B")) type = runner.InputType(index) == packager::kTypeUInt8 ? packager::kTypeUInt8 : packager::kTypeInt8;
+    if (type == 0) {
+      error = "input " + std::to_string(index) + " must be a FloatArray, IntArray, LongArray, ByteArray or BooleanArray";
+    } else {
+      void* data = env->GetPrimitiveArrayCritical(a, nullptr);
+      if (data == nullptr) return false;  // OutOfMemoryError is pending
+      ok = runner.SetInputRaw(index, type, data, n * packager::ElementBytes(type), &error);
+      env->ReleasePrimitiveArrayCritical(a, data, JNI_ABORT);
+    }
+  }
+  if (!ok) ThrowJava(env, "java/lang/IllegalArgumentException", error);
+  return ok;
+}
+
+// One output as a Java array of its type: FloatArray for float32 and (dequantized) int8/uint8, IntArray for int32,
+// LongArray for int64, BooleanArray for bool. nullptr with a Java exception pending on failure.
+jobject TypedOutput(JNIEnv* env, const packager::ModelRunner& runner, int index) {
+  std::string error;
+  const size_t n = runner.OutputSize(index);
+  const int type = runner.OutputType(index);
+  jarray array = nullptr;
+  bool ok = false;
+  if (type == packager::kTypeInt32 || type == packager::kTypeInt64 || type == packager::kTypeBool) {
+    array = type == packager::kTypeInt32 ? static_cast<jarray>(env->NewIntArray(static_cast<jsize>(n)))
+            : type == packager::kTypeInt64 ? static_cast<jarray>(env->NewLongArray(static_cast<jsize>(n)))
+                                           : static_cast<jarray>(env->NewBooleanArray(static_cast<jsize>(n)));
+    if (array == nullptr) return nullptr;
+    void* data = env->GetPrimitiveArrayCritical(array, nullptr);
+    if (data == nullptr) return nullptr;
+    ok = runner.GetOutputRaw(index, type, data, n * packager::ElementBytes(type), &error);
+    env->ReleasePrimitiveArrayCritical(array, data, 0);
+  } else {
+    std::vector<float> values(n);
+    ok = runner.GetOutput(index, values.data(), n, &error);
+    jfloatArray floats = ok ? env->NewFloatArray(static_cast<jsize>(n)) : nullptr;
+    if (ok && floats == nullptr) return nullptr;
+    if (ok) env->SetFloatArrayRegion(floats, 0, static_cast<jsize>(n), values.data());
+    array = floats;
+  }
+  if (!ok) {
+    ThrowJava(env, "java/lang/IllegalStateException", error);
+    return nullptr;
+  }
+  return array;
 }
 
 }  // namespace
@@ -87,6 +160,73 @@ JNIEXPORT jintArray JNICALL Java_com_example_golden_TinyNetQNative_outputShape(J
     Lease runner = RunnerOrThrow(env, handle);
     if (!runner || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
     return ToJava(env, runner->OutputShape(index));
+  });
+}
+
+JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_inputType(JNIEnv* env, jclass, jlong handle, jint index) {
+  return packager::Guarded(env, jint{}, [&]() -> jint {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->InputCount(), "input")) return 0;
+    return runner->InputType(index);
+  });
+}
+
+JNIEXPORT jint JNICALL Java_com_example_golden_TinyNetQNative_outputType(JNIEnv* env, jclass, jlong handle, jint index) {
+  return packager::Guarded(env, jint{}, [&]() -> jint {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->OutputCount(), "output")) return 0;
+    return runner->OutputType(index);
+  });
+}
+
+JNIEXPORT jstring JNICALL Java_com_example_golden_TinyNetQNative_inputName(JNIEnv* env, jclass, jlong handle, jint index) {
+  return packager::Guarded(env, jstring{}, [&]() -> jstring {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->InputCount(), "input")) return nullptr;
+    return env->NewStringUTF(runner->InputName(index).c_str());
+  });
+}
+
+JNIEXPORT jstring JNICALL Java_com_example_golden_TinyNetQNative_outputName(JNIEnv* env, jclass, jlong handle, jint index) {
+  return packager::Guarded(env, jstring{}, [&]() -> jstring {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner || !IndexOk(env, index, runner->OutputCount(), "output")) return nullptr;
+    return env->NewStringUTF(runner->OutputName(index).c_str());
+  });
+}
+
+JNIEXPORT jobjectArray JNICALL Java_com_example_golden_TinyNetQNative_runTyped(JNIEnv* env, jclass, jlong handle, jobjectArray inputs) {
+  return packager::Guarded(env, jobjectArray{}, [&]() -> jobjectArray {
+    Lease runner = RunnerOrThrow(env, handle);
+    if (!runner) return nullptr;
+    if (inputs == nullptr || env->GetArrayLength(inputs) != runner->InputCount()) {
+      ThrowJava(env, "java/lang/IllegalArgumentException",
+                "the model takes " + std::to_string(runner->InputCount()) + " inputs, got " +
+                    std::to_string(inputs == nullptr ? 0 : env->GetArrayLength(inputs)));
+      return nullptr;
+    }
+    for (jsize i = 0; i < env->GetArrayLength(inputs); ++i) {
+      jobject value = env->GetObjectArrayElement(inputs, i);
+      const bool ok = SetTypedInput(env, *runner.operator->(), i, value);
+      env->DeleteLocalRef(value);
+      if (!ok) return nullptr;
+    }
+    std::string error;
+    if (!runner->Invoke(&error)) {
+      ThrowJava(env, "java/lang/IllegalStateException", error);
+      return nullptr;
+    }
+    jclass object_class = env->FindClass("java/lang/Object");
+    if (object_class == nullptr) return nullptr;
+    jobjectArray outputs = env->NewObjectArray(runner->OutputCount(), object_class, nullptr);
+    if (outputs == nullptr) return nullptr;
+    for (int i = 0; i < runner->OutputCount(); ++i) {
+      jobject array = TypedOutput(env, *runner.operator->(), i);
+      if (array == nullptr) return nullptr;
+      env->SetObjectArrayElement(outputs, i, array);
+      env->DeleteLocalRef(array);
+    }
+    return outputs;
   });
 }
 

@@ -85,6 +85,24 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
      */
     fun run(inputs: Array<FloatArray>): Array<FloatArray> = TinyNetQNative.run(open(), inputs)
 
+    /**
+     * Runs the model on named inputs in their tensors' own types and returns every output by its name (in the order
+     * of [OUTPUT_NAMES]). Inputs, one per name of [INPUT_NAMES], row-major, batch 1: FloatArray (float32; int8/uint8
+     * tensors are quantized natively), IntArray (int32, e.g. token ids), LongArray (int64), ByteArray (raw int8/uint8)
+     * or BooleanArray (bool). Outputs: FloatArray (float32, dequantized int8/uint8), IntArray (int32), LongArray
+     * (int64) or BooleanArray (bool). Throws IllegalArgumentException for a missing or unknown name, or an array of
+     * the wrong type or size.
+     */
+    fun run(inputs: Map<String, Any>): Map<String, Any> {
+        val unknown = inputs.keys - INPUT_NAMES.toSet()
+        require(unknown.isEmpty()) { "unknown input(s) $unknown; the model takes $INPUT_NAMES" }
+        val ordered = Array<Any>(INPUT_NAMES.size) { i ->
+            inputs[INPUT_NAMES[i]] ?: throw IllegalArgumentException("missing input '${INPUT_NAMES[i]}'; the model takes $INPUT_NAMES")
+        }
+        val outputs = TinyNetQNative.runTyped(open(), ordered)
+        return LinkedHashMap<String, Any>().apply { OUTPUT_NAMES.forEachIndexed { i, name -> put(name, outputs[i]) } }
+    }
+
     /** The [topK] highest [scores] that are at least [minScore] (NaN never is), best first, with their labels. */
     @JvmOverloads
     fun topClasses(scores: FloatArray, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY): List<Recognition> =

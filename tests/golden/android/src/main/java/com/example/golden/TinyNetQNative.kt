@@ -29,7 +29,24 @@ internal object TinyNetQNative {
 
     @JvmStatic external fun outputShape(handle: Long, index: Int): IntArray
 
-    /** One float array per input (quantized inside if the model's input is int8/uint8); one per output. */
+    /** Element type codes (TFLite's: 1 float32, 2 int32, 3 uint8, 4 int64, 6 bool, 9 int8) and signature names. */
+    @JvmStatic external fun inputType(handle: Long, index: Int): Int
+
+    @JvmStatic external fun outputType(handle: Long, index: Int): Int
+
+    @JvmStatic external fun inputName(handle: Long, index: Int): String
+
+    @JvmStatic external fun outputName(handle: Long, index: Int): String
+
+    /**
+     * One primitive array per input in its tensor's type (FloatArray: float32, or int8/uint8 quantized natively;
+     * IntArray: int32; LongArray: int64; ByteArray: raw int8/uint8; BooleanArray: bool); one per output back
+     * (FloatArray for float32 and dequantized int8/uint8, IntArray, LongArray, BooleanArray).
+     */
+    @JvmStatic external fun runTyped(handle: Long, inputs: Array<Any>): Array<Any>
+
+    /** One float array per input (quantized inside if the model's input is int8/uint8, converted if it is
+     *  int32/int64/bool); one per output (int32/int64/bool outputs as floats). */
     @JvmStatic external fun run(handle: Long, inputs: Array<FloatArray>): Array<FloatArray>
 
     @JvmStatic external fun close(handle: Long)
