@@ -7,15 +7,15 @@
  *   model.topK(r2.outputs[model.metadata.primary_output].data, 5)  // [{index, label, score}]
  *
  * Labels, inputs, outputs and preprocessing come from metadata.json (the same object is in model.json's
- * userDefinedMetadata.packager). Every URL resolves against this file, so the folder works under any sub-path.
+ * userDefinedMetadata.packager). Every file is found through model_files.js (literal URLs next to this file, which
+ * bundlers copy into an app's build), or where `load({baseUrl, modelUrl, wasmPaths, weights})` says (README.md).
  * Types: model.d.ts.
  */
 import * as tf from "./tfjs/tf-runtime.js";
 import { imageToInput } from "./image_input.js";
+import { metadataUrl, modelUrl, wasmUrls, weightUrls } from "./model_files.js";
 
 export { tf };
-
-const here = (path) => new URL(path, import.meta.url).href;
 
 /** Backends tried in this order (each validated on the samples by the build); `load({backends})` narrows it. */
 export const BACKENDS = ["wasm", "webgl", "cpu"];
@@ -28,19 +28,26 @@ export let backend = null;
 let model = null;
 let loading = null;
 
-/** metadata.json of this model (fetched once). */
-export async function loadMetadata() {
+/** metadata.json of this model (fetched once): next to this file, or `{baseUrl}` / `{metadataUrl}`. */
+export async function loadMetadata(options = {}) {
   if (!metadata) {
-    const response = await checkedFetch(here("metadata.json"));
-    metadata = await response.json();
-    labels = metadata.labels || [];
+    setMetadata(await (await checkedFetch(locate(options).metadata, undefined, "application/json")).json());
   }
   return metadata;
 }
 
+function setMetadata(m) {
+  metadata = m;
+  labels = metadata.labels || [];
+}
+
 /** Load the model on the first backend that starts AND runs it (a warm-up run on zeros); resolves {backend, skipped}.
  * Safe to call twice. `{warmUp: false}` skips the warm-up run: the first predict is then the slow one (WebGL
- * compiles its shaders), and a backend that starts but cannot run the graph fails there, not here. */
+ * compiles its shaders), and a backend that starts but cannot run the graph fails there, not here.
+ * Where the files are (README.md): by default next to this file (model_files.js); `baseUrl` (a folder holding
+ * model.json, its shards, metadata.json and tfjs/*.wasm as this package lays them out), `modelUrl` (model.json;
+ * its shards beside it), `wasmPaths` (a folder or {file name: URL}, as tf.setWasmPaths takes), `weights` (every
+ * shard's bytes, concatenated in model.json's order) override it. */
 export function load(options = {}) {
   if (!loading) {
     loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
@@ -51,8 +58,72 @@ export function load(options = {}) {
   return loading;
 }
 
+/** Where each file is: `load()`'s options, else the literal URLs of model_files.js. */
+function locate(options) {
+  const page = typeof location === "undefined" ? undefined : location.href;
+  const folder = (url) => new URL(String(url).replace(/\/?$/, "/"), page);
+  const base = options.baseUrl ? folder(options.baseUrl) : null;
+  const model = options.modelUrl ? new URL(options.modelUrl, page) : base ? new URL("model.json", base) : modelUrl;
+  return {
+    metadata: options.metadataUrl ? new URL(options.metadataUrl, page)
+      : base ? new URL("metadata.json", base) : metadataUrl,
+    model: model,
+    shard: (name) => (options.modelUrl || base) ? new URL(name, model) : weightUrls[name],
+    wasm: () => {
+      if (options.wasmPaths) return options.wasmPaths;
+      if (base) return new URL((metadata.runtime_dir || "tfjs") + "/", base).href;
+      const map = Object.fromEntries(Object.entries(wasmUrls).map(([name, url]) => [name, url.href]));
+      // tf.setWasmPaths wants the threaded binary too; never fetched: WASM_HAS_MULTITHREAD_SUPPORT is off
+      map["tfjs-backend-wasm-threaded-simd.wasm"] = map["tfjs-backend-wasm-simd.wasm"];
+      return map;
+    },
+  };
+}
+
+/** model.json and its weights as tf.js model artifacts (fetched once, whichever backend runs them). */
+async function fetchArtifacts(options) {
+  const where = locate(options);
+  const json = await (await checkedFetch(where.model, undefined, "application/json")).json();
+  const packager = json.userDefinedMetadata && json.userDefinedMetadata.packager;
+  if (!metadata) {
+    if (packager) setMetadata(packager);
+    else await loadMetadata(options);
+  }
+  const specs = [];
+  const names = [];
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights);
+    names.push(...group.paths);
+  }
+  let weightData = options.weights;
+  if (!weightData) {
+    const shards = await Promise.all(names.map(async (name) => {
+      const url = where.shard(name);
+      if (!url) throw fileError(name + ": not listed in model_files.js (was model.json replaced?)");
+      return (await checkedFetch(url, undefined, "application/octet-stream")).arrayBuffer();
+    }));
+    weightData = concat(shards);
+  }
+  return {
+    modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy, weightSpecs: specs, weightData: weightData, signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata, modelInitializer: json.modelInitializer,
+    initializerSignature: json.initializerSignature,
+  };
+}
+
+function concat(buffers) {
+  const out = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return out.buffer;
+}
+
 async function loadOnFirstWorkingBackend(options) {
-  await loadMetadata();
+  const artifacts = await fetchArtifacts(options);  // a missing or broken file fails here, once
   const validated = metadata.backends || BACKENDS;
   const order = options.backends ? options.backends.filter((b) => validated.includes(b)) : validated;
   if (!order.length) {
@@ -62,7 +133,7 @@ async function loadOnFirstWorkingBackend(options) {
   // No wasm threads: on a cross-origin-isolated host (COOP/COEP) tf.js would start pthread workers from blob:
   // URLs and wait for them forever; the bundle ships the single-threaded binaries only.
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-  tf.setWasmPaths(here("tfjs/"));
+  tf.setWasmPaths(locate(options).wasm());
   const failures = [];
   for (const name of order) {
     try {
@@ -76,12 +147,11 @@ async function loadOnFirstWorkingBackend(options) {
       continue;
     }
     try {
-      model = await tf.loadGraphModel(here(metadata.model_url), { fetchFunc: checkedFetch });
+      model = await tf.loadGraphModel({ load: async () => artifacts });
       if (options.warmUp !== false) await warmUp();
       backend = tf.getBackend();
       return { backend: backend, skipped: failures };
     } catch (e) {
-      if (e && e.httpError) throw e;  // a missing or broken file fails on every backend
       failures.push(name + ": " + message(e));
       if (model) model.dispose();
       model = null;
@@ -101,13 +171,22 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-// tf.js would read an HTTP error page as weights; fail with the URL and status instead.
-async function checkedFetch(url, init) {
+function fileError(text) {
+  const error = new Error(text);
+  error.httpError = true;
+  return error;
+}
+
+// tf.js would read an HTTP error page (or the HTML page a dev server or SPA host sends for a missing file) as
+// weights; fail with the file's name and what came back instead.
+async function checkedFetch(url, init, expected) {
+  const name = decodeURIComponent(String(url).split(/[?#]/)[0].split("/").pop()) || String(url);
   const response = await fetch(url, init);
-  if (!response.ok) {
-    const error = new Error(String(url).split("/").pop() + ": HTTP " + response.status + " " + response.statusText);
-    error.httpError = true;
-    throw error;
+  if (!response.ok) throw fileError(name + ": HTTP " + response.status + " " + response.statusText);
+  const type = (response.headers.get("Content-Type") || "").toLowerCase();
+  if (expected && type.startsWith("text/html")) {
+    throw fileError(name + ": the server sent an HTML page instead of " + expected + " (is the file missing there? " +
+      url + ")");
   }
   return response;
 }
