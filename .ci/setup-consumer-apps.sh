@@ -26,7 +26,7 @@ install_app() {
     mkdir -p "$cache"
     work=$(mktemp -d "$cache/.$app.XXXXXX")
     cp "$src/package.json" "$src/package-lock.json" "$work/"
-    (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
     mv -T "$work" "$dest" 2>/dev/null || { rm -rf "$work"; [ -d "$dest/node_modules" ]; }  # lost a race: fine
   fi
   printf '%s\n' "$dest"

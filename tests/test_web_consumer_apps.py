@@ -56,34 +56,40 @@ def make_app(app: str, web: Path, tmp_path: Path, *, install_links: bool) -> Pat
     return dest
 
 
-def predictions_in_chromium(dist: Path, samples: list[Path]) -> tuple[dict, list[dict], list[str]]:
+def predictions_in_chromium(dist: Path, samples: list[Path]) -> dict:
     """Serve ``dist`` (the samples copied into dist/samples/ as the app's own images) and classify each sample
-    with the app's code -> (load result, [{label, scores}], errors and failed requests)."""
+    with the app's code -> {loaded, rows: [{label, scores}], problems (errors, failed requests), console,
+    requests, app_backend, same_engine (the last two for apps that expose them)}."""
     from packager.targets.web.browser.chromium import StaticServer, chromium
 
     (dist / "samples").mkdir()
     for p in samples:
         shutil.copyfile(p, dist / "samples" / p.name)
-    problems: list[str] = []
+    seen: dict = {"problems": [], "console": [], "requests": []}
     with StaticServer(dist) as server, chromium() as browser:
         page = browser.new_page()
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+        page.on("pageerror", lambda e: seen["problems"].append(f"pageerror: {e}"))
+        page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
+        page.on("request", lambda r: seen["requests"].append(r.url))
+        page.on("response", lambda r: seen["problems"].append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
         page.goto(server.url)
         page.wait_for_function("() => window.app !== undefined", timeout=30000)
-        loaded = page.evaluate("() => window.app.loaded")
-        rows = [page.evaluate("(url) => window.app.classify(url)", f"samples/{p.name}") for p in samples]
-    return loaded, rows, problems
+        seen["loaded"] = page.evaluate("() => window.app.loaded")
+        seen["rows"] = [page.evaluate("(url) => window.app.classify(url)", f"samples/{p.name}") for p in samples]
+        seen["app_backend"] = page.evaluate("() => window.app.appBackend ? window.app.appBackend() : null")
+        seen["same_engine"] = page.evaluate("() => window.app.sameEngine ? window.app.sameEngine() : null")
+    return seen
 
 
-def assert_like_tensorflow(image_case, samples: list[Path], loaded: dict, rows: list[dict], problems: list[str]):  # noqa: F811
+def assert_like_tensorflow(image_case, samples: list[Path], seen: dict, backend: str = "wasm"):  # noqa: F811
     from PIL import Image
 
     from packager.targets.web.target import preprocess_pixels
 
     _, spec, source, _, _ = image_case
-    assert problems == []
-    assert loaded["backend"] == "wasm" and loaded["skipped"] == []
+    assert seen["problems"] == []
+    assert seen["loaded"]["backend"] == backend and seen["loaded"]["skipped"] == []
+    rows = seen["rows"]
     assert len(rows) == len(samples) >= 4
     for p, row in zip(samples, rows):
         with Image.open(p) as im:
@@ -100,7 +106,7 @@ def test_vite_typescript_app_installs_builds_and_predicts(image_case, tmp_path):
     npm([str(app / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], app)
     npm([str(app / "node_modules" / ".bin" / "vite"), "build", "--logLevel", "warn"], app)
     samples = sorted(web.glob("samples/*.png"))
-    assert_like_tensorflow(image_case, samples, *predictions_in_chromium(app / "dist", samples))
+    assert_like_tensorflow(image_case, samples, predictions_in_chromium(app / "dist", samples))
 
 
 def test_webpack5_app_installs_the_packed_files_builds_and_predicts(image_case, tmp_path):  # noqa: F811
@@ -108,4 +114,21 @@ def test_webpack5_app_installs_the_packed_files_builds_and_predicts(image_case, 
     app = make_app("webpack5", web, tmp_path, install_links=True)  # only what `npm pack` ships
     npm([str(app / "node_modules" / ".bin" / "webpack"), "--mode", "production"], app)
     samples = sorted(web.glob("samples/*.png"))
-    assert_like_tensorflow(image_case, samples, *predictions_in_chromium(app / "dist", samples))
+    assert_like_tensorflow(image_case, samples, predictions_in_chromium(app / "dist", samples))
+
+
+def test_an_app_with_its_own_tfjs_shares_it_and_keeps_its_backend(image_case, tmp_path):  # noqa: F811
+    """A Vite + TypeScript app on @tensorflow/tfjs 4.22 (cpu backend, its choice) passes its tf to load(): one
+    tf.js in the page (no kernel registered twice, the bundled runtime and wasm never fetched), the app's backend
+    unchanged, the predictions TensorFlow's."""
+    _, _, web = rendered(image_case, "fp32", tmp_path)
+    app = make_app("vite_tfjs", web, tmp_path, install_links=False)
+    npm([str(app / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], app)
+    npm([str(app / "node_modules" / ".bin" / "vite"), "build", "--logLevel", "warn"], app)
+    samples = sorted(web.glob("samples/*.png"))
+    seen = predictions_in_chromium(app / "dist", samples)
+    assert_like_tensorflow(image_case, samples, seen, backend="cpu")
+    assert seen["loaded"]["appBackendBefore"] == "cpu" and seen["app_backend"] == "cpu"
+    assert seen["same_engine"] is True
+    assert not [m for m in seen["console"] if "already registered" in m or "already been set" in m]
+    assert not [u for u in seen["requests"] if "tf-runtime" in u or u.endswith(".wasm")]

@@ -58,8 +58,9 @@ export let metadata: Metadata | null;
 export let labels: string[];
 /** The backend the model runs on, once loaded. */
 export let backend: string | null;
-/** The tf.js runtime (tfjs-core + converter) the model runs on. */
-export const tf: any;
+/** The tf.js the model runs on (null until load()): the app's own when passed as `load({tf})`, else the bundled
+ * runtime (tfjs-core + converter + backends), imported by the first load(). */
+export let tf: any;
 
 /** Where the model's files are, for apps that host them themselves (README.md). By default every file is found
  * next to model.js through literal `new URL("./file", import.meta.url)` URLs, which bundlers copy. */
@@ -75,6 +76,9 @@ export interface FileLocations {
 }
 
 export interface LoadOptions extends FileLocations {
+  /** The app's own tf.js (`import * as tf from "@tensorflow/tfjs"`, 4.x): the model runs on it, on the backend the
+   * app chose (load() changes no backend, flag or wasm path of it), and the bundled runtime is never downloaded. */
+  tf?: object;
   /** Backends to try, in order (only those the build validated). */
   backends?: string[];
   timeoutMs?: number;

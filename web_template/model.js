@@ -11,11 +11,14 @@
  * bundlers copy into an app's build), or where `load({baseUrl, modelUrl, wasmPaths, weights})` says (README.md).
  * Types: model.d.ts.
  */
-import * as tf from "./tfjs/tf-runtime.js";
 import { imageToInput } from "./image_input.js";
 import { metadataUrl, modelUrl, wasmUrls, weightUrls } from "./model_files.js";
 
-export { tf };
+/** The tf.js the model runs on, once load() started: the app's own (`load({tf})`: its backend and flags are left
+ * as the app set them), else the vendored runtime (tfjs/tf-runtime.js, imported by the first load(): an app that
+ * passes its tf never downloads it). */
+export let tf = null;
+let ownRuntime = false;
 
 /** Backends tried in this order (each validated on the samples by the build); `load({backends})` narrows it. */
 export const BACKENDS = ["wasm", "webgl", "cpu"];
@@ -52,7 +55,7 @@ export function load(options = {}) {
   if (!loading) {
     loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
       () => "loading the model took over " + (options.timeoutMs || LOAD_TIMEOUT_MS) / 1000 + " s (backend " +
-        (tf.getBackend() || "not started") + ")");
+        ((tf && tf.getBackend()) || "not started") + ")");
     loading.catch(() => { loading = null; });  // a failed load may be retried
   }
   return loading;
@@ -122,8 +125,36 @@ function concat(buffers) {
   return out.buffer;
 }
 
+/** `options.tf` (the app's tf.js), else the vendored runtime. */
+async function useRuntime(options) {
+  if (options.tf) {
+    tf = options.tf;
+    ownRuntime = false;
+  } else if (!tf || !ownRuntime) {
+    if (globalThis._tfengine) {
+      console.warn("this page already runs tf.js: pass it as load({tf}) to share it (the bundled runtime " +
+        "registers its kernels again and picks its own backend)");
+    }
+    tf = await import("./tfjs/tf-runtime.js");
+    ownRuntime = true;
+  }
+}
+
 async function loadOnFirstWorkingBackend(options) {
-  const artifacts = await fetchArtifacts(options);  // a missing or broken file fails here, once
+  const [artifacts] = await Promise.all([fetchArtifacts(options), useRuntime(options)]);  // a bad file fails here
+  if (!ownRuntime) {
+    // The app's tf.js: its backend (and flags, wasm paths) stay as the app set them.
+    await tf.ready();
+    model = await tf.loadGraphModel({ load: async () => artifacts });
+    try {
+      if (options.warmUp !== false) await warmUp();
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+    backend = tf.getBackend();
+    return { backend: backend, skipped: [] };
+  }
   const validated = metadata.backends || BACKENDS;
   const order = options.backends ? options.backends.filter((b) => validated.includes(b)) : validated;
   if (!order.length) {

@@ -28,7 +28,8 @@ MODULE_FILES = ("model.js", "model_files.js", "model.d.ts", "image_input.js", "p
 SIDE_EFFECTS = "tf-runtime.js"
 
 
-def package_manifest(name: str, description: str, model_files: list[str], runtime_files: list[str]) -> dict:
+def package_manifest(name: str, description: str, model_files: list[str], runtime_files: list[str],
+                     tfjs_version: str) -> dict:
     """package.json of ``npm install ./web``: the ES module, its model files and runtime (``files``, ``exports``:
     an app or its bundler may reach each model file and wasm binary by path), never the demo page."""
     exports: dict = {".": {"types": "./model.d.ts", "default": "./model.js"}}
@@ -45,6 +46,9 @@ def package_manifest(name: str, description: str, model_files: list[str], runtim
         "exports": exports,
         "files": sorted({*MODULE_FILES, *model_files, *runtime_files}),
         "sideEffects": [f"./{f}" for f in runtime_files if f.endswith(SIDE_EFFECTS)],
+        # load({tf}) shares the app's tf.js (optional: without it the bundled runtime is used)
+        "peerDependencies": {"@tensorflow/tfjs": f"^{tfjs_version}"},
+        "peerDependenciesMeta": {"@tensorflow/tfjs": {"optional": True}},
         "private": True,
     }
 

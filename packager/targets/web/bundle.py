@@ -212,7 +212,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     name, description = package_name(spec.display_name), spec.description or \
         f"{spec.display_name}: on-device inference demo (TF.js)"
     (outdir / "package.json").write_text(
-        json.dumps(package_manifest(name, description, model_files, runtime_files), indent=2) + "\n",
+        json.dumps(package_manifest(name, description, model_files, runtime_files, TFJS_VERSION), indent=2) + "\n",
         encoding="utf-8")
     context = {
         "page": page,
