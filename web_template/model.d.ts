@@ -52,6 +52,9 @@ export interface Metadata {
 export type ImageSource = Blob | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageBitmap | OffscreenCanvas;
 
 export const BACKENDS: string[];
+/** load() fails after this long without progress (ms). */
+export const STALL_TIMEOUT_MS: number;
+/** = STALL_TIMEOUT_MS (its name in earlier bundles). */
 export const LOAD_TIMEOUT_MS: number;
 /** null until load() or loadMetadata() resolved */
 export let metadata: Metadata | null;
@@ -75,13 +78,24 @@ export interface FileLocations {
   wasmPaths?: string | Record<string, string>;
 }
 
+export interface LoadProgress {
+  step: string;
+  /** Bytes of the file so far (downloads only). */
+  loaded?: number;
+  /** The file's size when the server sent Content-Length. */
+  total?: number;
+}
+
 export interface LoadOptions extends FileLocations {
   /** The app's own tf.js (`import * as tf from "@tensorflow/tfjs"`, 4.x): the model runs on it, on the backend the
    * app chose (load() changes no backend, flag or wasm path of it), and the bundled runtime is never downloaded. */
   tf?: object;
   /** Backends to try, in order (only those the build validated). */
   backends?: string[];
+  /** Fail when nothing progresses (no byte arrives, no step finishes) for this long; default STALL_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** Called for every chunk downloaded (step = the file's name, loaded/total bytes) and every step finished. */
+  onProgress?: (progress: LoadProgress) => void;
   /** false: no warm-up run on zeros (the first predict is then the slow one). */
   warmUp?: boolean;
   /** Every weight shard's bytes, concatenated in model.json's weightsManifest order (no shard is fetched). */

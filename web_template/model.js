@@ -22,7 +22,11 @@ let ownRuntime = false;
 
 /** Backends tried in this order (each validated on the samples by the build); `load({backends})` narrows it. */
 export const BACKENDS = ["wasm", "webgl", "cpu"];
-export const LOAD_TIMEOUT_MS = 60000;
+/** load() fails when nothing progresses (no byte arrives, no step finishes) for this long; a slow link that keeps
+ * delivering is never cut off. `load({timeoutMs})` changes it. */
+export const STALL_TIMEOUT_MS = 30000;
+/** The same (the name of earlier bundles, when it limited the total time). */
+export const LOAD_TIMEOUT_MS = STALL_TIMEOUT_MS;
 
 export let metadata = null;
 export let labels = [];
@@ -50,15 +54,48 @@ function setMetadata(m) {
  * Where the files are (README.md): by default next to this file (model_files.js); `baseUrl` (a folder holding
  * model.json, its shards, metadata.json and tfjs/*.wasm as this package lays them out), `modelUrl` (model.json;
  * its shards beside it), `wasmPaths` (a folder or {file name: URL}, as tf.setWasmPaths takes), `weights` (every
- * shard's bytes, concatenated in model.json's order) override it. */
+ * shard's bytes, concatenated in model.json's order) override it. `timeoutMs`: fail after that long without progress
+ * (STALL_TIMEOUT_MS); `onProgress({step, loaded, total})`: each chunk downloaded and each step done. */
 export function load(options = {}) {
   if (!loading) {
-    loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
-      () => "loading the model took over " + (options.timeoutMs || LOAD_TIMEOUT_MS) / 1000 + " s (backend " +
-        ((tf && tf.getBackend()) || "not started") + ")");
+    const watch = watchdog(options.timeoutMs || STALL_TIMEOUT_MS, options.onProgress);
+    loading = loadOnFirstWorkingBackend(options, watch).finally(watch.stop);
     loading.catch(() => { loading = null; });  // a failed load may be retried
   }
   return loading;
+}
+
+/** Progress of a load: `progress(step, loaded, total)` reports to onProgress and restarts the stall timer;
+ * `guard(promise)` (re)starts it and rejects when nothing progressed for `ms`; `stop()` when the load ended. */
+function watchdog(ms, onProgress) {
+  let timer = null;
+  let fail = null;
+  let step = "starting";
+  const stalled = new Promise((_, reject) => { fail = reject; });
+  stalled.catch(() => {});
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const error = new Error("loading the model stalled: no progress for " + ms / 1000 + " s (last step: " +
+        step + ")");
+      error.stalled = true;
+      fail(error);
+    }, ms);
+  };
+  return {
+    progress(what, loaded, total) {
+      step = what;
+      arm();
+      if (onProgress) onProgress({ step: what, loaded: loaded, total: total });
+    },
+    guard(promise) {
+      arm();
+      return Promise.race([promise, stalled]);
+    },
+    stop() {
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** Where each file is: `load()`'s options, else the literal URLs of model_files.js. */
@@ -84,9 +121,9 @@ function locate(options) {
 }
 
 /** model.json and its weights as tf.js model artifacts (fetched once, whichever backend runs them). */
-async function fetchArtifacts(options) {
+async function fetchArtifacts(options, watch) {
   const where = locate(options);
-  const json = await (await checkedFetch(where.model, undefined, "application/json")).json();
+  const json = JSON.parse(new TextDecoder().decode(await download(where.model, "application/json", watch)));
   const packager = json.userDefinedMetadata && json.userDefinedMetadata.packager;
   if (!metadata) {
     if (packager) setMetadata(packager);
@@ -100,11 +137,12 @@ async function fetchArtifacts(options) {
   }
   let weightData = options.weights;
   if (!weightData) {
-    const shards = await Promise.all(names.map(async (name) => {
+    const urls = names.map((name) => {
       const url = where.shard(name);
       if (!url) throw fileError(name + ": not listed in model_files.js (was model.json replaced?)");
-      return (await checkedFetch(url, undefined, "application/octet-stream")).arrayBuffer();
-    }));
+      return url;
+    });
+    const shards = await Promise.all(urls.map((url) => download(url, "application/octet-stream", watch)));
     weightData = concat(shards);
   }
   return {
@@ -140,14 +178,16 @@ async function useRuntime(options) {
   }
 }
 
-async function loadOnFirstWorkingBackend(options) {
-  const [artifacts] = await Promise.all([fetchArtifacts(options), useRuntime(options)]);  // a bad file fails here
+async function loadOnFirstWorkingBackend(options, watch) {
+  const step = (what, promise) => watch.guard(promise).then((r) => { watch.progress(what); return r; });
+  const [artifacts] = await step("files downloaded", Promise.all([fetchArtifacts(options, watch),
+    useRuntime(options)]));  // a missing or broken file fails here, once
   if (!ownRuntime) {
     // The app's tf.js: its backend (and flags, wasm paths) stay as the app set them.
-    await tf.ready();
-    model = await tf.loadGraphModel({ load: async () => artifacts });
+    await step("tf.js ready", tf.ready());
+    model = await step("model built", tf.loadGraphModel({ load: async () => artifacts }));
     try {
-      if (options.warmUp !== false) await warmUp();
+      if (options.warmUp !== false) await step("warmed up", warmUp());
     } catch (e) {
       dispose();
       throw e;
@@ -168,21 +208,23 @@ async function loadOnFirstWorkingBackend(options) {
   const failures = [];
   for (const name of order) {
     try {
-      if (!(await tf.setBackend(name))) {
+      if (!(await step(name + " started", tf.setBackend(name)))) {
         failures.push(name + ": did not start");
         continue;
       }
-      await tf.ready();
+      await step(name + " ready", tf.ready());
     } catch (e) {
+      if (e && e.stalled) throw e;
       failures.push(name + ": did not start (" + message(e) + ")");
       continue;
     }
     try {
-      model = await tf.loadGraphModel({ load: async () => artifacts });
-      if (options.warmUp !== false) await warmUp();
+      model = await step("model built on " + name, tf.loadGraphModel({ load: async () => artifacts }));
+      if (options.warmUp !== false) await step("warmed up on " + name, warmUp());
       backend = tf.getBackend();
       return { backend: backend, skipped: failures };
     } catch (e) {
+      if (e && e.stalled) throw e;
       failures.push(name + ": " + message(e));
       if (model) model.dispose();
       model = null;
@@ -196,10 +238,8 @@ function message(e) {
   return e && e.message ? e.message : String(e);
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function fileName(url) {
+  return decodeURIComponent(String(url).split(/[?#]/)[0].split("/").pop()) || String(url);
 }
 
 function fileError(text) {
@@ -211,7 +251,7 @@ function fileError(text) {
 // tf.js would read an HTTP error page (or the HTML page a dev server or SPA host sends for a missing file) as
 // weights; fail with the file's name and what came back instead.
 async function checkedFetch(url, init, expected) {
-  const name = decodeURIComponent(String(url).split(/[?#]/)[0].split("/").pop()) || String(url);
+  const name = fileName(url);
   const response = await fetch(url, init);
   if (!response.ok) throw fileError(name + ": HTTP " + response.status + " " + response.statusText);
   const type = (response.headers.get("Content-Type") || "").toLowerCase();
@@ -220,6 +260,26 @@ async function checkedFetch(url, init, expected) {
       url + ")");
   }
   return response;
+}
+
+/** The whole body of `url`, read as it arrives (each chunk is progress for the watchdog and onProgress). */
+async function download(url, expected, watch) {
+  const response = await watch.guard(checkedFetch(url, undefined, expected));
+  const name = fileName(url);
+  const total = Number(response.headers.get("Content-Length")) || undefined;
+  watch.progress(name, 0, total);
+  if (!response.body || !response.body.getReader) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await watch.guard(reader.read());
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    watch.progress(name, loaded, total);
+  }
+  return new Uint8Array(concat(chunks));
 }
 
 async function warmUp() {
