@@ -60,4 +60,7 @@ else
   echo "$stamp" > "$rt.tmp/stamp"
   rm -rf "$rt"; mv "$rt.tmp" "$rt"; rm -rf "$work"
 fi
+
+# The consumer apps the web tests build (Vite + TypeScript, webpack 5): their pinned tools, once per lockfile.
+"$here/setup-consumer-apps.sh"
 log "done: $dest_root"

@@ -77,3 +77,26 @@ def test_outside_the_prefix_is_not_served(bundle):
             assert e.value.code == 404, path
         # "/demo" without its slash redirects, so the page's relative URLs resolve under it
         assert urllib.request.urlopen(base + "/demo").url.endswith("/demo/")
+
+
+def test_two_demos_on_one_origin_are_two_apps(bundle, tmp_path):
+    """Installed, a PWA is known by its manifest id, which Chromium resolves against the origin: two demos under
+    /a/ and /b/ of one host must get two ids (Chromium's own, from CDP Page.getAppId), each its own start URL."""
+    import shutil
+
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+
+    site = tmp_path / "site"
+    for sub in ("a", "b"):
+        shutil.copytree(bundle / "web", site / sub)
+    ids = {}
+    with StaticServer(site) as server, chromium() as browser:
+        base = server.url
+        for sub in ("a", "b"):
+            page = browser.new_page()
+            page.goto(base + sub + "/")
+            page.wait_for_function("() => window.packager && window.packager.backend !== null", timeout=60_000)
+            cdp = page.context.new_cdp_session(page)
+            ids[sub] = cdp.send("Page.getAppId")["appId"]
+            page.close()
+    assert ids == {"a": base + "a/", "b": base + "b/"}

@@ -102,3 +102,51 @@ def test_npm_install_of_the_folder_resolves_the_module(image_case, tmp_path):  #
     assert r.returncode == 0, r.stderr
     model_js, metadata = r.stdout.split()
     assert model_js.endswith("/model.js") and metadata.endswith("/metadata.json")
+
+
+def test_load_finds_files_the_app_hosts_itself(image_case, tmp_path):  # noqa: F811
+    """load({baseUrl}) and load({modelUrl, weights, wasmPaths}) with the model's files moved away from model.js
+    (its default locations then 404); an HTML page served for model.json is named as such."""
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+
+    _, spec, source, samples, reference = image_case
+    site = tmp_path / "site"
+    _, _, web = rendered(image_case, "fp32", tmp_path, site / "pkg")
+    hosted = site / "hosted"
+    (hosted / "tfjs").mkdir(parents=True)
+    moved = ["model.json", "metadata.json", *(p.name for p in web.glob("group1-shard*.bin"))]
+    moved += [f"tfjs/{p.name}" for p in (web / "tfjs").glob("*.wasm")]
+    for rel in moved:
+        (web / rel).rename(hosted / rel)
+    (site / "app").mkdir()
+    (site / "app" / "index.html").write_text(CONSUMER.replace("../web/", "../pkg/").replace(
+        "window.loaded = model.load();", ""))
+    name = source.inputs[0].name
+    x = np.concatenate([np.asarray(s[name], np.float32) for s in samples])
+    predict_all = """async ([name, shape, data]) => {
+        const r = await window.model.predict({[name]: {shape, data: Float32Array.from(data)}});
+        return Array.from(Object.values(r.outputs)[0].data);
+    }"""
+    shard = sorted(p.name for p in hosted.glob("group1-shard*.bin"))
+    (want,) = reference.values()
+    with StaticServer(site) as server, chromium() as browser:
+        for how in ("() => window.model.load({baseUrl: '../hosted'})",  # relative to the page, no trailing '/'
+                    f"""async () => window.model.load({{modelUrl: '/hosted/model.json', wasmPaths: '/hosted/tfjs/',
+                        weights: await (await fetch('/hosted/{shard[0]}')).arrayBuffer()}})"""):
+            page = browser.new_page()
+            page.goto(server.url + "app/index.html")
+            page.wait_for_function("() => window.model !== undefined")
+            assert page.evaluate(how)["backend"] == "wasm"
+            rows = [page.evaluate(predict_all, [name, [1, *x.shape[1:]], xi[None].ravel().tolist()]) for xi in x]
+            got = np.asarray(rows, np.float32).reshape(want.shape)
+            assert np.max(np.abs(got - want)) <= 1e-5 and (got.argmax(-1) == want.argmax(-1)).all()
+            page.close()
+        page = browser.new_page()
+        page.goto(server.url + "app/index.html")
+        page.wait_for_function("() => window.model !== undefined")
+        failed = page.evaluate("() => window.model.load().then(() => 'loaded', (e) => e.message)")
+        assert failed.startswith("model.json: HTTP 404")  # the defaults really are gone
+        page.route("**/hosted/model.json", lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<!doctype html><title>my app</title>"))
+        failed = page.evaluate("() => window.model.load({baseUrl: '/hosted/'}).then(() => 'loaded', (e) => e.message)")
+        assert failed.startswith("model.json: the server sent an HTML page")

@@ -17,14 +17,13 @@ const page = JSON.parse(document.getElementById("packager-page").textContent);
 const $ = (id) => document.getElementById(id);
 const here = (path) => new URL(path, location.href).href;
 
+let ready;
 let resolveReady;
 let rejectReady;
-const ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject; });
-ready.catch(() => {});  // failures are shown on the page; no unhandled-rejection noise
 
 const api = {
   config: null,
-  ready: ready,
+  ready: null,
   backend: null,
   skippedBackends: [],
   error: null,
@@ -36,6 +35,14 @@ const api = {
   showResult: (r) => show(r),
 };
 window.packager = api;
+
+// A new `ready` for each attempt to load the model (the first, and each Retry).
+function newReady() {
+  ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject; });
+  ready.catch(() => {});  // failures are shown on the page; no unhandled-rejection noise
+  api.ready = ready;
+}
+newReady();
 
 function setStatus(text, kind) {
   const el = $("status");
@@ -60,12 +67,24 @@ async function load() {
   const wanted = params.get("backend");
   const options = wanted ? { backends: [wanted] } : {};
   if (params.get("warmup") === "0") options.warmUp = false;  // ?warmup=0: no warm-up run (the build's fallback checks)
+  const bar = $("load-progress");
+  bar.style.visibility = "visible";
+  $("retry").hidden = true;
+  bar.removeAttribute("value");  // indeterminate until a download says its size
+  options.onProgress = (p) => {
+    if (p.total) {
+      bar.max = p.total;
+      bar.value = p.loaded;
+    }
+  };
   try {
     const { backend, skipped } = await model.load(options);
     api.backend = backend;
     api.skippedBackends = skipped;
     $("backend").textContent = backend;
     $("backend-choice").value = backend;
+    api.error = null;
+    bar.style.visibility = "hidden";  // its line keeps its height: nothing below shifts
     setStatus("Model loaded (" + backend + " backend). Pick an input.", "ok");
     resolveReady(backend);
   } catch (e) {
@@ -73,8 +92,16 @@ async function load() {
     api.error = message;
     $("backend").textContent = "none";
     setStatus(message, "error");
+    bar.style.visibility = "hidden";
+    $("retry").hidden = false;
     rejectReady(new Error(message));
   }
+}
+
+function retry() {
+  newReady();
+  setStatus("Loading the model\u2026", "");
+  load();
 }
 
 // ---- drivers outside the page (packager's validation) pass float32 data as base64 ----------------
@@ -188,6 +215,7 @@ if (metadata.image) wireImageInputs({ run: run, predictImage: api.predictImage, 
 buildSampleStrip();
 registerServiceWorker();
 wireBackendChoice(metadata);
+$("retry").addEventListener("click", retry);
 load();
 
 // A choice among the backends the build validated (the page picks the first that runs; this pins one).

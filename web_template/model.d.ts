@@ -20,7 +20,7 @@ export interface ImagePreprocessing {
   height: number;
   width: number;
   channels: number;
-  color: "rgb" | "bgr" | "grayscale" | string;
+  color: "rgb" | "bgr" | "grayscale";
   /** x = (pixel - mean) / std, per channel, pixels 0..255 */
   mean: number[];
   std: number[];
@@ -33,6 +33,8 @@ export interface ImagePreprocessing {
 export interface Metadata {
   name: string;
   model_url: string;
+  /** Folder of the tf.js runtime and its wasm binaries, relative to the package. */
+  runtime_dir: string;
   /** Backends the build validated on the samples, in the order load() tries them. */
   backends: string[];
   mode: string;
@@ -50,17 +52,58 @@ export interface Metadata {
 export type ImageSource = Blob | HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageBitmap | OffscreenCanvas;
 
 export const BACKENDS: string[];
+/** load() fails after this long without progress (ms). */
+export const STALL_TIMEOUT_MS: number;
+/** = STALL_TIMEOUT_MS (its name in earlier bundles). */
 export const LOAD_TIMEOUT_MS: number;
 /** null until load() or loadMetadata() resolved */
 export let metadata: Metadata | null;
 export let labels: string[];
 /** The backend the model runs on, once loaded. */
 export let backend: string | null;
-/** The tf.js runtime (tfjs-core + converter) the model runs on. */
-export const tf: any;
+/** The tf.js the model runs on (null until load()): the app's own when passed as `load({tf})`, else the bundled
+ * runtime (tfjs-core + converter + backends), imported by the first load(). */
+export let tf: any;
 
-export function loadMetadata(): Promise<Metadata>;
-export function load(options?: { backends?: string[]; timeoutMs?: number; warmUp?: boolean }): Promise<{ backend: string; skipped: string[] }>;
+/** Where the model's files are, for apps that host them themselves (README.md). By default every file is found
+ * next to model.js through literal `new URL("./file", import.meta.url)` URLs, which bundlers copy. */
+export interface FileLocations {
+  /** A folder holding model.json, its weight shards, metadata.json and tfjs/*.wasm as the package lays them out. */
+  baseUrl?: string | URL;
+  /** model.json (its weight shards are fetched from beside it unless `weights` is given). */
+  modelUrl?: string | URL;
+  /** metadata.json (only loadMetadata() before load() reads it; load() takes it from model.json). */
+  metadataUrl?: string | URL;
+  /** The wasm binaries: a folder URL ending in "/", or file name -> URL (as tf.setWasmPaths takes). */
+  wasmPaths?: string | Record<string, string>;
+}
+
+export interface LoadProgress {
+  step: string;
+  /** Bytes of the file so far (downloads only). */
+  loaded?: number;
+  /** The file's size when the server sent Content-Length. */
+  total?: number;
+}
+
+export interface LoadOptions extends FileLocations {
+  /** The app's own tf.js (`import * as tf from "@tensorflow/tfjs"`, 4.x): the model runs on it, on the backend the
+   * app chose (load() changes no backend, flag or wasm path of it), and the bundled runtime is never downloaded. */
+  tf?: object;
+  /** Backends to try, in order (only those the build validated). */
+  backends?: string[];
+  /** Fail when nothing progresses (no byte arrives, no step finishes) for this long; default STALL_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Called for every chunk downloaded (step = the file's name, loaded/total bytes) and every step finished. */
+  onProgress?: (progress: LoadProgress) => void;
+  /** false: no warm-up run on zeros (the first predict is then the slow one). */
+  warmUp?: boolean;
+  /** Every weight shard's bytes, concatenated in model.json's weightsManifest order (no shard is fetched). */
+  weights?: ArrayBuffer;
+}
+
+export function loadMetadata(options?: FileLocations): Promise<Metadata>;
+export function load(options?: LoadOptions): Promise<{ backend: string; skipped: string[] }>;
 export function predict(tensors: Record<string, TensorData>): Promise<Prediction>;
 export function predictImage(source: ImageSource, options?: { canvas?: HTMLCanvasElement | OffscreenCanvas }): Promise<Prediction>;
 export function topK(scores: Float32Array | number[], k?: number): { index: number; label: string; score: number }[];

@@ -7,19 +7,26 @@
  *   model.topK(r2.outputs[model.metadata.primary_output].data, 5)  // [{index, label, score}]
  *
  * Labels, inputs, outputs and preprocessing come from metadata.json (the same object is in model.json's
- * userDefinedMetadata.packager). Every URL resolves against this file, so the folder works under any sub-path.
+ * userDefinedMetadata.packager). Every file is found through model_files.js (literal URLs next to this file, which
+ * bundlers copy into an app's build), or where `load({baseUrl, modelUrl, wasmPaths, weights})` says (README.md).
  * Types: model.d.ts.
  */
-import * as tf from "./tfjs/tf-runtime.js";
 import { imageToInput } from "./image_input.js";
+import { metadataUrl, modelUrl, wasmUrls, weightUrls } from "./model_files.js";
 
-export { tf };
-
-const here = (path) => new URL(path, import.meta.url).href;
+/** The tf.js the model runs on, once load() started: the app's own (`load({tf})`: its backend and flags are left
+ * as the app set them), else the vendored runtime (tfjs/tf-runtime.js, imported by the first load(): an app that
+ * passes its tf never downloads it). */
+export let tf = null;
+let ownRuntime = false;
 
 /** Backends tried in this order (each validated on the samples by the build); `load({backends})` narrows it. */
 export const BACKENDS = ["wasm", "webgl", "cpu"];
-export const LOAD_TIMEOUT_MS = 60000;
+/** load() fails when nothing progresses (no byte arrives, no step finishes) for this long; a slow link that keeps
+ * delivering is never cut off. `load({timeoutMs})` changes it. */
+export const STALL_TIMEOUT_MS = 30000;
+/** The same (the name of earlier bundles, when it limited the total time). */
+export const LOAD_TIMEOUT_MS = STALL_TIMEOUT_MS;
 
 export let metadata = null;
 export let labels = [];
@@ -28,31 +35,166 @@ export let backend = null;
 let model = null;
 let loading = null;
 
-/** metadata.json of this model (fetched once). */
-export async function loadMetadata() {
+/** metadata.json of this model (fetched once): next to this file, or `{baseUrl}` / `{metadataUrl}`. */
+export async function loadMetadata(options = {}) {
   if (!metadata) {
-    const response = await checkedFetch(here("metadata.json"));
-    metadata = await response.json();
-    labels = metadata.labels || [];
+    setMetadata(await (await checkedFetch(locate(options).metadata, undefined, "application/json")).json());
   }
   return metadata;
 }
 
+function setMetadata(m) {
+  metadata = m;
+  labels = metadata.labels || [];
+}
+
 /** Load the model on the first backend that starts AND runs it (a warm-up run on zeros); resolves {backend, skipped}.
  * Safe to call twice. `{warmUp: false}` skips the warm-up run: the first predict is then the slow one (WebGL
- * compiles its shaders), and a backend that starts but cannot run the graph fails there, not here. */
+ * compiles its shaders), and a backend that starts but cannot run the graph fails there, not here.
+ * Where the files are (README.md): by default next to this file (model_files.js); `baseUrl` (a folder holding
+ * model.json, its shards, metadata.json and tfjs/*.wasm as this package lays them out), `modelUrl` (model.json;
+ * its shards beside it), `wasmPaths` (a folder or {file name: URL}, as tf.setWasmPaths takes), `weights` (every
+ * shard's bytes, concatenated in model.json's order) override it. `timeoutMs`: fail after that long without progress
+ * (STALL_TIMEOUT_MS); `onProgress({step, loaded, total})`: each chunk downloaded and each step done. */
 export function load(options = {}) {
   if (!loading) {
-    loading = withTimeout(loadOnFirstWorkingBackend(options), options.timeoutMs || LOAD_TIMEOUT_MS,
-      () => "loading the model took over " + (options.timeoutMs || LOAD_TIMEOUT_MS) / 1000 + " s (backend " +
-        (tf.getBackend() || "not started") + ")");
+    const watch = watchdog(options.timeoutMs || STALL_TIMEOUT_MS, options.onProgress);
+    loading = loadOnFirstWorkingBackend(options, watch).finally(watch.stop);
     loading.catch(() => { loading = null; });  // a failed load may be retried
   }
   return loading;
 }
 
-async function loadOnFirstWorkingBackend(options) {
-  await loadMetadata();
+/** Progress of a load: `progress(step, loaded, total)` reports to onProgress and restarts the stall timer;
+ * `guard(promise)` (re)starts it and rejects when nothing progressed for `ms`; `stop()` when the load ended. */
+function watchdog(ms, onProgress) {
+  let timer = null;
+  let fail = null;
+  let step = "starting";
+  const stalled = new Promise((_, reject) => { fail = reject; });
+  stalled.catch(() => {});
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const error = new Error("loading the model stalled: no progress for " + ms / 1000 + " s (last step: " +
+        step + ")");
+      error.stalled = true;
+      fail(error);
+    }, ms);
+  };
+  return {
+    progress(what, loaded, total) {
+      step = what;
+      arm();
+      if (onProgress) onProgress({ step: what, loaded: loaded, total: total });
+    },
+    guard(promise) {
+      arm();
+      return Promise.race([promise, stalled]);
+    },
+    stop() {
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Where each file is: `load()`'s options, else the literal URLs of model_files.js. */
+function locate(options) {
+  const page = typeof location === "undefined" ? undefined : location.href;
+  const folder = (url) => new URL(String(url).replace(/\/?$/, "/"), page);
+  const base = options.baseUrl ? folder(options.baseUrl) : null;
+  const model = options.modelUrl ? new URL(options.modelUrl, page) : base ? new URL("model.json", base) : modelUrl;
+  return {
+    metadata: options.metadataUrl ? new URL(options.metadataUrl, page)
+      : base ? new URL("metadata.json", base) : metadataUrl,
+    model: model,
+    shard: (name) => (options.modelUrl || base) ? new URL(name, model) : weightUrls[name],
+    wasm: () => {
+      if (options.wasmPaths) return options.wasmPaths;
+      if (base) return new URL((metadata.runtime_dir || "tfjs") + "/", base).href;
+      const map = Object.fromEntries(Object.entries(wasmUrls).map(([name, url]) => [name, url.href]));
+      // tf.setWasmPaths wants the threaded binary too; never fetched: WASM_HAS_MULTITHREAD_SUPPORT is off
+      map["tfjs-backend-wasm-threaded-simd.wasm"] = map["tfjs-backend-wasm-simd.wasm"];
+      return map;
+    },
+  };
+}
+
+/** model.json and its weights as tf.js model artifacts (fetched once, whichever backend runs them). */
+async function fetchArtifacts(options, watch) {
+  const where = locate(options);
+  const json = JSON.parse(new TextDecoder().decode(await download(where.model, "application/json", watch)));
+  const packager = json.userDefinedMetadata && json.userDefinedMetadata.packager;
+  if (!metadata) {
+    if (packager) setMetadata(packager);
+    else await loadMetadata(options);
+  }
+  const specs = [];
+  const names = [];
+  for (const group of json.weightsManifest) {
+    specs.push(...group.weights);
+    names.push(...group.paths);
+  }
+  let weightData = options.weights;
+  if (!weightData) {
+    const urls = names.map((name) => {
+      const url = where.shard(name);
+      if (!url) throw fileError(name + ": not listed in model_files.js (was model.json replaced?)");
+      return url;
+    });
+    const shards = await Promise.all(urls.map((url) => download(url, "application/octet-stream", watch)));
+    weightData = concat(shards);
+  }
+  return {
+    modelTopology: json.modelTopology, format: json.format, generatedBy: json.generatedBy,
+    convertedBy: json.convertedBy, weightSpecs: specs, weightData: weightData, signature: json.signature,
+    userDefinedMetadata: json.userDefinedMetadata, modelInitializer: json.modelInitializer,
+    initializerSignature: json.initializerSignature,
+  };
+}
+
+function concat(buffers) {
+  const out = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return out.buffer;
+}
+
+/** `options.tf` (the app's tf.js), else the vendored runtime. */
+async function useRuntime(options) {
+  if (options.tf) {
+    tf = options.tf;
+    ownRuntime = false;
+  } else if (!tf || !ownRuntime) {
+    if (globalThis._tfengine) {
+      console.warn("this page already runs tf.js: pass it as load({tf}) to share it (the bundled runtime " +
+        "registers its kernels again and picks its own backend)");
+    }
+    tf = await import("./tfjs/tf-runtime.js");
+    ownRuntime = true;
+  }
+}
+
+async function loadOnFirstWorkingBackend(options, watch) {
+  const step = (what, promise) => watch.guard(promise).then((r) => { watch.progress(what); return r; });
+  const [artifacts] = await step("files downloaded", Promise.all([fetchArtifacts(options, watch),
+    useRuntime(options)]));  // a missing or broken file fails here, once
+  if (!ownRuntime) {
+    // The app's tf.js: its backend (and flags, wasm paths) stay as the app set them.
+    await step("tf.js ready", tf.ready());
+    model = await step("model built", tf.loadGraphModel({ load: async () => artifacts }));
+    try {
+      if (options.warmUp !== false) await step("warmed up", warmUp());
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+    backend = tf.getBackend();
+    return { backend: backend, skipped: [] };
+  }
   const validated = metadata.backends || BACKENDS;
   const order = options.backends ? options.backends.filter((b) => validated.includes(b)) : validated;
   if (!order.length) {
@@ -62,26 +204,27 @@ async function loadOnFirstWorkingBackend(options) {
   // No wasm threads: on a cross-origin-isolated host (COOP/COEP) tf.js would start pthread workers from blob:
   // URLs and wait for them forever; the bundle ships the single-threaded binaries only.
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-  tf.setWasmPaths(here("tfjs/"));
+  tf.setWasmPaths(locate(options).wasm());
   const failures = [];
   for (const name of order) {
     try {
-      if (!(await tf.setBackend(name))) {
+      if (!(await step(name + " started", tf.setBackend(name)))) {
         failures.push(name + ": did not start");
         continue;
       }
-      await tf.ready();
+      await step(name + " ready", tf.ready());
     } catch (e) {
+      if (e && e.stalled) throw e;
       failures.push(name + ": did not start (" + message(e) + ")");
       continue;
     }
     try {
-      model = await tf.loadGraphModel(here(metadata.model_url), { fetchFunc: checkedFetch });
-      if (options.warmUp !== false) await warmUp();
+      model = await step("model built on " + name, tf.loadGraphModel({ load: async () => artifacts }));
+      if (options.warmUp !== false) await step("warmed up on " + name, warmUp());
       backend = tf.getBackend();
       return { backend: backend, skipped: failures };
     } catch (e) {
-      if (e && e.httpError) throw e;  // a missing or broken file fails on every backend
+      if (e && e.stalled) throw e;
       failures.push(name + ": " + message(e));
       if (model) model.dispose();
       model = null;
@@ -95,21 +238,48 @@ function message(e) {
   return e && e.message ? e.message : String(e);
 }
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function fileName(url) {
+  return decodeURIComponent(String(url).split(/[?#]/)[0].split("/").pop()) || String(url);
 }
 
-// tf.js would read an HTTP error page as weights; fail with the URL and status instead.
-async function checkedFetch(url, init) {
+function fileError(text) {
+  const error = new Error(text);
+  error.httpError = true;
+  return error;
+}
+
+// tf.js would read an HTTP error page (or the HTML page a dev server or SPA host sends for a missing file) as
+// weights; fail with the file's name and what came back instead.
+async function checkedFetch(url, init, expected) {
+  const name = fileName(url);
   const response = await fetch(url, init);
-  if (!response.ok) {
-    const error = new Error(String(url).split("/").pop() + ": HTTP " + response.status + " " + response.statusText);
-    error.httpError = true;
-    throw error;
+  if (!response.ok) throw fileError(name + ": HTTP " + response.status + " " + response.statusText);
+  const type = (response.headers.get("Content-Type") || "").toLowerCase();
+  if (expected && type.startsWith("text/html")) {
+    throw fileError(name + ": the server sent an HTML page instead of " + expected + " (is the file missing there? " +
+      url + ")");
   }
   return response;
+}
+
+/** The whole body of `url`, read as it arrives (each chunk is progress for the watchdog and onProgress). */
+async function download(url, expected, watch) {
+  const response = await watch.guard(checkedFetch(url, undefined, expected));
+  const name = fileName(url);
+  const total = Number(response.headers.get("Content-Length")) || undefined;
+  watch.progress(name, 0, total);
+  if (!response.body || !response.body.getReader) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await watch.guard(reader.read());
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    watch.progress(name, loaded, total);
+  }
+  return new Uint8Array(concat(chunks));
 }
 
 async function warmUp() {

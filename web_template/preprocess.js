@@ -8,6 +8,9 @@
  */
 
 export const CROP_POLICIES = ["stretch", "center-crop", "letterbox"];
+/** Larger images are refused (before decoding when their header says their size): decoding and reading them back
+ * would hold the page for seconds and hundreds of MB. */
+export const MAX_PIXELS = 50e6;
 const LUMA = [0.299, 0.587, 0.114];
 
 /**
@@ -17,16 +20,48 @@ const LUMA = [0.299, 0.587, 0.114];
  * (colorSpaceConversion "none"), and alpha is left unpremultiplied until drawn.
  */
 export async function decodeImage(source) {
+  refuseHuge(typeof Blob !== "undefined" && source instanceof Blob ? await encodedSize(source) : {
+    width: source.naturalWidth || source.videoWidth || source.width, height: source.naturalHeight ||
+      source.videoHeight || source.height });
   const bitmap = await createImageBitmap(source, {
     imageOrientation: "from-image",
     premultiplyAlpha: "none",
     colorSpaceConversion: "none",
   });
   try {
+    refuseHuge(bitmap);
     return readPixels(bitmap);
   } finally {
     if (bitmap.close) bitmap.close();
   }
+}
+
+function refuseHuge(size) {
+  if (size && size.width * size.height > MAX_PIXELS) {
+    throw new Error("the image is " + size.width + "\u00d7" + size.height + " pixels (" +
+      Math.round(size.width * size.height / 1e6) + " MP), over the " + MAX_PIXELS / 1e6 + " MP this page decodes: " +
+      "make it smaller first");
+  }
+}
+
+/** {width, height} from a PNG or JPEG header (the first 64 KB), or null: no decoding. */
+async function encodedSize(blob) {
+  const b = new Uint8Array(await blob.slice(0, 65536).arrayBuffer());
+  if (b.length >= 24 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) {
+    const v = new DataView(b.buffer);
+    return { width: v.getUint32(16), height: v.getUint32(20) };
+  }
+  if (b[0] !== 0xff || b[1] !== 0xd8) return null;
+  for (let i = 2; i + 8 < b.length;) {
+    if (b[i] !== 0xff) return null;
+    const marker = b[i + 1];
+    if (marker === 0xff) { i += 1; continue; }
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: (b[i + 5] << 8) | b[i + 6], width: (b[i + 7] << 8) | b[i + 8] };  // SOFn
+    }
+    i += 2 + ((b[i + 2] << 8) | b[i + 3]);
+  }
+  return null;
 }
 
 function canvas2d(width, height) {

@@ -1,4 +1,5 @@
-"""The web bundle's generated assets: icons, sample images (PNG) and sample tensors (base64 float32)."""
+"""The web bundle's generated assets: icons, sample images (PNG), sample tensors (base64 float32) and the npm
+package's manifest (package.json: what `npm pack` ships, what `exports` exposes)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,37 @@ BACKGROUND_COLOR = "#ffffff"
 # name, size, maskable: the manifest's icons and the apple-touch-icon at the size iOS asks for (180 px)
 ICONS = (("icon-192.png", 192, False), ("icon-512.png", 512, False), ("icon-maskable-512.png", 512, True),
          ("apple-touch-icon.png", 180, False))
+
+
+# The ES module's own files (model.js and what it imports, its types, its README); the demo page is not shipped.
+MODULE_FILES = ("model.js", "model_files.js", "model.d.ts", "image_input.js", "preprocess.js", "README.md")
+# Registers tf.js's kernels and backends when imported: the one module a bundler must never drop.
+SIDE_EFFECTS = "tf-runtime.js"
+
+
+def package_manifest(name: str, description: str, model_files: list[str], runtime_files: list[str],
+                     tfjs_version: str) -> dict:
+    """package.json of ``npm install ./web``: the ES module, its model files and runtime (``files``, ``exports``:
+    an app or its bundler may reach each model file and wasm binary by path), never the demo page."""
+    exports: dict = {".": {"types": "./model.d.ts", "default": "./model.js"}}
+    for rel in [*model_files, *(f for f in runtime_files if f.endswith(".wasm"))]:
+        exports["./" + rel] = "./" + rel
+    exports["./package.json"] = "./package.json"
+    return {
+        "name": name,
+        "version": "1.0.0",
+        "description": description,
+        "type": "module",
+        "main": "./model.js",
+        "types": "./model.d.ts",
+        "exports": exports,
+        "files": sorted({*MODULE_FILES, *model_files, *runtime_files}),
+        "sideEffects": [f"./{f}" for f in runtime_files if f.endswith(SIDE_EFFECTS)],
+        # load({tf}) shares the app's tf.js (optional: without it the bundled runtime is used)
+        "peerDependencies": {"@tensorflow/tfjs": f"^{tfjs_version}"},
+        "peerDependenciesMeta": {"@tensorflow/tfjs": {"optional": True}},
+        "private": True,
+    }
 
 
 def preprocess_pixels(rgb: np.ndarray, spec: PackageSpec, channels: int) -> np.ndarray:

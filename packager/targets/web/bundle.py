@@ -3,7 +3,8 @@
 
 - ``vendored_runtime``: the tf.js runtime (.ci/setup-web.sh: tfjs-core + converter + backends, bundled by esbuild)
   copied into the bundle, checked against TFJS_VERSION.
-- ``build_bundle``: the model's ES module (model.js, model.d.ts, package.json, metadata.json), the demo page
+- ``build_bundle``: the model's ES module (model.js, model_files.js: a literal URL per file it loads, model.d.ts,
+  package.json, README.md, metadata.json), the demo page
   using it, manifest, icons, bundled samples, runtime, model, and ``sw.js`` whose cache name is the hash of every
   other file; it precaches what the page needs. Deterministic (no timestamps).
 - ``bundle_sizes``: bytes of model, runtime and the rest, for the bundle_size check.
@@ -35,6 +36,7 @@ from packager.targets.web.assets import (  # noqa: F401  (re-exported)
     _short_name,
     b64_sample,
     make_icon,
+    package_manifest,
     preprocess_pixels,
 )
 from packager.targets.web.convert import SHARD_GLOB, folder_bytes
@@ -57,7 +59,7 @@ VENDOR_FILES = {
 # Fetched only by browsers without wasm SIMD: not precached, cached by the service worker when first fetched.
 ON_DEMAND = ("tfjs-backend-wasm.wasm",)
 # For developers importing the module (npm install ./web), never fetched by the page: not precached.
-NOT_PRECACHED = ("model.d.ts", "package.json")
+NOT_PRECACHED = ("model.d.ts", "package.json", "README.md")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,13 +205,26 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     (dst / "model.json").write_text(json.dumps(model_json, separators=(",", ":")), encoding="utf-8")
 
     page = {"samples": bundled, "samples_url": samples_url}
+    shards = [p for group in model_json["weightsManifest"] for p in group["paths"]]
+    in_model_dir = (lambda name: name) if model_dir == "." else (lambda name: f"{model_dir}/{name}")
+    model_files = [metadata["model_url"], "metadata.json", *(in_model_dir(p) for p in shards)]
+    runtime_files = [f"{runtime_dir}/{name}" for name in sorted(runtime)]
+    name, description = package_name(spec.display_name), spec.description or \
+        f"{spec.display_name}: on-device inference demo (TF.js)"
+    (outdir / "package.json").write_text(
+        json.dumps(package_manifest(name, description, model_files, runtime_files, TFJS_VERSION), indent=2) + "\n",
+        encoding="utf-8")
     context = {
         "page": page,
         "image": image_cfg,
         "display_name": spec.display_name,
         "short_name": _short_name(spec.display_name),
-        "package_name": package_name(spec.display_name),
-        "description": spec.description or f"{spec.display_name}: on-device inference demo (TF.js)",
+        "package_name": name,
+        "description": description,
+        "model_file": metadata["model_url"],
+        "metadata_file": "metadata.json",
+        "shard_files": [(p, in_model_dir(p)) for p in shards],
+        "wasm_files": [(n, f"{runtime_dir}/{n}") for n in sorted(runtime) if n.endswith(".wasm")],
         "theme_color": THEME_COLOR,
         "background_color": BACKGROUND_COLOR,
         "tfjs_version": TFJS_VERSION,
