@@ -237,11 +237,15 @@ def test_async_prediction_configuration_model_and_cpu_fallback(packages):
         engine = _read(root, "Sources/TinyNet/TinyNetModelFile.swift")
         # iOS 17+: the async prediction (in the Sendable engine: MLModel is not Sendable); before: synchronous
         assert "if #available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *) {" in swift
-        assert "read = try await engine.prediction(input" in swift and "try engine.model.prediction(from: input)" in swift
+        assert "read = try await engine.prediction(input" in swift and "try engine.synchronousPrediction(input)" in swift
         assert "let output = try await model.prediction(from: input)" in engine
+        # the synchronous call sits in a synchronous function: in an async one it would resolve to the async
+        # overload (iOS 17+, needing await)
+        assert "func synchronousPrediction(_ input: MLFeatureProvider) throws -> MLFeatureProvider {\n" \
+               "        try model.prediction(from: input)\n" in engine
         assert "@available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *)" in engine
         # every model call goes through predict(_:topK:) (one place for the availability branch)
-        assert swift.count("prediction(from: ") == 1
+        assert swift.count("prediction(from: ") == 0 and engine.count("prediction(from: ") == 2
         assert "public static func load(configuration: MLModelConfiguration) async throws -> TinyNetClassifier" in swift
         assert "public nonisolated var model: MLModel {" in swift
         assert "public nonisolated var configuration: MLModelConfiguration {" in swift
