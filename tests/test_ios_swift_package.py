@@ -395,6 +395,10 @@ def test_readme_and_license_match_the_package(packages):
     assert "@MainActor @Observable final class Recognizer" in camera and "Task {" not in camera
     assert "guard claimed else { return }" in camera and ".bufferingNewest(1)" in camera
     assert "TinyNetFrame(sampleBuffer, orientation: .right)" in camera and "defer { camera.frameDone() }" in camera
+    # set up once (a second input raises an exception), a new stream per run, the camera stopped when it ends
+    assert "if session.inputs.isEmpty {" in camera and "session.canAddInput(input)" in camera
+    assert "for await frame in camera.frames() {" in camera and "session.stopRunning()" in camera
+    assert "continuation.onTermination = { [weak self] _ in self?.stop() }" in camera
     for kind in ("`Recognizer`: `@MainActor`", "`Camera`: `nonisolated`", "`TinyNetFrame` (this package): `Sendable`",
                  "`TinyNetClassifier` (this package): an `actor`"):
         assert kind in camera, kind
