@@ -192,10 +192,12 @@ def test_outputs_are_read_through_shaped_arrays_never_by_index(packages):
             assert swift_syntax.multiarray_subscripts(f.read_text(encoding="utf-8")) == [], f
         swift = _read(root, "Sources/TinyNet/TinyNetClassifier.swift")
         cases = swift_syntax.switch_cases(swift, "shaped", "array.dataType")
-        assert cases == {".float32": "MLShapedArray<Float>(array)", ".float16": "MLShapedArray<Float>(converting: array)",
+        assert cases == {".float32": "sameScalars(array)", ".float16": "MLShapedArray<Float>(converting: array)",
                          ".double": "MLShapedArray<Float>(converting: array)",
                          ".int32": "MLShapedArray<Float>(converting: array)"}, cases
         assert "outputs[name] = TinyNetOutput(shaped(array))" in swift
+        # the concrete MLShapedArray.init(_: MLMultiArray) is iOS 18+: reached through the protocol's (iOS 15)
+        assert "MLShapedArray<Float>(array)" not in swift and "Shaped: MLShapedArrayProtocol" in swift
         assert "public let outputs: [String: TinyNetOutput]" in swift and "public let shape: [Int]" in swift
         assert checks["swift-syntax"].status == PASS
     # an array model renders the input side: MultiArrays built from shaped arrays, Float16 converted by Core ML
@@ -235,11 +237,15 @@ def test_async_prediction_configuration_model_and_cpu_fallback(packages):
         engine = _read(root, "Sources/TinyNet/TinyNetModelFile.swift")
         # iOS 17+: the async prediction (in the Sendable engine: MLModel is not Sendable); before: synchronous
         assert "if #available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *) {" in swift
-        assert "read = try await engine.prediction(input" in swift and "try engine.model.prediction(from: input)" in swift
+        assert "read = try await engine.prediction(input" in swift and "try engine.synchronousPrediction(input)" in swift
         assert "let output = try await model.prediction(from: input)" in engine
+        # the synchronous call sits in a synchronous function: in an async one it would resolve to the async
+        # overload (iOS 17+, needing await)
+        assert "func synchronousPrediction(_ input: MLFeatureProvider) throws -> MLFeatureProvider {\n" \
+               "        try model.prediction(from: input)\n" in engine
         assert "@available(iOS 17.0, macOS 14.0, tvOS 17.0, visionOS 1.0, *)" in engine
         # every model call goes through predict(_:topK:) (one place for the availability branch)
-        assert swift.count("prediction(from: ") == 1
+        assert swift.count("prediction(from: ") == 0 and engine.count("prediction(from: ") == 2
         assert "public static func load(configuration: MLModelConfiguration) async throws -> TinyNetClassifier" in swift
         assert "public nonisolated var model: MLModel {" in swift
         assert "public nonisolated var configuration: MLModelConfiguration {" in swift
@@ -389,6 +395,10 @@ def test_readme_and_license_match_the_package(packages):
     assert "@MainActor @Observable final class Recognizer" in camera and "Task {" not in camera
     assert "guard claimed else { return }" in camera and ".bufferingNewest(1)" in camera
     assert "TinyNetFrame(sampleBuffer, orientation: .right)" in camera and "defer { camera.frameDone() }" in camera
+    # set up once (a second input raises an exception), a new stream per run, the camera stopped when it ends
+    assert "if session.inputs.isEmpty {" in camera and "session.canAddInput(input)" in camera
+    assert "for await frame in camera.frames() {" in camera and "session.stopRunning()" in camera
+    assert "continuation.onTermination = { [weak self] _ in self?.stop() }" in camera
     for kind in ("`Recognizer`: `@MainActor`", "`Camera`: `nonisolated`", "`TinyNetFrame` (this package): `Sendable`",
                  "`TinyNetClassifier` (this package): an `actor`"):
         assert kind in camera, kind
