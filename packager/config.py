@@ -320,8 +320,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         unsafe_deserialization=bool(getattr(args, "unsafe_deserialization", False)),
         bundle_samples=not getattr(args, "no_bundled_samples", False) and from_cfg("", "bundle_samples", True),
     )
-    check_out_against_inputs(out, [model, samples, labels_file, Path(args.config) if getattr(args, "config", None)
-                                   else None], force=spec.force)
+    check_out_against_inputs(out, [model, samples, labels_file, *label_files.values(),
+                                   Path(args.config) if getattr(args, "config", None) else None], force=spec.force)
     package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
     package = validate_android_package(package) if package else default_android_package(spec)
     runtime = getattr(args, "android_runtime", None) or from_cfg("android", "runtime", "bundled")
