@@ -280,3 +280,60 @@ def test_serve_ipv6_loopback_works_or_says_why(bundle):
         assert _get("::1", port, "evil.example", socket.AF_INET6).startswith(b"HTTP/1.0 403")
     finally:
         _stop(proc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messages: odd paths and settings say what is wrong, not "file not found" or a silent default
+
+
+def _build(models, tmp_path, *extra):
+    return run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",
+                   "--out", tmp_path / "dist", *extra, timeout=300)
+
+
+@pytest.mark.parametrize("which", ["folder", "stdin"])
+def test_config_that_is_a_folder_or_stdin_says_so(which, tmp_path, models):
+    config = tmp_path if which == "folder" else Path("/dev/stdin")
+    r = _build(models, tmp_path, "--config", config)
+    assert_refused(r, USAGE, str(config), "is a folder, not a file" if which == "folder" else "is not a regular file")
+    assert "not found" not in r.stderr
+
+
+def test_labels_from_a_device_say_so(tmp_path, models):
+    r = _build(models, tmp_path, "--labels", "/dev/zero")
+    assert_refused(r, INPUT, "/dev/zero", "is not a regular file (a device")
+    assert "not found" not in r.stderr
+
+
+def test_empty_out_is_an_error_not_dist(tmp_path, models):
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",
+                "--out", "", cwd=tmp_path, timeout=300)
+    assert_refused(r, USAGE, "--out is empty")
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("where", ["config", "flag"])
+def test_empty_targets_is_an_error_not_all_three(where, tmp_path, models):
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text("targets = []\n")
+    extra = ["--config", cfg] if where == "config" else ["--targets", ""]
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--out", tmp_path / "dist",
+                *extra, timeout=300)
+    assert_refused(r, USAGE, "is empty: no target to build")
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("mode", ["fp16", "dynamic", "fp32"])
+def test_int8_io_with_a_float_mode_is_refused(mode, tmp_path, models):
+    r = _build(models, tmp_path, "--int8-io", "--quantize", f"android={mode}")
+    assert_refused(r, USAGE, "--int8-io", f"android is quantized {mode}", "ignored")
+    assert not (tmp_path / "dist").exists()
+
+
+def test_symlink_loop_names_the_loop(tmp_path, models):
+    (tmp_path / "a.keras").symlink_to(tmp_path / "b.keras")
+    (tmp_path / "b.keras").symlink_to(tmp_path / "a.keras")
+    r = run_cli("build", tmp_path / "a.keras", "--samples", models["features_npy"], "--targets", "android",
+                "--out", tmp_path / "dist", timeout=300)
+    assert_refused(r, INPUT, "symbolic link loop", "a.keras -> ", "b.keras")
+    assert "model not found" not in r.stderr
