@@ -7,6 +7,11 @@ tf.js runtime and the versions of the converters and runtimes. Each entry holds 
 hashes of its files (``manifest.json``), checked on every lookup: a damaged entry is dropped and rebuilt. Only clean builds are stored (exit code 0,
 no SKIPPED check: a tool installed later must get its chance to run). ``--no-cache`` or
 ``PACKAGER_NO_CACHE=1`` turns it off; ``PACKAGER_CACHE_DIR`` moves it (default ~/.cache/packager).
+
+The cache folder may hold other things (``PACKAGER_CACHE_DIR`` pointing at a project folder): packager only ever
+deletes what it wrote itself, an entry (or a ``.store-*`` folder of a store in progress) that holds ``ENTRY_MARKER``,
+a regular file written first thing when the entry was created, and whose name is one packager gives (a 32-digit hex
+key). Any other file or folder there is left alone: not pruned, not replaced, not deleted when it looks damaged.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +30,9 @@ from packager.version import __version__
 PACKAGE_DIR = Path(__file__).resolve().parent
 MAX_ENTRIES = 8
 MANIFEST = "manifest.json"
+ENTRY_MARKER = ".packager-cache-entry"
+ENTRY_MARKER_TEXT = "A build cache entry written by packager; packager may delete this folder as a whole.\n"
+_KEY = re.compile(r"^[0-9a-f]{32}$")
 LIBRARIES = ("tensorflow", "keras", "tf_keras", "tensorflowjs", "coremltools", "ai-edge-litert", "numpy", "pillow",
              "jinja2")
 
@@ -135,10 +144,22 @@ def _intact(entry: Path) -> bool:
         return False
 
 
+def owned(entry: Path, *, store: bool = False) -> bool:
+    """A folder packager wrote into the cache: a real folder (no symlink) named like one (a key, or ``.store-*``)
+    holding ENTRY_MARKER as a regular file. Only such folders are ever deleted."""
+    name_ok = entry.name.startswith(".store-") if store else bool(_KEY.match(entry.name))
+    marker = entry / ENTRY_MARKER
+    try:
+        return (name_ok and entry.is_dir() and not entry.is_symlink() and marker.is_file()
+                and not marker.is_symlink())
+    except OSError:
+        return False
+
+
 def lookup(key: str) -> Path | None:
     root = cache_root()
     entry = root / key if root else None
-    if not entry or not entry.is_dir():
+    if not entry or not entry.is_dir() or not owned(entry):  # a folder packager did not write is not an entry
         return None
     if not _intact(entry):  # damaged (or written by an older packager): dropped, the build runs again
         shutil.rmtree(entry, ignore_errors=True)
@@ -157,16 +178,16 @@ def store(key: str, out: Path, report) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".store-", dir=root))
+        (tmp / ENTRY_MARKER).write_text(ENTRY_MARKER_TEXT, encoding="utf-8")
         shutil.copytree(out, tmp / "out")
         (tmp / MANIFEST).write_text(json.dumps(_manifest(tmp / "out"), sort_keys=True), encoding="utf-8")
         final = root / key
-        if final.exists():
-            if _intact(final):  # a concurrent build stored the same thing
+        if final.exists() or final.is_symlink():
+            if not owned(final) or _intact(final):  # not packager's: left alone; or a concurrent build stored it
                 return
             shutil.rmtree(final)
         os.replace(tmp, final)
-        entries = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
+        entries = sorted((p for p in root.iterdir() if owned(p)), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in entries[MAX_ENTRIES:]:
             shutil.rmtree(old, ignore_errors=True)
         _remove_orphans(root)
@@ -181,13 +202,14 @@ ORPHAN_AGE = 3600  # seconds: a store in progress takes far less
 
 
 def _remove_orphans(root: Path) -> None:
-    """``.store-*`` folders of stores that died (killed, disk full) and are older than ORPHAN_AGE."""
+    """``.store-*`` folders of stores that died (killed, disk full), older than ORPHAN_AGE and holding
+    ENTRY_MARKER (a ``.store-*`` folder packager did not write is left alone)."""
     import time
 
     now = time.time()
     for p in root.glob(".store-*"):
         try:
-            if now - p.stat().st_mtime > ORPHAN_AGE:
+            if owned(p, store=True) and now - p.stat().st_mtime > ORPHAN_AGE:
                 shutil.rmtree(p, ignore_errors=True)
         except OSError:
             pass

@@ -11,6 +11,7 @@ from packager.errors import UsageError
 from packager.kinds import KINDS
 from packager.labels import read_labels
 from packager.outdir import check_out_against_inputs
+from packager.paths import check_input_path
 from packager.spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
 from packager.targets import MODES, check_mode, check_target_name, did_you_mean
 from packager.values import (
@@ -42,8 +43,7 @@ OUTPUT_KEYS = ("kind",)
 
 
 def read_toml(path: Path) -> dict:
-    if not path.is_file():
-        raise UsageError(f"config file not found: {path}", where=str(path), hint="check --config")
+    check_input_path(path, "config file", "--config takes a packager.toml file", error=UsageError, folder=False)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
@@ -189,6 +189,18 @@ def image_preprocessing(args, cfg_crop, cfg_background, cfg_max_diff) -> dict:
     return {"crop": crop, "background": rgb, "max_abs_diff": max_diff}
 
 
+def check_int8_io(int8_io: bool, targets: tuple[str, ...], quant: dict) -> None:
+    """--int8-io / [android] int8_io changes the int8 model's input and output tensors only: with android not
+    built, or built in a mode without integer I/O, it would be silently ignored."""
+    if not int8_io:
+        return
+    mode = quant.get("android", "auto")
+    if "android" not in targets or mode not in ("int8", "auto"):
+        why = "android is not among the targets" if "android" not in targets else f"android is quantized {mode}"
+        raise UsageError(f"--int8-io ([android] int8_io) applies to android int8 only, and {why}: it would be ignored",
+                         hint="drop --int8-io, or add --quantize android=int8 (or auto, which may choose int8)")
+
+
 def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     """Merge packager.toml (``args.config``) and CLI flags into a PackageSpec."""
     cfg: dict = {}
@@ -219,14 +231,24 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         cfg_dir / cfg_labels if isinstance(cfg_labels, str) else None)
     label_files = {k: cfg_dir / v for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
     label_files.update({k: Path(v) for k, v in named_labels.items()})
+    for flag, value in (("--out", getattr(args, "out", None)), ("out in packager.toml", from_cfg("", "out"))):
+        if value is not None and not str(value).strip():
+            raise UsageError(f"{flag} is empty", where=str(getattr(args, "config", "") or "") or None,
+                             hint="give the output folder, e.g. --out dist (or leave --out out for dist/)")
     out = Path(args.out) if getattr(args, "out", None) else (cfg_path_value("out") or Path("dist"))
 
-    targets_value = getattr(args, "targets", None) or from_cfg("", "targets") or list(MODES)
+    targets_value = getattr(args, "targets", None)
+    if targets_value is None:
+        targets_value = from_cfg("", "targets")
+    if targets_value is None:
+        targets_value = list(MODES)
     if isinstance(targets_value, str):
         targets_value = [t.strip() for t in targets_value.split(",") if t.strip()]
     targets = tuple(dict.fromkeys(check_target_name(str(t)) for t in targets_value))
     if not targets:
-        raise UsageError("--targets is empty", hint="e.g. --targets android,web")
+        raise UsageError("--targets / targets in packager.toml is empty: no target to build",
+                         where=str(getattr(args, "config", "") or "") or None,
+                         hint=f"name at least one of {', '.join(MODES)} (leave it out to build all of them)")
 
     color = getattr(args, "color", None) or from_cfg("preprocessing", "color", "rgb")
     if color not in COLOR_MODES:
@@ -266,6 +288,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         target = check_target_name(target)  # before the mode: an unknown target has no modes
         quant[target] = check_mode(target, mode)
 
+    check_int8_io(bool(getattr(args, "int8_io", False) or from_cfg("android", "int8_io", False)), targets, quant)
     labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
     output_labels = {k: read_labels(p) for k, p in label_files.items()}
     output_kinds = {k: t["kind"] for k, t in cfg.get("outputs", {}).items() if "kind" in t}
@@ -320,8 +343,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         unsafe_deserialization=bool(getattr(args, "unsafe_deserialization", False)),
         bundle_samples=not getattr(args, "no_bundled_samples", False) and from_cfg("", "bundle_samples", True),
     )
-    check_out_against_inputs(out, [model, samples, labels_file, Path(args.config) if getattr(args, "config", None)
-                                   else None], force=spec.force)
+    check_out_against_inputs(out, [model, samples, labels_file, *label_files.values(),
+                                   Path(args.config) if getattr(args, "config", None) else None], force=spec.force)
     package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
     package = validate_android_package(package) if package else default_android_package(spec)
     runtime = getattr(args, "android_runtime", None) or from_cfg("android", "runtime", "bundled")

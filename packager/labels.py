@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from packager.errors import InputError, UsageError
+from packager.paths import check_input_path
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
-    if not path.is_file():
-        raise InputError(f"labels file not found: {path}", where=str(path), hint="--labels takes a text file, one label per line")
+    check_input_path(path, "labels file", "--labels takes a text file, one label per line", folder=False)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from packager.errors import InputError
+from packager.paths import check_input_path
 from packager.spec import PackageSpec, TensorSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -72,12 +73,7 @@ def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
 
 def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
     path = spec.samples
-    if not path.exists():
-        raise InputError(f"sample set not found: {path}", where=str(path),
-                         hint="--samples takes a folder of images or a .npy/.npz file")
-    if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end
-        raise InputError(f"the sample path is not a regular file or folder: {path}", where=str(path),
-                         hint="--samples takes a folder of images or a .npy/.npz file")
+    check_input_path(path, "sample set", "--samples takes a folder of images or a .npy/.npz file")
     for i in inputs:
         if i.dtype in ("string", "variant", "resource"):
             raise InputError(f"model input {i.name!r} takes {i.dtype} tensors; packager packages models with "

@@ -21,6 +21,7 @@ from packager.frameworks import import_tensorflow
 from packager.frozen_graph import export_frozen_graph
 from packager.graph_safety import check_saved_model
 from packager.keras_loading import load_keras
+from packager.paths import check_input_path
 from packager.spec import PackageSpec, TensorSpec
 
 if TYPE_CHECKING:
@@ -34,11 +35,8 @@ def natural_key(name: str) -> list:
 
 
 def detect_format(path: Path) -> str:
-    if not path.exists():
-        raise InputError(f"model not found: {path}", where=str(path), hint="check the path to the model file or folder")
-    if not path.is_dir() and not path.is_file():  # a FIFO or device would block or never end
-        raise InputError(f"the model path is not a regular file or folder: {path}", where=str(path),
-                         hint="pass a .keras/.h5 file, a SavedModel folder, or a frozen graph .pb")
+    check_input_path(path, "model", "check the path: pass a .keras/.h5 file, a SavedModel folder, or a frozen "
+                                    "graph .pb")  # missing, a link loop, a FIFO or device (would block)
     if path.is_dir():
         if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
             return "saved_model"

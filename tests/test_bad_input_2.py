@@ -631,6 +631,7 @@ def test_orphaned_store_folders_are_removed_by_the_next_store(tmp_path, models):
     for d in (old, fresh):
         (d / "out").mkdir(parents=True)
         (d / "out" / "model.tflite").write_bytes(b"x" * 1024)
+        (d / ".packager-cache-entry").write_text("x")  # written first thing by every store
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
     r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",

@@ -13,8 +13,10 @@ import email.utils
 import gzip
 import http.server
 import io
+import ipaddress
 import os
 import re
+import socket
 import socketserver
 import threading
 import urllib.parse
@@ -71,6 +73,17 @@ COMPRESSIBLE = frozenset({".html", ".js", ".mjs", ".css", ".json", ".webmanifest
 # Names a loopback server answers to: another Host header is a page on a foreign name that resolves to 127.0.0.1
 # (DNS rebinding), refused so that it cannot read the bundle.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (any of 127.0.0.0/8, ``::1``, bracketed or not)."""
+    host = host.strip().lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host).is_loopback
+    except ValueError:
+        return False
 IDLE_TIMEOUT_S = 30  # a connection that sends nothing this long is closed (no thread held forever)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -94,7 +107,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if not host:
             return True  # HTTP/1.0 without Host: no name to rebind
         name = host.split("]")[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
-        return name in LOOPBACK_HOSTS
+        return name in LOOPBACK_HOSTS or is_loopback(name)
 
     def __init__(self, *args, directory: str, quiet: bool, prefix: str = "/", headers: dict | None = None,
                  owner: StaticServer | None = None, **kwargs):
@@ -250,6 +263,10 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 # Headers of a cross-origin-isolated host (SharedArrayBuffer allowed: tf.js' wasm backend may start threads).
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 
@@ -270,7 +287,7 @@ class StaticServer:
         self.prefix = prefix
         self.headers = dict(headers or {})
         self.compress = compress
-        self.any_host = host not in ("127.0.0.1", "localhost", "::1")  # listening beyond loopback: by request
+        self.any_host = not is_loopback(host)  # listening beyond loopback: by request
         self.bytes_sent = 0
         self._lock = threading.Lock()
         self.host = host
@@ -303,7 +320,8 @@ class StaticServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.prefix}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.prefix}"
 
     def bind(self) -> StaticServer:
         """Bind the socket (so ``url`` is known) without serving yet."""
@@ -312,7 +330,7 @@ class StaticServer:
                 return _Handler(*args, directory=str(self.root), quiet=self.quiet, prefix=self.prefix,
                                 headers=self.headers, owner=self, **kwargs)
 
-            self._httpd = _Server((self.host, self._port), handler)
+            self._httpd = (_Server6 if ":" in self.host else _Server)((self.host, self._port), handler)
         return self
 
     def start(self) -> StaticServer:
