@@ -286,17 +286,26 @@ def test_rebuilt_bundle_replaces_the_old_cache(image_case, tmp_path):
         page = context.new_page()
         page.goto(server.url)
         page.evaluate("() => window.packager.ready")
-        assert web._service_worker_state(page)["cache"].endswith(":" + first)
+        assert web._service_worker_state(page)["cache"].endswith(":files")
         target.render(spec.with_(name="Renamed"), source, art, samples, reference, out)
         second = web._content_hash(out)
         assert second != first
+        # one cache, holding exactly the new bundle's revisions once the new service worker is active
+        line = next(li for li in (out / "sw.js").read_text().splitlines() if li.startswith("const REVISIONS = "))
+        revisions = json.loads(line.removeprefix("const REVISIONS = ").rstrip(";"))
+        line = next(li for li in (out / "sw.js").read_text().splitlines() if li.startswith("const ON_DEMAND = "))
+        on_demand = json.loads(line.removeprefix("const ON_DEMAND = ").rstrip(";"))  # cached when first fetched
+        wanted = sorted(server.url + ("" if url == "./" else url) + "?__rev=" + rev for url, rev in revisions.items()
+                        if url not in on_demand)
         page.evaluate("() => navigator.serviceWorker.getRegistration().then((r) => r.update())")
         deadline = time.monotonic() + 30
         while True:
             keys = page.evaluate("() => caches.keys()")
-            if len(keys) == 1 and keys[0].endswith(":" + second):
+            cached = page.evaluate("async (k) => (await (await caches.open(k)).keys()).map((r) => r.url).sort()",
+                                   keys[0]) if len(keys) == 1 else None
+            if cached == wanted:
                 break
-            assert time.monotonic() < deadline, keys
+            assert time.monotonic() < deadline, (keys, sorted(set(cached or []) ^ set(wanted)))
             time.sleep(0.2)
         page.wait_for_selector("#update", state="visible", timeout=10_000)  # "a new version: reload"
         page.locator("#update-reload").click()

@@ -47,6 +47,7 @@ newReady();
 function setStatus(text, kind) {
   const el = $("status");
   el.textContent = text;
+  lastAnnounced = text;
   el.className = "status" + (kind ? " " + kind : "");
 }
 
@@ -58,7 +59,6 @@ function show(r, live) {
   const top = showResult(r, model.metadata, model.backend);
   const text = !top ? "Done: outputs shown below." : live ? "Live: " + top.label : "Result: " + top.label + ", " + top.shown;
   if (!live || text !== lastAnnounced) setStatus(text, "ok");
-  lastAnnounced = text;
   if (!live) $("result-section").scrollIntoView({ block: "nearest" });
 }
 
@@ -135,7 +135,9 @@ async function run(task, options = {}) {
   try {
     await ready;
     if (!options.live) setStatus("Running\u2026", "");
-    show(await task(), options.live);
+    const r = await task();
+    if (options.live && options.stillLive && !options.stillLive()) return;  // live mode ended meanwhile
+    show(r, options.live);
   } catch (e) {
     clearResult();
     showError();
@@ -158,13 +160,13 @@ function buildSampleStrip() {
     if (sample.image) {
       const img = document.createElement("img");
       img.src = sample.image;
-      img.alt = "Sample " + (i + 1);
+      img.alt = sample.label || "Sample " + (i + 1);
       img.width = 64;
       img.height = 64;
       button.appendChild(img);
       button.addEventListener("click", () => { selectSample(button); run(() => api.predictImage(img)); });
     } else {
-      button.textContent = "Sample " + (i + 1);
+      button.textContent = sample.label || "Sample " + (i + 1);
       button.addEventListener("click", () => {
         selectSample(button);
         run(async () => {

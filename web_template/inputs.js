@@ -62,26 +62,28 @@ function wireCamera(page) {
   }
 
   function setLive(on) {
+    const was = live;
     live = on && stream !== null;
     liveButton.setAttribute("aria-pressed", String(live));
     if (live) liveLoop();
+    else if (was) page.setStatus("Live mode stopped.", "");  // the status no longer says "Live: ..."
   }
 
   async function liveLoop() {
     while (live && stream) {
-      await page.run(predictFrame, { live: true });
+      await page.run(predictFrame, { live: true, stillLive: () => live && stream !== null });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
   function stop() {
     setLive(false);
+    if (stream) page.setStatus("Camera stopped.", "");
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
     video.srcObject = null;
     video.hidden = captureButton.hidden = liveButton.hidden = true;
     cameraButton.textContent = "Start the camera";
-    cameraButton.setAttribute("aria-pressed", "false");
   }
 
   async function start() {
@@ -90,7 +92,6 @@ function wireCamera(page) {
       video.srcObject = stream;
       video.hidden = captureButton.hidden = liveButton.hidden = false;
       cameraButton.textContent = "Stop the camera";
-      cameraButton.setAttribute("aria-pressed", "true");
       await video.play();
     } catch (e) {
       stop();

@@ -20,6 +20,12 @@ const LUMA = [0.299, 0.587, 0.114];
  * (colorSpaceConversion "none"), and alpha is left unpremultiplied until drawn.
  */
 export async function decodeImage(source) {
+  return bitmapPixels(await decodeBitmap(source));
+}
+
+/** The first half of decodeImage: the source decoded into an ImageBitmap (the same options), size-checked. The
+ * caller owns it (close() it, or give it to bitmapPixels). */
+export async function decodeBitmap(source) {
   refuseHuge(typeof Blob !== "undefined" && source instanceof Blob ? await encodedSize(source) : {
     width: source.naturalWidth || source.videoWidth || source.width, height: source.naturalHeight ||
       source.videoHeight || source.height });
@@ -30,6 +36,16 @@ export async function decodeImage(source) {
   });
   try {
     refuseHuge(bitmap);
+  } catch (e) {
+    if (bitmap.close) bitmap.close();
+    throw e;
+  }
+  return bitmap;
+}
+
+/** The second half of decodeImage: a bitmap from decodeBitmap -> its pixels; closes the bitmap. */
+export function bitmapPixels(bitmap) {
+  try {
     return readPixels(bitmap);
   } finally {
     if (bitmap.close) bitmap.close();

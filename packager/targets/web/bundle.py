@@ -157,17 +157,19 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     if not spec.bundle_samples:
         pass  # --no-bundled-samples: no sample image, samples.json or tensor; the page shows no sample strip
     elif geom is not None:
+        names = [Path(p).name for p in getattr(samples, "image_paths", None) or []]
         for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
             rel = f"{samples_dir}/sample_{i:02d}.png"
             (outdir / rel).write_bytes(_png_bytes(rgb))
-            bundled.append({"image": rel})
+            bundled.append({"image": rel, "label": f"Sample {i + 1}: {names[i]}" if i < len(names) else
+                            f"Sample image {i + 1}"})
     else:
         rows = []
         for i, sample in enumerate(samples):
             if i >= MAX_BUNDLED_SAMPLES:
                 break
             rows.append(b64_sample(dict(sorted(sample.items()))))
-            bundled.append({})
+            bundled.append({"label": f"Sample input {i + 1}"})
         samples_url = f"{samples_dir}/samples.json"
         (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
 
@@ -235,24 +237,35 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         "content_hash": "",
         "precache": [],
         "on_demand": [],
+        "revisions": {},
         "paths": {},
     }
     render_tree(template_dir("web"), outdir, context)
 
-    # The service worker last: its cache name is the hash of every other file; it precaches what the page needs.
-    sw_name = manifest["service_worker"].removesuffix(".j2")
+    content_hash, precache = write_service_worker(outdir, manifest["service_worker"], runtime_dir, context)
+    return {**metadata, **page, "content_hash": content_hash, "precache": precache}
+
+
+def write_service_worker(outdir: Path, template: str, runtime_dir: str, context: dict) -> tuple[str, list[str]]:
+    """The service worker, last: it precaches what the page needs, each file under its own content hash, and
+    carries the hash of every other file (a changed file changes sw.js). Returns (that hash, the precache list)."""
+    sw_name = template.removesuffix(".j2")
     files = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file())
     files = [f for f in files if f != sw_name]
     digest = hashlib.sha256()
+    file_hashes = {rel: hashlib.sha256((outdir / rel).read_bytes()).digest() for rel in files}
     for rel in files:
-        digest.update(rel.encode() + b"\0" + hashlib.sha256((outdir / rel).read_bytes()).digest())
+        digest.update(rel.encode() + b"\0" + file_hashes[rel])
     content_hash = digest.hexdigest()[:16]
     on_demand = [f"{runtime_dir}/{name}" for name in ON_DEMAND]
     precache = ["./", *(f for f in files if f not in on_demand and f not in NOT_PRECACHED)]
-    context.update(content_hash=content_hash, precache=precache, on_demand=on_demand)
-    sw_text = render_string((template_dir("web") / manifest["service_worker"]).read_text(encoding="utf-8"), context)
+    # Each cached file's own revision (its content hash): a new deployment fetches only the files that changed.
+    revisions = {url: file_hashes["index.html" if url == "./" else url].hex()[:16] for url in [*precache, *on_demand]
+                 if (url == "./" and "index.html" in file_hashes) or url in file_hashes}
+    context.update(content_hash=content_hash, precache=precache, on_demand=on_demand, revisions=revisions)
+    sw_text = render_string((template_dir("web") / template).read_text(encoding="utf-8"), context)
     (outdir / sw_name).write_text(sw_text, encoding="utf-8", newline="\n")
-    return {**metadata, **page, "content_hash": content_hash, "precache": precache}
+    return content_hash, precache
 
 
 def bundled_note(config: dict) -> str:

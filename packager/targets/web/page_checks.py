@@ -89,7 +89,7 @@ def online_checks(session: PageSession, server, spec, source, samples, outdir: P
     sw = _service_worker_state(session.page)
     config_precache = _precache_list(outdir)
     ok = (sw["state"] == "activated" and sw["controlled"] and sw["cache"] is not None
-          and sw["cache"].endswith(":" + _content_hash(outdir)) and sw["entries"] == len(config_precache))
+          and sw["cache"].endswith(":files") and sw["entries"] == len(config_precache))
     checks.append(Check(
         "service_worker", PASS if ok else FAIL,
         f"state {sw['state']}, controlling: {sw['controlled']}, cache "
@@ -152,8 +152,8 @@ def _precache_list(outdir: Path) -> list[str]:
 
 def _content_hash(outdir: Path) -> str:
     text = (outdir / "sw.js").read_text(encoding="utf-8")
-    line = next(li for li in text.splitlines() if li.startswith("const CACHE = CACHE_PREFIX + "))
-    return json.loads(line.removeprefix("const CACHE = CACHE_PREFIX + ").rstrip(";"))
+    line = next(li for li in text.splitlines() if li.startswith("const BUNDLE = "))
+    return json.loads(line.removeprefix("const BUNDLE = ").split(";")[0])
 
 
 def _service_worker_state(page) -> dict:
