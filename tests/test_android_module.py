@@ -202,7 +202,7 @@ def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
         assert checks[name].seconds is not None
     assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
-    assert "README.md's 1 Kotlin code blocks" in checks["kotlin-compiles"].detail
+    assert "README.md's 2 Kotlin code blocks" in checks["kotlin-compiles"].detail
     assert "its 1 Java code blocks" in checks["kotlin-compiles"].detail
     assert "through the Kotlin preprocessing" in checks["jni-runs-shipped-model"].detail
 
@@ -376,10 +376,10 @@ def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
     readme = out / "README.md"
-    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "java"]
+    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "kotlin", "java"]
     text = readme.read_text(encoding="utf-8")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
-    for n, (good, bad) in enumerate([(".create(context)", ".creat(context)"), ("createAsync(", "createAsynk(")], 1):
+    for n, (good, bad) in [(1, (".create(context)", ".creat(context)")), (3, ("createAsync(", "createAsynk("))]:
         assert good in text
         readme.write_text(text.replace(good, bad), encoding="utf-8")
         kotlin = am.compile_code(ctx, out, tmp_path / f"work{n}").checks[0]

@@ -60,6 +60,10 @@ dependencies {
     // resolves the C API in it when the first model loads.
     implementation("com.google.ai.edge.litert:litert:2.3.0")
 
+    // CameraX, for classify(ImageProxy) (TinyNetQCamera.kt) only: compileOnly, so the app brings its own
+    // camera-core (1.3 or newer: ImageProxy.toBitmap()) and an app without CameraX does not get it.
+    compileOnly("androidx.camera:camera-core:1.3.4")
+
     // The instrumented test with golden samples (./gradlew :tiny_net_q:connectedAndroidTest).
     androidTestImplementation("androidx.test.ext:junit:1.2.1")
     androidTestImplementation("androidx.test:runner:1.6.2")
