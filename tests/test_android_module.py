@@ -162,7 +162,9 @@ def test_module_layout_and_hostile_labels(tiny, tmp_path):
     assert not (out / "src/main/assets/model.tflite").exists()  # nothing at the asset root, where apps collide
     gradle = (out / "build.gradle.kts").read_text()
     assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
-    assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
+    assert 'noCompress += "tflite"' in gradle
+    assert f'implementation("{am.RUNTIME["artifact"]}") {{\n        version {{ strictly("{am.RUNTIME["version"]}") }}' \
+        in gradle
     cmake = (out / "CMakeLists.txt").read_text()
     assert "src/main/cpp/model_runner_litert.cc" in cmake and "tensorflowlite_jni_gms_client" not in cmake  # bundled
     kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")

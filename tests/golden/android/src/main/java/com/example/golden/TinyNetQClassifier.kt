@@ -47,7 +47,14 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
-        handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
+        val created = TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads)
+        try {
+            TinyNetQNative.checkRuntime(created) // the runtime reads the model as the verified one did
+        } catch (e: IllegalStateException) {
+            TinyNetQNative.close(created)
+            throw e
+        }
+        handle.set(created)
     }
 
     /** Shapes of the model's inputs and outputs (batch first). */
