@@ -357,7 +357,11 @@ def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
     classes = tmp_path / "classes"
-    res = kotlinc_server.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
+    from packager.targets.android.host.stubs import write_camerax_stub_jar
+
+    write_camerax_stub_jar(tmp_path / "camerax-stubs.jar")  # the module's camera entry point compiles against it
+    res = kotlinc_server.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes,
+                                        (tmp_path / "camerax-stubs.jar",))
     assert res.returncode == 0, res.output
     (tmp_path / "TopIndicesProbe.java").write_text(TOP_INDICES_JAVA, encoding="utf-8")
     tools = host.java_tools()
