@@ -1,9 +1,11 @@
 """One target's build: convert (every mode ``--quantize auto`` tries, by its ladder), validate, render, then its
 checks in the background (``build_target``); ``finish`` waits for it, going on with auto's ladder when the mode it
-took ahead missed the gates (``Retry``)."""
+took ahead missed the gates, or when the mode it kept failed a check that runs the shipped model on the device's
+own runtime (the target's ``device_checks``: Android's native host run) (``Retry``)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import shutil
 import time
@@ -27,8 +29,9 @@ MIN_CALIBRATION_SAMPLES = 16
 
 @dataclasses.dataclass
 class Retry:
-    """What a speculative ``--quantize auto`` build of a target resolves to when its first mode, validated with the
-    checks in the background, missed the gates: the build goes on from the next mode (``finish``)."""
+    """What a ``--quantize auto`` build of a target resolves to when its first mode, validated with the checks in
+    the background, missed the gates, or when the mode it kept failed a device check: the build goes on from the next
+    mode (``finish``; ``kwargs`` may set where: ``start``, the modes to ``skip``)."""
 
     tries: list
     args: tuple
@@ -39,20 +42,21 @@ def finish(future: Future) -> TargetResult:
     """The TargetResult of ``build_target``'s Future; a Retry goes on with the next modes, here."""
     result = future.result()
     while isinstance(result, Retry):
-        result = build_target(*result.args, **{**result.kwargs, "start": len(result.tries),
-                                               "earlier": result.tries}).result()
+        result = build_target(*result.args, **{"start": len(result.tries), "earlier": result.tries,
+                                               **result.kwargs}).result()
     return result
 
 
 def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSet, reference: dict,
                  workdir: Path, staging: Path, progress: Progress, background: Executor,
                  prepared: Future | None = None, low_memory: bool = False, start: int = 0,
-                 earlier: list | None = None) -> Future:
+                 earlier: list | None = None, skip: tuple = (), validated: dict | None = None) -> Future:
     """Convert, validate and render ``name`` here; its checks are submitted to ``background``. ``prepared`` is
     the Future of the target's ``prepare``, handed to its checks. Returns a Future of the finished TargetResult,
     or of a Retry (``finish`` resolves both). ``low_memory``: what the converter held is handed back to the system
     before the target's checks start. ``start``, ``earlier``: where ``--quantize auto``'s ladder goes on, and the
-    modes it tried before."""
+    modes it tried before; ``skip``: modes whose shipped model failed a device check (never kept again);
+    ``validated``: {mode: (result, artifact, stop)} of the modes validated before, not converted or validated again."""
     call = ((name, spec, source, samples, reference, workdir, staging, progress, background),
             {"prepared": prepared, "low_memory": low_memory})
     requested = spec.quantization.get(name, "")
@@ -66,6 +70,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     tdir = workdir / name
     tdir.mkdir(parents=True, exist_ok=True)
     artifacts: dict = {}
+    validated = {} if validated is None else validated
     result = artifact = None
     tries = list(earlier or [])
     # One mode asked for, and a target that can: its predictions run in the background with its checks,
@@ -77,6 +82,9 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     combined = can_combine and (len(modes) == 1 or speculative)
 
     def attempt(mode: str):
+        if mode in validated:  # validated before a device check failed another mode: as it was
+            result, artifact, stop = validated[mode]
+            return copy.deepcopy(result), artifact, stop
         result, artifact = convert_mode(name, target, mode, spec, source, tdir, artifacts, progress)
         if len(modes) > 1:  # auto: every mode by the gates of its smallest
             result.gates = auto_gates(name, modes[0], mode, spec.tolerances)
@@ -92,6 +100,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             stop = fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
                       "metrics": result.metrics})
+        if not combined:
+            validated[mode] = (copy.deepcopy(result), artifact, stop)
         return result, artifact, stop
 
     def stopped(result, mode: str, stop: str) -> None:
@@ -100,6 +110,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         progress.info(f"    {name}: auto quantization stops at {mode}: {stop}")
 
     for mode in modes[start:]:
+        if mode in skip:
+            continue
         result, artifact, stop = attempt(mode)
         if speculative and artifact is not None:  # validated with its checks, in the background
             break
@@ -107,6 +119,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             speculative = combined = False
         if result.status == PASS:
             for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
+                if rival in skip:
+                    continue
                 r2, a2, _ = attempt(rival)
                 if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
                     result, artifact = r2, a2
@@ -164,6 +178,10 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
                 result.checks.extend(target.checks(spec, source, artifact, samples, reference, outdir))
             except Exception as e:
                 _record_crash(result, f"checking {name}", e, progress)
+        retry = _device_retry(result, target, modes, tries, skip, validated, outdir, progress) \
+            if requested == "auto" else None
+        if retry is not None:
+            return Retry(tries, call[0], {**call[1], **retry})
         failed = [c.name for c in result.checks if c.status == FAIL and c.name != "predictions"]
         if failed and result.status != FAIL:
             result.status = FAIL
@@ -173,6 +191,34 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
 
     progress.info(f"    {name}: {'validation and checks' if combined else 'checks'} queued (they run in the background)")
     return background.submit(run_checks)
+
+
+def _device_retry(result: TargetResult, target, modes: tuple, tries: list, skip: tuple, validated: dict,
+                  outdir: Path, progress: Progress) -> dict | None:
+    """Under auto: when the kept mode passed validation but a check that runs its shipped model on the device's
+    runtime failed (``target.device_checks``), its try is recorded as failed, with why, and the build goes on with
+    the ladder without it: the keyword arguments of that ``build_target`` (None: no device check failed, or no
+    mode is left that may pass)."""
+    failed = [c for c in result.checks if c.status == FAIL and c.name in getattr(target, "device_checks", ())]
+    if not failed:
+        return None
+    mode = result.quantization
+    why = "; ".join(f"{c.name}: " + (c.detail or "").strip().splitlines()[0][:300] if c.detail else c.name
+                    for c in failed)
+    for entry in reversed(tries):
+        if entry["mode"] == mode:
+            entry.update(status=FAIL, reason=_join(entry.get("reason"),
+                                                   f"passed validation, but the shipped model failed on the device "
+                                                   f"runtime ({why})"), device_check=FAIL)
+            break
+    skip = (*skip, mode)
+    left = [m for m in modes if m not in skip and (m not in validated or validated[m][0].status == PASS)]
+    if not left:
+        return None
+    progress.info(f"    {result.target}: auto quantization: {mode} failed {', '.join(c.name for c in failed)}; "
+                  f"going on with {', '.join(left)}")
+    shutil.rmtree(outdir, ignore_errors=True)  # rendered again from the mode kept next
+    return {"start": 0, "skip": skip, "validated": validated}
 
 
 def _done(result: TargetResult) -> Future:

@@ -162,7 +162,9 @@ def test_module_layout_and_hostile_labels(tiny, tmp_path):
     assert not (out / "src/main/assets/model.tflite").exists()  # nothing at the asset root, where apps collide
     gradle = (out / "build.gradle.kts").read_text()
     assert 'namespace = "com.example.tiny_net_q"' in gradle and "minSdk = 24" in gradle
-    assert 'noCompress += "tflite"' in gradle and am.RUNTIME["coordinates"] in gradle
+    assert 'noCompress += "tflite"' in gradle
+    assert f'implementation("{am.RUNTIME["artifact"]}") {{\n        version {{ strictly("{am.RUNTIME["version"]}") }}' \
+        in gradle
     cmake = (out / "CMakeLists.txt").read_text()
     assert "src/main/cpp/model_runner_litert.cc" in cmake and "tensorflowlite_jni_gms_client" not in cmake  # bundled
     kt = (out / "src/main/java/com/example/tiny_net_q/TinyNetQClassifier.kt").read_text(encoding="utf-8")
@@ -202,7 +204,7 @@ def test_checks_pass_on_the_rendered_module(tiny, tmp_path):
         assert checks[name].status == PASS, f"{name}: {checks[name].detail}"
         assert checks[name].seconds is not None
     assert checks["gradle-build"].status == UNVERIFIED and "Gradle" in checks["gradle-build"].detail
-    assert "README.md's 1 Kotlin code blocks" in checks["kotlin-compiles"].detail
+    assert "README.md's 2 Kotlin code blocks" in checks["kotlin-compiles"].detail
     assert "its 1 Java code blocks" in checks["kotlin-compiles"].detail
     assert "through the Kotlin preprocessing" in checks["jni-runs-shipped-model"].detail
 
@@ -355,7 +357,11 @@ def test_top_classes_rank_with_a_score_threshold(tiny, tmp_path):
     out = render(tiny, tmp_path / "android")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
     classes = tmp_path / "classes"
-    res = kotlinc_server.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes)
+    from packager.targets.android.host.stubs import write_camerax_stub_jar
+
+    write_camerax_stub_jar(tmp_path / "camerax-stubs.jar")  # the module's camera entry point compiles against it
+    res = kotlinc_server.compile_kotlin(sorted((out / "src/main/java").rglob("*.kt")), classes,
+                                        (tmp_path / "camerax-stubs.jar",))
     assert res.returncode == 0, res.output
     (tmp_path / "TopIndicesProbe.java").write_text(TOP_INDICES_JAVA, encoding="utf-8")
     tools = host.java_tools()
@@ -376,10 +382,10 @@ def test_readme_code_blocks_are_compiled_with_the_module(tiny, tmp_path):
     source, artifact, _, _ = tiny
     out = render(tiny, tmp_path / "android")
     readme = out / "README.md"
-    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "java"]
+    assert [lang for lang, _ in readme_snippets(readme)] == ["kotlin", "kotlin", "java"]
     text = readme.read_text(encoding="utf-8")
     ctx = am.module_context(make_spec(), source, tflite_metadata.signature_io_names(Path(artifact.path)))
-    for n, (good, bad) in enumerate([(".create(context)", ".creat(context)"), ("createAsync(", "createAsynk(")], 1):
+    for n, (good, bad) in [(1, (".create(context)", ".creat(context)")), (3, ("createAsync(", "createAsynk("))]:
         assert good in text
         readme.write_text(text.replace(good, bad), encoding="utf-8")
         kotlin = am.compile_code(ctx, out, tmp_path / f"work{n}").checks[0]

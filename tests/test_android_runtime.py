@@ -130,12 +130,13 @@ def test_each_runtime_renders_only_its_own_runner(tiny, tmp_path):  # noqa: F811
     gms = render(tiny, tmp_path / "gms", make_spec(android_runtime="play-services"))
     assert sorted(p.name for p in (bundled / "src/main/cpp").iterdir()) == [
         "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "litert_c_api.h", "model_runner.h",
-        "model_runner_litert.cc", "quantization.h", "runner_registry.cc", "runner_registry.h"]
+        "model_runner_litert.cc", "quantization.h", "runner_registry.cc", "runner_registry.h", "tensor_types.h"]
     assert sorted(p.name for p in (gms / "src/main/cpp").iterdir()) == [
         "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "model_runner.h", "model_runner_tflite.cc",
-        "quantization.h", "runner_registry.cc", "runner_registry.h"]
+        "quantization.h", "runner_registry.cc", "runner_registry.h", "tensor_types.h"]
     b_gradle, g_gradle = ((d / "build.gradle.kts").read_text() for d in (bundled, gms))
-    assert 'implementation("com.google.ai.edge.litert:litert:2.3.0")' in b_gradle and "prefab" not in b_gradle
+    assert 'implementation("com.google.ai.edge.litert:litert") {\n        version { strictly("2.3.0") }' in b_gradle
+    assert "prefab" not in b_gradle and "checkRuntime" not in (gms / "README.md").read_text(encoding="utf-8")
     assert 'implementation("com.google.android.gms:play-services-tflite-java:16.4.0")' in g_gradle
     assert "prefab = true" in g_gradle
     assert "find_package(tensorflowlite_jni_gms_client REQUIRED CONFIG)" in (gms / "CMakeLists.txt").read_text()

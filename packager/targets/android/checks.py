@@ -112,18 +112,21 @@ class KotlinInputs(NamedTuple):
 def kotlin_inputs(code_dir: Path, work: Path) -> KotlinInputs:
     """What kotlin-compiles compiles: one kotlinc run for the
     module, README.md's Kotlin blocks and the instrumented test (a second JVM and compiler start cost 4 CPU s).
-    The test's JUnit 4 / AndroidX Test stubs are on the module's classpath too; the module's templates use none."""
+    The test's JUnit 4 / AndroidX Test stubs are on the module's classpath too (the module's templates use none), and
+    CameraX's (camera-core, which the module's camera entry point and the README's analyzer use)."""
     from packager.targets.android.host import snippets as android_snippets
 
     sources = sorted((code_dir / "src/main/java").rglob("*.kt"))
     kt_snippets, java_snippets = android_snippets.write_snippets(code_dir / README, work / "readme-snippets")
     tests = sorted((code_dir / "src/androidTest/java").rglob("*.kt"))
-    extra: tuple[Path, ...] = ()
-    if tests:
-        from packager.targets.android.host.stubs import write_test_stub_jar
+    from packager.targets.android.host.stubs import write_camerax_stub_jar, write_test_stub_jar
 
+    work.mkdir(parents=True, exist_ok=True)
+    write_camerax_stub_jar(work / "camerax-stubs.jar")  # camera-core, compileOnly in the module
+    extra: tuple[Path, ...] = (work / "camerax-stubs.jar",)
+    if tests:
         write_test_stub_jar(work / "android-test-stubs.jar")
-        extra = (work / "android-test-stubs.jar",)
+        extra += (work / "android-test-stubs.jar",)
     return KotlinInputs(sources, kt_snippets, tests, java_snippets, extra)
 
 
@@ -162,7 +165,8 @@ def _compile_code(ctx: dict, code_dir: Path, work: Path, pool: ThreadPoolExecuto
                        f"({host.android_stubs_jar().name}, from AOSP api/current.txt); javac compiled its "
                        f"{len(inputs.java_snippets)} Java code blocks against them; kotlinc compiled "
                        f"src/androidTest's {len(inputs.tests)} instrumented test file(s) against the module "
-                       f"and JUnit 4 / AndroidX Test stubs" + (f" ({res.note})" if res.note else ""))
+                       f"and JUnit 4 / AndroidX Test stubs; CameraX (camera-core) from its stubs"
+                       + (f" ({res.note})" if res.note else ""))
 
     # 2. JNI C++ compiles against the NDK headers and matches the Kotlin externals.
     with _timed("jni-compiles", checks) as r:

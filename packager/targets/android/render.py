@@ -31,6 +31,7 @@ RUNTIMES = {
         "short": "LiteRT C API",
         "version": "2.3.0",
         "coordinates": "com.google.ai.edge.litert:litert:2.3.0",
+        "artifact": "com.google.ai.edge.litert:litert",  # pinned with strictly(version) in build.gradle.kts
         "library": "LiteRt",  # libLiteRt.so, packaged from the AAR; the JNI code resolves the C API in it
         "runner": "model_runner_litert.cc",
         "own_files": ("src/main/cpp/model_runner_litert.cc", "src/main/cpp/litert_c_api.h"),
@@ -41,6 +42,7 @@ RUNTIMES = {
         "short": "TFLite C API",
         "version": "16.4.0",
         "coordinates": "com.google.android.gms:play-services-tflite-java:16.4.0",
+        "artifact": "",  # declared with its version as usual (no C API of its own in the module to pin)
         "cmake_package": "tensorflowlite_jni_gms_client",
         "library": "",
         "runner": "model_runner_tflite.cc",

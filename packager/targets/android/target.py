@@ -16,6 +16,9 @@ class AndroidTarget:
     name = "android"
     modes = MODES
     default_mode = "int8"
+    # Checks that run the shipped model on the device's runtime (the module's JNI core on LiteRT's C API): under
+    # --quantize auto a mode that passed validation but fails one of these is a failed try (target_build).
+    device_checks = ("jni-runs-shipped-model",)
 
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
         checks = []

@@ -58,7 +58,17 @@ tasks.withType<org.jetbrains.kotlin.gradle.tasks.KotlinJvmCompile>().configureEa
 dependencies {
     // LiteRT bundled with the app: its AAR packages libLiteRt.so (the LiteRT C API) for each ABI; the JNI code
     // resolves the C API in it when the first model loads.
-    implementation("com.google.ai.edge.litert:litert:2.3.0")
+    // Pinned with `strictly`: LiteRT has changed its C API's parameters between releases under the same symbol
+    // version, and Gradle otherwise takes the highest com.google.ai.edge.litert:litert in the app's graph. Another version
+    // requested anywhere in the app now fails dependency resolution instead of the app at run time (README.md,
+    // "Runtime version").
+    implementation("com.google.ai.edge.litert:litert") {
+        version { strictly("2.3.0") }
+    }
+
+    // CameraX, for classify(ImageProxy) (TinyNetQCamera.kt) only: compileOnly, so the app brings its own
+    // camera-core (1.3 or newer: ImageProxy.toBitmap()) and an app without CameraX does not get it.
+    compileOnly("androidx.camera:camera-core:1.3.4")
 
     // The instrumented test with golden samples (./gradlew :tiny_net_q:connectedAndroidTest).
     androidTestImplementation("androidx.test.ext:junit:1.2.1")

@@ -63,6 +63,14 @@ public final class AndroidHostRunner {
         boolean argb = args[7].equals("argb");
         // args[8]: the file naming the inputs in the order inputs.bin holds them, one a line ("#i": by index)
         long handle = (Long) create.invoke(null, model, threads);
+        try {  // the module's load-time check of the runtime, as its Classifier runs it (bundled runtime only)
+            nat.getMethod("checkRuntime", long.class).invoke(null, handle);
+        } catch (NoSuchMethodException e) {
+            // the play-services variant has none
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            System.out.println("checkRuntime failed: " + e.getCause());
+            System.exit(3);
+        }
         try {
             int nIn = (Integer) inputCount.invoke(null, handle);
             java.util.List<String> names = new java.util.ArrayList<>();

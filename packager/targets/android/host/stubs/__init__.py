@@ -14,6 +14,6 @@ Usage: ``python -m packager.targets.android.host.stubs current.txt android-stubs
 """
 
 from packager.targets.android.host.stubs.classfile import class_file  # noqa: F401
-from packager.targets.android.host.stubs.extra_apis import EXTRA_APIS, PLAY_SERVICES_TFLITE_API, TEST_APIS  # noqa: F401
-from packager.targets.android.host.stubs.jar import main, write_stub_jar, write_test_stub_jar  # noqa: F401
+from packager.targets.android.host.stubs.extra_apis import CAMERAX_API, EXTRA_APIS, PLAY_SERVICES_TFLITE_API, TEST_APIS  # noqa: F401
+from packager.targets.android.host.stubs.jar import main, write_camerax_stub_jar, write_stub_jar, write_test_stub_jar  # noqa: F401
 from packager.targets.android.host.stubs.signatures import Api, parse_api  # noqa: F401

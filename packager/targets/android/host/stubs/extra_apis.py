@@ -77,5 +77,44 @@ package androidx.test.platform.app {
 }
 """
 
+# The CameraX classes the module's camera entry point (<Class>Camera.kt: classify(ImageProxy)) and the README's
+# analyzer use, from androidx.camera:camera-core's reference pages (toBitmap() since 1.3.0); the module declares
+# camera-core compileOnly, so apps without CameraX never load them.
+CAMERAX_API = """
+package androidx.camera.core {
+  public interface ImageInfo {
+    method public abstract int getRotationDegrees();
+    method public abstract long getTimestamp();
+  }
+  public interface ImageProxy extends java.lang.AutoCloseable {
+    method public abstract void close();
+    method public abstract int getFormat();
+    method public abstract int getHeight();
+    method public abstract androidx.camera.core.ImageInfo getImageInfo();
+    method public abstract int getWidth();
+    method public default android.graphics.Bitmap toBitmap();
+  }
+  public abstract class UseCase {
+  }
+  public final class ImageAnalysis extends androidx.camera.core.UseCase {
+    method public void clearAnalyzer();
+    method public void setAnalyzer(java.util.concurrent.Executor, androidx.camera.core.ImageAnalysis.Analyzer);
+    field public static final int OUTPUT_IMAGE_FORMAT_RGBA_8888 = 2; // 0x2
+    field public static final int OUTPUT_IMAGE_FORMAT_YUV_420_888 = 1; // 0x1
+    field public static final int STRATEGY_BLOCK_PRODUCER = 1; // 0x1
+    field public static final int STRATEGY_KEEP_ONLY_LATEST = 0; // 0x0
+  }
+  public static interface ImageAnalysis.Analyzer {
+    method public abstract void analyze(androidx.camera.core.ImageProxy);
+  }
+  public static final class ImageAnalysis.Builder {
+    ctor public ImageAnalysis.Builder();
+    method public androidx.camera.core.ImageAnalysis build();
+    method public androidx.camera.core.ImageAnalysis.Builder setBackpressureStrategy(int);
+    method public androidx.camera.core.ImageAnalysis.Builder setOutputImageFormat(int);
+  }
+}
+"""
+
 EXTRA_APIS = (PLAY_SERVICES_TFLITE_API,)  # in android-stubs.jar, beside the platform (app code compiles against them)
 TEST_APIS = (JUNIT4_API, ANDROIDX_TEST_API)  # a separate small jar for src/androidTest (``write_test_stub_jar``)

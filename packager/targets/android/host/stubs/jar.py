@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from packager.targets.android.host.stubs.classfile import class_file
-from packager.targets.android.host.stubs.extra_apis import EXTRA_APIS, TEST_APIS
+from packager.targets.android.host.stubs.extra_apis import CAMERAX_API, EXTRA_APIS, TEST_APIS
 from packager.targets.android.host.stubs.signatures import _jdk_package, parse_api
 
 
@@ -32,7 +32,18 @@ def write_stub_jar(current_txt: Path, jar: Path) -> int:
 def write_test_stub_jar(jar: Path) -> int:
     """The instrumented tests' own API (JUnit 4, AndroidX Test) as a small stub jar, generated on demand (a few
     milliseconds) so the shared android-stubs.jar keeps to what app code may call. Returns the classes written."""
-    api = parse_api("".join(TEST_APIS))
+    return write_api_jar(TEST_APIS, jar)
+
+
+def write_camerax_stub_jar(jar: Path) -> int:
+    """The CameraX classes the module's camera entry point and README use (androidx.camera:camera-core, a
+    compileOnly dependency of the module), as a small stub jar generated on demand. Returns the classes written."""
+    return write_api_jar((CAMERAX_API,), jar)
+
+
+def write_api_jar(apis, jar: Path) -> int:
+    """The API families ``apis`` (signature-file text) as class files in ``jar``."""
+    api = parse_api("".join(apis))
     jar.parent.mkdir(parents=True, exist_ok=True)
     tmp = jar.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:

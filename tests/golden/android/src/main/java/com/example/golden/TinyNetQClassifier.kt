@@ -47,7 +47,14 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
-        handle.set(TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads))
+        val created = TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads)
+        try {
+            TinyNetQNative.checkRuntime(created) // the runtime reads the model as the verified one did
+        } catch (e: IllegalStateException) {
+            TinyNetQNative.close(created)
+            throw e
+        }
+        handle.set(created)
     }
 
     /** Shapes of the model's inputs and outputs (batch first). */
@@ -56,23 +63,46 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
 
     /**
      * Preprocesses [bitmap] the way the model was packaged (TinyNetQPreprocessing: [orientation] as an EXIF
-     * orientation 1-8, alpha on the background, crop policy, antialiased resize) and returns the [topK] best classes
-     * of the primary output ([PRIMARY_OUTPUT]) whose score is at least [minScore] (best first; fewer, or none, when
-     * too few reach it). Any config works, HARDWARE too (ImageDecoder's default): it is copied to ARGB_8888 first,
-     * since its pixels cannot be read directly. [bitmap] itself is left untouched.
+     * orientation 1-8, or [rotationDegrees] as a camera frame's `imageInfo.rotationDegrees` (clockwise, a multiple of
+     * 90; give one of the two), alpha on the background, crop policy, antialiased resize) and returns the [topK] best
+     * classes of the primary output ([PRIMARY_OUTPUT]) whose score is at least [minScore] (best first; fewer, or
+     * none, when too few reach it). Any config works, HARDWARE too (ImageDecoder's default): it is copied to
+     * ARGB_8888 first, since its pixels cannot be read directly. A bitmap more than twice
+     * TinyNetQPreprocessing.PRESCALE times the model input along both axes (a camera frame, a photo) is first
+     * scaled down by Android (Bitmap.createScaledBitmap, filtered) to PRESCALE times
+     * (TinyNetQPreprocessing.prescaledSize), so the Kotlin resampler reads a few hundred thousand pixels, not
+     * twelve million; its model input can then differ from packager's Python by a few levels. [bitmap] itself is left
+     * untouched. CameraX: `classify(imageProxy)` (TinyNetQCamera.kt).
      */
     @JvmOverloads
     fun classify(bitmap: Bitmap, topK: Int = 3, minScore: Float = Float.NEGATIVE_INFINITY,
-                 orientation: Int = TinyNetQPreprocessing.ORIENTATION_NORMAL): List<Recognition> {
+                 orientation: Int = TinyNetQPreprocessing.ORIENTATION_NORMAL,
+                 rotationDegrees: Int = 0): List<Recognition> {
         require(topK > 0) { "topK must be positive, got $topK" }
+        require(rotationDegrees % 90 == 0) { "rotationDegrees must be a multiple of 90, got $rotationDegrees" }
+        require(rotationDegrees % 360 == 0 || orientation == TinyNetQPreprocessing.ORIENTATION_NORMAL) {
+            "give orientation (EXIF) or rotationDegrees (camera), not both"
+        }
+        val upright = if (rotationDegrees % 360 != 0) {
+            TinyNetQPreprocessing.orientationForRotation(rotationDegrees)
+        } else {
+            orientation
+        }
         val readable = if (isHardware(bitmap)) {
             bitmap.copy(Bitmap.Config.ARGB_8888, false)
                 ?: throw IllegalArgumentException("cannot copy the HARDWARE bitmap to ARGB_8888")
         } else {
             bitmap
         }
-        val input = TinyNetQPreprocessing.fromBitmap(readable, orientation)
-        if (readable !== bitmap) readable.recycle()
+        val size = TinyNetQPreprocessing.prescaledSize(readable.width, readable.height, upright)
+        val small = if (size[0] != readable.width || size[1] != readable.height) {
+            Bitmap.createScaledBitmap(readable, size[0], size[1], true)
+        } else {
+            readable
+        }
+        if (readable !== bitmap && small !== readable) readable.recycle()
+        val input = TinyNetQPreprocessing.fromBitmap(small, upright)
+        if (small !== bitmap) small.recycle()
         return topClasses(run(arrayOf(input))[PRIMARY_OUTPUT_INDEX], topK, minScore)
     }
 

@@ -50,4 +50,28 @@ internal object TinyNetQNative {
     @JvmStatic external fun run(handle: Long, inputs: Array<FloatArray>): Array<FloatArray>
 
     @JvmStatic external fun close(handle: Long)
+
+    /** The runtime the module was built and verified against; build.gradle.kts pins it with `strictly`. */
+    const val RUNTIME_VERSION: String = "2.3.0"
+
+    /**
+     * Throws IllegalStateException unless the loaded libLiteRt.so reads the model of [handle] as packaged (its inputs
+     * and outputs, by name and in order, as LiteRT 2.3.0 read them when the module was built and
+     * verified). LiteRT's C API has no call that reports the runtime's version, and another version may bind the same
+     * symbols with other parameters: this is the check that such a runtime, resolved despite the pin (e.g. forced by
+     * the app's own `strictly`), fails at load with this message instead of returning wrong results.
+     */
+    @JvmStatic
+    fun checkRuntime(handle: Long) {
+        val inputs = List(inputCount(handle)) { inputName(handle, it) }
+        val outputs = List(outputCount(handle)) { outputName(handle, it) }
+        val packagedIn = TinyNetQClassifier.INPUT_NAMES
+        val packagedOut = TinyNetQClassifier.OUTPUT_NAMES
+        check(inputs == packagedIn && outputs == packagedOut) {
+            "the LiteRT runtime in this app reads the model differently from LiteRT $RUNTIME_VERSION, which the " +
+                "module was built and verified against (inputs $inputs, expected $packagedIn; outputs $outputs, " +
+                "expected $packagedOut): another com.google.ai.edge.litert:litert version was resolved (see ./gradlew " +
+                ":app:dependencies); use $RUNTIME_VERSION, or package the model again for the other version"
+        }
+    }
 }

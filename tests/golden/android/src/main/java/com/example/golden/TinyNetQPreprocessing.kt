@@ -207,6 +207,26 @@ object TinyNetQPreprocessing {
         return out
     }
 
+    /** How many times the model input [prescaledSize] shrinks a large bitmap to (along its shorter relative axis). */
+    const val PRESCALE: Int = 4
+
+    /**
+     * The size TinyNetQClassifier.classify scales a [width] x [height] bitmap stored in EXIF [orientation]
+     * to before this resampler: the bitmap itself unless it is more than 2 * [PRESCALE] times the model input along
+     * both axes, else the aspect-preserving size at which the shorter relative axis is [PRESCALE] times the input (so
+     * every crop policy crops the same region, and the resampler still antialiases a 4:1 reduction). As {width,
+     * height}.
+     */
+    @JvmStatic
+    fun prescaledSize(width: Int, height: Int, orientation: Int): IntArray {
+        val swapped = orientation in 5..8
+        val tw = (if (swapped) HEIGHT else WIDTH) * PRESCALE
+        val th = (if (swapped) WIDTH else HEIGHT) * PRESCALE
+        val f = minOf(width.toDouble() / tw, height.toDouble() / th)
+        if (f <= 2.0) return intArrayOf(width, height)
+        return intArrayOf(maxOf(tw, Math.round(width / f).toInt()), maxOf(th, Math.round(height / f).toInt()))
+    }
+
     /** The EXIF orientation of a CameraX frame rotated by [degrees] (ImageProxy.imageInfo.rotationDegrees). */
     @JvmStatic
     fun orientationForRotation(degrees: Int): Int = when (((degrees % 360) + 360) % 360) {
