@@ -263,7 +263,8 @@ def test_page_and_kotlin_give_pythons_model_input_on_original_photos(photos, tmp
 @pytest.mark.slow
 def test_demo_build_with_photos_reports_preprocessing(photos, tmp_path):
     """`packager build` of the bundled demo with camera-like photos as its samples: android and web run their own
-    image code on every original file and agree with Python within 1.0; ios says UNVERIFIED."""
+    image code on every original file and agree with Python within 1.0; ios runs the Python transcription of its
+    rendered Swift preprocessing on every file (within 1.0 too) and stays UNVERIFIED: the Swift itself did not run."""
     from conftest import run_cli
 
     folder, kinds = photos
@@ -278,7 +279,8 @@ def test_demo_build_with_photos_reports_preprocessing(photos, tmp_path):
         assert pre["status"] == "PASS", (t, pre)
         print(t, pre["max_abs_diff"], pre["path"])
     ios = report["targets"]["ios"]["preprocessing"]
-    assert ios["files"] == 0 and ios["status"] == "UNVERIFIED" and "Swift" in ios["path"]
+    assert ios["files"] == len(kinds) and ios["max_abs_diff"] <= 1.0, ios
+    assert ios["status"] == "UNVERIFIED" and "Swift" in ios["path"], ios
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Image preprocessing on the original sample files" in html
     assert r.returncode == 0, r.stderr[-3000:]

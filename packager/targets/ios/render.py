@@ -27,7 +27,9 @@ def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -
     if spec.bundle_samples:
         golden = golden_samples(spec, source, artifact, samples, reference, features)
         artifact.extra["bundled_samples"] = (
-            f"bundles {len(golden['samples'])} of your samples (inputs and the original model's outputs) in "
+            f"bundles {len(golden['samples'])} images made from "
+            f"{len({item.get('index') for item in golden['samples']})} of your samples (as given, EXIF-rotated, "
+            "with transparency, enlarged; with the original model's outputs) in "
             f"ios/{manifest['golden'].replace('__name__', name)}/ for the XCTest golden cases "
             "(--no-bundled-samples leaves them out)")
     else:  # --no-bundled-samples: no input, image or output computed from them; the XCTest has no golden cases
