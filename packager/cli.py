@@ -79,7 +79,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
                         "mode stays on")
     p.add_argument("--no-bundled-samples", action="store_true",
                    help="ship none of the sample data: by default the web demo bundles up to 12 samples (its sample "
-                        "strip) and the iOS package 3 (its XCTest golden cases); the build still checks with them")
+                        "strip) and the iOS package up to 4, plus 3 images made from one of them (EXIF-rotated, with "
+                        "transparency, enlarged: its XCTest golden cases); the build still checks with them")
     p.add_argument("--unsafe-deserialization", action="store_true",
                    help="let Keras run Python code stored IN THE MODEL FILE (Lambda layers' bytecode), which safe "
                         "mode refuses: only for model files you trust")
