@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from packager import interrupt
 from packager.checks import FAIL, PASS, Check
 from packager.errors import PackagerError
 from packager.targets.base import Prediction
@@ -60,6 +61,8 @@ class PageSession:
         try:
             return self.page.evaluate("() => window.packager.ready")
         except Exception as e:  # playwright.Error: the page reported why
+            if browser_gone(e):  # not the page's doing: the caller runs the work again in a fresh browser
+                raise
             shown = self.page.evaluate("() => (window.packager && window.packager.error) || ''") if not self.page.is_closed() else ""
             raise PackagerError(f"the web demo did not load its model: {shown or e}{_load_failure_fix(shown)}") from e
 
@@ -94,6 +97,12 @@ class PageSession:
         from packager.targets.web.browser.chromium import close
 
         close(self.page)
+
+
+def browser_gone(e: BaseException) -> bool:
+    """Whether ``e`` says the browser (or its page/context) was closed under the work, not by an interrupt."""
+    return (not interrupt.seen() and type(e).__name__ in ("TargetClosedError", "Error")
+            and "has been closed" in str(e))
 
 
 # tf.js' words when it cannot run a graph's control flow, on every backend: seen with the while loop of a Keras 3

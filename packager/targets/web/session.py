@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packager.checks import FAIL, Check
+from packager.checks import FAIL, PASS, Check
 from packager.errors import PackagerError
 from packager.targets.web.backends import (
     BackendRun,
@@ -31,7 +31,7 @@ from packager.targets.web.backends import (
     run_backends,
     validate_backends,
 )
-from packager.targets.web.page import _predict_samples, _runtime_name, _served_page, known_outputs
+from packager.targets.web.page import _predict_samples, _runtime_name, _served_page, browser_gone, known_outputs
 from packager.targets.web.page_checks import _browser_checks, _file_checks, offline_checks, online_checks
 
 if TYPE_CHECKING:
@@ -44,7 +44,25 @@ if TYPE_CHECKING:
 def validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet, reference: dict,
                        outdir: Path, gates: dict) -> tuple[list[BackendRun], tuple[str, ...], list[Check]]:
     """(every backend's run, the backends the page may pick, the checks: backends, files, page; the page's FAIL when
-    it loads its model on no backend). ToolMissing when there is no browser."""
+    it loads its model on no backend). ToolMissing when there is no browser.
+
+    If Chromium itself goes away under the work (its process died: Playwright's "Target page, context or browser has
+    been closed", seen once in a CI run under load), the whole browser work runs once more in a freshly launched
+    browser, and a ``browser_restarted`` check says so; a second loss is reported as the crash it is."""
+    try:
+        return _validate_and_check(spec, source, artifact, samples, reference, outdir, gates)
+    except Exception as e:
+        if not browser_gone(e):
+            raise
+        first = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
+    runs, chosen, checks = _validate_and_check(spec, source, artifact, samples, reference, outdir, gates)
+    note = Check("browser_restarted", PASS, f"Chromium closed under the first run of the browser checks ({first}); "
+                 "everything ran again in a freshly launched browser, and these results are that second run's")
+    return runs, chosen, [*checks, note]
+
+
+def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet, reference: dict,
+                        outdir: Path, gates: dict) -> tuple[list[BackendRun], tuple[str, ...], list[Check]]:
     from packager.targets.web.bundle import build_bundle
 
     outdir = Path(outdir)
