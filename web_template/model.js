@@ -16,7 +16,8 @@ import { metadataUrl, modelUrl, wasmUrls, weightUrls } from "./model_files.js";
 
 /** The tf.js the model runs on, once load() started: the app's own (`load({tf})`: its backend and flags are left
  * as the app set them), else the vendored runtime (tfjs/tf-runtime.js, imported by the first load(): an app that
- * passes its tf never downloads it). */
+ * passes its tf never downloads it). The vendored runtime's engine is private to it: the backend it picks and the
+ * flags it sets are never those of another tf.js on the page. */
 export let tf = null;
 let ownRuntime = false;
 
@@ -169,9 +170,10 @@ async function useRuntime(options) {
     tf = options.tf;
     ownRuntime = false;
   } else if (!tf || !ownRuntime) {
+    // The bundled runtime keeps its engine, backend, flags and kernels to itself (not on window): a tf.js the page
+    // already runs is left as it is, only the bytes are twice.
     if (globalThis._tfengine) {
-      console.warn("this page already runs tf.js: pass it as load({tf}) to share it (the bundled runtime " +
-        "registers its kernels again and picks its own backend)");
+      console.info("this page already runs tf.js: load({tf}) would share it instead of loading a second one");
     }
     tf = await import("./tfjs/tf-runtime.js");
     ownRuntime = true;
