@@ -305,7 +305,8 @@ async function run(tensors) {
     for (const spec of metadata.inputs) {
       const given = tensors[spec.name];
       if (!given) throw new Error("missing input " + spec.name);
-      feed[spec.node] = given instanceof tf.Tensor ? given : tf.tensor(given.data, given.shape, spec.dtype);
+      feed[spec.node] = given instanceof tf.Tensor ? given : tf.tensor(asDtype(given.data, spec.dtype), given.shape,
+        spec.dtype);
     }
     const t0 = performance.now();
     let results;
@@ -329,6 +330,13 @@ async function run(tensors) {
       if (t !== given) t.dispose();
     }
   }
+}
+
+/** Values as the input's dtype takes them: an integer input (int32: every integer type on TF.js, e.g. uint8 image
+ * pixels a model normalises itself) gets the nearest integers (tf.js would truncate 254.9999 to 254). */
+function asDtype(data, dtype) {
+  if (dtype === "int32" && !(data instanceof Int32Array)) return Int32Array.from(data, Math.round);
+  return data;
 }
 
 /** A File/Blob (EXIF orientation honoured), <img>, <video>, <canvas>, ImageBitmap (or OffscreenCanvas) through the model's preprocessing, then predict.
