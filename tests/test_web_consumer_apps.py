@@ -6,10 +6,14 @@ Nothing is copied by hand: the model's files reach ``dist/`` only through the bu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +60,7 @@ def make_app(app: str, web: Path, tmp_path: Path, *, install_links: bool) -> Pat
     return dest
 
 
-def predictions_in_chromium(dist: Path, samples: list[Path], query: str = "") -> dict:
+def predictions_in_chromium(dist: Path, samples: list[Path], query: str = "", url: str | None = None) -> dict:
     """Serve ``dist`` (the samples copied into dist/samples/ as the app's own images) and classify each sample
     with the app's code -> {loaded, rows: [{label, scores}], problems (errors, failed requests), console,
     requests, app_state (its tf.js backend, flags, backends), same_engine (the last two for apps that expose them)}."""
@@ -66,7 +70,8 @@ def predictions_in_chromium(dist: Path, samples: list[Path], query: str = "") ->
     for p in samples:
         shutil.copyfile(p, dist / "samples" / p.name)
     seen: dict = {"problems": [], "console": [], "requests": []}
-    with StaticServer(dist) as server, chromium() as browser:
+    with (contextlib.nullcontext(types.SimpleNamespace(url=url)) if url else StaticServer(dist)) as server, \
+            chromium() as browser:
         page = browser.new_page()
         page.on("pageerror", lambda e: seen["problems"].append(f"pageerror: {e}"))
         page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
@@ -142,3 +147,45 @@ def test_an_app_with_its_own_tfjs_keeps_its_backend_and_flags(image_case, tmp_pa
         assert not [m for m in seen["console"] if "already registered" in m or "already been set" in m], query
         runtime = [u for u in seen["requests"] if "tf-runtime" in u or u.endswith(".wasm")]
         assert bool(runtime) == (query != ""), (query, runtime)
+
+
+@contextlib.contextmanager
+def vite_dev_server(app: Path):
+    """``vite`` (the dev server) in ``app`` on a free port -> its URL; stopped after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(app / "node_modules" / ".bin" / "vite"), "--port", str(port), "--strictPort",
+                             "--host", "127.0.0.1", "--clearScreen", "false"], cwd=app, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        for line in proc.stdout:
+            if "Local:" in line:
+                break
+        else:
+            raise AssertionError("vite dev server did not start")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_vite_dev_server_with_the_readme_config_predicts(image_case, tmp_path):  # noqa: F811
+    """``vite`` (dev server, not build) with the package linked by ``npm install <web>``: its files are outside the
+    app's folder, which Vite refuses to serve (HTTP 403 for model.json) until the vite.config.ts of the package's
+    README allows them; with it the app predicts as TensorFlow does. A copied install (``--install-links``, what a
+    tarball gives) works on the dev server with no configuration."""
+    _, _, web = rendered(image_case, "fp32", tmp_path)
+    samples = sorted(web.glob("samples/*.png"))
+    readme = (web / "README.md").read_text()
+    config = re.search(r"```ts\n(// vite\.config\.ts\n.*?)```", readme, re.S).group(1)
+    for install_links in (False, True):
+        app = make_app("vite_ts", web, tmp_path / str(install_links), install_links=install_links)
+        if not install_links:
+            with vite_dev_server(app) as url, pytest.raises(Exception, match="model.json: HTTP 403"):
+                predictions_in_chromium(app, samples, url=url)
+            (app / "vite.config.ts").write_text(config)
+        with vite_dev_server(app) as url:
+            seen = predictions_in_chromium(app, samples, url=url)
+        seen["problems"] = [p for p in seen["problems"] if not p.endswith("/favicon.ico")]
+        assert_like_tensorflow(image_case, samples, seen)
