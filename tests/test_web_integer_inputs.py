@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+
 from conftest import run_cli
 
 pytestmark = pytest.mark.slow
