@@ -6,7 +6,9 @@
 #                                                                     npm @tensorflow/tfjs-backend-wasm@4.22.0
 #   .tools/npm-web/runtime/tf-runtime.js + tfjs-backend-wasm{,-simd}.wasm   what a web bundle ships: tfjs-core +
 #       tfjs-converter + the cpu/webgl/wasm backends (.ci/web-runtime/entry.mjs), bundled by esbuild as one ES
-#       module; installed with `npm ci` from .ci/web-runtime/package-lock.json (exact versions, integrity hashes)
+#       module whose tf.js state (engine, backend, flags, kernel registry) is its own, never window's: an app's own
+#       tf.js is left alone (.ci/web-runtime/build.mjs); installed with `npm ci` from
+#       .ci/web-runtime/package-lock.json (exact versions, integrity hashes)
 #
 # Packages are fetched with `npm pack` (tarball only: no dependency install, no install scripts) and
 # unpacked; the web target vendors files from their dist/ folders into every bundle (never a CDN).
@@ -41,17 +43,19 @@ done
 
 # The runtime bundles ship: built from the npm packages pinned in .ci/web-runtime/package-lock.json.
 rt="$dest_root/runtime"
-stamp=$(cat "$here/web-runtime/package-lock.json" "$here/web-runtime/entry.mjs" | sha256sum | cut -c1-16)
+stamp=$(cat "$here/web-runtime/package-lock.json" "$here/web-runtime/entry.mjs" "$here/web-runtime/build.mjs" \
+  | sha256sum | cut -c1-16)
 if [ -s "$rt/tf-runtime.js" ] && [ "$(cat "$rt/stamp" 2>/dev/null)" = "$stamp" ]; then
   log "runtime: present"
 else
   log "runtime: npm ci + esbuild"
   work="$dest_root/runtime-build"
   rm -rf "$work" "$rt.tmp"; mkdir -p "$work" "$rt.tmp"
-  cp "$here/web-runtime/package.json" "$here/web-runtime/package-lock.json" "$here/web-runtime/entry.mjs" "$work/"
+  cp "$here/web-runtime/package.json" "$here/web-runtime/package-lock.json" "$here/web-runtime/entry.mjs" \
+     "$here/web-runtime/build.mjs" "$work/"
   (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-  "$work/node_modules/.bin/esbuild" "$work/entry.mjs" --bundle --format=esm --minify --platform=browser \
-    --target=es2020 --legal-comments=none --log-level=warning --outfile="$rt.tmp/tf-runtime.js"
+  # esbuild, with tf.js's engine and kernel registry kept private to the bundle (build.mjs says why)
+  (cd "$work" && node build.mjs "$rt.tmp/tf-runtime.js")
   cp "$work/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm" \
      "$work/node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm" "$rt.tmp/"
   v=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$work/node_modules/@tensorflow/tfjs-core/package.json" | head -n 1)

@@ -6,10 +6,14 @@ Nothing is copied by hand: the model's files reach ``dist/`` only through the bu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
@@ -56,27 +60,28 @@ def make_app(app: str, web: Path, tmp_path: Path, *, install_links: bool) -> Pat
     return dest
 
 
-def predictions_in_chromium(dist: Path, samples: list[Path]) -> dict:
+def predictions_in_chromium(dist: Path, samples: list[Path], query: str = "", url: str | None = None) -> dict:
     """Serve ``dist`` (the samples copied into dist/samples/ as the app's own images) and classify each sample
     with the app's code -> {loaded, rows: [{label, scores}], problems (errors, failed requests), console,
-    requests, app_backend, same_engine (the last two for apps that expose them)}."""
+    requests, app_state (its tf.js backend, flags, backends), same_engine (the last two for apps that expose them)}."""
     from packager.targets.web.browser.chromium import StaticServer, chromium
 
-    (dist / "samples").mkdir()
+    (dist / "samples").mkdir(exist_ok=True)
     for p in samples:
         shutil.copyfile(p, dist / "samples" / p.name)
     seen: dict = {"problems": [], "console": [], "requests": []}
-    with StaticServer(dist) as server, chromium() as browser:
+    with (contextlib.nullcontext(types.SimpleNamespace(url=url)) if url else StaticServer(dist)) as server, \
+            chromium() as browser:
         page = browser.new_page()
         page.on("pageerror", lambda e: seen["problems"].append(f"pageerror: {e}"))
         page.on("console", lambda m: seen["console"].append(f"{m.type}: {m.text}"))
         page.on("request", lambda r: seen["requests"].append(r.url))
         page.on("response", lambda r: seen["problems"].append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
-        page.goto(server.url)
+        page.goto(server.url + query)
         page.wait_for_function("() => window.app !== undefined", timeout=30000)
         seen["loaded"] = page.evaluate("() => window.app.loaded")
         seen["rows"] = [page.evaluate("(url) => window.app.classify(url)", f"samples/{p.name}") for p in samples]
-        seen["app_backend"] = page.evaluate("() => window.app.appBackend ? window.app.appBackend() : null")
+        seen["app_state"] = page.evaluate("() => window.app.appState ? window.app.appState() : null")
         seen["same_engine"] = page.evaluate("() => window.app.sameEngine ? window.app.sameEngine() : null")
     return seen
 
@@ -117,18 +122,70 @@ def test_webpack5_app_installs_the_packed_files_builds_and_predicts(image_case, 
     assert_like_tensorflow(image_case, samples, predictions_in_chromium(app / "dist", samples))
 
 
-def test_an_app_with_its_own_tfjs_shares_it_and_keeps_its_backend(image_case, tmp_path):  # noqa: F811
-    """A Vite + TypeScript app on @tensorflow/tfjs 4.22 (cpu backend, its choice) passes its tf to load(): one
-    tf.js in the page (no kernel registered twice, the bundled runtime and wasm never fetched), the app's backend
-    unchanged, the predictions TensorFlow's."""
+def test_an_app_with_its_own_tfjs_keeps_its_backend_and_flags(image_case, tmp_path):  # noqa: F811
+    """A Vite + TypeScript app on @tensorflow/tfjs 4.22 (cpu backend and a flag of its own choosing).
+    Passing its tf to load(): one tf.js in the page (no kernel registered twice, the bundled runtime and wasm never
+    fetched). Not passing it (``?tf=bundled``): the module's own runtime runs the model on wasm, and the app's
+    tf.js keeps its backend, flags and registered backends (the runtime's engine is its own, not window's).
+    Both predict as TensorFlow does."""
     _, _, web = rendered(image_case, "fp32", tmp_path)
     app = make_app("vite_tfjs", web, tmp_path, install_links=False)
     npm([str(app / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], app)
     npm([str(app / "node_modules" / ".bin" / "vite"), "build", "--logLevel", "warn"], app)
     samples = sorted(web.glob("samples/*.png"))
-    seen = predictions_in_chromium(app / "dist", samples)
-    assert_like_tensorflow(image_case, samples, seen, backend="cpu")
-    assert seen["loaded"]["appBackendBefore"] == "cpu" and seen["app_backend"] == "cpu"
-    assert seen["same_engine"] is True
-    assert not [m for m in seen["console"] if "already registered" in m or "already been set" in m]
-    assert not [u for u in seen["requests"] if "tf-runtime" in u or u.endswith(".wasm")]
+    for query, backend in (("", "cpu"), ("?tf=bundled", "wasm")):
+        seen = predictions_in_chromium(app / "dist", samples, query)
+        assert_like_tensorflow(image_case, samples, seen, backend=backend)
+        before = seen["loaded"]["appBefore"]
+        assert before["backend"] == "cpu" and "wasm" not in before["backends"], query
+        after = seen["app_state"]
+        assert (after["backend"], after["backends"]) == (before["backend"], before["backends"]), query
+        # every flag the app had set or read keeps its value; none of the wasm backend's was set on it
+        assert {k: after["flags"].get(k) for k in before["flags"]} == before["flags"], query
+        assert not [k for k in after["flags"] if k.startswith("WASM")], (query, after["flags"])
+        assert seen["same_engine"] is True, query  # window's engine is the app's
+        assert not [m for m in seen["console"] if "already registered" in m or "already been set" in m], query
+        runtime = [u for u in seen["requests"] if "tf-runtime" in u or u.endswith(".wasm")]
+        assert bool(runtime) == (query != ""), (query, runtime)
+
+
+@contextlib.contextmanager
+def vite_dev_server(app: Path):
+    """``vite`` (the dev server) in ``app`` on a free port -> its URL; stopped after."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(app / "node_modules" / ".bin" / "vite"), "--port", str(port), "--strictPort",
+                             "--host", "127.0.0.1", "--clearScreen", "false"], cwd=app, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        for line in proc.stdout:
+            if "Local:" in line:
+                break
+        else:
+            raise AssertionError("vite dev server did not start")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_vite_dev_server_with_the_readme_config_predicts(image_case, tmp_path):  # noqa: F811
+    """``vite`` (dev server, not build) with the package linked by ``npm install <web>``: its files are outside the
+    app's folder, which Vite refuses to serve (HTTP 403 for model.json) until the vite.config.ts of the package's
+    README allows them; with it the app predicts as TensorFlow does. A copied install (``--install-links``, what a
+    tarball gives) works on the dev server with no configuration."""
+    _, _, web = rendered(image_case, "fp32", tmp_path)
+    samples = sorted(web.glob("samples/*.png"))
+    readme = (web / "README.md").read_text()
+    config = re.search(r"```ts\n(// vite\.config\.ts\n.*?)```", readme, re.S).group(1)
+    for install_links in (False, True):
+        app = make_app("vite_ts", web, tmp_path / str(install_links), install_links=install_links)
+        if not install_links:
+            with vite_dev_server(app) as url, pytest.raises(Exception, match="model.json: HTTP 403"):
+                predictions_in_chromium(app, samples, url=url)
+            (app / "vite.config.ts").write_text(config)
+        with vite_dev_server(app) as url:
+            seen = predictions_in_chromium(app, samples, url=url)
+        seen["problems"] = [p for p in seen["problems"] if not p.endswith("/favicon.ico")]
+        assert_like_tensorflow(image_case, samples, seen)

@@ -116,3 +116,62 @@ def test_the_demo_page_recovers_with_retry_after_a_failed_load(image_case, tmp_p
         assert "Model loaded" in page.locator("#status").text_content()
         page.locator("#sample-strip button").first.click()
         page.wait_for_function("() => document.querySelectorAll('#results li').length > 0")
+
+
+class _MinuteLinkHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves model.json over MINUTE_LINK["model.json"] seconds and each weight shard over MINUTE_LINK["shard"]
+    seconds, in ~200 chunks evenly spaced (bytes keep arriving, a fraction of a second apart); the rest at once."""
+
+    def log_message(self, *args):
+        pass
+
+    def copyfile(self, source, outputfile):
+        path = self.path.split("?")[0]
+        seconds = MINUTE_LINK["model.json"] if path.endswith("model.json") else \
+            MINUTE_LINK["shard"] if path.endswith(".bin") else 0
+        if not seconds:
+            return super().copyfile(source, outputfile)
+        data = source.read()
+        step = max(1, len(data) // 200)
+        chunks = [data[i:i + step] for i in range(0, len(data), step)]
+        for chunk in chunks:
+            outputfile.write(chunk)
+            outputfile.flush()
+            time.sleep(seconds / len(chunks))
+
+
+# model.json, then its shards (fetched once model.json is read): over a minute in all, each file longer than the
+# page's real stall limit (STALL_TIMEOUT_MS, 30 s), and no gap near it
+MINUTE_LINK = {"model.json": 34.0, "shard": 31.0}
+
+
+def test_the_demo_page_loads_over_a_link_slower_than_a_minute(image_case, tmp_path):  # noqa: F811
+    """The page as shipped (its own load(), the real 30 s stall limit, no option changed): the model's files take
+    over a minute to arrive and it loads, its progress bar moving meanwhile. Before the stall timeout the 60 s
+    limit counted the whole download and such a model could never load."""
+    from packager.targets.web.browser.chromium import chromium
+
+    _, _, web = rendered(image_case, "fp32", tmp_path)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(_MinuteLinkHandler, directory=str(web)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with chromium() as browser:
+            # no service worker: its precache would fetch the shards alongside model.json and shorten the wait
+            page = browser.new_context(service_workers="block").new_page()
+            t0 = time.monotonic()
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+            assert page.evaluate("() => import('./model.js').then((m) => m.STALL_TIMEOUT_MS)") == 30000
+            page.wait_for_function("() => document.getElementById('load-progress').value > 0", timeout=60_000)
+            assert page.locator("#load-progress").is_visible()
+            assert page.evaluate("() => window.packager.error") is None
+            backend = page.evaluate("() => window.packager.ready")
+            elapsed = time.monotonic() - t0
+            assert backend == "wasm" and page.evaluate("() => window.packager.error") is None
+            assert elapsed > 60, elapsed
+            assert "Model loaded" in page.locator("#status").text_content()
+            page.locator("#sample-strip button").first.click()
+            page.wait_for_function("() => document.querySelectorAll('#results li').length > 0")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -150,23 +150,17 @@ function selectSample(button) {
   button.setAttribute("aria-pressed", "true");
 }
 
-function buildSampleStrip() {
+/** The sample buttons are in the page's HTML (one per page.samples entry, in order): each gets its action. */
+function wireSampleStrip() {
   const strip = $("sample-strip");
   if (!strip) return;  // built with --no-bundled-samples: no sample strip
+  const buttons = strip.querySelectorAll("button");
   page.samples.forEach((sample, i) => {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.setAttribute("aria-pressed", "false");
+    const button = buttons[i];
     if (sample.image) {
-      const img = document.createElement("img");
-      img.src = sample.image;
-      img.alt = sample.label || "Sample " + (i + 1);
-      img.width = 64;
-      img.height = 64;
-      button.appendChild(img);
+      const img = button.querySelector("img");
       button.addEventListener("click", () => { selectSample(button); run(() => api.predictImage(img)); });
     } else {
-      button.textContent = sample.label || "Sample " + (i + 1);
       button.addEventListener("click", () => {
         selectSample(button);
         run(async () => {
@@ -177,7 +171,6 @@ function buildSampleStrip() {
         });
       });
     }
-    strip.appendChild(button);
   });
 }
 
@@ -214,7 +207,7 @@ const metadata = await model.loadMetadata().catch((e) => {
 });
 api.config = { ...metadata, ...page };
 if (metadata.image) wireImageInputs({ run: run, predictImage: api.predictImage, setStatus: setStatus });
-buildSampleStrip();
+wireSampleStrip();
 registerServiceWorker();
 wireBackendChoice(metadata);
 $("retry").addEventListener("click", retry);

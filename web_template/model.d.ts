@@ -38,7 +38,8 @@ export interface Metadata {
   /** Backends the build validated on the samples, in the order load() tries them. */
   backends: string[];
   mode: string;
-  inputs: { name: string; node: string; dtype: string; shape: number[] }[];
+  /** dtype: as tf.js runs the input (every integer type is int32 there: feed integers). */
+  inputs: { name: string; node: string; dtype: "float32" | "int32" | "bool"; shape: number[] }[];
   outputs: { name: string; node: string }[];
   labels: string[];
   label_output: string | null;
@@ -61,9 +62,22 @@ export let metadata: Metadata | null;
 export let labels: string[];
 /** The backend the model runs on, once loaded. */
 export let backend: string | null;
+/** What the model uses of a tf.js 4.x namespace: `import * as tf from "@tensorflow/tfjs"` (or tfjs-core with
+ * tfjs-converter and a backend) satisfies it. A structural type, so this package needs no tf.js types installed. */
+export interface TfjsNamespace {
+  getBackend(): string;
+  ready(): Promise<void>;
+  setBackend(name: string): Promise<boolean>;
+  loadGraphModel(...args: never[]): Promise<unknown>;
+  tensor(...args: never[]): unknown;
+  env(): { set(flag: string, value: unknown): void };
+  /** The tensor class (inputs that are already tensors are fed as they are). */
+  Tensor: abstract new (...args: never[]) => unknown;
+}
+
 /** The tf.js the model runs on (null until load()): the app's own when passed as `load({tf})`, else the bundled
- * runtime (tfjs-core + converter + backends), imported by the first load(). */
-export let tf: any;
+ * runtime (tfjs-core + converter + backends, with an engine of its own), imported by the first load(). */
+export let tf: TfjsNamespace | null;
 
 /** Where the model's files are, for apps that host them themselves (README.md). By default every file is found
  * next to model.js through literal `new URL("./file", import.meta.url)` URLs, which bundlers copy. */
@@ -89,7 +103,7 @@ export interface LoadProgress {
 export interface LoadOptions extends FileLocations {
   /** The app's own tf.js (`import * as tf from "@tensorflow/tfjs"`, 4.x): the model runs on it, on the backend the
    * app chose (load() changes no backend, flag or wasm path of it), and the bundled runtime is never downloaded. */
-  tf?: object;
+  tf?: TfjsNamespace;
   /** Backends to try, in order (only those the build validated). */
   backends?: string[];
   /** Fail when nothing progresses (no byte arrives, no step finishes) for this long; default STALL_TIMEOUT_MS. */

@@ -16,7 +16,8 @@ import { metadataUrl, modelUrl, wasmUrls, weightUrls } from "./model_files.js";
 
 /** The tf.js the model runs on, once load() started: the app's own (`load({tf})`: its backend and flags are left
  * as the app set them), else the vendored runtime (tfjs/tf-runtime.js, imported by the first load(): an app that
- * passes its tf never downloads it). */
+ * passes its tf never downloads it). The vendored runtime's engine is private to it: the backend it picks and the
+ * flags it sets are never those of another tf.js on the page. */
 export let tf = null;
 let ownRuntime = false;
 
@@ -169,9 +170,10 @@ async function useRuntime(options) {
     tf = options.tf;
     ownRuntime = false;
   } else if (!tf || !ownRuntime) {
+    // The bundled runtime keeps its engine, backend, flags and kernels to itself (not on window): a tf.js the page
+    // already runs is left as it is, only the bytes are twice.
     if (globalThis._tfengine) {
-      console.warn("this page already runs tf.js: pass it as load({tf}) to share it (the bundled runtime " +
-        "registers its kernels again and picks its own backend)");
+      console.info("this page already runs tf.js: load({tf}) would share it instead of loading a second one");
     }
     tf = await import("./tfjs/tf-runtime.js");
     ownRuntime = true;
@@ -179,7 +181,13 @@ async function useRuntime(options) {
 }
 
 async function loadOnFirstWorkingBackend(options, watch) {
-  const step = (what, promise) => watch.guard(promise).then((r) => { watch.progress(what); return r; });
+  // Each step ends its task (a macrotask yield): the runtime's start, the model's build and the warm-up run are
+  // separate main-thread tasks, not one long one that blocks input (Lighthouse's TBT counts each task over 50 ms).
+  const step = (what, promise) => watch.guard(promise).then(async (r) => {
+    watch.progress(what);
+    await nextTask();
+    return r;
+  });
   const [artifacts] = await step("files downloaded", Promise.all([fetchArtifacts(options, watch),
     useRuntime(options)]));  // a missing or broken file fails here, once
   if (!ownRuntime) {
@@ -232,6 +240,12 @@ async function loadOnFirstWorkingBackend(options, watch) {
     }
   }
   throw new Error("no tf.js backend could run the model (" + failures.join("; ") + ")");
+}
+
+function nextTask() {
+  const scheduler = globalThis.scheduler;
+  if (scheduler && typeof scheduler.yield === "function") return scheduler.yield();
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function message(e) {
@@ -303,7 +317,8 @@ async function run(tensors) {
     for (const spec of metadata.inputs) {
       const given = tensors[spec.name];
       if (!given) throw new Error("missing input " + spec.name);
-      feed[spec.node] = given instanceof tf.Tensor ? given : tf.tensor(given.data, given.shape, spec.dtype);
+      feed[spec.node] = given instanceof tf.Tensor ? given : tf.tensor(asDtype(given.data, spec.dtype), given.shape,
+        spec.dtype);
     }
     const t0 = performance.now();
     let results;
@@ -327,6 +342,13 @@ async function run(tensors) {
       if (t !== given) t.dispose();
     }
   }
+}
+
+/** Values as the input's dtype takes them: an integer input (int32: every integer type on TF.js, e.g. uint8 image
+ * pixels a model normalises itself) gets the nearest integers (tf.js would truncate 254.9999 to 254). */
+function asDtype(data, dtype) {
+  if (dtype === "int32" && !(data instanceof Int32Array)) return Int32Array.from(data, Math.round);
+  return data;
 }
 
 /** A File/Blob (EXIF orientation honoured), <img>, <video>, <canvas>, ImageBitmap (or OffscreenCanvas) through the model's preprocessing, then predict.

@@ -32,8 +32,12 @@ QUANTIZATION = {
     "uint8": {"uint8": True},
     "mixed": "per-weight",  # uint8 + float16 for the weights uint8 damages, chosen while writing (tfjs_mixed.py)
 }
-# TF.js has no 64-bit integers: the converter runs int64 inputs as int32
-_DTYPES = {"DT_FLOAT": "float32", "DT_INT32": "int32", "DT_INT64": "int32", "DT_BOOL": "bool"}
+# TF.js dtypes of the converter's signature dtypes (tfjs-converter's own mapping): every integer type runs as int32
+# (TF.js has no 8-, 16- or 64-bit integer tensors), every float type as float32. A model taking uint8 images
+# (normalising inside) is fed int32 pixels: a float32 tensor there is refused by model.execute.
+_DTYPES = {"DT_FLOAT": "float32", "DT_HALF": "float32", "DT_DOUBLE": "float32", "DT_BFLOAT16": "float32",
+           "DT_INT32": "int32", "DT_INT64": "int32", "DT_INT16": "int32", "DT_INT8": "int32", "DT_UINT8": "int32",
+           "DT_UINT16": "int32", "DT_UINT32": "int32", "DT_UINT64": "int32", "DT_BOOL": "bool"}
 
 _TFJS_PATCH = threading.Lock()
 
@@ -165,6 +169,13 @@ def tensor_names(source) -> tuple[dict[str, str], dict[str, str]]:
             {k: t.name for k, t in zip(out_keys, fn.outputs)})
 
 
+def tfjs_dtype(dtype: str) -> str:
+    """The TF.js dtype a tensor of this (NumPy/TF) dtype runs as."""
+    if dtype == "bool":
+        return "bool"
+    return "int32" if dtype.startswith(("int", "uint")) else "float32"
+
+
 def io_nodes(model_json: dict, source, where: str) -> tuple[dict[str, dict], dict[str, dict]]:
     """(inputs, outputs): each of the spec's tensor names -> {node, dtype} in the converted model.
 
@@ -187,7 +198,7 @@ def io_nodes(model_json: dict, source, where: str) -> tuple[dict[str, dict], dic
                 return entry
         if node in graph:
             found = graph[node].get("attr", {}).get("dtype", {}).get("type")
-            return {"node": node, "dtype": _DTYPES.get(found, dtype) if found else dtype}
+            return {"node": node, "dtype": _DTYPES.get(found, "float32") if found else tfjs_dtype(dtype)}
         missing.append(name)
         return None
 

@@ -1,7 +1,7 @@
 // A developer's Vite + TypeScript (strict) app: the packaged model installed with `npm install <web folder>`,
 // imported by its package name (the test writes it in place of __PACKAGE__), used as documented.
-import { load, predictImage, topK, metadata } from "__PACKAGE__";
-import type { Prediction } from "__PACKAGE__";
+import { load, predictImage, topK, metadata, tf } from "__PACKAGE__";
+import type { Metadata, Prediction } from "__PACKAGE__";
 
 interface Classified {
   label: string;
@@ -19,6 +19,24 @@ async function classify(url: string): Promise<Classified> {
   const best = topK(out.data, 1)[0];
   if (best === undefined) throw new Error("no scores");
   return { label: best.label, scores: Array.from(out.data) };
+}
+
+/** Checks of model.d.ts's types, never called: each @ts-expect-error line must be a type error (tsc fails on one
+ * that is not), so a type widened to `any`/`string`/`object` or a missing field fails the build. */
+export function typeChecks(m: Metadata): string {
+  // @ts-expect-error a number is not a tf.js namespace
+  void load({ tf: 42 });
+  // @ts-expect-error an object with one function is not a tf.js namespace either
+  void load({ tf: { getBackend: () => "cpu" } });
+  // @ts-expect-error the model's tf is typed, not any: it has no such function
+  tf?.notATfFunction();
+  const backendName: string | undefined = tf?.getBackend();
+  // @ts-expect-error the colour mode is one of three, not any string
+  if (m.image !== null && m.image.color === "purple") return "";
+  // @ts-expect-error an input's dtype is a tf.js dtype
+  if (m.inputs[0]?.dtype === "uint8") return "";
+  const runtimeDir: string = m.runtime_dir;
+  return runtimeDir + String(backendName);
 }
 
 const loaded = load();
