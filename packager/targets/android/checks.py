@@ -19,7 +19,6 @@ import numpy as np
 
 from packager.checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from packager.errors import ToolMissing
-from packager.targets.android import metadata as tflite_metadata
 from packager.targets.android.host_checks import (
     _build_host_core,
     _check_host_run,
@@ -28,7 +27,7 @@ from packager.targets.android.host_checks import (
     _check_metadata,
     _CheckFailed,
 )
-from packager.targets.android.render import module_context, render_code
+from packager.targets.android.render import module_context, module_io_names, render_code
 
 if TYPE_CHECKING:
     from packager.samples import SampleSet
@@ -234,7 +233,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
     from packager.targets.android.host import tools as host
 
     outdir = Path(outdir)
-    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    ctx = module_context(spec, source, module_io_names(spec, Path(artifact.path)))
     work = Path(tempfile.mkdtemp(prefix="packager-android-"))
     try:
         compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)

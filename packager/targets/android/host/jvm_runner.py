@@ -61,7 +61,7 @@ public final class AndroidHostRunner {
         int samples = Integer.parseInt(args[5]);
         int threads = Integer.parseInt(args[6]);
         boolean argb = args[7].equals("argb");
-        // args[8]: the file naming the inputs in the order inputs.bin holds them, one a line ("#i": by index)
+        // args[8]: the file naming the inputs in the order inputs.bin holds them (readNames; "#i": by index)
         long handle = (Long) create.invoke(null, model, threads);
         try {  // the module's load-time check of the runtime, as its Classifier runs it (bundled runtime only)
             nat.getMethod("checkRuntime", long.class).invoke(null, handle);
@@ -74,7 +74,7 @@ public final class AndroidHostRunner {
         try {
             int nIn = (Integer) inputCount.invoke(null, handle);
             java.util.List<String> names = new java.util.ArrayList<>();
-            if (args.length > 8) names = Files.readAllLines(Paths.get(args[8]));
+            if (args.length > 8) names = readNames(Paths.get(args[8]));
             else for (int i = 0; i < nIn; i++) names.add("#" + i);
             int nOut = (Integer) outputCount.invoke(null, handle);
             if (names.size() != nIn) throw new IllegalStateException("the model has " + nIn + " inputs, the samples " + names.size());
@@ -117,10 +117,15 @@ public final class AndroidHostRunner {
                 }
             }
             StringBuilder shapes = new StringBuilder();
-            for (int i = 0; i < nOut; i++) {
-                shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
-                Object o = outputType.invoke(null, handle, i);
-                System.out.println("output\t" + i + "\t" + outputName.invoke(null, handle, i) + "\t" + o);
+            // args[4] + ".names": per output its type code and its name as the module reports them (binary: any name)
+            try (DataOutputStream meta = new DataOutputStream(new FileOutputStream(args[4] + ".names"))) {
+                for (int i = 0; i < nOut; i++) {
+                    shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+                    meta.writeInt((Integer) outputType.invoke(null, handle, i));
+                    byte[] name = ((String) outputName.invoke(null, handle, i)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    meta.writeInt(name.length);
+                    meta.write(name);
+                }
             }
             System.out.println("outputs=" + shapes + " mean_ms=" + (samples > 0 ? nanos / 1e6 / samples : 0));
         } finally {
@@ -245,6 +250,19 @@ public final class AndroidHostRunner {
         if (o instanceof long[]) { long[] a = (long[]) o; ByteBuffer b = ByteBuffer.allocate(8 * a.length).order(ByteOrder.LITTLE_ENDIAN); for (long v : a) b.putLong(v); return b.array(); }
         if (o instanceof boolean[]) { boolean[] a = (boolean[]) o; byte[] b = new byte[a.length]; for (int j = 0; j < a.length; j++) b[j] = (byte) (a[j] ? 1 : 0); return b; }
         throw new IllegalStateException("unexpected output array " + o.getClass());
+    }
+
+    /** Names written as int32 length + UTF-8 bytes each (big-endian), so a name may hold any character. */
+    static java.util.List<String> readNames(Path file) throws IOException {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file)))) {
+            while (in.available() > 0) {
+                byte[] b = new byte[in.readInt()];
+                in.readFully(b);
+                names.add(new String(b, java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
+        return names;
     }
 
     private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
