@@ -264,6 +264,23 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
                                 "needs the compiled Kotlin classes (kotlin-compiles did not pass)",
                                 data=not_run_data(spec, "not run")))
 
+        # The instrumented test's golden-image assertions, on this JVM (the module's Kotlin preprocessing + JNI core).
+        from packager.targets.android import golden_check
+        from packager.targets.android.render import _template_manifest
+
+        manifest = _template_manifest(ctx["package"])
+        if ctx.get("is_image") and golden_check.has_golden_images(outdir, manifest):
+            with _timed("androidtest-golden-images", checks) as r:
+                if not (compiled.checks and compiled.checks[0].status == PASS):
+                    _needs_kotlin(compiled.checks[0])
+                if compiled.host_error is not None:
+                    raise compiled.host_error
+                try:
+                    r["detail"] = golden_check.run_on_host(ctx, outdir, manifest, compiled.classes, compiled.lib_dir,
+                                                           work)
+                except golden_check.GoldenFailed as e:
+                    raise _CheckFailed(str(e)) from None
+
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:
             r["detail"] = _check_manifest(host, outdir, ctx["package"], work)

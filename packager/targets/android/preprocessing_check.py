@@ -17,52 +17,8 @@ from packager.preprocessing_checks import NAME, _diff, _geometry, _verdict, imag
 from packager.targets.android.host import tools as host
 from packager.targets.android.host.jvm_runner import compiled_java
 
-RUNNER_JAVA = r"""
-import java.awt.image.*;
-import java.io.*;
-import java.lang.reflect.Method;
-import java.nio.*;
-import java.nio.file.*;
-import java.util.*;
-import javax.imageio.*;
-import javax.imageio.stream.ImageInputStream;
-
-/** args: preprocessingClass folder count out.bin. Reads the files folder/0 .. folder/(count-1) (links to the
- *  sample files, so no file name reaches this program: any name works), decodes each without its colour profile (the
- *  module's Kotlin withoutColourProfile) with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB),
- *  then runs the module's Kotlin exifOrientation + modelPixels on it. out.bin, per file in order: int32 n and n
- *  float32 (little-endian) model pixels, or int32 -1, int32 length and the UTF-8 reason it could not be decoded. */
-public final class PreprocessRunner {
-    public static void main(String[] args) throws Exception {
-        Class<?> p = Class.forName(args[0]);
-        Method exif = p.getMethod("exifOrientation", byte[].class);
-        Method plain = p.getMethod("withoutColourProfile", byte[].class);
-        Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
-        int count = Integer.parseInt(args[2]);
-        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[3])))) {
-            for (int index = 0; index < count; index++) {
-                byte[] bytes = Files.readAllBytes(Paths.get(args[1], Integer.toString(index)));
-                int[] size = new int[2];
-                int[] argb;
-                try {
-                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
-                } catch (Exception e) {
-                    byte[] why = String.valueOf(e).getBytes(java.nio.charset.StandardCharsets.UTF_8);
-                    out.writeInt(-1);
-                    out.writeInt(why.length);
-                    out.write(why);
-                    continue;
-                }
-                int orientation = (Integer) exif.invoke(null, (Object) bytes);
-                float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
-                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
-                for (float v : px) b.putFloat(v);
-                out.writeInt(px.length);
-                out.write(b.array());
-            }
-        }
-    }
-
+# The JVM stand-in for BitmapFactory (ImageIO into unpremultiplied 8-bit ARGB): methods of a Java class.
+DECODE_JAVA = r"""
     static int to8(int v, int bits) {
         if (bits == 8) return v;
         if (bits == 16) return v >> 8;  // the high byte, as the definition says
@@ -124,8 +80,55 @@ public final class PreprocessRunner {
         }
         return out;
     }
-}
 """
+
+RUNNER_JAVA = r"""
+import java.awt.image.*;
+import java.io.*;
+import java.lang.reflect.Method;
+import java.nio.*;
+import java.nio.file.*;
+import java.util.*;
+import javax.imageio.*;
+import javax.imageio.stream.ImageInputStream;
+
+/** args: preprocessingClass folder count out.bin. Reads the files folder/0 .. folder/(count-1) (links to the
+ *  sample files, so no file name reaches this program: any name works), decodes each without its colour profile (the
+ *  module's Kotlin withoutColourProfile) with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB),
+ *  then runs the module's Kotlin exifOrientation + modelPixels on it. out.bin, per file in order: int32 n and n
+ *  float32 (little-endian) model pixels, or int32 -1, int32 length and the UTF-8 reason it could not be decoded. */
+public final class PreprocessRunner {
+    public static void main(String[] args) throws Exception {
+        Class<?> p = Class.forName(args[0]);
+        Method exif = p.getMethod("exifOrientation", byte[].class);
+        Method plain = p.getMethod("withoutColourProfile", byte[].class);
+        Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
+        int count = Integer.parseInt(args[2]);
+        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[3])))) {
+            for (int index = 0; index < count; index++) {
+                byte[] bytes = Files.readAllBytes(Paths.get(args[1], Integer.toString(index)));
+                int[] size = new int[2];
+                int[] argb;
+                try {
+                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
+                } catch (Exception e) {
+                    byte[] why = String.valueOf(e).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    out.writeInt(-1);
+                    out.writeInt(why.length);
+                    out.write(why);
+                    continue;
+                }
+                int orientation = (Integer) exif.invoke(null, (Object) bytes);
+                float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
+                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
+                for (float v : px) b.putFloat(v);
+                out.writeInt(px.length);
+                out.write(b.array());
+            }
+        }
+    }
+
+""" + DECODE_JAVA + "}\n"
 
 JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels) on the host JVM; "
             "decode by the JVM's "

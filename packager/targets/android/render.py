@@ -171,7 +171,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
     labels = outdir / manifest["labels"]
     labels.write_text(tflite_metadata.labels_text(spec.labels), encoding="utf-8", newline="\n")
-    write_golden(spec, artifact, samples, reference, ctx, outdir, manifest)
+    write_golden(spec, artifact, samples, reference, ctx, outdir, manifest, source)
     return Path(manifest["model"])
 
 
@@ -180,7 +180,7 @@ GOLDEN_MAX_BYTES = 2 * 1024 * 1024  # of inputs: the instrumented test's assets 
 
 
 def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, reference: dict[str, np.ndarray],
-                 ctx: dict, outdir: Path, manifest: dict) -> int:
+                 ctx: dict, outdir: Path, manifest: dict, source: Source | None = None) -> int:
     """The instrumented test's golden samples: the first samples' model inputs (float32 little-endian, in the
     model's input order, as ``run`` takes them), the original model's outputs for them (in ``OUTPUT_NAMES`` order)
     and golden.properties with their count and the gates of the shipped mode. Returns the count."""
@@ -200,4 +200,9 @@ def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, refe
         f"# Written by packager: {count} samples, gates of the shipped mode ({artifact.mode})\n"
         f"samples={count}\nmode={artifact.mode}\nmax_abs_error={gates['max_abs_error']!r}\n"
         f"min_top1={gates['min_top1']!r}\n", encoding="utf-8", newline="\n")
+    if source is not None and ctx["is_image"] and len(samples):  # encoded images: the Bitmap path
+        from packager.targets.android import golden_images
+
+        golden_images.write(spec, source, samples, reference, ctx, outdir,
+                            (outdir / manifest["golden_properties"]).parent, gates)
     return count

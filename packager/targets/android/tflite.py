@@ -34,8 +34,8 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
         if samples is None:
             raise ConversionError("int8 quantization needs a sample set for calibration")
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: (
-            {k: v.astype(np.float32) for k, v in s.items()} for s in samples
+        conv.representative_dataset = lambda: (  # in the model's input dtypes (uint8 pixels, int32 ids, floats)
+            {k: np.asarray(v) for k, v in s.items()} for s in samples
         )
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if spec.int8_io:

@@ -276,7 +276,7 @@ def compile_runner(work: Path) -> tuple[Run, Path]:
     return compiled_java("AndroidHostRunner", RUNNER_JAVA, work)
 
 
-def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
+def compiled_java(class_name: str, source: str, work: Path, classpath: tuple[Path, ...] = ()) -> tuple[Run, Path]:
     """(javac's run, the folder holding ``class_name``.class) of a Java source of packager's own that reaches the
     module's classes by reflection only: one compile per source serves every build. It is kept under the tools
     folder (named by the source's hash; written to a temporary folder and renamed, so concurrent builds never see
@@ -290,7 +290,8 @@ def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
     src = work / f"{class_name}.java"
     src.write_text(source, encoding="utf-8")
     out = work / "runner"
-    res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), "-d", out, src])
+    cp = ["-cp", os.pathsep.join(map(str, classpath))] if classpath else []
+    res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), *cp, "-d", out, src])
     if res.returncode != 0:
         return res, out
     try:
@@ -321,9 +322,10 @@ def stress_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, native_cl
     return res, phases
 
 
-def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600) -> Run:
+def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600,
+                main: str = "AndroidHostRunner", jvm_args: tuple[str, ...] | list[str] = ()) -> Run:
     cp = os.pathsep.join(str(p) for p in (runner_dir, classes_dir, kotlin_stdlib(), android_stubs_jar()))
-    return run([java_tools()["java"], *QUICK_JVM, f"-Djava.library.path={lib_dir}", "-cp", cp, "AndroidHostRunner",
+    return run([java_tools()["java"], *QUICK_JVM, *jvm_args, f"-Djava.library.path={lib_dir}", "-cp", cp, main,
                 *args],
                timeout=timeout)
 
