@@ -22,8 +22,6 @@ DIR = "golden_images"
 def _base_pictures(spec, source, samples, ctx) -> list[tuple[str, bytes, str, int]]:
     """(name, encoded bytes, why, sample index) of the user's sample files to ship as they are (or PNGs of the
     pixels of array samples that came from whole pixels)."""
-    from packager.targets.android.host_checks import _argb_inputs
-
     paths = list(getattr(samples, "image_paths", None) or [])
     out = []
     for i in range(min(len(samples), MAX_SAMPLE_FILES)):
@@ -32,12 +30,15 @@ def _base_pictures(spec, source, samples, ctx) -> list[tuple[str, bytes, str, in
             if len(data) <= MAX_FILE_BYTES:
                 out.append((f"sample_{i}{Path(paths[i]).suffix.lower()}", data, f"sample {i} as given", i))
             continue
-        x = np.asarray(samples[i][source.inputs[0].name], np.float32)
-        argb = _argb_inputs(spec, source, x, ctx["pixel_input"])
-        if argb is None or x.shape[-1] != 3:
-            continue
-        v = argb.view(np.uint32).reshape(x.shape[1], x.shape[2])
-        rgb = np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], axis=-1).astype(np.uint8)
+        x = np.asarray(samples[i][source.inputs[0].name], np.float64)[0]
+        mean = np.asarray([float(v) for v in ctx["mean"]])
+        std = np.asarray([float(v) for v in ctx["std"]])
+        px = x * std + mean
+        if x.shape[-1] != 3 or np.max(np.abs(px - np.rint(px))) > 1e-3 or px.min() < -0.5 or px.max() > 255.5:
+            continue  # not whole pixels (or grey): no picture to encode
+        rgb = np.rint(px).astype(np.uint8)
+        if ctx.get("color") == "bgr":
+            rgb = rgb[..., ::-1]
         out.append((f"sample_{i}.png", gi.png(rgb), f"sample {i}'s pixels", i))
     return out
 
