@@ -51,7 +51,8 @@ RUNTIMES = {
 }
 DEFAULT_RUNTIME = "bundled"  # its native path is the one verified here end to end (the host check runs it)
 RUNTIME = RUNTIMES[DEFAULT_RUNTIME]
-COMPILE_SDK = 35
+COMPILE_SDK = 36  # the highest API level AGP 9.0 supports
+NDK_VERSION = "28.2.13676358"  # AGP 9.0's default NDK
 MIN_SDK = 24
 CMAKE_VERSION = "3.22.1"
 DEFAULT_THREADS = 2
@@ -127,6 +128,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "version": spec.version,
         "runtime": runtime_of(spec),
         "compile_sdk": COMPILE_SDK,
+        "ndk_version": NDK_VERSION,
         "min_sdk": MIN_SDK,
         "cmake_version": CMAKE_VERSION,
         "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
