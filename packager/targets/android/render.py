@@ -74,7 +74,10 @@ def android_package(spec: PackageSpec) -> str:
 
 
 def lib_name(spec: PackageSpec) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", spec.identifier).lower() + "_jni"
+    """The JNI library's name, from the module's namespace (``com.example.shapes`` -> ``com_example_shapes_jni``):
+    two modules in one app have different namespaces (AGP requires it), so their libraries never collide in the APK,
+    even when both models are called model.keras."""
+    return re.sub(r"[^a-z0-9]+", "_", android_package(spec).lower()).strip("_") + "_jni"
 
 
 def jni_prefix(package: str, class_name: str) -> str:
@@ -122,7 +125,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "package": package,
         "class_name": class_name,
         "lib_name": lib_name(spec),
-        "module_name": lib_name(spec).removesuffix("_jni"),
+        "module_name": re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower(),
         "jni_prefix": jni_prefix(package, class_name),
         "display_name": spec.display_name,
         "version": spec.version,

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicLong
 import kotlin.coroutines.suspendCoroutine
 
 /**
- * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libtiny_net_q_jni.so).
+ * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libcom_example_golden_jni.so).
  *
  * The runtime is bundled with the app (no Google Play services needed). Loading and compiling the model takes a
  * moment, so create instances off the main thread: [create] (Kotlin, suspends) or [createAsync] (Java, a

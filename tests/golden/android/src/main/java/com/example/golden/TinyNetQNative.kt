@@ -4,7 +4,7 @@ package com.example.golden
 import android.content.res.AssetManager
 
 /**
- * The JNI functions of libtiny_net_q_jni.so (src/main/cpp). A handle names a native interpreter; free it with [close].
+ * The JNI functions of libcom_example_golden_jni.so (src/main/cpp). A handle names a native interpreter; free it with [close].
  * Every failure in native code arrives as a Java exception with a message. Thread-safe: calls on one handle are
  * serialized natively, and [close] during a call on another thread is safe (that call completes; later calls on the
  * handle throw IllegalStateException).
@@ -12,7 +12,7 @@ import android.content.res.AssetManager
 internal object TinyNetQNative {
     init {
         System.loadLibrary("LiteRt") // libLiteRt.so from com.google.ai.edge.litert:litert:2.3.0: the C API the JNI code calls
-        System.loadLibrary("tiny_net_q_jni")
+        System.loadLibrary("com_example_golden_jni")
     }
 
     /** Loads a model from the APK's assets (Android only). */
