@@ -64,10 +64,16 @@ def numpy_dtype(tensor: TensorSpec):
 
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
     """One image file -> a (1, H, W, C) float32 array, preprocessed the spec's way (packager.preprocessing: EXIF
-    orientation, alpha on the background, crop policy, antialiased bilinear resize, colour mode, mean/std)."""
-    from packager.preprocessing import file_input
+    orientation, alpha on the background, crop policy, antialiased bilinear resize, colour mode, mean/std). A model
+    whose image input is an integer tensor (uint8: it normalises inside) gets the pixels 0..255 before mean/std,
+    rounded half to even, in its dtype."""
+    from packager.preprocessing import file_input, file_pixels
 
     _, h, w, c = tensor.sample_shape
+    dtype = numpy_dtype(tensor)
+    if np.issubdtype(dtype, np.integer):  # a model that takes integer pixels normalises them itself
+        px = file_pixels(path, w, h, c, spec.preprocessing)
+        return np.clip(np.rint(px), 0, 255).astype(dtype)[None]
     return file_input(path, w, h, c, spec.preprocessing)
 
 
@@ -113,6 +119,10 @@ def _image_folder(path: Path, spec: PackageSpec, inputs: list[TensorSpec]) -> Sa
             where=str(path),
             hint="pass the samples as a .npy (one input) or .npz (one array per input name)",
         )
+    dtype = numpy_dtype(inputs[0])
+    if dtype == np.bool_ or (np.issubdtype(dtype, np.integer) and np.iinfo(dtype).max < 255):
+        raise InputError(f"model input {inputs[0].name!r} takes {dtype} values, which cannot hold image pixels "
+                         "0..255", where=str(path), hint="pass the samples as a .npy file of that dtype")
     spec.preprocessing.per_channel(inputs[0].shape[-1])  # a wrong --mean/--std count fails here, early
     return SampleSet(inputs, image_paths=files, spec=spec, where=str(path))
 

@@ -28,11 +28,14 @@ class Agp:
     name: str
     builtin_kotlin: bool  # AGP registers the `kotlin` extension itself and compiles Kotlin
     gradle_jdk: int = 21  # the JDK running Gradle (Android Studio's JBR)
+    kgp_on_script_classpath: bool = True  # False: the Kotlin Gradle plugin is declared in :app only
 
 
 AGP_8 = Agp("AGP 8.13 + Kotlin Gradle plugin 2.2", builtin_kotlin=False)
 AGP_9 = Agp("AGP 9.0 (built-in Kotlin)", builtin_kotlin=True)
 AGP_9_OPT_OUT = Agp("AGP 9.0 with android.builtInKotlin=false, android.newDsl=false", builtin_kotlin=False)
+AGP_8_KGP_IN_APP = Agp("AGP 8.13, Kotlin Gradle plugin declared in :app only", builtin_kotlin=False,
+                       kgp_on_script_classpath=False)
 
 
 def _block(text: str, start: int) -> tuple[str, int]:
@@ -107,9 +110,15 @@ def configure(script: str, agp: Agp) -> list[str]:
         errors.append("jvmToolchain(17) needs a JDK 17 or a toolchain resolver; Android Studio runs Gradle on JBR 21")
     java = re.search(r"targetCompatibility = JavaVersion\.VERSION_(\d+)", android)
     java_target = int(java.group(1)) if java else agp.gradle_jdk
+    code = "\n".join(re.sub(r"//.*", "", line) for line in script.splitlines())
+    if not agp.kgp_on_script_classpath and re.search(r'(?<!")\borg\.jetbrains\.kotlin\.gradle\.', code):
+        errors.append("Unresolved reference: jetbrains (a Kotlin Gradle plugin type named in a script whose "
+                      "classpath has no Kotlin Gradle plugin)")
     pinned = re.search(r"withType<org\.jetbrains\.kotlin\.gradle\.tasks\.KotlinJvmCompile>\(\)\.configureEach\s*"
                        r"\{\s*compilerOptions\.jvmTarget\.set\(org\.jetbrains\.kotlin\.gradle\.dsl\.JvmTarget\.JVM_(\d+)\)",
-                       script)
+                       script) or re.search(r'"org\.jetbrains\.kotlin\.gradle\.dsl\.JvmTarget"[\s\S]*?'
+                                            r'getMethod\("fromTarget", String::class\.java\)\.invoke\(null, "(\d+)"\)',
+                                            script)
     # KGP's default jvmTarget is the JDK running Gradle; built-in Kotlin's is compileOptions.targetCompatibility.
     kotlin_target = int(pinned.group(1)) if pinned else (java_target if agp.builtin_kotlin else agp.gradle_jdk)
     if kotlin_target != java_target:
@@ -132,7 +141,7 @@ def rendered_script(tmp_path: Path) -> str:
     return (tmp_path / "module" / "build.gradle.kts").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("agp", [AGP_8, AGP_9, AGP_9_OPT_OUT], ids=lambda a: a.name)
+@pytest.mark.parametrize("agp", [AGP_8, AGP_9, AGP_9_OPT_OUT, AGP_8_KGP_IN_APP], ids=lambda a: a.name)
 def test_build_script_configures_under_agp_8_and_9(tmp_path, agp):
     assert configure(rendered_script(tmp_path), agp) == []
 
@@ -169,6 +178,15 @@ def test_the_rules_reject_what_fails_in_a_real_build():
     assert any("no longer required" in e for e in configure(unguarded, AGP_9))
     accessor = guarded + "kotlin {\n    compilerOptions { }\n}\n"
     assert any("Unresolved reference: kotlin" in e for e in configure(accessor, AGP_8))
+    typed = guarded + ("tasks.withType<org.jetbrains.kotlin.gradle.tasks.KotlinJvmCompile>().configureEach {\n"
+                       "    compilerOptions.jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)\n}\n")
+    assert configure(typed, AGP_8) == []  # the script packager generated before: fine with KGP on its classpath,
+    assert any("Unresolved reference: jetbrains" in e for e in configure(typed, AGP_8_KGP_IN_APP))  # not without
+
+
+def test_compile_sdk_and_ndk_version(tmp_path):
+    script = rendered_script(tmp_path)
+    assert "compileSdk = 36" in script and 'ndkVersion = "28.2.13676358"' in script
 
 
 def test_no_werror_in_the_consumers_build(tmp_path):

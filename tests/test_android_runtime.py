@@ -249,7 +249,7 @@ def test_instrumented_test_with_golden_samples_compiles_against_the_stubs(tiny, 
     ctx = am.module_context(spec, source, tflite_metadata.signature_io_names(artifact.path))
     compiled = am.compile_code(ctx, out, tmp_path / "ok")
     kotlin = compiled.checks[0]
-    assert kotlin.status == PASS and "src/androidTest's 1 instrumented test file(s)" in kotlin.detail, kotlin.detail
+    assert kotlin.status == PASS and "src/androidTest's 2 instrumented test file(s)" in kotlin.detail, kotlin.detail
     assert (tmp_path / "ok/classes/com/example/tiny_net_q/TinyNetQClassifierTest.class").is_file()  # one kotlinc run
 
     test_kt = next((out / "src/androidTest/java").rglob("*ClassifierTest.kt"))

@@ -19,7 +19,6 @@ import numpy as np
 
 from packager.checks import FAIL, PASS, SKIPPED, UNVERIFIED, Check
 from packager.errors import ToolMissing
-from packager.targets.android import metadata as tflite_metadata
 from packager.targets.android.host_checks import (
     _build_host_core,
     _check_host_run,
@@ -28,7 +27,7 @@ from packager.targets.android.host_checks import (
     _check_metadata,
     _CheckFailed,
 )
-from packager.targets.android.render import module_context, render_code
+from packager.targets.android.render import module_context, module_io_names, render_code
 
 if TYPE_CHECKING:
     from packager.samples import SampleSet
@@ -234,7 +233,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
     from packager.targets.android.host import tools as host
 
     outdir = Path(outdir)
-    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    ctx = module_context(spec, source, module_io_names(spec, Path(artifact.path)))
     work = Path(tempfile.mkdtemp(prefix="packager-android-"))
     try:
         compiled = _precompiled(artifact.extra.get("prepared"), outdir) or compile_code(ctx, outdir, work)
@@ -264,6 +263,23 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
             checks.append(Check("preprocessing", SKIPPED if compiled.checks[0].status == SKIPPED else FAIL,
                                 "needs the compiled Kotlin classes (kotlin-compiles did not pass)",
                                 data=not_run_data(spec, "not run")))
+
+        # The instrumented test's golden-image assertions, on this JVM (the module's Kotlin preprocessing + JNI core).
+        from packager.targets.android import golden_check
+        from packager.targets.android.render import _template_manifest
+
+        manifest = _template_manifest(ctx["package"])
+        if ctx.get("is_image") and golden_check.has_golden_images(outdir, manifest):
+            with _timed("androidtest-golden-images", checks) as r:
+                if not (compiled.checks and compiled.checks[0].status == PASS):
+                    _needs_kotlin(compiled.checks[0])
+                if compiled.host_error is not None:
+                    raise compiled.host_error
+                try:
+                    r["detail"] = golden_check.run_on_host(ctx, outdir, manifest, compiled.classes, compiled.lib_dir,
+                                                           work)
+                except golden_check.GoldenFailed as e:
+                    raise _CheckFailed(str(e)) from None
 
         # 4. The manifest links against the platform.
         with _timed("manifest-links", checks) as r:

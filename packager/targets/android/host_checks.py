@@ -74,11 +74,13 @@ def _check_jni_compiles(host, outdir: Path, classes: Path, native_class: str, wo
             f"force-included; the {len(expected)} Java_* symbols match {native_class}'s external functions")
 
 
-def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray | None:
+def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray, pixels: bool = False) -> np.ndarray | None:
     """The ARGB pixels the preprocessed image sample ``x`` (1,H,W,C) came from, or None if it did not come from
-    integer pixels (e.g. a .npy sample set) — then the Kotlin preprocessing cannot be exercised."""
+    integer pixels (e.g. a .npy sample set) — then the Kotlin preprocessing cannot be exercised. ``pixels``: ``x``
+    is the pixels themselves (a model that takes uint8 pixels: no mean/std)."""
     c = x.shape[-1]
-    mean, std = (np.asarray(v, np.float64) for v in spec.preprocessing.per_channel(c))
+    mean, std = (np.asarray(v, np.float64) for v in (((0.0,) * c, (1.0,) * c) if pixels
+                                                     else spec.preprocessing.per_channel(c)))
     px = x.astype(np.float64) * std + mean
     rounded = np.clip(np.rint(px), 0, 255)
     if np.max(np.abs(rounded - px)) > 1e-3:
@@ -159,15 +161,16 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     if res.returncode != 0:
         raise _CheckFailed("javac of the host runner failed:\n" + host.first_lines(res.output))
 
-    in_names, out_names = tflite_metadata.signature_io_names(model)
+    # the module's own names, in the order its native index and INPUT_NAMES / OUTPUT_NAMES number them
+    in_names, out_names = [t["name"] for t in ctx["inputs"]], [t["name"] for t in ctx["outputs"]]
     in_types = _input_dtypes(model)
     batches = [samples[i] for i in range(min(len(samples), MAX_HOST_SAMPLES))]
-    use_argb = bool(source.is_image) and len(in_names) == 1 and in_types.get(in_names[0]) not in _RAW_INPUTS
+    use_argb = bool(ctx["is_image"]) and len(in_names) == 1 and in_types.get(in_names[0]) not in _RAW_INPUTS
     chunks = []
     for batch in batches:
         for name in in_names:
             x = np.asarray(batch[name])
-            argb = _argb_inputs(spec, source, x.astype(np.float32)) if use_argb else None
+            argb = _argb_inputs(spec, source, x.astype(np.float32), ctx["pixel_input"]) if use_argb else None
             if use_argb and argb is None:
                 use_argb = False
             chunks.append((name, x, argb))
@@ -179,8 +182,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
             blob += x.astype(_RAW_INPUTS.get(in_types.get(name), "<f4")).tobytes()
     (work / "in.bin").write_bytes(bytes(blob))
     bundled = runtime["key"] == "bundled"  # the LiteRT C API names tensors by the signature; TFLite's C API does not
-    (work / "in.names").write_text("".join((n if bundled else f"#{i}") + "\n" for i, n in enumerate(in_names)),
-                                   encoding="utf-8")
+    (work / "in.names").write_bytes(_names_blob([n if bundled else f"#{i}" for i, n in enumerate(in_names)]))
     pre_class = f"{ctx['package']}.{ctx['class_name']}Preprocessing" if use_argb else "-"
     res = jvm.run_on_host(runner_dir, classes, lib_dir, [
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, model, work / "in.bin", work / "out.bin",
@@ -189,7 +191,9 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
         raise _CheckFailed("the JVM runner failed:\n" + host.first_lines(_without_runtime_logs(res.output)))
     if "closed-handle: java.lang.IllegalStateException" not in res.output:
         raise _CheckFailed("a closed handle did not raise IllegalStateException: " + host.first_lines(res.output))
-    got = _named_outputs(res.output, (work / "out.bin").read_bytes(), out_names, reference, len(batches), bundled)
+    shared = frozenset(t["name"] for t in ctx["outputs"] if t.get("shared"))
+    got = _named_outputs((work / "out.bin.names").read_bytes(), (work / "out.bin").read_bytes(), out_names,
+                         reference, len(batches), bundled, shared)
     ref = {n: reference[n][:len(batches)] for n in out_names}
     kinds = {n: k for n, k in (getattr(spec, "output_kinds", None) or {}).items() if n in ref}
     cmp = compare(ref, got, judged_gates("android", artifact, mode, spec.tolerances), kinds or None)
@@ -206,7 +210,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
         f", top-1 agreement {m['top1_agreement']:.1%}" if m.get("top1_agreement") is not None else "")
     how = ("pixels through the Kotlin preprocessing" if use_argb
            else "preprocessed samples (Kotlin preprocessing not exercised: samples are not integer pixels)"
-           if source.is_image else "raw samples")
+           if ctx["is_image"] else "raw samples")
     return (f"{len(batches)} of {len(samples)} samples, {how}, JVM -> JNI -> {where} on the {mode} model "
             f"{model.name}{' shipped in the module' if runtime['key'] == 'bundled' else ''}: {figures} "
             f"({mode} gates)")
@@ -224,18 +228,31 @@ def _input_dtypes(model: Path) -> dict:
     return {name: np.dtype(d["dtype"]) for name, d in runner.get_input_details().items()}
 
 
-def _named_outputs(output: str, data: bytes, out_names: list[str], reference: dict, samples: int,
-                   bundled: bool) -> dict[str, np.ndarray]:
-    """The runner's outputs keyed by name: the module's own names (bundled runtime: the signature's, which must be
-    the order of OUTPUT_NAMES that ``run`` promises) or, on TFLite's C API, OUTPUT_NAMES' order."""
-    rows = [ln.split("\t") for ln in output.splitlines() if ln.startswith("output\t")]
-    native = [(r[2], int(r[3])) for r in rows if len(r) == 4]
+def _names_blob(names: list[str]) -> bytes:
+    """Names as the host runner reads them (readNames): int32 length + UTF-8 bytes each, so any name works."""
+    return b"".join(len(b).to_bytes(4, "big") + b for b in (n.encode("utf-8") for n in names))
+
+
+def _named_outputs(meta: bytes, data: bytes, out_names: list[str], reference: dict, samples: int,
+                   bundled: bool, shared: frozenset[str] = frozenset()) -> dict[str, np.ndarray]:
+    """The runner's outputs keyed by name, as OUTPUT_NAMES (the order ``run`` promises) names them; bundled runtime:
+    the names the module reads natively must be those (outputs bound to one tensor: one of theirs). ``meta``: per
+    output int32 type code, int32 length and the UTF-8 name."""
+    native, offset = [], 0
+    while offset < len(meta):
+        code = int.from_bytes(meta[offset:offset + 4], "big", signed=True)
+        size = int.from_bytes(meta[offset + 4:offset + 8], "big")
+        native.append((meta[offset + 8:offset + 8 + size].decode("utf-8", "replace"), code))
+        offset += 8 + size
     if len(native) != len(out_names):
         raise _CheckFailed(f"the module reports {len(native)} outputs, the model {len(out_names)}")
-    names = [n for n, _ in native] if bundled else list(out_names)
-    if names != list(out_names):
-        raise _CheckFailed(f"the module's outputs are named {names}, but OUTPUT_NAMES (the order run() returns) "
+    reported = [n for n, _ in native] if bundled else list(out_names)
+    # outputs bound to one tensor (equal values) are reported by LiteRT 2.3 under one of their names
+    same = [r == n or (n in shared and r in shared) for r, n in zip(reported, out_names)]
+    if not all(same):
+        raise _CheckFailed(f"the module's outputs are named {reported}, but OUTPUT_NAMES (the order run() returns) "
                            f"says {list(out_names)}")
+    names = list(out_names)
     dtypes = [np.dtype(_OUTPUT_DTYPES.get(code, "<f4")) for _, code in native]
     sizes = [int(np.prod(reference[n].shape[1:])) for n in names]
     per_sample = sum(s * d.itemsize for s, d in zip(sizes, dtypes))

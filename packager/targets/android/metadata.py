@@ -43,22 +43,65 @@ def _schema():
     return schema
 
 
-def signature_io_names(tflite_path: Path) -> tuple[list[str], list[str]]:
-    """Names of the model's inputs and outputs *in the interpreter's tensor order* (what the C API's index
-    means), taken from the ``serving_default`` signature; falls back to tensor names."""
-    from ai_edge_litert.interpreter import Interpreter
+def signature_io_names(tflite_path: Path, order: str = "graph") -> tuple[list[str], list[str]]:
+    """Names of the model's inputs and outputs, from its ``serving_default`` signature (the first one if none has that
+    key; tensor names if it has none).
 
-    interp = Interpreter(model_path=str(tflite_path))
-    in_idx = [d["index"] for d in interp.get_input_details()]
-    out_idx = [d["index"] for d in interp.get_output_details()]
-    sigs = interp._get_full_signature_list()  # {key: {"inputs": {name: tensor_index}, "outputs": {...}}}
-    if sigs:
-        sig = sigs.get("serving_default") or next(iter(sigs.values()))
-        by_index_in = {v: k for k, v in sig["inputs"].items()}
-        by_index_out = {v: k for k, v in sig["outputs"].items()}
-        if set(by_index_in) == set(in_idx) and set(by_index_out) == set(out_idx):
-            return [by_index_in[i] for i in in_idx], [by_index_out[i] for i in out_idx]
-    return ([d["name"] for d in interp.get_input_details()], [d["name"] for d in interp.get_output_details()])
+    ``order="graph"``: the subgraph's input/output tensor order: what TFLite's C API index, LiteRT 2.3's signature
+    index (it lists a signature's tensors in the subgraph's order) and the metadata's tensor lists mean. Each tensor is
+    named by the next signature key bound to it, so two keys bound to one tensor (``{"b": p, "c": p}``, the tensor
+    listed twice among the outputs) get one entry each. ``order="signature"``: as the signature lists them in the
+    file (sorted keys)."""
+    _, _, names_in, names_out = _signature_io(tflite_path, order)
+    return names_in, names_out
+
+
+def shared_outputs(tflite_path: Path) -> list[str]:
+    """The output names (as ``signature_io_names``) bound to the same tensor as another output: LiteRT 2.3's C API
+    reports one key for all of them (``{"b": p, "c": p, "a": q}`` reads as c, c, a), and their values are equal."""
+    _, tensors_out, _, names_out = _signature_io(tflite_path, "graph")
+    return [n for n, t in zip(names_out, tensors_out) if tensors_out.count(t) > 1]
+
+
+def _signature_io(tflite_path: Path, order: str) -> tuple[list[int], list[int], list[str], list[str]]:
+    """(input tensor indices, output tensor indices, input names, output names) in ``order``."""
+    if order not in ("graph", "signature"):
+        raise ValueError(f"order must be 'graph' or 'signature', not {order!r}")
+    schema = _schema()
+    data = Path(tflite_path).read_bytes()
+    model = schema.Model.GetRootAs(data, 0)
+    sigs = [model.SignatureDefs(i) for i in range(model.SignatureDefsLength())]
+    sig = next((g for g in sigs if (g.SignatureKey() or b"").decode("utf-8", "replace") == "serving_default"),
+               sigs[0] if sigs else None)
+    sub = model.Subgraphs(sig.SubgraphIndex() if sig is not None else 0)
+
+    def tensor_names(indices: list[int]) -> list[str]:
+        return [(sub.Tensors(i).Name() or b"").decode("utf-8", "replace") for i in indices]
+
+    graph_in = [int(i) for i in sub.InputsAsNumpy()] if sub.InputsLength() else []
+    graph_out = [int(i) for i in sub.OutputsAsNumpy()] if sub.OutputsLength() else []
+    if sig is None:
+        return graph_in, graph_out, tensor_names(graph_in), tensor_names(graph_out)
+    pairs_in = [(sig.Inputs(j).Name().decode("utf-8", "replace"), int(sig.Inputs(j).TensorIndex()))
+                for j in range(sig.InputsLength())]
+    pairs_out = [(sig.Outputs(j).Name().decode("utf-8", "replace"), int(sig.Outputs(j).TensorIndex()))
+                 for j in range(sig.OutputsLength())]
+    if order == "signature":
+        return ([t for _, t in pairs_in], [t for _, t in pairs_out], [n for n, _ in pairs_in],
+                [n for n, _ in pairs_out])
+
+    def by_graph(pairs: list[tuple[str, int]], graph: list[int]) -> list[str]:
+        free = list(pairs)
+        names = []
+        for t in graph:
+            hit = next((p for p in free if p[1] == t), None)
+            if hit is None:  # the signature does not cover the graph: tensor names
+                return tensor_names(graph)
+            free.remove(hit)
+            names.append(hit[0])
+        return names
+
+    return graph_in, graph_out, by_graph(pairs_in, graph_in), by_graph(pairs_out, graph_out)
 
 
 # ---- metadata flatbuffer -------------------------------------------------------------------------------------
@@ -262,7 +305,7 @@ def embed_metadata(tflite_path: Path, spec: PackageSpec, source: Source) -> None
 
     schema = _schema()
     tflite_path = Path(tflite_path)
-    in_names, out_names = signature_io_names(tflite_path)
+    in_names, out_names = signature_io_names(tflite_path)  # graph order: the metadata's tensor lists
     specs_in = {t.name: t for t in source.inputs}
     inputs = []
     for n in in_names:

@@ -173,11 +173,11 @@ def _debugger(source, samples):
 
     conv, loaded = _saved_model_converter(source)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ({k: v.astype(np.float32) for k, v in s.items()} for s in samples)
+    conv.representative_dataset = lambda: ({k: np.asarray(v) for k, v in s.items()} for s in samples)  # model dtypes
     order: list[str] = []  # signature input names in the interpreter's input order, known once calibrated
 
     def dataset():
-        return ([np.asarray(s[name], np.float32) for name in order] for s in samples)
+        return ([np.asarray(s[name]) for name in order] for s in samples)
 
     try:
         with _reusing_loaded(source, loaded):

@@ -17,50 +17,8 @@ from packager.preprocessing_checks import NAME, _diff, _geometry, _verdict, imag
 from packager.targets.android.host import tools as host
 from packager.targets.android.host.jvm_runner import compiled_java
 
-RUNNER_JAVA = r"""
-import java.awt.image.*;
-import java.io.*;
-import java.lang.reflect.Method;
-import java.nio.*;
-import java.nio.file.*;
-import java.util.*;
-import javax.imageio.*;
-import javax.imageio.stream.ImageInputStream;
-
-/** args: preprocessingClass fileList out.bin. Decodes each file, without its colour profile (the module's Kotlin
- *  withoutColourProfile), with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB), then runs the
- *  module's Kotlin exifOrientation + modelPixels on it. */
-public final class PreprocessRunner {
-    public static void main(String[] args) throws Exception {
-        Class<?> p = Class.forName(args[0]);
-        Method exif = p.getMethod("exifOrientation", byte[].class);
-        Method plain = p.getMethod("withoutColourProfile", byte[].class);
-        Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
-        List<String> files = Files.readAllLines(Paths.get(args[1]));
-        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[2])))) {
-            for (String f : files) {
-                if (f.isEmpty()) continue;
-                byte[] bytes = Files.readAllBytes(Paths.get(f));
-                int[] size = new int[2];
-                int[] argb;
-                try {
-                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
-                } catch (Exception e) {
-                    System.out.println("undecodable\t" + f + "\t" + e);
-                    out.writeInt(0);
-                    continue;
-                }
-                int orientation = (Integer) exif.invoke(null, (Object) bytes);
-                float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
-                System.out.println("ok\t" + f + "\t" + size[0] + "x" + size[1] + "\torientation=" + orientation);
-                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
-                for (float v : px) b.putFloat(v);
-                out.writeInt(px.length);
-                out.write(b.array());
-            }
-        }
-    }
-
+# The JVM stand-in for BitmapFactory (ImageIO into unpremultiplied 8-bit ARGB): methods of a Java class.
+DECODE_JAVA = r"""
     static int to8(int v, int bits) {
         if (bits == 8) return v;
         if (bits == 16) return v >> 8;  // the high byte, as the definition says
@@ -122,8 +80,55 @@ public final class PreprocessRunner {
         }
         return out;
     }
-}
 """
+
+RUNNER_JAVA = r"""
+import java.awt.image.*;
+import java.io.*;
+import java.lang.reflect.Method;
+import java.nio.*;
+import java.nio.file.*;
+import java.util.*;
+import javax.imageio.*;
+import javax.imageio.stream.ImageInputStream;
+
+/** args: preprocessingClass folder count out.bin. Reads the files folder/0 .. folder/(count-1) (links to the
+ *  sample files, so no file name reaches this program: any name works), decodes each without its colour profile (the
+ *  module's Kotlin withoutColourProfile) with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB),
+ *  then runs the module's Kotlin exifOrientation + modelPixels on it. out.bin, per file in order: int32 n and n
+ *  float32 (little-endian) model pixels, or int32 -1, int32 length and the UTF-8 reason it could not be decoded. */
+public final class PreprocessRunner {
+    public static void main(String[] args) throws Exception {
+        Class<?> p = Class.forName(args[0]);
+        Method exif = p.getMethod("exifOrientation", byte[].class);
+        Method plain = p.getMethod("withoutColourProfile", byte[].class);
+        Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
+        int count = Integer.parseInt(args[2]);
+        try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[3])))) {
+            for (int index = 0; index < count; index++) {
+                byte[] bytes = Files.readAllBytes(Paths.get(args[1], Integer.toString(index)));
+                int[] size = new int[2];
+                int[] argb;
+                try {
+                    argb = decode((byte[]) plain.invoke(null, (Object) bytes), size);  // as fromEncoded does
+                } catch (Exception e) {
+                    byte[] why = String.valueOf(e).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    out.writeInt(-1);
+                    out.writeInt(why.length);
+                    out.write(why);
+                    continue;
+                }
+                int orientation = (Integer) exif.invoke(null, (Object) bytes);
+                float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
+                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
+                for (float v : px) b.putFloat(v);
+                out.writeInt(px.length);
+                out.write(b.array());
+            }
+        }
+    }
+
+""" + DECODE_JAVA + "}\n"
 
 JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels) on the host JVM; "
             "decode by the JVM's "
@@ -146,23 +151,27 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
         if res.returncode != 0:
             return Check(NAME, FAIL, "javac of the preprocessing runner failed: " + host.first_lines(res.output),
                          time.perf_counter() - t0, data=not_run_data(spec, path))
-        (work / "files.txt").write_text("\n".join(str(Path(f).resolve()) for f in files) + "\n", encoding="utf-8")
+        folder = work / "files"  # the samples by index: links, so no file name reaches the JVM (any name works)
+        folder.mkdir()
+        for i, f in enumerate(files):
+            os.symlink(os.path.abspath(f), folder / str(i))
         cp = os.pathsep.join(str(p) for p in (runner, classes, host.kotlin_stdlib(), host.android_stubs_jar()))
         res = host.run([tools["java"], "-Xmx2g", "-XX:+UseSerialGC", "-Djava.awt.headless=true", "-cp", cp,
-                        "PreprocessRunner", preprocessing_class, work / "files.txt", work / "out.bin"], timeout=1200)
+                        "PreprocessRunner", preprocessing_class, folder, str(len(files)), work / "out.bin"],
+                       timeout=1200)
         if res.returncode != 0:
             return Check(NAME, FAIL, "the Kotlin preprocessing failed on the JVM: " + host.first_lines(res.output),
                          time.perf_counter() - t0, data=not_run_data(spec, path))
         blob = (work / "out.bin").read_bytes()
     diffs, skipped, done = [], [], []
     offset = 0
-    reasons = {ln.split("\t")[1]: ln.split("\t", 2)[2] for ln in res.output.splitlines()
-               if ln.startswith("undecodable\t") and ln.count("\t") >= 2}
     for f in files:
-        n = int.from_bytes(blob[offset:offset + 4], "big")
+        n = int.from_bytes(blob[offset:offset + 4], "big", signed=True)
         offset += 4
-        if n == 0:
-            why = reasons.get(str(Path(f).resolve()), "undecodable")
+        if n < 0:
+            size = int.from_bytes(blob[offset:offset + 4], "big")
+            why = blob[offset + 4:offset + 4 + size].decode("utf-8", "replace")
+            offset += 4 + size
             skipped.append(f"{Path(f).name}: ImageIO (the JVM stand-in decoder) cannot read it ({why})")
             continue
         got = np.frombuffer(blob[offset:offset + 4 * n], "<f4")

@@ -51,7 +51,8 @@ RUNTIMES = {
 }
 DEFAULT_RUNTIME = "bundled"  # its native path is the one verified here end to end (the host check runs it)
 RUNTIME = RUNTIMES[DEFAULT_RUNTIME]
-COMPILE_SDK = 35
+COMPILE_SDK = 36  # the highest API level AGP 9.0 supports
+NDK_VERSION = "28.2.13676358"  # AGP 9.0's default NDK
 MIN_SDK = 24
 CMAKE_VERSION = "3.22.1"
 DEFAULT_THREADS = 2
@@ -73,7 +74,10 @@ def android_package(spec: PackageSpec) -> str:
 
 
 def lib_name(spec: PackageSpec) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", spec.identifier).lower() + "_jni"
+    """The JNI library's name, from the module's namespace (``com.example.shapes`` -> ``com_example_shapes_jni``):
+    two modules in one app have different namespaces (AGP requires it), so their libraries never collide in the APK,
+    even when both models are called model.keras."""
+    return re.sub(r"[^a-z0-9]+", "_", android_package(spec).lower()).strip("_") + "_jni"
 
 
 def jni_prefix(package: str, class_name: str) -> str:
@@ -92,11 +96,28 @@ def _template_manifest(package: str) -> dict:
     return {k: v.replace("__package__", package) for k, v in manifest.items()}
 
 
-def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], list[str]]) -> dict:
-    """The template's context; ``io_names`` = the .tflite's signature (input names, output names), in its order."""
+def image_input(source: Source) -> bool:
+    """Whether the module takes images (classify(bitmap), the Kotlin preprocessing): one NHWC input with 1 or 3
+    channels, float32 (normalised by the preprocessing's mean/std) or uint8 (pixels 0..255; the model normalises)."""
+    if source.is_image:
+        return True
+    ins = source.inputs
+    return len(ins) == 1 and len(ins[0].shape) == 4 and ins[0].shape[-1] in (1, 3) and ins[0].dtype == "uint8"
+
+
+def module_io_names(spec: PackageSpec, model: Path) -> tuple[list[str], list[str], list[str]]:
+    """(input names, output names, shared output names) of ``model`` in the order the module's native index numbers
+    them (the graph's: LiteRT's C API and TFLite's alike); shared: outputs bound to one tensor with another."""
+    return (*tflite_metadata.signature_io_names(model), tflite_metadata.shared_outputs(model))
+
+
+def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str], ...]) -> dict:
+    """The template's context; ``io_names`` = the .tflite's signature (input names, output names[, the output names
+    bound to one tensor with another]) in the graph's order (``module_io_names``)."""
     package = android_package(spec)
     class_name = spec.identifier
-    in_names, out_names = io_names
+    in_names, out_names = io_names[:2]
+    shared = set(io_names[2]) if len(io_names) > 2 else set()
     primary = primary_name(spec, source)
     by_name = {t.name: t for t in source.inputs}
     inputs = [{"name": n, "shape": list(by_name[n].sample_shape) if n in by_name else []} for n in in_names]
@@ -104,27 +125,29 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "package": package,
         "class_name": class_name,
         "lib_name": lib_name(spec),
-        "module_name": lib_name(spec).removesuffix("_jni"),
+        "module_name": re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower(),
         "jni_prefix": jni_prefix(package, class_name),
         "display_name": spec.display_name,
         "version": spec.version,
         "runtime": runtime_of(spec),
         "compile_sdk": COMPILE_SDK,
+        "ndk_version": NDK_VERSION,
         "min_sdk": MIN_SDK,
         "cmake_version": CMAKE_VERSION,
         "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,
-        "outputs": [{"name": n} for n in out_names],
+        "outputs": [{"name": n, "shared": n in shared} for n in out_names],
         "primary_output": primary,  # the wrapper's classify(): the same output on every target (kinds.py)
         "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
-        "is_image": bool(source.is_image),
+        "is_image": image_input(source),
+        "pixel_input": image_input(source) and not source.is_image,  # uint8 pixels, no mean/std
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
     }
-    if source.is_image:
+    if ctx["is_image"]:
         h, w, c = (int(d) for d in source.inputs[0].shape[1:4])
-        mean, std = spec.preprocessing.per_channel(c)
+        mean, std = ((0.0,) * c, (1.0,) * c) if ctx["pixel_input"] else spec.preprocessing.per_channel(c)
         ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color, crop=spec.preprocessing.crop,
                    background=list(spec.preprocessing.background),
                    mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std])
@@ -145,7 +168,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     """Write the module into ``outdir`` (e.g. ``OUT/android``): template, model (with metadata), labels.
     Returns the model's path inside the module."""
     outdir = Path(outdir)
-    ctx = module_context(spec, source, tflite_metadata.signature_io_names(Path(artifact.path)))
+    ctx = module_context(spec, source, module_io_names(spec, Path(artifact.path)))
     render_code(ctx, outdir)
     manifest = _template_manifest(ctx["package"])
     model = outdir / manifest["model"]
@@ -153,7 +176,7 @@ def render_module(spec: PackageSpec, source: Source, artifact: Artifact, samples
     shutil.copyfile(artifact.path, model)  # the validated file; metadata was embedded at conversion
     labels = outdir / manifest["labels"]
     labels.write_text(tflite_metadata.labels_text(spec.labels), encoding="utf-8", newline="\n")
-    write_golden(spec, artifact, samples, reference, ctx, outdir, manifest)
+    write_golden(spec, artifact, samples, reference, ctx, outdir, manifest, source)
     return Path(manifest["model"])
 
 
@@ -162,7 +185,7 @@ GOLDEN_MAX_BYTES = 2 * 1024 * 1024  # of inputs: the instrumented test's assets 
 
 
 def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, reference: dict[str, np.ndarray],
-                 ctx: dict, outdir: Path, manifest: dict) -> int:
+                 ctx: dict, outdir: Path, manifest: dict, source: Source | None = None) -> int:
     """The instrumented test's golden samples: the first samples' model inputs (float32 little-endian, in the
     model's input order, as ``run`` takes them), the original model's outputs for them (in ``OUTPUT_NAMES`` order)
     and golden.properties with their count and the gates of the shipped mode. Returns the count."""
@@ -182,4 +205,9 @@ def write_golden(spec: PackageSpec, artifact: Artifact, samples: SampleSet, refe
         f"# Written by packager: {count} samples, gates of the shipped mode ({artifact.mode})\n"
         f"samples={count}\nmode={artifact.mode}\nmax_abs_error={gates['max_abs_error']!r}\n"
         f"min_top1={gates['min_top1']!r}\n", encoding="utf-8", newline="\n")
+    if source is not None and ctx["is_image"] and len(samples):  # encoded images: the Bitmap path
+        from packager.targets.android import golden_images
+
+        golden_images.write(spec, source, samples, reference, ctx, outdir,
+                            (outdir / manifest["golden_properties"]).parent, gates)
     return count

@@ -34,8 +34,8 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
         if samples is None:
             raise ConversionError("int8 quantization needs a sample set for calibration")
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: (
-            {k: v.astype(np.float32) for k, v in s.items()} for s in samples
+        conv.representative_dataset = lambda: (  # in the model's input dtypes (uint8 pixels, int32 ids, floats)
+            {k: np.asarray(v) for k, v in s.items()} for s in samples
         )
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if spec.int8_io:
@@ -204,13 +204,17 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     dtype = detail["dtype"]
     if dtype in (np.int8, np.uint8):
         scale, zero = detail["quantization"]
+        if not scale:  # not a quantized tensor: its values as they are (e.g. uint8 pixels)
+            scale, zero = 1.0, 0
         info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+        # float32 arithmetic rounded half to even, as the module's C++ does (quantization.h)
+        q = np.round(np.asarray(x, np.float32) / np.float32(scale)) + np.float32(zero)
+        return np.clip(q, info.min, info.max).astype(dtype)
     return x.astype(dtype)
 
 
 def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    if detail["dtype"] in (np.int8, np.uint8):
+    if detail["dtype"] in (np.int8, np.uint8) and detail["quantization"][0]:
         scale, zero = detail["quantization"]
         return (y.astype(np.float32) - zero) * scale
     return y.astype(np.float32)

@@ -15,7 +15,8 @@ if (extensions.findByName("kotlin") == null) {
 
 android {
     namespace = "com.example.golden"
-    compileSdk = 35
+    compileSdk = 36
+    ndkVersion = "28.2.13676358" // AGP 9's default NDK (r28): AGP 8.x would otherwise pick its own older default
 
     defaultConfig {
         minSdk = 24
@@ -40,7 +41,7 @@ android {
     }
 
     androidResources {
-        noCompress += "tflite" // the model is read straight from the APK
+        noCompress += "tflite" // stored, not deflated: AAssetManager maps it from the APK; the module copies it once into native memory
     }
 
     compileOptions {
@@ -49,10 +50,17 @@ android {
     }
 }
 
-// Kotlin bytecode for Java 17, like compileOptions: pinned on the compile tasks (both Kotlin paths above create
-// KotlinJvmCompile tasks), not with a toolchain, so any JDK 17+ running Gradle (Android Studio's JBR 21) builds it.
-tasks.withType<org.jetbrains.kotlin.gradle.tasks.KotlinJvmCompile>().configureEach {
-    compilerOptions.jvmTarget.set(org.jetbrains.kotlin.gradle.dsl.JvmTarget.JVM_17)
+// Kotlin bytecode for Java 17, like compileOptions: pinned on the Kotlin compile tasks (both Kotlin paths above
+// create compile<Variant>Kotlin tasks), not with a toolchain, so any JDK 17+ running Gradle (Android Studio's JBR 21)
+// builds it. No Kotlin Gradle plugin type is named in this script: it compiles even when the Kotlin plugin is only on
+// the app module's classpath (AGP 8 with `kotlin("android")` declared in :app alone); JvmTarget is looked up through
+// the task's own class loader when the task is configured.
+tasks.matching { it.name.startsWith("compile") && it.name.endsWith("Kotlin") }.configureEach {
+    val options = withGroovyBuilder { getProperty("compilerOptions") }
+    @Suppress("UNCHECKED_CAST")
+    val jvmTarget = options.withGroovyBuilder { getProperty("jvmTarget") } as Property<Any>
+    val targets = Class.forName("org.jetbrains.kotlin.gradle.dsl.JvmTarget", true, javaClass.classLoader)
+    jvmTarget.set(targets.getMethod("fromTarget", String::class.java).invoke(null, "17"))
 }
 
 dependencies {

@@ -83,17 +83,12 @@ static_assert(offsetof(LiteRtQuantizationPerTensor, zero_point) == 8, "zero_poin
   X(LiteRtDestroyModel, void, (LiteRtModel))                                                                       \
   X(LiteRtGetNumModelSignatures, LiteRtStatus, (LiteRtModel, LiteRtParamIndex*))                                   \
   X(LiteRtGetModelSignature, LiteRtStatus, (LiteRtModel, LiteRtParamIndex, LiteRtSignature*))                      \
-  X(LiteRtGetSignatureSubgraph, LiteRtStatus, (LiteRtSignature, LiteRtSubgraph*))                                  \
   X(LiteRtGetNumSignatureInputs, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex*))                               \
   X(LiteRtGetNumSignatureOutputs, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex*))                              \
   X(LiteRtGetSignatureInputName, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, const char**))                 \
   X(LiteRtGetSignatureOutputName, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, const char**))                \
   X(LiteRtGetSignatureInputTensorByIndex, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, LiteRtTensor*))        \
   X(LiteRtGetSignatureOutputTensorByIndex, LiteRtStatus, (LiteRtSignature, LiteRtParamIndex, LiteRtTensor*))       \
-  X(LiteRtGetNumSubgraphInputs, LiteRtStatus, (LiteRtSubgraph, LiteRtParamIndex*))                                 \
-  X(LiteRtGetNumSubgraphOutputs, LiteRtStatus, (LiteRtSubgraph, LiteRtParamIndex*))                                \
-  X(LiteRtGetSubgraphInput, LiteRtStatus, (LiteRtSubgraph, LiteRtParamIndex, LiteRtTensor*))                       \
-  X(LiteRtGetSubgraphOutput, LiteRtStatus, (LiteRtSubgraph, LiteRtParamIndex, LiteRtTensor*))                      \
   X(LiteRtGetTensorTypeId, LiteRtStatus, (LiteRtTensor, LiteRtTensorTypeId*))                                      \
   X(LiteRtGetRankedTensorType, LiteRtStatus, (LiteRtTensor, LiteRtRankedTensorType*))                              \
   X(LiteRtGetQuantizationTypeId, LiteRtStatus, (LiteRtTensor, LiteRtQuantizationTypeId*))                          \

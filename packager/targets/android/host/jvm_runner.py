@@ -61,7 +61,7 @@ public final class AndroidHostRunner {
         int samples = Integer.parseInt(args[5]);
         int threads = Integer.parseInt(args[6]);
         boolean argb = args[7].equals("argb");
-        // args[8]: the file naming the inputs in the order inputs.bin holds them, one a line ("#i": by index)
+        // args[8]: the file naming the inputs in the order inputs.bin holds them (readNames; "#i": by index)
         long handle = (Long) create.invoke(null, model, threads);
         try {  // the module's load-time check of the runtime, as its Classifier runs it (bundled runtime only)
             nat.getMethod("checkRuntime", long.class).invoke(null, handle);
@@ -74,7 +74,7 @@ public final class AndroidHostRunner {
         try {
             int nIn = (Integer) inputCount.invoke(null, handle);
             java.util.List<String> names = new java.util.ArrayList<>();
-            if (args.length > 8) names = Files.readAllLines(Paths.get(args[8]));
+            if (args.length > 8) names = readNames(Paths.get(args[8]));
             else for (int i = 0; i < nIn; i++) names.add("#" + i);
             int nOut = (Integer) outputCount.invoke(null, handle);
             if (names.size() != nIn) throw new IllegalStateException("the model has " + nIn + " inputs, the samples " + names.size());
@@ -117,10 +117,15 @@ public final class AndroidHostRunner {
                 }
             }
             StringBuilder shapes = new StringBuilder();
-            for (int i = 0; i < nOut; i++) {
-                shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
-                Object o = outputType.invoke(null, handle, i);
-                System.out.println("output\t" + i + "\t" + outputName.invoke(null, handle, i) + "\t" + o);
+            // args[4] + ".names": per output its type code and its name as the module reports them (binary: any name)
+            try (DataOutputStream meta = new DataOutputStream(new FileOutputStream(args[4] + ".names"))) {
+                for (int i = 0; i < nOut; i++) {
+                    shapes.append(java.util.Arrays.toString((int[]) outputShape.invoke(null, handle, i))).append(';');
+                    meta.writeInt((Integer) outputType.invoke(null, handle, i));
+                    byte[] name = ((String) outputName.invoke(null, handle, i)).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                    meta.writeInt(name.length);
+                    meta.write(name);
+                }
             }
             System.out.println("outputs=" + shapes + " mean_ms=" + (samples > 0 ? nanos / 1e6 / samples : 0));
         } finally {
@@ -247,6 +252,19 @@ public final class AndroidHostRunner {
         throw new IllegalStateException("unexpected output array " + o.getClass());
     }
 
+    /** Names written as int32 length + UTF-8 bytes each (big-endian), so a name may hold any character. */
+    static java.util.List<String> readNames(Path file) throws IOException {
+        java.util.List<String> names = new java.util.ArrayList<>();
+        try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file)))) {
+            while (in.available() > 0) {
+                byte[] b = new byte[in.readInt()];
+                in.readFully(b);
+                names.add(new String(b, java.nio.charset.StandardCharsets.UTF_8));
+            }
+        }
+        return names;
+    }
+
     private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
     private static int total(float[][] a) { int n = 0; for (float[] x : a) n += x.length; return n; }
 }
@@ -258,7 +276,7 @@ def compile_runner(work: Path) -> tuple[Run, Path]:
     return compiled_java("AndroidHostRunner", RUNNER_JAVA, work)
 
 
-def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
+def compiled_java(class_name: str, source: str, work: Path, classpath: tuple[Path, ...] = ()) -> tuple[Run, Path]:
     """(javac's run, the folder holding ``class_name``.class) of a Java source of packager's own that reaches the
     module's classes by reflection only: one compile per source serves every build. It is kept under the tools
     folder (named by the source's hash; written to a temporary folder and renamed, so concurrent builds never see
@@ -272,7 +290,8 @@ def compiled_java(class_name: str, source: str, work: Path) -> tuple[Run, Path]:
     src = work / f"{class_name}.java"
     src.write_text(source, encoding="utf-8")
     out = work / "runner"
-    res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), "-d", out, src])
+    cp = ["-cp", os.pathsep.join(map(str, classpath))] if classpath else []
+    res = run([java_tools()["javac"], *(f"-J{o}" for o in QUICK_JVM), *cp, "-d", out, src])
     if res.returncode != 0:
         return res, out
     try:
@@ -303,9 +322,10 @@ def stress_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, native_cl
     return res, phases
 
 
-def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600) -> Run:
+def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600,
+                main: str = "AndroidHostRunner", jvm_args: tuple[str, ...] | list[str] = ()) -> Run:
     cp = os.pathsep.join(str(p) for p in (runner_dir, classes_dir, kotlin_stdlib(), android_stubs_jar()))
-    return run([java_tools()["java"], *QUICK_JVM, f"-Djava.library.path={lib_dir}", "-cp", cp, "AndroidHostRunner",
+    return run([java_tools()["java"], *QUICK_JVM, *jvm_args, f"-Djava.library.path={lib_dir}", "-cp", cp, main,
                 *args],
                timeout=timeout)
 

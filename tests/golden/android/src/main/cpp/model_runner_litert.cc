@@ -86,7 +86,12 @@ struct Tensor {
   float scale = 1.0f;  // int8/uint8 tensors: their quantization (none: 1 and 0, the values as they are)
   int64_t zero_point = 0;
   std::string name;  // in the signature
-  LiteRtTensorBuffer buffer = nullptr;
+  LiteRtTensor tensor = nullptr;  // the model's tensor the signature binds the name to
+  LiteRtTensorBuffer buffer = nullptr;  // owned; nullptr when `storage` is another entry's
+  // The entry whose buffer holds the values: this one, or, for an output that is the same model tensor as an input
+  // (an identity model) or as an earlier output (two signature names bound to one tensor), that entry. Such outputs
+  // are run on that entry's buffer: a tensor bound to two buffers would compute into one and be read from the other.
+  const Tensor* storage = this;
 };
 
 std::string Failed(const char* what, LiteRtStatus status) {
@@ -102,10 +107,10 @@ struct ModelRunner::Impl {
   LiteRtModel model = nullptr;
   LiteRtOptions options = nullptr;
   LiteRtCompiledModel compiled = nullptr;
-  std::vector<Tensor> inputs;   // in the signature's order (what LiteRtRunCompiledModel takes)
+  // In the signature's order: what LiteRtRunCompiledModel takes, and what every index of ModelRunner means (the
+  // order of the module's INPUT_NAMES / OUTPUT_NAMES).
+  std::vector<Tensor> inputs;
   std::vector<Tensor> outputs;
-  std::vector<size_t> input_order;   // graph input i -> its place in `inputs`
-  std::vector<size_t> output_order;  // graph output i -> its place in `outputs`
 
   ~Impl() {
     if (api == nullptr) return;
@@ -171,44 +176,6 @@ struct ModelRunner::Impl {
     return true;
   }
 
-  // graph_order[i] = the place in the signature of the (sub)graph's i-th input/output, so indices mean the same as
-  // with the TFLite interpreter (graph order); identity when the two lists do not match one to one.
-  bool Order(LiteRtSignature signature, bool input, size_t count, std::vector<size_t>* graph_order,
-             std::string* error) const {
-    graph_order->resize(count);
-    for (size_t i = 0; i < count; ++i) (*graph_order)[i] = i;
-    LiteRtSubgraph subgraph;
-    LiteRtParamIndex n = 0;
-    if (api->LiteRtGetSignatureSubgraph(signature, &subgraph) != kLiteRtStatusOk) return true;
-    if ((input ? api->LiteRtGetNumSubgraphInputs(subgraph, &n) : api->LiteRtGetNumSubgraphOutputs(subgraph, &n)) !=
-            kLiteRtStatusOk ||
-        n != count) {
-      return true;
-    }
-    std::vector<LiteRtTensor> in_signature(count);
-    for (size_t j = 0; j < count; ++j) {
-      LiteRtStatus s = input ? api->LiteRtGetSignatureInputTensorByIndex(signature, j, &in_signature[j])
-                             : api->LiteRtGetSignatureOutputTensorByIndex(signature, j, &in_signature[j]);
-      if (s != kLiteRtStatusOk) {
-        *error = Failed("reading the signature's tensors", s);
-        return false;
-      }
-    }
-    std::vector<size_t> order(count);
-    for (size_t i = 0; i < count; ++i) {
-      LiteRtTensor t;
-      if ((input ? api->LiteRtGetSubgraphInput(subgraph, i, &t) : api->LiteRtGetSubgraphOutput(subgraph, i, &t)) !=
-          kLiteRtStatusOk) {
-        return true;
-      }
-      auto it = std::find(in_signature.begin(), in_signature.end(), t);
-      if (it == in_signature.end()) return true;
-      order[i] = static_cast<size_t>(it - in_signature.begin());
-    }
-    *graph_order = order;
-    return true;
-  }
-
   bool Init(int threads, std::string* error) {
     (void)threads;  // LiteRT 2.3's C API sets CPU threads only through CPU options libLiteRt.so does not export
     LiteRtStatus s = api->LiteRtCreateEnvironment(0, nullptr, &env);
@@ -263,6 +230,17 @@ struct ModelRunner::Impl {
           if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtGetCompiledModelInputTensorLayout", s), false);
         }
         if (!SetLayout(layout, input ? "input" : "output", j, &list[j], error)) return false;
+        list[j].tensor = tensor;
+        list[j].storage = &list[j];
+        if (!input) {
+          for (const Tensor& other : inputs) {
+            if (other.tensor == tensor) list[j].storage = &other;
+          }
+          for (size_t k = 0; k < j && list[j].storage == &list[j]; ++k) {
+            if (outputs[k].tensor == tensor) list[j].storage = outputs[k].storage;
+          }
+          if (list[j].storage != &list[j]) continue;  // no buffer of its own
+        }
         LiteRtTensorBufferRequirements requirements;
         s = input ? api->LiteRtGetCompiledModelInputBufferRequirements(compiled, 0, j, &requirements)
                   : api->LiteRtGetCompiledModelOutputBufferRequirements(compiled, 0, j, &requirements);
@@ -272,8 +250,7 @@ struct ModelRunner::Impl {
         if (s != kLiteRtStatusOk) return (*error = Failed("creating a tensor buffer", s), false);
       }
     }
-    return Order(signature, true, inputs.size(), &input_order, error) &&
-           Order(signature, false, outputs.size(), &output_order, error);
+    return true;
   }
 };
 
@@ -295,29 +272,29 @@ int ModelRunner::InputCount() const { return static_cast<int>(impl_->inputs.size
 int ModelRunner::OutputCount() const { return static_cast<int>(impl_->outputs.size()); }
 
 std::vector<int32_t> ModelRunner::InputShape(int index) const {
-  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].shape;
+  return impl_->inputs[static_cast<size_t>(index)].shape;
 }
 std::vector<int32_t> ModelRunner::OutputShape(int index) const {
-  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].shape;
+  return impl_->outputs[static_cast<size_t>(index)].shape;
 }
 size_t ModelRunner::InputSize(int index) const {
-  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].elements;
+  return impl_->inputs[static_cast<size_t>(index)].elements;
 }
 size_t ModelRunner::OutputSize(int index) const {
-  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].elements;
+  return impl_->outputs[static_cast<size_t>(index)].elements;
 }
 
 int ModelRunner::InputType(int index) const {
-  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].type.element_type;
+  return impl_->inputs[static_cast<size_t>(index)].type.element_type;
 }
 int ModelRunner::OutputType(int index) const {
-  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].type.element_type;
+  return impl_->outputs[static_cast<size_t>(index)].type.element_type;
 }
 std::string ModelRunner::InputName(int index) const {
-  return impl_->inputs[impl_->input_order[static_cast<size_t>(index)]].name;
+  return impl_->inputs[static_cast<size_t>(index)].name;
 }
 std::string ModelRunner::OutputName(int index) const {
-  return impl_->outputs[impl_->output_order[static_cast<size_t>(index)]].name;
+  return impl_->outputs[static_cast<size_t>(index)].name;
 }
 
 namespace {
@@ -330,7 +307,7 @@ bool Lock(const LiteRtApi* api, const Tensor& t, LiteRtTensorBufferLockMode mode
              " values, not " + std::to_string(count);
     return false;
   }
-  LiteRtStatus s = api->LiteRtLockTensorBuffer(t.buffer, data, mode);
+  LiteRtStatus s = api->LiteRtLockTensorBuffer(t.storage->buffer, data, mode);
   if (s != kLiteRtStatusOk || *data == nullptr) return (*error = Failed("LiteRtLockTensorBuffer", s), false);
   return true;
 }
@@ -338,51 +315,51 @@ bool Lock(const LiteRtApi* api, const Tensor& t, LiteRtTensorBufferLockMode mode
 }  // namespace
 
 bool ModelRunner::SetInput(int index, const float* values, size_t count, std::string* error) {
-  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
+  const Tensor& t = impl_->inputs[static_cast<size_t>(index)];
   void* data = nullptr;
   if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeWrite, count, "input", index, &data, error)) return false;
   const bool ok = FloatsToTensor(t.type.element_type, t.scale, t.zero_point, values, count, data, index, error);
-  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  impl_->api->LiteRtUnlockTensorBuffer(t.storage->buffer);
   return ok;
 }
 
 bool ModelRunner::SetInputRaw(int index, int type, const void* values, size_t bytes, std::string* error) {
-  const Tensor& t = impl_->inputs[impl_->input_order[static_cast<size_t>(index)]];
+  const Tensor& t = impl_->inputs[static_cast<size_t>(index)];
   if (!RawTypeOk(type, t.type.element_type, "input", index, error)) return false;
   void* data = nullptr;
   const size_t count = bytes / ElementBytes(type);
   if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeWrite, count, "input", index, &data, error)) return false;
   std::memcpy(data, values, bytes);
-  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  impl_->api->LiteRtUnlockTensorBuffer(t.storage->buffer);
   return true;
 }
 
 bool ModelRunner::Invoke(std::string* error) {
   std::vector<LiteRtTensorBuffer> in, out;
   for (const Tensor& t : impl_->inputs) in.push_back(t.buffer);
-  for (const Tensor& t : impl_->outputs) out.push_back(t.buffer);
+  for (const Tensor& t : impl_->outputs) out.push_back(t.storage->buffer);
   LiteRtStatus s = impl_->api->LiteRtRunCompiledModel(impl_->compiled, 0, in.size(), in.data(), out.size(), out.data());
   if (s != kLiteRtStatusOk) return (*error = Failed("LiteRT inference (LiteRtRunCompiledModel)", s), false);
   return true;
 }
 
 bool ModelRunner::GetOutput(int index, float* values, size_t count, std::string* error) const {
-  const Tensor& t = impl_->outputs[impl_->output_order[static_cast<size_t>(index)]];
+  const Tensor& t = impl_->outputs[static_cast<size_t>(index)];
   void* data = nullptr;
   if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeRead, count, "output", index, &data, error)) return false;
   const bool ok = TensorToFloats(t.type.element_type, t.scale, t.zero_point, data, count, values, index, error);
-  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  impl_->api->LiteRtUnlockTensorBuffer(t.storage->buffer);
   return ok;
 }
 
 bool ModelRunner::GetOutputRaw(int index, int type, void* values, size_t bytes, std::string* error) const {
-  const Tensor& t = impl_->outputs[impl_->output_order[static_cast<size_t>(index)]];
+  const Tensor& t = impl_->outputs[static_cast<size_t>(index)];
   if (!RawTypeOk(type, t.type.element_type, "output", index, error)) return false;
   void* data = nullptr;
   const size_t count = bytes / ElementBytes(type);
   if (!Lock(impl_->api, t, kLiteRtTensorBufferLockModeRead, count, "output", index, &data, error)) return false;
   std::memcpy(values, data, bytes);
-  impl_->api->LiteRtUnlockTensorBuffer(t.buffer);
+  impl_->api->LiteRtUnlockTensorBuffer(t.storage->buffer);
   return true;
 }
 

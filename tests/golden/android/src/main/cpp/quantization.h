@@ -33,7 +33,8 @@ bool Quantize(const float* in, size_t count, float scale, int64_t zero_point, Q*
   const float lo = static_cast<float>(std::numeric_limits<Q>::min());
   const float hi = static_cast<float>(std::numeric_limits<Q>::max());
   for (size_t i = 0; i < count; ++i) {
-    float v = std::round(in[i] / scale) + static_cast<float>(zero_point);
+    // rounded half to even (nearbyint in the default rounding mode), as packager's validation (numpy.round) does
+    float v = std::nearbyint(in[i] / scale) + static_cast<float>(zero_point);
     out[i] = static_cast<Q>(v < lo ? lo : (v > hi ? hi : v));
   }
   return true;

@@ -3,6 +3,8 @@
 package com.example.golden
 
 import android.content.res.AssetManager
+import android.graphics.Bitmap
+import android.graphics.BitmapFactory
 import androidx.test.ext.junit.runners.AndroidJUnit4
 import androidx.test.platform.app.InstrumentationRegistry
 import java.nio.ByteBuffer
@@ -56,6 +58,39 @@ class TinyNetQClassifierTest {
             if (outSizes[TinyNetQClassifier.PRIMARY_OUTPUT_INDEX] > 1) {
                 assertTrue("top-1 agreement $sameTop1 of $samples is below $minTop1", sameTop1 >= minTop1 * samples)
             }
+        }
+    }
+
+    /**
+     * The encoded golden images through the app's path (TinyNetQGoldenImages): each file's model input by
+     * [TinyNetQPreprocessing.fromEncoded], and its top class by [TinyNetQClassifier.classify] on the
+     * Bitmap BitmapFactory decodes (with the file's EXIF orientation).
+     */
+    @Test
+    fun goldenImagesThroughTheBitmapPath() {
+        val instrumentation = InstrumentationRegistry.getInstrumentation()
+        val assets = instrumentation.context.assets
+        TinyNetQClassifier(instrumentation.targetContext).use { classifier ->
+            val summary = TinyNetQGoldenImages.check(
+                read = { path -> assets.open(path).use { it.readBytes() } },
+                modelInput = { bytes -> TinyNetQPreprocessing.fromEncoded(bytes) },
+                top1Label = { bytes ->
+                    val options = BitmapFactory.Options().apply {
+                        inPreferredConfig = Bitmap.Config.ARGB_8888
+                        inPremultiplied = false
+                    }
+                    val plain = TinyNetQPreprocessing.withoutColourProfile(bytes)
+                    val bitmap = BitmapFactory.decodeByteArray(plain, 0, plain.size, options)
+                    try {
+                        classifier.classify(bitmap, topK = 1,
+                            orientation = TinyNetQPreprocessing.exifOrientation(bytes)).first().label
+                    } finally {
+                        bitmap.recycle()
+                    }
+                },
+                labelOf = { index -> classifier.labels.getOrElse(index) { "class $it" } },
+            )
+            assertTrue(summary, summary.isNotEmpty())
         }
     }
 

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicLong
 import kotlin.coroutines.suspendCoroutine
 
 /**
- * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libtiny_net_q_jni.so).
+ * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libcom_example_golden_jni.so).
  *
  * The runtime is bundled with the app (no Google Play services needed). Loading and compiling the model takes a
  * moment, so create instances off the main thread: [create] (Kotlin, suspends) or [createAsync] (Java, a
@@ -180,7 +180,9 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         /**
          * Creates a classifier without blocking the calling thread: the model is loaded and compiled on a
          * background thread while this suspends. Throws IllegalArgumentException when the model cannot be loaded
-         * and UnsatisfiedLinkError when the runtime's native library is missing from the APK. Not cancellable.
+         * and UnsatisfiedLinkError when the runtime's native library is missing from the APK. Not cancellable: it
+         * returns once loading ends, also to a caller whose screen has gone; close what it returns then (README.md's
+         * holder does), or the native classifier stays allocated.
          */
         suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier =
             suspendCoroutine { continuation -> createInBackground(context, threads) { continuation.resumeWith(it) } }

@@ -4,7 +4,7 @@ package com.example.golden
 import android.content.res.AssetManager
 
 /**
- * The JNI functions of libtiny_net_q_jni.so (src/main/cpp). A handle names a native interpreter; free it with [close].
+ * The JNI functions of libcom_example_golden_jni.so (src/main/cpp). A handle names a native interpreter; free it with [close].
  * Every failure in native code arrives as a Java exception with a message. Thread-safe: calls on one handle are
  * serialized natively, and [close] during a call on another thread is safe (that call completes; later calls on the
  * handle throw IllegalStateException).
@@ -12,7 +12,7 @@ import android.content.res.AssetManager
 internal object TinyNetQNative {
     init {
         System.loadLibrary("LiteRt") // libLiteRt.so from com.google.ai.edge.litert:litert:2.3.0: the C API the JNI code calls
-        System.loadLibrary("tiny_net_q_jni")
+        System.loadLibrary("com_example_golden_jni")
     }
 
     /** Loads a model from the APK's assets (Android only). */
@@ -51,6 +51,9 @@ internal object TinyNetQNative {
 
     @JvmStatic external fun close(handle: Long)
 
+    /** Output names bound to the same model tensor as another output (their values are equal). */
+    private val SHARED_OUTPUTS: Set<String> = setOf()
+
     /** The runtime the module was built and verified against; build.gradle.kts pins it with `strictly`. */
     const val RUNTIME_VERSION: String = "2.3.0"
 
@@ -59,7 +62,8 @@ internal object TinyNetQNative {
      * and outputs, by name and in order, as LiteRT 2.3.0 read them when the module was built and
      * verified). LiteRT's C API has no call that reports the runtime's version, and another version may bind the same
      * symbols with other parameters: this is the check that such a runtime, resolved despite the pin (e.g. forced by
-     * the app's own `strictly`), fails at load with this message instead of returning wrong results.
+     * the app's own `strictly`), fails at load with this message instead of returning wrong results. Outputs bound
+     * to one tensor with another ([SHARED_OUTPUTS]: equal values) are reported by LiteRT 2.3 under one of their names.
      */
     @JvmStatic
     fun checkRuntime(handle: Long) {
@@ -67,7 +71,10 @@ internal object TinyNetQNative {
         val outputs = List(outputCount(handle)) { outputName(handle, it) }
         val packagedIn = TinyNetQClassifier.INPUT_NAMES
         val packagedOut = TinyNetQClassifier.OUTPUT_NAMES
-        check(inputs == packagedIn && outputs == packagedOut) {
+        val sameOutputs = outputs.size == packagedOut.size && outputs.indices.all {
+            outputs[it] == packagedOut[it] || (packagedOut[it] in SHARED_OUTPUTS && outputs[it] in SHARED_OUTPUTS)
+        }
+        check(inputs == packagedIn && sameOutputs) {
             "the LiteRT runtime in this app reads the model differently from LiteRT $RUNTIME_VERSION, which the " +
                 "module was built and verified against (inputs $inputs, expected $packagedIn; outputs $outputs, " +
                 "expected $packagedOut): another com.google.ai.edge.litert:litert version was resolved (see ./gradlew " +
