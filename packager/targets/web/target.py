@@ -117,7 +117,27 @@ class WebTarget:
     litert = LiteRtWeb()  # --web-runtime litert: every method hands the "litert" mode's artifact to it
     unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
 
+    def auto_order(self, spec: PackageSpec, ladder: tuple[str, ...]) -> tuple[str, ...]:
+        """--quantize web=auto's ladder: with --web-runtime auto, litert placed by first-visit bytes."""
+        from packager.targets.web.litert.auto import auto_order
+
+        return auto_order(spec, ladder)
+
+    @staticmethod
+    def after_stop(mode: str, modes: tuple[str, ...]) -> tuple[str, ...]:
+        """When a TF.js mode stops the auto ladder (no TF.js mode can help), the LiteRT.js try if it remains."""
+        later = modes[modes.index(mode) + 1:]
+        return ("litert",) if not is_litert(mode) and "litert" in later else ()
+
     def convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
+        artifact = self._convert(source, spec, mode, workdir)
+        if getattr(spec, "web_runtime", "tfjs") == "auto":  # the report's tries say each one's first visit
+            from packager.targets.web.litert.auto import first_visit_note
+
+            artifact.extra["try_note"] = first_visit_note(artifact)
+        return artifact
+
+    def _convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
         if is_litert(mode):
             return self.litert.convert(source, spec, workdir)
         if mode not in QUANTIZATION:
