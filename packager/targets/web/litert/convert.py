@@ -42,7 +42,7 @@ def tensor_table(path: Path, source) -> tuple[list[dict], list[dict]]:
     keys it by), dtype, shape}. ConversionError naming the tensor LiteRT.js cannot run."""
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
+    runner = _signature_runner(Interpreter(model_path=str(path)), path)
     tables = []
     for side, wanted, details in (("input", source.inputs, runner.get_input_details()),
                                   ("output", source.outputs, runner.get_output_details())):
@@ -74,6 +74,19 @@ def tensor_table(path: Path, source) -> tuple[list[dict], list[dict]]:
     return tables[0], tables[1]
 
 
+def _signature_runner(interpreter, path: Path):
+    """The model's serving signature (the one LiteRT.js's ``run`` takes: its first): ``serving_default`` as the
+    android target writes it, else the only one."""
+    names = list(interpreter.get_signature_list())
+    if not names:
+        raise ConversionError("the android .tflite has no signature (LiteRT.js runs a model by its signature)",
+                              where=str(path))
+    if "serving_default" not in names and len(names) > 1:
+        raise ConversionError(f"the android .tflite has {len(names)} signatures and no serving_default",
+                              where=str(path))
+    return interpreter.get_signature_runner("serving_default" if "serving_default" in names else names[0])
+
+
 def convert(source, spec, workdir: Path) -> Artifact:
     """The Android .tflite, copied into ``workdir/litert/`` (same bytes), as the web target's Artifact; its
     fp32 size (for the report's size ratio) is the android target's."""
@@ -102,7 +115,7 @@ def host_run(path: Path, source, samples) -> tuple[dict[str, np.ndarray], str]:
     from ai_edge_litert.interpreter import Interpreter
 
     inputs, outputs = tensor_table(path, source)
-    runner = Interpreter(model_path=str(path), num_threads=1).get_signature_runner("serving_default")
+    runner = _signature_runner(Interpreter(model_path=str(path), num_threads=1), path)
     rows: dict[str, list] = {o["name"]: [] for o in outputs}
     for sample in samples:
         out = runner(**{i["tensor"]: np.asarray(sample[i["name"]]).astype(i["dtype"]) for i in inputs})
