@@ -124,7 +124,7 @@ def image_model(tmp_path_factory):
     for c in range(3):
         images[8 * c:8 * c + 8, :, :, c] += 0.5
     model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(images, np.repeat([0, 1, 2], 8), epochs=40, batch_size=1, verbose=0)
+    model.fit(images, np.repeat([0, 1, 2], 8), epochs=10, batch_size=1, verbose=0)
     model.save(d / "model.keras")
     for i, im in enumerate(images):
         Image.fromarray((np.clip(im, 0, 1) * 255).astype("uint8")).save(d / "samples" / f"{i:02d}.png")
