@@ -363,15 +363,13 @@ WEB_RUNTIMES = ("tfjs", "litert", "auto")  # --web-runtime; litert ships the and
 
 
 def web_runtime_of(spec: PackageSpec, value: str | None, where: str | None) -> PackageSpec:
-    """The spec with its web runtime: ``litert`` is the web target's "litert" mode (the Android target's .tflite on
-    LiteRT.js), which needs the android target built; a TF.js weight mode asked for beside it is a contradiction."""
-    runtime = value or ("litert" if spec.quantization.get("web") == "litert" else "tfjs")
+    """The spec with its web runtime: ``litert`` sets the web target's quantization to "litert" (not a TF.js weight
+    mode: the Android target's .tflite on LiteRT.js), which needs the android target built; a TF.js weight mode asked
+    for beside it is a contradiction."""
+    runtime = value or "tfjs"
     if runtime not in WEB_RUNTIMES:
         raise UsageError(f"unknown web runtime {runtime!r}", where=where,
                          hint=f"{did_you_mean(runtime, WEB_RUNTIMES)}choose tfjs (default), litert or auto")
-    if runtime == "tfjs" and spec.quantization.get("web") == "litert":
-        raise UsageError("--quantize web=litert ships the Android .tflite on LiteRT.js, but the web runtime is tfjs",
-                         where=where, hint="drop one of the two (--web-runtime litert does the same)")
     if runtime == "tfjs" or "web" not in spec.targets:
         return spec.with_(web_runtime=runtime)
     if runtime == "litert" and "android" not in spec.targets:

@@ -35,7 +35,7 @@ REGISTRY = {
     "ios": Registration("packager.targets.ios.target:IOSTarget",
                         ("fp32", "fp16", "8bit", "palette6", "palette4"), "ios_template"),
     "web": Registration("packager.targets.web.target:WebTarget",
-                        ("fp32", "fp16", "uint16", "mixed", "uint8", "litert"), "web_template",
+                        ("fp32", "fp16", "uint16", "mixed", "uint8"), "web_template",
                         cache_inputs="packager.targets.web.litert.runtime:cache_inputs",
                         command="packager.targets.web.serve",
                         reads="packager.targets.web.litert.runtime:reads"),

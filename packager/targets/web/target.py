@@ -112,7 +112,7 @@ DEFAULT_SHARD_BYTES = 4 * 1024 * 1024  # tensorflowjs' own default; spec.web_sha
 
 class WebTarget:
     name = "web"
-    modes = ("fp32", "fp16", "uint16", "mixed", "uint8", "litert")  # litert: the Android .tflite on LiteRT.js
+    modes = ("fp32", "fp16", "uint16", "mixed", "uint8")  # TF.js weight modes; --web-runtime litert: mode "litert"
     default_mode = DEFAULT_MODE
     litert = LiteRtWeb()  # --web-runtime litert: every method hands the "litert" mode's artifact to it
     unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
