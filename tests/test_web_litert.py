@@ -216,3 +216,23 @@ def test_auto_chooses_litert_for_a_model_tfjs_cannot_run(bucketize_model, tmp_pa
     assert "going on with litert" in tries[0]["stopped"]
     assert tries[-1]["mode"] == "litert" and tries[-1]["status"] == "PASS" and "first visit" in tries[-1]["note"]
     assert (out / "web" / "model.tflite").read_bytes() == (out / report["targets"]["android"]["artifact"]).read_bytes()
+
+
+def test_auto_places_litert_in_the_ladder_by_first_visit(tmp_path):
+    """The LiteRT.js try goes where its first visit (android's .tflite + the LiteRT.js runtime, gzip) falls among the
+    TF.js modes' (estimated from android's fp32 size): last for a small model, before the 2-byte modes for a large
+    one; --web-runtime tfjs leaves the ladder alone."""
+    from packager.modes import AUTO_ORDER
+    from packager.report import TargetResult
+    from packager.targets.web.target import WebTarget
+
+    ladder = AUTO_ORDER["web"]
+    for size, expected in ((20_000, (*ladder, "litert")),
+                           (8_000_000, ("uint8", "mixed", "litert", "fp16", "uint16", "fp32"))):
+        (tmp_path / "model.tflite").write_bytes(np.random.default_rng(0).bytes(size))  # incompressible, as weights
+        android = TargetResult("android", "PASS", quantization="int8", artifact="model.tflite", float_bytes=4 * size)
+        spec = build_spec(ns(web_runtime="auto")).with_(upstream={"android": {"result": android, "root": tmp_path}})
+        assert WebTarget().auto_order(spec, ladder) == expected, size
+        assert WebTarget().auto_order(spec.with_(web_runtime="tfjs"), ladder) == ladder
+    android.status = "FAIL"  # nothing to ship: the TF.js ladder only
+    assert WebTarget().auto_order(spec, ladder) == ladder

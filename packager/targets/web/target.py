@@ -134,7 +134,7 @@ class WebTarget:
         if getattr(spec, "web_runtime", "tfjs") == "auto":  # the report's tries say each one's first visit
             from packager.targets.web.litert.auto import first_visit_note
 
-            artifact.extra["try_note"] = first_visit_note(artifact)
+            artifact.extra["try_note"] = first_visit_note(artifact, spec)
         return artifact
 
     def _convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:

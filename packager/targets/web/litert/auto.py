@@ -64,12 +64,18 @@ def auto_order(spec, tfjs_ladder: tuple[str, ...]) -> tuple[str, ...]:
     return (*before, MODE, *(m for m in tfjs_ladder if m not in before))
 
 
-def first_visit_note(artifact) -> str:
-    """The try's first visit, gzip-compressed: model + runtime."""
+def first_visit_note(artifact, spec=None) -> str:
+    """The try's first visit, gzip-compressed: model + runtime; for a TF.js try, LiteRT.js's beside it (why the
+    ladder comes to litert only after this try, or before it)."""
     if artifact.mode == MODE:
         model, runtime, name = gzip_size(Path(artifact.extra["tflite"])), litert_runtime_bytes(), "LiteRT.js"
     else:
         model = sum(gzip_size(p) for p in sorted(Path(artifact.path).iterdir()) if p.is_file())
         runtime, name = tfjs_runtime_bytes(), "tf.js"
-    return (f"first visit {model + runtime} B gzip: model {model} B + {name} runtime {runtime} B "
-            f"(--web-runtime auto keeps the first passing try of a ladder ordered by first visit)")
+    note = f"first visit {model + runtime} B gzip: model {model} B + {name} runtime {runtime} B"
+    android = usable_android(spec) if spec is not None and artifact.mode != MODE else None
+    if android is not None:
+        tflite = gzip_size(android[1])
+        note += (f"; litert's would be {tflite + litert_runtime_bytes()} B (android's .tflite {tflite} B + LiteRT.js "
+                 f"runtime {litert_runtime_bytes()} B)")
+    return note + " (--web-runtime auto: the ladder goes by first visit, the first try that passes is kept)"
