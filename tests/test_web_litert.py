@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from packager.config import build_spec
 from packager.errors import ConversionError, UsageError
 

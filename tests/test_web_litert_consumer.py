@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from test_web_consumer_apps import make_app, npm, predictions_in_chromium
 from test_web_litert import image_model  # noqa: F401  (a fixture)
+
+from conftest import run_cli
 
 pytestmark = [
     pytest.mark.slow,
