@@ -65,6 +65,9 @@ else
   rm -rf "$rt"; mv "$rt.tmp" "$rt"; rm -rf "$work"
 fi
 
+# The LiteRT.js runtime of --web-runtime litert bundles (its own folder, .tools/npm-web-litert).
+"$here/setup-web-litert.sh"
+
 # The consumer apps the web tests build (Vite + TypeScript, webpack 5): their pinned tools, once per lockfile.
 "$here/setup-consumer-apps.sh"
 log "done: $dest_root"

@@ -37,10 +37,27 @@ def processing_rank(name: str) -> int:
     return PROCESSING_ORDER.index(name) if name in PROCESSING_ORDER else len(PROCESSING_ORDER)
 
 
+def reads_of(name: str, spec: PackageSpec) -> tuple[str, ...]:
+    """The targets whose results ``name`` reads (registry ``reads``)."""
+    registration = REGISTRY.get(name)
+    return tuple(hook(registration.reads)(spec)) if registration and registration.reads else ()
+
+
+def after_what_they_read(order: list[str], spec: PackageSpec) -> list[str]:
+    """``order`` with each target moved after the targets it reads (the web target after android's .tflite)."""
+    out = list(order)
+    for name in order:
+        deps = [d for d in reads_of(name, spec) if d in out]
+        if deps and out.index(name) < max(out.index(d) for d in deps):
+            out.remove(name)
+            out.insert(max(out.index(d) for d in deps) + 1, name)
+    return out
+
+
 class BuildSession:
     def __init__(self, spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL):
         self.spec, self.progress, self.plan = spec, progress, plan
-        self.order = sorted(spec.targets, key=processing_rank)
+        self.order = after_what_they_read(sorted(spec.targets, key=processing_rank), spec)
         self.one_at_a_time = plan == memory.LOW_MEMORY
         self.staging: Path
         self.workdir: Path
@@ -115,13 +132,28 @@ class BuildSession:
             if name in pending:
                 continue
             with self.progress.stage(f"target {name}"):
-                pending[name] = build_target(name, spec, source, samples, reference, self.workdir, self.staging,
+                pending[name] = build_target(name, self._with_upstream(name, spec, pending), source, samples, reference, self.workdir, self.staging,
                                              self.progress, self.background, self._prepared.get(name),
                                              low_memory=self.one_at_a_time)
                 if self.one_at_a_time:  # its checks (a browser, compilers) end, and what it held is freed, first
                     finish(pending[name])
                     memory.release()
         return pending
+
+    def _with_upstream(self, name: str, spec: PackageSpec, pending: dict[str, Future]) -> PackageSpec:
+        """``spec`` with the finished results of the targets ``name`` reads (``spec.upstream``); each is finished
+        first (its checks done, auto's retries settled), so what it hands over is what it ships."""
+        deps = [d for d in reads_of(name, spec) if d in pending]
+        if not deps:
+            return spec
+        handed = {}
+        for dep in deps:
+            self.progress.info(f"    {name}: waiting for {dep}'s finished result (it ships {dep}'s model)")
+            result = finish(pending[dep])
+            pending[dep] = Future()
+            pending[dep].set_result(result)
+            handed[dep] = {"result": result, "root": self.staging}
+        return dataclasses.replace(spec, upstream=handed)
 
     def _close_prepared(self) -> None:
         """What a target's ``prepare`` holds open (a browser launched ahead) is closed once the targets are done."""

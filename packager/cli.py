@@ -67,6 +67,10 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--android-runtime", choices=("bundled", "play-services"),
                    help="LiteRT bundled with the app (default; works on every device, its native path is verified "
                         "here) or LiteRT in Google Play services (smaller APK; needs Play services)")
+    p.add_argument("--web-runtime", choices=("tfjs", "litert", "auto"),
+                   help="tfjs (default: a TF.js graph model), litert (the Android target's very .tflite on "
+                        "LiteRT.js, same PWA and module API; needs android among the targets) or auto (per model, "
+                        "the one that passes the gates with the smaller first visit)")
     p.add_argument("--ios-format", choices=("neuralnetwork", "mlprogram"),
                    help="neuralnetwork (.mlmodel, default) or mlprogram (.mlpackage)")
     p.add_argument("--force", action="store_true",

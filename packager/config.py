@@ -26,13 +26,13 @@ from packager.values import (
 # section -> key -> expected python type(s) (TOML-level)
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
-         "custom_objects": (list,), "bundle_samples": (bool,)},
+         "custom_objects": (list,), "bundle_samples": (bool,), "web_runtime": (str,)},
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float), "crop": (str,),
                       "background": (str, list), "max_abs_diff": (int, float)},
     "quantization": {t: (str,) for t in MODES},
     "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,), "runtime": (str,)},
     "ios": {"format": (str,)},
-    "web": {"shard_bytes": (int,)},
+    "web": {"shard_bytes": (int,), "runtime": (str,)},
     "model_input": {"input_shapes": (dict,), "output_names": (list,)},
     "metadata": {"author": (str,), "license": (str,), "description": (str,), "version": (str,)},
     "tolerances": {},  # checked separately: [tolerances.<mode|target>] with gate keys
@@ -354,4 +354,33 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     spec = spec.with_(android_runtime=runtime)
     if spec.ios_format not in ("neuralnetwork", "mlprogram"):
         raise UsageError(f"unknown iOS format {spec.ios_format!r}", hint="choose neuralnetwork (.mlmodel) or mlprogram (.mlpackage)")
+    spec = web_runtime_of(spec, getattr(args, "web_runtime", None) or from_cfg("", "web_runtime")
+                          or from_cfg("web", "runtime"), str(getattr(args, "config", "") or "") or None)
     return spec.with_(android_package=package)
+
+
+WEB_RUNTIMES = ("tfjs", "litert", "auto")  # --web-runtime; litert ships the android .tflite (quantization "litert")
+
+
+def web_runtime_of(spec: PackageSpec, value: str | None, where: str | None) -> PackageSpec:
+    """The spec with its web runtime: ``litert`` sets the web target's quantization to "litert" (not a TF.js weight
+    mode: the Android target's .tflite on LiteRT.js), which needs the android target built; a TF.js weight mode asked
+    for beside it is a contradiction."""
+    runtime = value or "tfjs"
+    if runtime not in WEB_RUNTIMES:
+        raise UsageError(f"unknown web runtime {runtime!r}", where=where,
+                         hint=f"{did_you_mean(runtime, WEB_RUNTIMES)}choose tfjs (default), litert or auto")
+    if runtime == "tfjs" or "web" not in spec.targets:
+        return spec.with_(web_runtime=runtime)
+    if runtime == "litert" and "android" not in spec.targets:
+        raise UsageError("--web-runtime litert ships the Android target's .tflite, and android is not among the "
+                         "targets", where=where, hint="add android to --targets (e.g. --targets android,web), or use "
+                                                      "--web-runtime tfjs")
+    web_mode = spec.quantization.get("web", "auto")
+    if runtime == "litert" and web_mode not in ("auto", "litert"):
+        raise UsageError(f"--quantize web={web_mode} is a TF.js weight mode, and --web-runtime litert ships the "
+                         "Android .tflite (its quantization is android's)", where=where,
+                         hint="drop --quantize web=..., or use --web-runtime tfjs / auto")
+    if runtime == "litert":
+        return spec.with_(web_runtime=runtime, quantization={**spec.quantization, "web": "litert"})
+    return spec.with_(web_runtime=runtime)

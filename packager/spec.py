@@ -92,6 +92,10 @@ class PackageSpec:
     custom_objects_dirs: tuple[Path, ...] = ()  # searched first for them: the model's and the config's folder
     unsafe_deserialization: bool = False  # --unsafe-deserialization: Keras Lambda bytecode may run
     bundle_samples: bool = True  # False (--no-bundled-samples): no sample data in OUT/web or OUT/ios
+    web_runtime: str = "tfjs"  # "tfjs", "litert" (the Android .tflite on LiteRT.js) or "auto" (--web-runtime)
+    # Set by the build session for a target that reads others (registry ``reads``), never by the user:
+    # {target: {"result": its TargetResult, "root": the staging folder its result.artifact is relative to}}
+    upstream: dict = field(default_factory=dict, compare=False)
 
     @property
     def display_name(self) -> str:

@@ -66,7 +66,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     t0 = time.perf_counter()
     target = load_target(name)
     requested = requested or target.default_mode
-    modes = AUTO_ORDER[name] if requested == "auto" else (requested,)
+    ladder = getattr(target, "auto_order", None)  # a target may order its ladder per build (web: --web-runtime auto)
+    modes = (ladder(spec, AUTO_ORDER[name]) if ladder else AUTO_ORDER[name]) if requested == "auto" else (requested,)
     tdir = workdir / name
     tdir.mkdir(parents=True, exist_ok=True)
     artifacts: dict = {}
@@ -99,7 +100,9 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         elif artifact is None and mode != "fp32" and len(modes) > 1:
             stop = fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
-                      "metrics": result.metrics})
+                      "metrics": result.metrics,
+                      **({"note": artifact.extra["try_note"]} if artifact is not None and "try_note" in artifact.extra
+                         else {})})
         if not combined:
             validated[mode] = (copy.deepcopy(result), artifact, stop)
         return result, artifact, stop
@@ -125,9 +128,14 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
                 if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
                     result, artifact = r2, a2
             break
-        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate
-            stopped(result, mode, stop)
-            break
+        if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate...
+            rest = target.after_stop(mode, modes) if hasattr(target, "after_stop") else ()
+            if not rest:
+                stopped(result, mode, stop)
+                break
+            # ...except to the modes of another runtime the target names (web: TF.js failed, LiteRT.js remains)
+            tries[-1]["stopped"] = f"{stop}; going on with {', '.join(rest)}"
+            skip = (*skip, *(m for m in modes if m not in rest))
     if requested == "auto":
         result.tries = tries
 

@@ -23,6 +23,9 @@ class Registration:
     ahead: str | None = None  # "module:function(spec)": started before TensorFlow's import; returns a close callable
     cache_inputs: str | None = None  # "module:function(spec)": files beside the code a build reads (cache key)
     command: str | None = None  # "module": a CLI command of its own (COMMAND, HELP, DESCRIPTION, add_arguments, run)
+    # "module:function(spec)": the targets whose finished results (and shipped files) this target reads; the build
+    # session builds them first and hands them over as ``spec.upstream`` (web --web-runtime litert: android's .tflite)
+    reads: str | None = None
 
 
 REGISTRY = {
@@ -33,8 +36,9 @@ REGISTRY = {
                         ("fp32", "fp16", "8bit", "palette6", "palette4"), "ios_template"),
     "web": Registration("packager.targets.web.target:WebTarget",
                         ("fp32", "fp16", "uint16", "mixed", "uint8"), "web_template",
-                        cache_inputs="packager.targets.web.bundle:vendored_files",
-                        command="packager.targets.web.serve"),
+                        cache_inputs="packager.targets.web.litert.runtime:cache_inputs",
+                        command="packager.targets.web.serve",
+                        reads="packager.targets.web.litert.runtime:reads"),
 }
 # The order targets are built in. ios first: the worker process takes it, or, without one, its validation on NumPy
 # (Core ML executor) runs here before any target's checks load the CPU in the background and distort the measured

@@ -69,6 +69,7 @@ from packager.targets.web.convert import (  # noqa: F401  (convert_saved_model, 
     signature_nodes,
 )
 from packager.targets.web.graph import unfuse_tensor_bias
+from packager.targets.web.litert.target import LiteRtWeb, is_litert
 from packager.targets.web.page import (  # noqa: F401  (re-exported: part of this module's API)
     _CONTROL_FLOW,
     CHECK_PREFIX,
@@ -111,11 +112,34 @@ DEFAULT_SHARD_BYTES = 4 * 1024 * 1024  # tensorflowjs' own default; spec.web_sha
 
 class WebTarget:
     name = "web"
-    modes = ("fp32", "fp16", "uint16", "mixed", "uint8")
+    modes = ("fp32", "fp16", "uint16", "mixed", "uint8")  # TF.js weight modes; --web-runtime litert: mode "litert"
     default_mode = DEFAULT_MODE
+    litert = LiteRtWeb()  # --web-runtime litert: every method hands the "litert" mode's artifact to it
     unfuse_tensor_bias = True  # web_graph: split fused convolutions whose "bias" is a feature map (wasm refuses them)
 
+    def auto_order(self, spec: PackageSpec, ladder: tuple[str, ...]) -> tuple[str, ...]:
+        """--quantize web=auto's ladder: with --web-runtime auto, litert placed by first-visit bytes."""
+        from packager.targets.web.litert.auto import auto_order
+
+        return auto_order(spec, ladder)
+
+    @staticmethod
+    def after_stop(mode: str, modes: tuple[str, ...]) -> tuple[str, ...]:
+        """When a TF.js mode stops the auto ladder (no TF.js mode can help), the LiteRT.js try if it remains."""
+        later = modes[modes.index(mode) + 1:]
+        return ("litert",) if not is_litert(mode) and "litert" in later else ()
+
     def convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
+        artifact = self._convert(source, spec, mode, workdir)
+        if getattr(spec, "web_runtime", "tfjs") == "auto":  # the report's tries say each one's first visit
+            from packager.targets.web.litert.auto import first_visit_note
+
+            artifact.extra["try_note"] = first_visit_note(artifact, spec)
+        return artifact
+
+    def _convert(self, source: Source, spec: PackageSpec, mode: str, workdir: Path) -> Artifact:
+        if is_litert(mode):
+            return self.litert.convert(source, spec, workdir)
         if mode not in QUANTIZATION:
             raise ConversionError(f"unknown web weight mode {mode!r}", hint=f"use one of {', '.join(self.modes)}")
         out = Path(workdir) / f"tfjs_{mode}"
@@ -171,6 +195,8 @@ class WebTarget:
     def predict(self, artifact: Artifact, source: Source, spec: PackageSpec, samples: SampleSet) -> Prediction:
         from packager.targets.web.browser.chromium import StaticServer, chromium
 
+        if is_litert(artifact.mode):
+            return self.litert.predict(spec, source, artifact, samples)
         bundle = Path(artifact.path).parent / f"web_bundle_{artifact.mode}"
         try:
             build_bundle(spec, source, artifact, samples, bundle)
@@ -188,6 +214,8 @@ class WebTarget:
 
     def render(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> Path:
+        if is_litert(artifact.mode):
+            return self.litert.render(spec, source, artifact, samples, outdir)
         config = build_bundle(spec, source, artifact, samples, Path(outdir))
         artifact.extra["bundled_samples"] = bundled_note(config)
         return Path(template_manifest()["model_dir"]) / "model.json"
@@ -220,6 +248,8 @@ class WebTarget:
     def checks(self, spec: PackageSpec, source: Source, artifact: Artifact, samples: SampleSet,
                reference: dict[str, np.ndarray], outdir: Path) -> list[Check]:
         outdir = Path(outdir)
+        if is_litert(artifact.mode):
+            return self.litert.checks(self._in_browser_thread, spec, source, artifact, samples, reference, outdir)
         try:
             _, _, checks = self._in_browser_thread(artifact, validate_and_check, spec, source, artifact, samples,
                                                    reference, outdir,
@@ -235,6 +265,9 @@ class WebTarget:
         the one the page picks) and the page's checks. The checks come back in ``Prediction.checks``; with no
         browser, Unverified carries the file checks."""
         outdir = Path(outdir)
+        if is_litert(artifact.mode):
+            return self.litert.predict_and_check(self._in_browser_thread, spec, source, artifact, samples, reference,
+                                                 outdir)
         try:
             runs, chosen, checks = self._in_browser_thread(
                 artifact, validate_and_check, spec, source, artifact, samples, reference, outdir,
