@@ -52,6 +52,20 @@ def rivals(target: str, mode: str, objective: str) -> tuple[str, ...]:
     return () if objective == "speed" else AUTO_RIVALS.get(target, {}).get(mode, ())
 
 
+def rival_cannot_win(objective: str, target, artifact, rival: str) -> str | None:
+    """Why ``rival`` need not be converted at all (None: it must be): under balanced, when the target knows a floor
+    of the rival's bytes (``target.rival_floor``: android, the int8 model's buffers) that already rules out saving
+    more than BALANCED_SHARE (a large model's dynamic-range conversion costs seconds)."""
+    floor = getattr(target, "rival_floor", None)
+    if objective != "balanced" or floor is None or not artifact.bytes:
+        return None
+    least = floor(artifact, rival)
+    if least is None or 1 - least / artifact.bytes > BALANCED_SHARE:
+        return None
+    return (f"{rival} not converted: it stores at least {least:,} B (the weights and metadata of {artifact.mode}'s "
+            f"{artifact.bytes:,} B), so it cannot save more than {BALANCED_SHARE:.0%} of the bytes")
+
+
 def prefer_rival(objective: str, target: str, kept: tuple[str, int], rival: tuple[str, int]) -> tuple[bool, str]:
     """(ship the rival?, why) for two passing modes, each (mode, bytes): ``size`` ships the smaller; ``balanced``
     ships a rival of a slower kernel family only when it saves more than BALANCED_SHARE of the bytes."""
@@ -98,6 +112,9 @@ def describe_try(target_name: str, target, mode: str, result, artifact) -> dict:
 def first_pass_reason(objective: str, target: str, modes: tuple[str, ...], mode: str) -> str:
     fam = kernel_family(target, mode)
     order = " > ".join(modes)
+    if target not in KERNEL_FAMILY:
+        return (f"{mode} is the first that passes of {order} (smallest first: its modes compress the weights only, "
+                f"float compute, the same under every objective)")
     if objective == "speed":
         return f"speed: {mode} ({fam}) is the first that passes of {order} (by kernel speed on phones)"
     return f"{objective}: {mode} ({fam}) is the first that passes of {order} (smallest first)"

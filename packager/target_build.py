@@ -16,7 +16,7 @@ from pathlib import Path
 from packager import memory
 from packager.checks import FAIL, NOT_BUILT, PASS
 from packager.modes import (auto_gates, convert_mode, describe_try, first_pass_reason, fp32_fails_too, ladder,
-                            prefer_rival, rivals)
+                            prefer_rival, rival_cannot_win, rivals)
 from packager.progress import Progress
 from packager.report import TargetResult
 from packager.samples import SampleSet
@@ -123,6 +123,10 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             why = first_pass_reason(objective, name, modes, mode)
             for rival in rivals(name, mode, objective) if len(modes) > 1 else ():
                 if rival in skip:
+                    continue
+                pointless = rival_cannot_win(objective, target, artifact, rival)
+                if pointless:
+                    why = f"{why}; {pointless}"
                     continue
                 r2, a2, _ = attempt(rival)
                 if r2.status != PASS:

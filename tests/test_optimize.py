@@ -12,19 +12,31 @@ import pytest
 from conftest import run_cli
 
 
-def conv_model(path):
-    """Six 3x3 convolutions of 24 channels (27k weights): dynamic-range is ~3 % smaller than full int8 here (int8
-    stores a scale and a 64-bit zero point per output channel of every convolution), and both pass the gates."""
+def conv_model(path, layers=10, channels=16):
+    """3x3 convolutions (10 of 16 channels: 21k weights): dynamic-range is ~8 % smaller than full int8 here (int8
+    stores a scale and a 64-bit zero point per output channel of every convolution, and quantization parameters
+    for every activation), and both pass the gates."""
     import keras
 
     keras.utils.set_random_seed(0)
     inp = keras.Input((16, 16, 3), name="image")
     h = inp
-    for _ in range(6):
-        h = keras.layers.Conv2D(24, 3, padding="same", activation="relu")(h)
-    h = keras.layers.GlobalAveragePooling2D()(h)
-    keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="probs")(h)).save(path)
+    for _ in range(layers):
+        h = keras.layers.Conv2D(channels, 3, padding="same", activation="relu")(h)
+    # the class is the input's brightest channel (a strong skip path), so that every mode's top-1 is well defined
+    h = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(h),
+                                    keras.layers.GlobalAveragePooling2D()(inp)])
+    m = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="probs")(h))
+    w, b = m.layers[-1].get_weights()
+    w[-3:, :3] += 8 * np.eye(3)
+    m.layers[-1].set_weights([w, b])
+    m.save(path)
     return path
+
+
+def samples(n=32):
+    rng = np.random.default_rng(0)
+    return (rng.uniform(size=(n, 16, 16, 3)) * rng.uniform(size=(n, 1, 1, 3))).astype(np.float32)
 
 
 def test_balanced_ships_a_hybrid_rival_only_when_it_saves_more_than_the_share():
@@ -86,10 +98,34 @@ def test_xnnpack_coverage_counts_the_ops_left_to_reference_kernels(tmp_path):
     assert xnnpack_coverage(tmp_path / "int8.tflite") == {"delegated": 5, "ops": 6}
 
 
+def test_an_int8_models_buffers_are_a_floor_of_its_dynamic_range_bytes(tmp_path):
+    """What lets balanced skip converting dynamic-range (modes.rival_cannot_win) must hold: the int8 model's
+    buffers never exceed the dynamic-range model's bytes (here 6 convolutions of 24 channels, where the floor
+    alone rules dynamic out: its buffers are over 75 % of int8's bytes)."""
+    import tensorflow as tf
+
+    from packager.modes import BALANCED_SHARE
+    from packager.targets.android.tflite import buffer_bytes
+
+    for layers, channels in ((6, 24), (10, 16)):
+        m = tf.keras.models.load_model(conv_model(tmp_path / f"m{layers}.keras", layers, channels))
+        conv = tf.lite.TFLiteConverter.from_keras_model(m)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        dynamic = conv.convert()
+        conv.representative_dataset = lambda: ([s[None]] for s in samples(8))
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        int8 = tmp_path / f"int8_{layers}.tflite"
+        int8.write_bytes(conv.convert())
+        floor = buffer_bytes(int8)
+        assert floor <= len(dynamic) < int8.stat().st_size, (layers, floor, len(dynamic))
+        if layers == 6:
+            assert 1 - floor / int8.stat().st_size <= BALANCED_SHARE
+
+
 @pytest.mark.slow
 def test_balanced_ships_int8_where_size_ships_the_smaller_dynamic(tmp_path):
     model = conv_model(tmp_path / "convs.keras")
-    np.savez(tmp_path / "s.npz", image=np.random.default_rng(0).uniform(size=(32, 16, 16, 3)).astype(np.float32))
+    np.savez(tmp_path / "s.npz", image=samples())
     got = {}
     for objective in ("balanced", "size"):
         out = tmp_path / objective

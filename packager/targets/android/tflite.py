@@ -222,6 +222,16 @@ def xnnpack_coverage(path: Path) -> dict[str, int]:
     return {"delegated": len(delegated), "ops": len(ops)}
 
 
+def buffer_bytes(path: Path) -> int:
+    """Bytes of the .tflite's buffers (weights, biases, metadata), without the graph around them. Of an int8 model:
+    a floor for the dynamic-range model of the same graph, which stores every weight in at least one byte (int8,
+    or float for small tensors), biases in four as int8's int32 ones, and the same metadata."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    return sum(model.Buffers(i).DataLength() or model.Buffers(i).Size() for i in range(model.BuffersLength()))
+
+
 def _dist_version(dist: str) -> str:
     from importlib.metadata import version
 
