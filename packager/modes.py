@@ -81,17 +81,29 @@ def prefer_rival(objective: str, target: str, kept: tuple[str, int], rival: tupl
                    f"{BALANCED_SHARE:.0%} of the bytes; {pct}")
 
 
+_ISA = (("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),
+        ("i8mm", "I8MM"), ("asimddp", "dot product"), ("asimd", "NEON"))
+
+
 @functools.lru_cache(maxsize=1)
 def host_cpu() -> str:
-    """The CPU model of this host (/proc/cpuinfo), which host latencies are labelled with: not a phone's."""
+    """This host's CPU model and its widest int8/SIMD extension (/proc/cpuinfo), which host latencies are
+    labelled with: int8's speed against float follows them (no VNNI: int8 may be the slower), not a phone's."""
+    model, flags = "", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "hardware", "cpu model") and not model:
+                    model = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    isa = next((label for flag, label in _ISA if flag in flags), None)
+    return f"{model} ({isa})" if isa else model
 
 
 def describe_try(target_name: str, target, mode: str, result, artifact) -> dict:
@@ -105,7 +117,7 @@ def describe_try(target_name: str, target, mode: str, result, artifact) -> dict:
         except Exception as e:  # a profile that cannot run here says so; the try stands
             entry["xnnpack"] = f"UNVERIFIED: {type(e).__name__}: {str(e)[:200]}"
     if result.latency_ms is not None:
-        entry.update(latency_ms=round(result.latency_ms, 3), latency_host=f"{host_cpu()} (host, not a phone)")
+        entry.update(latency_ms=round(result.latency_ms, 3), latency_host=f"{host_cpu()}, 1 thread (host, not a phone)")
     return entry
 
 
