@@ -92,6 +92,18 @@ class BuildSession:
         """What the worker's warm-up read (coremltools' TF op list), or {} without a worker."""
         return self.worker.warm_facts() if self.worker else {}
 
+    def late_preflight(self, saved_model_dir: Path, ops: dict) -> dict[str, Future]:
+        """{target: Future of its preflight findings} for the targets whose op list the worker reads while it
+        warms up (ios: Core ML's TF ops, from its coremltools import): found in the background, so that this
+        process goes on with the samples, the reference and its own targets instead of waiting for that import
+        (on a small model, seconds of a build's fixed cost). Without a worker: none, preflight reads them here."""
+        from packager.preflight import TARGETS, preflight
+
+        if not self.worker or "ios" not in self.spec.targets or "ios" not in TARGETS:
+            return {}
+        return {"ios": self.background.submit(lambda: preflight(saved_model_dir, ("ios",), ops=ops,
+                                                                coreml_ops=self.warm_facts().get("coreml_ops"))["ios"])}
+
     def reference_extras(self, spec: PackageSpec, source: Source, samples, reference: dict) -> None:
         """What targets need of the model beside the reference, while it is loaded here."""
         for name in self.order:
