@@ -146,8 +146,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
 
     def tried() -> None:
         if requested == "auto":
-            progress.info(f"    {name}: auto quantization ({objective}) tried "
-                          + ", ".join(t["mode"] + "=" + t["status"] for t in tries)
+            progress.info(f"    {name}: auto quantization tried "
+                          + ", ".join(t["mode"] + "=" + t["status"] for t in tries) + f" (--optimize {objective})"
                           + (f"; kept {result.quantization}: {result.optimize['why']}" if result.optimize else ""))
 
     if not speculative or artifact is None:
