@@ -94,7 +94,7 @@ def holdout(samples, reference: dict) -> tuple:
 
 def measure(target_name: str, spec, source, samples, reference, work: Path) -> list[dict]:
     from packager.compare import compare, gates_for
-    from packager.modes import AUTO_ORDER, AUTO_RIVALS, auto_gates
+    from packager.modes import AUTO_ORDER, AUTO_RIVALS, DEFAULT_OBJECTIVE, auto_gates, prefer_rival
     from packager.targets import MODES, load_target
     from packager.targets.base import Unverified
 
@@ -132,7 +132,8 @@ def measure(target_name: str, spec, source, samples, reference, work: Path) -> l
     chosen = next((r for m in order for r in rows if r["mode"] == m and r.get("auto_pass")), None)
     for rival in AUTO_RIVALS.get(target_name, {}).get(chosen["mode"], ()) if chosen else ():  # as the pipeline
         r = next((r for r in rows if r["mode"] == rival and r.get("auto_pass")), None)
-        if r and r.get("bytes") and r["bytes"] < chosen["bytes"]:
+        if r and r.get("bytes") and prefer_rival(DEFAULT_OBJECTIVE, target_name, (chosen["mode"], chosen["bytes"]),
+                                                 (rival, r["bytes"]))[0]:  # --optimize's default
             chosen = r
     if chosen:
         chosen["auto"] = True

@@ -8,7 +8,9 @@ Held, in the order opened:
 - the staging folder that replaces ``--out`` when the build returns (``outdir.staged_output``), and a work dir;
 - the worker process building the first target (``worker``), killed if the build raises;
 - a pool of background threads for each target's checks and ``prepare`` (compilers, linkers, a browser: mostly
-  other processes), and what each ``prepare`` holds open (a browser launched ahead), closed after the checks.
+  other processes), and what each ``prepare`` holds open (a browser launched ahead), closed after the checks;
+  in the low-memory plan the ``prepare`` work is finished before the first conversion (``_settle_ahead``), so
+  what runs beside a converter is set by the plan, not by how fast the machine is that day.
 
 The speed plumbing lives behind these methods; ``pipeline.build`` reads as the build's steps.
 """
@@ -107,6 +109,18 @@ class BuildSession:
         """What the worker's warm-up read (coremltools' TF op list), or {} without a worker."""
         return self.worker.warm_facts() if self.worker else {}
 
+    def late_preflight(self, saved_model_dir: Path, ops: dict) -> dict[str, Future]:
+        """{target: Future of its preflight findings} for the targets whose op list the worker reads while it
+        warms up (ios: Core ML's TF ops, from its coremltools import): found in the background, so that this
+        process goes on with the samples, the reference and its own targets instead of waiting for that import
+        (on a small model, seconds of a build's fixed cost). Without a worker: none, preflight reads them here."""
+        from packager.preflight import TARGETS, preflight
+
+        if not self.worker or "ios" not in self.spec.targets or "ios" not in TARGETS:
+            return {}
+        return {"ios": self.background.submit(lambda: preflight(saved_model_dir, ("ios",), ops=ops,
+                                                                coreml_ops=self.warm_facts().get("coreml_ops"))["ios"])}
+
     def reference_extras(self, spec: PackageSpec, source: Source, samples, reference: dict) -> None:
         """What targets need of the model beside the reference, while it is loaded here."""
         for name in self.order:
@@ -128,6 +142,8 @@ class BuildSession:
                     self.progress.info(f"    {name}: the worker process is not usable ({e}); building it here")
         if self.worker:
             self.worker.no_more_jobs()
+        if self.one_at_a_time:
+            self._settle_ahead()
         for name in self.order:
             if name in pending:
                 continue
@@ -154,6 +170,21 @@ class BuildSession:
             pending[dep].set_result(result)
             handed[dep] = {"result": result, "root": self.staging}
         return dataclasses.replace(spec, upstream=handed)
+
+    def _settle_ahead(self) -> None:
+        """The low-memory plan runs nothing beside a conversion: the work each target started ahead (``prepare``:
+        compilers, a browser's launch), which overlaps the model's loading, is waited for before the first
+        conversion. Idle, it has finished by then; on a busy machine it would otherwise still run beside the
+        converter's peak, and the build's peak would depend on the load, not on the plan."""
+        running = [name for name, future in self._prepared.items() if not future.done()]
+        if running:
+            with self.progress.stage("low-memory plan: waiting for the work started ahead ("
+                                     + ", ".join(running) + ") before converting"):
+                for name in running:
+                    try:
+                        self._prepared[name].result()
+                    except Exception:  # its failure is the target's checks' to report
+                        pass
 
     def _close_prepared(self) -> None:
         """What a target's ``prepare`` holds open (a browser launched ahead) is closed once the targets are done."""

@@ -10,6 +10,7 @@ from packager.custom_objects import parse_modules
 from packager.errors import UsageError
 from packager.kinds import KINDS
 from packager.labels import read_labels
+from packager.modes import DEFAULT_OBJECTIVE, OBJECTIVES
 from packager.outdir import check_out_against_inputs
 from packager.paths import check_input_path
 from packager.spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
@@ -26,7 +27,7 @@ from packager.values import (
 # section -> key -> expected python type(s) (TOML-level)
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
-         "custom_objects": (list,), "bundle_samples": (bool,), "web_runtime": (str,)},
+         "custom_objects": (list,), "bundle_samples": (bool,), "web_runtime": (str,), "optimize": (str,)},
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float), "crop": (str,),
                       "background": (str, list), "max_abs_diff": (int, float)},
     "quantization": {t: (str,) for t in MODES},
@@ -288,6 +289,10 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         target = check_target_name(target)  # before the mode: an unknown target has no modes
         quant[target] = check_mode(target, mode)
 
+    optimize = getattr(args, "optimize", None) or from_cfg("", "optimize", DEFAULT_OBJECTIVE)
+    if optimize not in OBJECTIVES:
+        raise UsageError(f"unknown optimize objective {optimize!r}", where=str(getattr(args, "config", "") or "") or None,
+                         hint=f"{did_you_mean(optimize, OBJECTIVES)}choose {', '.join(OBJECTIVES)}")
     check_int8_io(bool(getattr(args, "int8_io", False) or from_cfg("android", "int8_io", False)), targets, quant)
     labels: tuple[str, ...] = read_labels(labels_file) if labels_file else ()
     output_labels = {k: read_labels(p) for k, p in label_files.items()}
@@ -329,6 +334,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         android_abi_filters=check_abi_filters(from_cfg("android", "abi_filters", ["arm64-v8a", "armeabi-v7a", "x86_64"]),
                                               str(getattr(args, "config", ""))),
         int8_io=bool(getattr(args, "int8_io", False) or from_cfg("android", "int8_io", False)),
+        optimize=optimize,
         input_shapes=input_shapes,
         output_names=output_names,
         ios_format=getattr(args, "ios_format", None) or from_cfg("ios", "format", "neuralnetwork"),

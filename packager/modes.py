@@ -3,6 +3,8 @@ ladder (``AUTO_ORDER``) with the rival modes it also tries when a mode passes (`
 
 from __future__ import annotations
 
+import functools
+import platform
 import traceback
 from pathlib import Path
 
@@ -23,6 +25,111 @@ AUTO_ORDER = {  # smallest first; --quantize auto keeps the first mode that pass
 # weights only: on models with many small layers dynamic is the smaller (corpus: fer 95,004 vs 102,452 B,
 # mltk_vww 274,544 vs 303,224 B), on others int8 (deepcut). Each rival costs one conversion and one validation.
 AUTO_RIVALS = {"android": {"int8": ("dynamic",)}}
+
+# --optimize: what auto weighs when more than one mode passes. The kernel family a mode runs on a device's CPU:
+# full-integer int8 is the fastest path on phones (LiteRT: ~3x+ over float), float runs on XNNPACK, dynamic-range
+# runs hybrid kernels (int8 weights, float activations; slower than XNNPACK's float on many CPUs). Core ML's and
+# TF.js's weight modes decompress weights to float: their compute is float whatever the mode.
+OBJECTIVES = ("balanced", "size", "speed")
+DEFAULT_OBJECTIVE = "balanced"
+BALANCED_SHARE = 0.25  # balanced ships a hybrid (dynamic-range) model over a passing int8 only if it saves more
+KERNEL_FAMILY = {"android": {"int8": "full-integer", "mixed": "mixed", "dynamic": "hybrid", "fp16": "float",
+                             "fp32": "float"}}
+SPEED_ORDER = {"android": ("int8", "mixed", "fp16", "fp32")}  # full-integer > mixed > float (XNNPACK); no hybrid
+
+
+def kernel_family(target: str, mode: str) -> str:
+    return KERNEL_FAMILY.get(target, {}).get(mode, "float")
+
+
+def ladder(target: str, objective: str) -> tuple[str, ...]:
+    """The modes ``--quantize auto`` tries for ``target`` under ``objective``, in order."""
+    return SPEED_ORDER.get(target, AUTO_ORDER[target]) if objective == "speed" else AUTO_ORDER[target]
+
+
+def rivals(target: str, mode: str, objective: str) -> tuple[str, ...]:
+    """The modes also converted when ``mode`` passes: none under speed (the ladder is by kernel speed already)."""
+    return () if objective == "speed" else AUTO_RIVALS.get(target, {}).get(mode, ())
+
+
+def rival_cannot_win(objective: str, target, artifact, rival: str) -> str | None:
+    """Why ``rival`` need not be converted at all (None: it must be): under balanced, when the target knows a floor
+    of the rival's bytes (``target.rival_floor``: android, the int8 model's buffers) that already rules out saving
+    more than BALANCED_SHARE (a large model's dynamic-range conversion costs seconds)."""
+    floor = getattr(target, "rival_floor", None)
+    if objective != "balanced" or floor is None or not artifact.bytes:
+        return None
+    least = floor(artifact, rival)
+    if least is None or 1 - least / artifact.bytes > BALANCED_SHARE:
+        return None
+    return (f"{rival} not converted: it stores at least {least:,} B (the weights and metadata of {artifact.mode}'s "
+            f"{artifact.bytes:,} B), so it cannot save more than {BALANCED_SHARE:.0%} of the bytes")
+
+
+def prefer_rival(objective: str, target: str, kept: tuple[str, int], rival: tuple[str, int]) -> tuple[bool, str]:
+    """(ship the rival?, why) for two passing modes, each (mode, bytes): ``size`` ships the smaller; ``balanced``
+    ships a rival of a slower kernel family only when it saves more than BALANCED_SHARE of the bytes."""
+    (mode, size), (other, other_size) = kept, rival
+    fam, other_fam = kernel_family(target, mode), kernel_family(target, other)
+    saved = 1 - other_size / size if size else 0.0
+    pct = f"{other} ({other_fam}) is {other_size:,} B against {mode} ({fam}) {size:,} B: {saved:+.1%} saved"
+    if objective == "size":
+        return other_size < size, f"size keeps the smaller that passes; {pct}"
+    if other_size < size and saved > BALANCED_SHARE:
+        return True, f"balanced: {pct}, more than the {BALANCED_SHARE:.0%} that outweighs {fam} kernels' speed"
+    return False, (f"balanced prefers {fam} kernels (faster on phones) unless {other} saves more than "
+                   f"{BALANCED_SHARE:.0%} of the bytes; {pct}")
+
+
+_ISA = (("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),
+        ("i8mm", "I8MM"), ("asimddp", "dot product"), ("asimd", "NEON"))
+
+
+@functools.lru_cache(maxsize=1)
+def host_cpu() -> str:
+    """This host's CPU model and its widest int8/SIMD extension (/proc/cpuinfo), which host latencies are
+    labelled with: int8's speed against float follows them (no VNNI: int8 may be the slower), not a phone's."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "hardware", "cpu model") and not model:
+                    model = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    isa = next((label for flag, label in _ISA if flag in flags), None)
+    return f"{model} ({isa})" if isa else model
+
+
+def describe_try(target_name: str, target, mode: str, result, artifact) -> dict:
+    """What a try records beside its status and bytes: the kernel family, the target's own kernel profile
+    (android: how many ops XNNPACK delegates of how many) and the host latency, labelled with the host CPU."""
+    entry: dict = {"family": kernel_family(target_name, mode)}
+    profile = getattr(target, "kernel_profile", None)
+    if artifact is not None and profile is not None:
+        try:
+            entry.update(profile(artifact))
+        except Exception as e:  # a profile that cannot run here says so; the try stands
+            entry["xnnpack"] = f"UNVERIFIED: {type(e).__name__}: {str(e)[:200]}"
+    if result.latency_ms is not None:
+        entry.update(latency_ms=round(result.latency_ms, 3), latency_host=f"{host_cpu()}, 1 thread (host, not a phone)")
+    return entry
+
+
+def first_pass_reason(objective: str, target: str, modes: tuple[str, ...], mode: str) -> str:
+    fam = kernel_family(target, mode)
+    order = " > ".join(modes)
+    if target not in KERNEL_FAMILY:
+        return (f"{mode} is the first that passes of {order} (smallest first: its modes compress the weights only, "
+                f"float compute, the same under every objective)")
+    if objective == "speed":
+        return f"speed: {mode} ({fam}) is the first that passes of {order} (by kernel speed on phones)"
+    return f"{objective}: {mode} ({fam}) is the first that passes of {order} (smallest first)"
 
 
 def auto_gates(target: str, first: str, mode: str, tolerances: dict | None) -> dict[str, float]:

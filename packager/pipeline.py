@@ -70,9 +70,10 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
                 progress.info("    stripped debug ops for every target (as tensorflowjs_converter does): "
                               + ", ".join(f"{op} x{n}" for op, n in source.stripped_debug_ops.items()))
         with progress.stage("op preflight"):  # advice: every target is converted, the findings explain the outcome
-            findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS),
-                                 ops=count_ops(source.concrete_function().graph.as_graph_def()),
-                                 coreml_ops=session.warm_facts().get("coreml_ops"))
+            ops = count_ops(source.concrete_function().graph.as_graph_def())
+            late = session.late_preflight(source.saved_model_dir, ops)  # ios: once the worker read Core ML's ops
+            findings = preflight(source.saved_model_dir, tuple(t for t in spec.targets if t in PREFLIGHT_TARGETS
+                                                               and t not in late), ops=ops)
             if any(findings.values()):
                 progress.info(format_findings(findings))
         with progress.stage(f"reading samples {spec.samples}"):
@@ -94,6 +95,10 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
             results = {}
             for name in spec.targets:  # the report keeps the order the user asked for
                 results[name] = finish(pending[name])
+                if name in late:
+                    findings[name] = late[name].result()
+                    if findings[name]:
+                        progress.info(format_findings({name: findings[name]}))
                 _settle_preflight(results[name], findings.get(name, []))
                 progress.info(f"    {name}: {results[name].status}"
                               + (f" ({results[name].reason})" if results[name].reason else ""))

@@ -37,6 +37,7 @@ class TargetResult:
     conversion_failed: bool = False
     seconds: float | None = None
     tries: list[dict] = field(default_factory=list)
+    optimize: dict = field(default_factory=dict)  # auto: {objective, why} the kept mode was chosen by
     warnings: list[str] = field(default_factory=list)
     preflight: list[dict] = field(default_factory=list)  # op findings before conversion
 
@@ -74,6 +75,8 @@ class TargetResult:
             d["conversion_failed"] = True
         if self.tries:
             d["tries"] = self.tries
+        if self.optimize:
+            d["optimize"] = self.optimize
         if self.warnings:
             d["warnings"] = self.warnings
         if self.preflight:

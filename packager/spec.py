@@ -79,6 +79,7 @@ class PackageSpec:
     android_abi_filters: tuple[str, ...] = ("arm64-v8a", "armeabi-v7a", "x86_64")
     android_runtime: str = "bundled"  # "bundled" LiteRT or "play-services" (targets/android/render.RUNTIMES)
     int8_io: bool = False
+    optimize: str = "balanced"  # what --quantize auto weighs between passing modes (modes.OBJECTIVES)
     input_shapes: dict = field(default_factory=dict)  # name -> tuple, for frozen .pb / dynamic dims
     output_names: tuple[str, ...] = ()  # frozen .pb outputs
     ios_format: str = "neuralnetwork"  # or "mlprogram"

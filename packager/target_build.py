@@ -15,7 +15,8 @@ from pathlib import Path
 
 from packager import memory
 from packager.checks import FAIL, NOT_BUILT, PASS
-from packager.modes import AUTO_ORDER, AUTO_RIVALS, auto_gates, convert_mode, fp32_fails_too
+from packager.modes import (auto_gates, convert_mode, describe_try, first_pass_reason, fp32_fails_too, ladder,
+                            prefer_rival, rival_cannot_win, rivals)
 from packager.progress import Progress
 from packager.report import TargetResult
 from packager.samples import SampleSet
@@ -66,8 +67,12 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     t0 = time.perf_counter()
     target = load_target(name)
     requested = requested or target.default_mode
-    ladder = getattr(target, "auto_order", None)  # a target may order its ladder per build (web: --web-runtime auto)
-    modes = (ladder(spec, AUTO_ORDER[name]) if ladder else AUTO_ORDER[name]) if requested == "auto" else (requested,)
+    objective = getattr(spec, "optimize", "balanced")
+    auto_order = getattr(target, "auto_order", None)  # a target may order its ladder per build (web: --web-runtime)
+    if requested == "auto":
+        modes = auto_order(spec, ladder(name, objective)) if auto_order else ladder(name, objective)
+    else:
+        modes = (requested,)
     tdir = workdir / name
     tdir.mkdir(parents=True, exist_ok=True)
     artifacts: dict = {}
@@ -100,7 +105,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         elif artifact is None and mode != "fp32" and len(modes) > 1:
             stop = fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
-                      "metrics": result.metrics,
+                      "metrics": result.metrics, **describe_try(name, target, mode, result, artifact),
                       **({"note": artifact.extra["try_note"]} if artifact is not None and "try_note" in artifact.extra
                          else {})})
         if not combined:
@@ -121,12 +126,23 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         if speculative:  # its conversion failed: the next modes are validated here, one by one
             speculative = combined = False
         if result.status == PASS:
-            for rival in AUTO_RIVALS.get(name, {}).get(mode, ()) if len(modes) > 1 else ():
+            why = first_pass_reason(objective, name, modes, mode)
+            for rival in rivals(name, mode, objective) if len(modes) > 1 else ():
                 if rival in skip:
                     continue
+                pointless = rival_cannot_win(objective, target, artifact, rival)
+                if pointless:
+                    why = f"{why}; {pointless}"
+                    continue
                 r2, a2, _ = attempt(rival)
-                if r2.status == PASS and (r2.bytes or 0) < (result.bytes or 0):  # the smaller that passes
+                if r2.status != PASS:
+                    why += f"; {rival} was tried too and missed the gates"
+                    continue
+                take, why = prefer_rival(objective, name, (mode, result.bytes or 0), (rival, r2.bytes or 0))
+                if take:
                     result, artifact = r2, a2
+            if len(modes) > 1:
+                result.optimize = {"objective": objective, "why": why}
             break
         if stop and mode != modes[-1]:  # no other mode can fix it: do not escalate...
             rest = target.after_stop(mode, modes) if hasattr(target, "after_stop") else ()
@@ -142,7 +158,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
     def tried() -> None:
         if requested == "auto":
             progress.info(f"    {name}: auto quantization tried "
-                          + ", ".join(t["mode"] + "=" + t["status"] for t in tries))
+                          + ", ".join(t["mode"] + "=" + t["status"] for t in tries) + f" (--optimize {objective})"
+                          + (f"; kept {result.quantization}: {result.optimize['why']}" if result.optimize else ""))
 
     if not speculative or artifact is None:
         tried()
@@ -174,7 +191,11 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
                                                    reference, outdir), reference, len(samples), progress,
                              spec.output_kinds)
             if speculative:
-                tries[-1].update(status=result.status, reason=result.reason, metrics=result.metrics)
+                tries[-1].update(status=result.status, reason=result.reason, metrics=result.metrics,
+                                 **describe_try(name, target, tries[-1]["mode"], result, artifact))
+                if result.status == PASS:
+                    result.optimize = {"objective": objective,
+                                       "why": first_pass_reason(objective, name, modes, tries[-1]["mode"])}
                 if stop and result.status != PASS:
                     stopped(result, tries[-1]["mode"], stop)
                 tried()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from packager.targets.android.tflite import MODES, convert_tflite, run_tflite
+from packager.targets.android.tflite import MODES, convert_tflite, buffer_bytes, run_tflite, xnnpack_coverage
 from packager.targets.base import Artifact, Prediction
 
 __all__ = ["AndroidTarget", "MODES", "convert_tflite", "run_tflite"]
@@ -48,6 +48,15 @@ class AndroidTarget:
     def predict(self, artifact: Artifact, source, spec, samples) -> Prediction:
         outputs, latency, version = run_tflite(artifact.path, source, samples)
         return Prediction(outputs, f"ai-edge-litert {version}", latency)
+
+    def kernel_profile(self, artifact: Artifact) -> dict:
+        """How many of the shipped graph's ops XNNPACK delegates (the rest run LiteRT's reference kernels)."""
+        return {"xnnpack": xnnpack_coverage(artifact.path)}
+
+    def rival_floor(self, artifact: Artifact, rival: str) -> int | None:
+        """The least bytes ``rival`` can take, known from ``artifact`` without converting it (modes.rival_cannot_win):
+        dynamic-range stores each weight of an int8 model in at least as many bytes."""
+        return buffer_bytes(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
 
     def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
         from packager.targets.android.module import render_module

@@ -194,6 +194,44 @@ def run_tflite(path: Path, source, samples) -> tuple[dict[str, np.ndarray], floa
     return outputs, total / n * 1000.0, version
 
 
+def xnnpack_coverage(path: Path) -> dict[str, int]:
+    """{"delegated": ops of the main graph XNNPACK runs, "ops": all its ops}, from ai-edge-litert's interpreter
+    with its default delegate (what run_tflite and the module's LiteRT CPU path use). The delegate's partitions
+    appear as DELEGATE nodes whose inputs and outputs bound the ops they replace: those ops are found by walking
+    back from each partition's outputs to its inputs. An op left out runs on reference kernels, slow everywhere."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    core = interp._interpreter
+    nodes = [(core.NodeName(i), list(core.NodeInputs(i)), list(core.NodeOutputs(i))) for i in range(core.NumNodes())]
+    ops = [n for n in nodes if n[0] != "DELEGATE"]
+    producer = {t: i for i, (_, _, outs) in enumerate(ops) for t in outs}
+    delegated: set[int] = set()
+    for name, inputs, outputs in nodes:
+        if name != "DELEGATE":
+            continue
+        bound, stack = set(inputs), [t for t in outputs]
+        while stack:
+            t = stack.pop()
+            i = producer.get(t)
+            if t in bound or i is None or i in delegated:
+                continue
+            delegated.add(i)
+            stack.extend(ops[i][1])
+    return {"delegated": len(delegated), "ops": len(ops)}
+
+
+def buffer_bytes(path: Path) -> int:
+    """Bytes of the .tflite's buffers (weights, biases, metadata), without the graph around them. Of an int8 model:
+    a floor for the dynamic-range model of the same graph, which stores every weight in at least one byte (int8,
+    or float for small tensors), biases in four as int8's int32 ones, and the same metadata."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+    return sum(model.Buffers(i).DataLength() or model.Buffers(i).Size() for i in range(model.BuffersLength()))
+
+
 def _dist_version(dist: str) -> str:
     from importlib.metadata import version
 

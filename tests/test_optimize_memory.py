@@ -1,0 +1,38 @@
+"""Memory must not depend on load (issue 32): in the low-memory plan, the work a target starts ahead of its
+conversion (``prepare``: Android's kotlinc and g++, the browser's launch) never runs beside a converter, however
+slow the machine makes it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+@pytest.mark.slow
+def test_low_memory_plan_converts_only_after_the_work_started_ahead_finished(models, tmp_path, monkeypatch):
+    from packager.config import build_spec
+    from packager.pipeline import build
+    from packager.targets.android.target import AndroidTarget
+    from types import SimpleNamespace
+
+    seen = {}
+    prepare, convert = AndroidTarget.prepare, AndroidTarget.convert
+
+    def slow_prepare(self, spec, preview, workdir):  # a busy machine: the compilers take 4 s longer
+        time.sleep(4)
+        result = prepare(self, spec, preview, workdir)
+        seen["prepared"] = time.monotonic()
+        return result
+
+    def timed_convert(self, source, spec, mode, workdir):
+        seen.setdefault("converted", time.monotonic())
+        return convert(self, source, spec, mode, workdir)
+
+    monkeypatch.setattr(AndroidTarget, "prepare", slow_prepare)
+    monkeypatch.setattr(AndroidTarget, "convert", timed_convert)
+    spec = build_spec(SimpleNamespace(model=str(models["keras"]), samples=str(models["images_npy"]),
+                                      out=str(tmp_path / "out"), targets="android", quantize=["android=fp32"]))
+    report = build(spec, use_cache=False, low_memory=True)
+    assert report.targets["android"].status == "PASS", report.targets["android"].reason
+    assert seen["prepared"] <= seen["converted"], seen
