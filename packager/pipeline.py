@@ -136,7 +136,8 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
                           "std": list(spec.preprocessing.std), "crop": spec.preprocessing.crop,
-                          "background": list(spec.preprocessing.background)},
+                          "background": list(spec.preprocessing.background),
+                          "normalize": spec.preprocessing.normalize},
     }
 
 

@@ -24,6 +24,9 @@ export interface ImagePreprocessing {
   /** x = (pixel - mean) / std, per channel, pixels 0..255 */
   mean: number[];
   std: number[];
+  /** Step 7: "mean-std" uses mean/std above; "per-image" / "per-channel" standardise each image by its own
+   * statistics, x = (v - m) / max(s, 1 / sqrt(N)) (absent: "mean-std"). */
+  normalize?: "mean-std" | "per-image" | "per-channel";
   /** How the image fits the input size (docs/preprocessing.md). */
   crop: "stretch" | "center-crop" | "letterbox";
   /** RGB 0..255 that transparent pixels (and letterbox bars) are composited on. */

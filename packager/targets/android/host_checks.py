@@ -78,6 +78,8 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray) -> np.ndarray
     """The ARGB pixels the preprocessed image sample ``x`` (1,H,W,C) came from, or None if it did not come from
     integer pixels (e.g. a .npy sample set) — then the Kotlin preprocessing cannot be exercised."""
     c = x.shape[-1]
+    if spec.preprocessing.standardised:  # each image's own mean/std: not invertible from the input
+        return None
     mean, std = (np.asarray(v, np.float64) for v in spec.preprocessing.per_channel(c))
     px = x.astype(np.float64) * std + mean
     rounded = np.clip(np.rint(px), 0, 255)

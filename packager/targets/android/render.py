@@ -127,7 +127,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         mean, std = spec.preprocessing.per_channel(c)
         ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color, crop=spec.preprocessing.crop,
                    background=list(spec.preprocessing.background),
-                   mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std])
+                   mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std],
+                   normalize=spec.preprocessing.normalize)
     return ctx
 
 

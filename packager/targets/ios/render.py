@@ -342,6 +342,7 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
         "channels": int(source.inputs[0].shape[3]) if source.is_image else 0,
         "background": [int(v) for v in spec.preprocessing.background],
+        "normalize": getattr(spec.preprocessing, "normalize", "mean-std"),
         "weights": artifact.mode,
         "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
         "license_given": bool(spec.license),

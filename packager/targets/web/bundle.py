@@ -183,7 +183,8 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     if geom is not None:
         mean, std = spec.preprocessing.per_channel(geom["channels"])
         image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
+                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
+                     "normalize": spec.preprocessing.normalize}
     metadata = {
         "name": spec.display_name,
         "model_url": "model.json" if model_dir == "." else f"{model_dir}/model.json",
