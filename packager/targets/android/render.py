@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from packager.kinds import primary_name
+from packager.kinds import image_outputs, primary_name
 from packager.names import default_android_package, validate_android_package
 from packager.render import render_tree, template_dir
 from packager.targets.android import metadata as tflite_metadata
@@ -120,6 +120,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
         "is_image": bool(source.is_image),
+        "image_outputs": [{"name": o.name, "shape": [1, *(int(d) for d in o.shape[1:])]}
+                          for o in image_outputs(spec, source) if o.name in out_names],
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
     }
     if source.is_image:

@@ -26,7 +26,7 @@ def sample_to_pixels(x: np.ndarray, spec, *, exact: bool = True) -> np.ndarray:
     x = x.reshape(x.shape[-3:])
     c = x.shape[-1]
     if spec.preprocessing.standardised:
-        pixels = standardised_pixels(x)
+        pixels = standardised_pixels(x, spec.preprocessing.normalize == "per-channel")
     else:
         mean, std = spec.preprocessing.per_channel(c)
         pixels = x * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
@@ -38,11 +38,19 @@ def sample_to_pixels(x: np.ndarray, spec, *, exact: bool = True) -> np.ndarray:
 
 
 
-def standardised_pixels(x: np.ndarray) -> np.ndarray:
+def standardised_pixels(x: np.ndarray, per_channel: bool = False) -> np.ndarray:
     """Pixels (0..255) whose standardisation (per image or per channel: the model's graph does it, convert.py) is
-    the standardised input ``x`` again: the image's own mean and scale are gone from ``x``, and standardising is
-    blind to them, so 127.5 + k x (one k > 0 keeping every value in 0..255) is such an image."""
+    the standardised input ``x`` again. The image's own mean and scale are gone from ``x`` and standardising is blind
+    to them, so 127.5 + k x is such an image for one k > 0: 127.5 / max |x| (every value in 0..255) when x has unit
+    deviation; when the floor 1/sqrt(N) divided instead (a nearly uniform image, deviation below 1), k = 1/sqrt(N)
+    makes the floor divide again."""
     x = np.asarray(x, np.float64)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    k = 127.5 / peak if peak > 0 else 1.0
-    return (127.5 + k * x).astype(np.float32)
+    groups = [x[..., c:c + 1] for c in range(x.shape[-1])] if per_channel else [x]
+    out = []
+    for g in groups:
+        n = g.size
+        peak = float(np.max(np.abs(g))) if n else 0.0
+        floored = n and float(np.sqrt(np.mean(np.square(g - g.mean())))) < 1 - 1e-3
+        k = 1.0 / np.sqrt(n) if floored else (127.5 / peak if peak > 0 else 1.0)
+        out.append(127.5 + k * g)
+    return np.concatenate(out, axis=-1).astype(np.float32) if per_channel else out[0].astype(np.float32)
