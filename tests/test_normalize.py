@@ -5,6 +5,7 @@ Android module's Kotlin and the Core ML graph, each compared with Python by its 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -141,3 +142,106 @@ def test_page_and_kotlin_standardise_like_python(normalize, tmp_path):
     # the same code judged against another normalisation: the check fails (it compares the normalised input)
     other = _Spec(Preprocessing(normalize="per-channel" if normalize == "per-image" else "per-image"))
     assert android_check(other, samples, tmp_path / "kt" / "classes", "t.pre.TPreprocessing").status == "FAIL"
+
+
+# ---- through the CLI: an image-to-image model with per-image normalisation on every target ------------------------
+
+
+@pytest.fixture(scope="module")
+def edge_build(tmp_path_factory):
+    """`packager build` (default flags: auto quantization, all targets) of a tiny image-to-image Keras model (conv ->
+    sigmoid, one channel, the input's H x W: an edge/mask model) with `--normalize per-image` on original photos."""
+    import keras
+
+    from conftest import run_cli
+
+    d = tmp_path_factory.mktemp("edges")
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="edges")(x)
+    keras.Model(inp, x).save(d / "edges.keras")
+    small_photos(d / "photos")
+    out = d / "dist"
+    r = run_cli("build", d / "edges.keras", "--samples", d / "photos", "--out", out, "--normalize", "per-image")
+    return r, out
+
+
+@pytest.mark.slow
+def test_cli_per_image_normalisation_on_every_targets_preprocessing_check(edge_build):
+    """android's Kotlin (JVM) and web's preprocess.js (Chromium) standardise every original file like Python (their
+    preprocessing checks compare the normalised input); ios standardises in the Core ML graph, executed on every
+    sample by the NumPy executor (predictions PASS), its Swift pixels checked by the transcription (UNVERIFIED)."""
+    r, out = edge_build
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["model"]["preprocessing"]["normalize"] == "per-image"
+    for t in ("android", "web"):
+        pre = report["targets"][t]["preprocessing"]
+        assert pre["status"] == "PASS" and pre["files"] == 4 and pre["max_abs_diff"] <= 1.0, (t, pre)
+    ios = report["targets"]["ios"]
+    assert ios["preprocessing"]["status"] == "UNVERIFIED" and ios["preprocessing"]["max_abs_diff"] <= 1.0
+    assert next(c for c in ios["checks"] if c["name"] == "predictions")["status"] == "PASS"
+    kt = next((out / "android").rglob("*Preprocessing.kt")).read_text(encoding="utf-8")
+    assert 'NORMALIZE: String = "per-image"' in kt
+    swift = next((out / "ios").rglob("*Preprocessing.swift")).read_text(encoding="utf-8")
+    assert 'normalization: String = "per-image"' in swift
+    meta = json.loads((out / "web" / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["image"]["normalize"] == "per-image"
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_cli_image_output_kind_on_every_target(edge_build):
+    """kind image in report.json, every target PASS, report.html with the maps, and the wrappers' image API:
+    Kotlin (compiled by the kotlin-compiles check), Swift (parsed by swift-syntax), JS (the page draws a canvas)."""
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+
+    r, out = edge_build
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert [o["kind"] for o in report["model"]["outputs"]] == ["image"]
+    for name, t in report["targets"].items():
+        assert t["status"] == "PASS", (name, t["reason"])
+        assert t["metrics"]["psnr"] >= t["gates"]["min_psnr"], name
+        assert t["per_output"]["output_0"]["worst_samples"], name
+        checks = {c["name"]: c["status"] for c in t["checks"]}
+        assert checks.get({"android": "kotlin-compiles", "ios": "swift-syntax", "web": "console_errors"}[name]) \
+            == "PASS", (name, checks)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for name in report["targets"]:
+        assert f"the original's and {name}'s maps" in html
+    assert html.count('<img src="data:image/png;base64,') >= 3 * 4 * 4  # 3 targets x 4 samples x 4 pictures
+    kt = next((out / "android").rglob("*Classifier.kt")).read_text(encoding="utf-8")
+    for api in ("class ImageOutput(val name: String, val values: FloatArray, val shape: IntArray)",
+                "fun toBitmap(", "fun predictImage(bitmap: Bitmap", 'IMAGE_OUTPUTS: List<String> = '
+                'Collections.unmodifiableList(listOf("output_0"))'):
+        assert api in kt, api
+    swift = next((out / "ios").rglob("*Classifier.swift")).read_text(encoding="utf-8")
+    for api in ("public func cgImage(range: ClosedRange<Float>? = nil) -> CGImage?",
+                "public var imageArrays: [String: MLShapedArray<Float>]", "public var images: [String: CGImage]"):
+        assert api in swift, api
+    with StaticServer(out / "web") as server, chromium() as browser:
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => window.packager && window.packager.ready")
+        page.locator("#sample-strip button").first.click()
+        page.wait_for_selector("canvas[data-output='output_0']", timeout=30_000)
+        drawn = page.evaluate("""() => {
+            const c = document.querySelector("canvas[data-output='output_0']");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let grey = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] === d[i + 1] && d[i] === d[i + 2] && d[i + 3] === 255) grey++;
+            return {w: c.width, h: c.height, grey, levels: new Set(Array.from(d).filter((_, i) => i % 4 === 0)).size};
+        }""")
+        assert page.locator("#results li").count() == 0  # no bars for an image output
+        api = page.evaluate("""async () => {
+            const m = await import(new URL("model.js", location.href).href);
+            await m.load();
+            const r = await m.predict({image: {shape: [1, 16, 16, 3], data: new Float32Array(768).fill(0.5)}});
+            const out = m.imageOutputs(r).output_0;
+            return {shape: out.tensor.shape, w: out.image.width, h: out.image.height, isImageData: out.image instanceof ImageData};
+        }""")
+    assert drawn["w"] == 16 and drawn["h"] == 16 and drawn["grey"] == 256 and drawn["levels"] > 4, drawn
+    assert api == {"shape": [1, 16, 16, 1], "w": 16, "h": 16, "isImageData": True}, api
+    assert not errors, errors
