@@ -30,8 +30,8 @@ converts dynamic too and keeps the smaller that passes):
   web:     uint8, mixed, fp16, uint16, fp32
 
 output kinds (inferred, or [outputs.NAME] kind = ... in packager.toml): probabilities, logits, sigmoid,
-regression, other. Top-1/top-5 are measured on probabilities/logits, decision agreement at 0.5 on sigmoid
-scores, errors and cosine on all.
+regression, other, image (a map the size of the input). Top-1/top-5 are measured on probabilities/logits,
+decision agreement at 0.5 on sigmoid scores, PSNR on images, errors and cosine on all.
 
 """ + EXIT_HELP
 
