@@ -81,3 +81,23 @@ def test_report_pictures_of_the_worst_samples():
     assert all(r[k].startswith("data:image/png;base64,") for r in rows for k in ("input", "original", "target", "diff"))
     assert rows[1]["max"] == 0.0 and rows[0]["max"] > 0.1
     assert "output_maps" not in result.to_json()  # pictures go to report.html only
+
+
+def test_array_samples_must_be_standardised_for_normalize_per_image(tmp_path):
+    from packager.errors import InputError
+    from packager.preprocessing import standardise
+    from packager.samples import load_samples
+    from packager.spec import PackageSpec, Preprocessing
+
+    rng = np.random.default_rng(3)
+    px = rng.uniform(0, 255, (3, 8, 6, 3)).astype(np.float32)
+    good = np.stack([standardise(p) for p in px] + [standardise(np.full((8, 6, 3), 7.0, np.float32))])
+    np.save(tmp_path / "good.npy", good)
+    np.save(tmp_path / "raw.npy", px / 255)
+    for normalize, ok in (("per-image", "good.npy"), ("mean-std", "raw.npy")):
+        spec = PackageSpec(model=tmp_path / "m", samples=tmp_path / ok, preprocessing=Preprocessing(normalize=normalize))
+        assert len(load_samples(spec, IMAGE_IN)) in (3, 4)
+    spec = PackageSpec(model=tmp_path / "m", samples=tmp_path / "raw.npy",
+                       preprocessing=Preprocessing(normalize="per-image"))
+    with pytest.raises(InputError, match="not standardised"):
+        load_samples(spec, IMAGE_IN)
