@@ -101,7 +101,7 @@ def kotlin_classes(tmp: Path, w: int, h: int, c: int, normalize: str) -> Path:
 
     tpl = REPO / "android_template/src/main/java/__package_path__/__class_name__Preprocessing.kt.j2"
     ctx = dict(display_name="t", package="t.pre", is_image=True, class_name="T", width=w, height=h, channels=c,
-               color="rgb", mean=["0.0"], std=["255.0"], crop="stretch", background=[255, 255, 255],
+               color="rgb", mean=["0.0"] * c, std=["255.0"] * c, crop="stretch", background=[255, 255, 255],
                normalize=normalize)
     tmp.mkdir(parents=True, exist_ok=True)
     src = tmp / "TPreprocessing.kt"
