@@ -30,8 +30,8 @@ converts dynamic too and keeps the smaller that passes):
   web:     uint8, mixed, fp16, uint16, fp32
 
 output kinds (inferred, or [outputs.NAME] kind = ... in packager.toml): probabilities, logits, sigmoid,
-regression, other. Top-1/top-5 are measured on probabilities/logits, decision agreement at 0.5 on sigmoid
-scores, errors and cosine on all.
+regression, other, image (a map the size of the input). Top-1/top-5 are measured on probabilities/logits,
+decision agreement at 0.5 on sigmoid scores, PSNR on images, errors and cosine on all.
 
 """ + EXIT_HELP
 
@@ -45,6 +45,10 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="packager.toml with the same settings (flags win)")
     p.add_argument("--mean", metavar="M[,M,M]", help="per-channel mean subtracted from 0..255 pixels (default 0)")
     p.add_argument("--std", metavar="S[,S,S]", help="per-channel divisor after the mean (default 255 -> 0..1)")
+    p.add_argument("--normalize", choices=("mean-std", "per-image", "per-channel"),
+                   help="step 7 of the preprocessing: mean-std (default: (pixel - mean) / std), per-image "
+                        "((x - mean(x)) / max(std(x), 1/sqrt(N)) over the whole image, as "
+                        "tf.image.per_image_standardization) or per-channel (the same per channel)")
     p.add_argument("--color", choices=("rgb", "bgr", "grayscale"), help="channel layout the model expects (default rgb)")
     p.add_argument("--crop", choices=("stretch", "center-crop", "letterbox"),
                    help="how an image meets the input's aspect ratio: stretch (default, whole image, aspect not "

@@ -12,6 +12,7 @@ Gates (defaults below, per quantization mode; override in packager.toml under
   min_decision   decision agreement at 0.5 at least this (sigmoid outputs only)
   min_cosine     mean cosine similarity at least this
   max_abs_error  max |candidate - reference| at most this x max(1, max |reference|)
+  min_psnr       image outputs: the worst sample's PSNR (dB, peak max(1, max |reference|)) at least this
 """
 
 from __future__ import annotations
@@ -23,18 +24,20 @@ import numpy as np
 from packager.kinds import CLASS_KINDS
 
 DEFAULT_GATES: dict[str, dict[str, float]] = {
-    "fp32": {"min_top1": 1.0, "min_decision": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3},
-    "fp16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
-    "dynamic": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
-    "8bit": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
-    "palette6": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},  # as 8bit
-    "palette4": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05},
-    "uint16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2},
-    "int8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
-    "uint8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},
-    "mixed": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1},  # int8 / uint8 mix
+    "fp32": {"min_top1": 1.0, "min_decision": 1.0, "min_cosine": 0.9999, "max_abs_error": 1e-3, "min_psnr": 60.0},
+    "fp16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2, "min_psnr": 40.0},
+    "dynamic": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05, "min_psnr": 30.0},
+    "8bit": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05, "min_psnr": 30.0},
+    "palette6": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05, "min_psnr": 30.0},  # as 8bit
+    "palette4": {"min_top1": 0.95, "min_decision": 0.95, "min_cosine": 0.99, "max_abs_error": 0.05, "min_psnr": 30.0},
+    "uint16": {"min_top1": 0.98, "min_decision": 0.98, "min_cosine": 0.999, "max_abs_error": 1e-2, "min_psnr": 40.0},
+    "int8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1, "min_psnr": 25.0},
+    "uint8": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1, "min_psnr": 25.0},
+    "mixed": {"min_top1": 0.90, "min_decision": 0.90, "min_cosine": 0.98, "max_abs_error": 0.1, "min_psnr": 25.0},  # int8 / uint8 mix
 }
-GATE_KEYS = ("min_top1", "min_decision", "min_cosine", "max_abs_error")
+GATE_KEYS = ("min_top1", "min_decision", "min_cosine", "max_abs_error", "min_psnr")
+PSNR_CAP = 200.0  # dB: identical maps (no error) are reported as this, not infinity
+IMAGE_WORST = 4  # image outputs: the samples with the largest mean abs error kept for the report's pictures
 DECISION_THRESHOLD = 0.5
 
 
@@ -97,6 +100,15 @@ def output_metrics(ref: np.ndarray, cand: np.ndarray, kind: str | None = None) -
         "decision_agreement": None,
     }
     disagree: list[int] = []
+    if kind == "image" and ref.size:
+        peak = max(1.0, m["reference_max_abs"])
+        per_sample_mse = np.square(ref - cand).reshape(len(ref), -1).mean(axis=1)
+        with np.errstate(divide="ignore"):
+            psnr = np.where(per_sample_mse > 0, 10 * np.log10(peak * peak / np.maximum(per_sample_mse, 1e-300)),
+                            PSNR_CAP)
+        m["psnr"] = float(min(PSNR_CAP, psnr.min()))
+        per_sample_mae = diff.reshape(len(ref), -1).mean(axis=1)
+        m["worst_samples"] = [int(i) for i in np.argsort(-per_sample_mae, kind="stable")[:IMAGE_WORST]]
     if kind == "sigmoid" and ref.size:
         m["decision_agreement"] = float(((ref > DECISION_THRESHOLD) == (cand > DECISION_THRESHOLD)).mean())
     if kind in CLASS_KINDS and is_class_shaped(ref):
@@ -149,6 +161,8 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
             problems.append(f"output {name!r}: cosine {m['cosine']:.6f} < {gates['min_cosine']}")
         if m["top1_agreement"] is not None and m["top1_agreement"] < gates["min_top1"]:
             problems.append(f"output {name!r}: top-1 agreement {m['top1_agreement']:.3f} < {gates['min_top1']}")
+        if m.get("psnr") is not None and m["psnr"] < gates.get("min_psnr", 0.0):
+            problems.append(f"output {name!r}: PSNR {m['psnr']:.2f} dB < {gates['min_psnr']} dB (worst sample)")
         min_decision = gates.get("min_decision", gates["min_top1"])
         if m["decision_agreement"] is not None and m["decision_agreement"] < min_decision:
             problems.append(f"output {name!r}: decision agreement at {DECISION_THRESHOLD} "
@@ -192,10 +206,10 @@ def confusion_matrix(ref: np.ndarray, cand: np.ndarray) -> dict:
 def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
     if not per_output:
         return {"top1_agreement": None, "top5_agreement": None, "decision_agreement": None, "max_abs_error": None,
-                "mean_abs_error": None, "cosine": None}
+                "mean_abs_error": None, "cosine": None, "psnr": None}
 
     def pick(key, fn):
-        vals = [m[key] for m in per_output.values() if m[key] is not None]
+        vals = [m[key] for m in per_output.values() if m.get(key) is not None]
         return fn(vals) if vals else None
 
     return {
@@ -205,4 +219,5 @@ def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
         "max_abs_error": pick("max_abs_error", max),
         "mean_abs_error": pick("mean_abs_error", max),
         "cosine": pick("cosine", min),
+        "psnr": pick("psnr", min),
     }

@@ -13,7 +13,7 @@ from packager.labels import read_labels
 from packager.modes import DEFAULT_OBJECTIVE, OBJECTIVES
 from packager.outdir import check_out_against_inputs
 from packager.paths import check_input_path
-from packager.spec import COLOR_MODES, DEFAULT_QUANTIZATION, PackageSpec, Preprocessing
+from packager.spec import COLOR_MODES, DEFAULT_QUANTIZATION, NORMALIZATIONS, PackageSpec, Preprocessing
 from packager.targets import MODES, check_mode, check_target_name, did_you_mean
 from packager.values import (
     check_abi_filters,
@@ -29,7 +29,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"model": (str,), "samples": (str,), "labels": (str,), "out": (str,), "targets": (list,), "name": (str,),
          "custom_objects": (list,), "bundle_samples": (bool,), "web_runtime": (str,), "optimize": (str,)},
     "preprocessing": {"color": (str,), "mean": (list, int, float), "std": (list, int, float), "crop": (str,),
-                      "background": (str, list), "max_abs_diff": (int, float)},
+                      "background": (str, list), "max_abs_diff": (int, float), "normalize": (str,)},
     "quantization": {t: (str,) for t in MODES},
     "android": {"package": (str,), "abi_filters": (list,), "int8_io": (bool,), "runtime": (str,)},
     "ios": {"format": (str,)},
@@ -264,7 +264,20 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
             return default
         return parse_floats(",".join(map(str, v if isinstance(v, list) else [v])), flag)
 
+    normalize = getattr(args, "normalize", None) or from_cfg("preprocessing", "normalize", "mean-std")
+    if normalize not in NORMALIZATIONS:
+        raise UsageError(f"unknown normalisation {normalize!r}",
+                         hint=f"{did_you_mean(normalize, NORMALIZATIONS)}choose {', '.join(NORMALIZATIONS)}")
+    if normalize != "mean-std":
+        given = [f for f, k in (("--mean", "mean"), ("--std", "std"))
+                 if getattr(args, k, None) is not None or from_cfg("preprocessing", k) is not None]
+        if given:
+            raise UsageError(f"--normalize {normalize} standardises each image by its own statistics: "
+                             f"{' and '.join(given)} cannot apply too",
+                             where=str(getattr(args, "config", "") or "") or None,
+                             hint=f"drop {' and '.join(given)}, or use --normalize mean-std")
     pre = Preprocessing(color=color, mean=floats("--mean", "mean", (0.0,)), std=floats("--std", "std", (255.0,)),
+                        normalize=normalize,
                         **image_preprocessing(args, from_cfg("preprocessing", "crop"),
                                               from_cfg("preprocessing", "background"),
                                               from_cfg("preprocessing", "max_abs_diff")))

@@ -4,7 +4,9 @@
   logits         class scores that are not probabilities (labels given for a 2-D output)
   sigmoid        independent scores in [0, 1] (multi-label, binary); decided at 0.5
   regression     numbers (boxes, landmarks, embeddings, ...): errors and cosine only
-  other          non-numeric meaning (integer ids, masks, ...): errors and cosine only
+  other          non-numeric meaning (integer ids, ...): errors and cosine only
+  image          a map / mask / image the size of the input (N, H, W, 1|3|4) with an image input's H x W:
+                 errors, cosine and PSNR; the wrappers return it as a picture, report.html shows it
 
 Inferred from the model (the activation that produces the output, found in the TF graph) and the reference
 outputs on the sample set, and settable per output in packager.toml (``[outputs.NAME] kind = "..."``).
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-KINDS = ("probabilities", "logits", "sigmoid", "regression", "other")
+KINDS = ("probabilities", "logits", "sigmoid", "regression", "other", "image")
+IMAGE_CHANNELS = (1, 3, 4)
 CLASS_KINDS = ("probabilities", "logits")  # top-1 / top-5 / confusion
 PRIMARY_KINDS = ("probabilities", "logits", "sigmoid")
 
@@ -44,6 +47,31 @@ def infer_kind(ref: np.ndarray, *, activation: str | None = None, has_labels: bo
     return "regression"
 
 
+def image_sizes(inputs) -> set[tuple[int, int]]:
+    """(H, W) of the model's image-like inputs: NHWC with 1, 3 or 4 channels and a fixed size."""
+    sizes = set()
+    for t in inputs or ():
+        shape = tuple(t.shape)
+        if len(shape) == 4 and shape[3] in IMAGE_CHANNELS and shape[1] and shape[2]:
+            sizes.add((int(shape[1]), int(shape[2])))
+    return sizes
+
+
+def is_image_output(shape, sizes: set[tuple[int, int]]) -> bool:
+    """An output shaped (N, H, W, 1|3|4) with the H x W of an image input: a map the size of the input."""
+    shape = tuple(shape)
+    return len(shape) == 4 and shape[3] in IMAGE_CHANNELS and (shape[1], shape[2]) in sizes
+
+
+def image_outputs(spec, source) -> list:
+    """The outputs the wrappers return as pictures: kind "image" (resolved, or set in packager.toml), or — before
+    the kinds are resolved (a module rendered from the signature alone) — shaped like one (``is_image_output``)."""
+    sizes = image_sizes(source.inputs)
+    kinds = getattr(spec, "output_kinds", None) or {}
+    return [o for o in source.outputs if kinds.get(o.name) == "image"
+            or (o.name not in kinds and str(o.dtype).startswith("float") and is_image_output(o.shape, sizes))]
+
+
 def primary_output(names: list[str], kinds: dict[str, str]) -> str | None:
     for n in names:
         if kinds.get(n) in PRIMARY_KINDS:
@@ -52,12 +80,17 @@ def primary_output(names: list[str], kinds: dict[str, str]) -> str | None:
 
 
 def resolve_kinds(outputs, reference: dict[str, np.ndarray], *, set_kinds: dict[str, str],
-                  labelled: set[str], activations: dict[str, str | None], plain_labels: int = 0) -> dict[str, str]:
+                  labelled: set[str], activations: dict[str, str | None], plain_labels: int = 0,
+                  inputs=None) -> dict[str, str]:
     """Each output's kind: ``set_kinds`` (packager.toml) wins, else inferred. ``labelled``: outputs given labels
     by name; ``plain_labels``: the length of a labels file given without an output name, which labels the
     primary output — or, with no class/sigmoid output, the first 2-D output with that many columns (logits)."""
     kinds = {}
+    sizes = image_sizes(inputs)
     for o in outputs:
+        if o.name not in set_kinds and o.dtype.startswith("float") and is_image_output(reference[o.name].shape, sizes):
+            kinds[o.name] = "image"
+            continue
         kinds[o.name] = set_kinds.get(o.name) or infer_kind(
             reference[o.name], activation=activations.get(o.name), has_labels=o.name in labelled, dtype=o.dtype)
     if plain_labels and not any(k in PRIMARY_KINDS for k in kinds.values()):
@@ -131,12 +164,18 @@ def apply_kinds(spec, source, reference: dict[str, np.ndarray]):
         if name not in names:
             raise UsageError(f"[outputs.{name}] names an output the model does not have",
                              where=str(spec.model), hint=f"{did_you_mean(name, names)}outputs: {', '.join(names)}")
+    for o in source.outputs:
+        shape = tuple(o.shape)
+        if spec.output_kinds.get(o.name) == "image" and not (len(shape) == 4 and shape[3] in IMAGE_CHANNELS):
+            raise UsageError(f"[outputs.{o.name}] kind = \"image\" but the output is shaped {list(shape)}",
+                             where=str(spec.model),
+                             hint="an image output is (N, H, W, C) with 1, 3 or 4 channels; choose another kind")
     try:
         activations = graph_activations(source.concrete_function())
     except Exception:  # no graph to read: the values and labels decide
         activations = {}
     kinds = resolve_kinds(source.outputs, reference, set_kinds=spec.output_kinds, labelled=set(spec.output_labels),
-                          activations=activations, plain_labels=len(spec.labels))
+                          activations=activations, plain_labels=len(spec.labels), inputs=source.inputs)
     primary = primary_output(names, kinds)
     labels = spec.labels
     output_labels = dict(spec.output_labels)

@@ -33,7 +33,7 @@ from packager.preflight import TARGETS as PREFLIGHT_TARGETS
 from packager.preflight import count_ops, explain_failure, format_findings, preflight, preflight_warnings, settle
 from packager.progress import SILENT, Progress
 from packager.report import Report, TargetResult
-from packager.report_html import thumbnails
+from packager.report_html import output_pictures, thumbnails
 from packager.samples import SampleSet, load_samples
 from packager.source import Source, keras_export_drift, load_source, reference_outputs  # noqa: F401  (API)
 from packager.spec import PackageSpec
@@ -104,7 +104,8 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
                               + (f" ({results[name].reason})" if results[name].reason else ""))
         report = Report(model=describe_model(source, spec), samples=describe_samples(spec, samples),
                         targets=results, packager_version=__version__, timings=dict(progress.timings))
-        report.write(session.staging, labels=spec.labels, thumbnails=thumbnails(samples, results))
+        report.write(session.staging, labels=spec.labels, thumbnails=thumbnails(samples, results),
+                     pictures=output_pictures(spec, source, samples, reference, results))
         return report
 
 
@@ -141,7 +142,8 @@ def describe_model(source: Source, spec: PackageSpec) -> dict:
         **({"stripped_debug_ops": dict(source.stripped_debug_ops)} if source.stripped_debug_ops else {}),
         "preprocessing": {"color": spec.preprocessing.color, "mean": list(spec.preprocessing.mean),
                           "std": list(spec.preprocessing.std), "crop": spec.preprocessing.crop,
-                          "background": list(spec.preprocessing.background)},
+                          "background": list(spec.preprocessing.background),
+                          "normalize": spec.preprocessing.normalize},
     }
 
 

@@ -13,7 +13,8 @@ for the Kotlin, Swift and JavaScript implementations to follow step by step).
    letterbox (the whole image scaled to fit, centred, the rest filled with the background);
 6. one resampler: Pillow's BILINEAR (a triangle filter, support 1) whose support is scaled by the reduction
    factor when downscaling, so every source pixel counts (antialiasing) — ``axis_weights``;
-7. channels in the model's order (rgb, or bgr), then x = (v - mean) / std per channel.
+7. channels in the model's order (rgb, or bgr), then x = (v - mean) / std per channel — or, with ``normalize``
+   "per-image" / "per-channel", each image standardised by its own statistics (``standardise``).
 
 Values stay in floating point from step 3 on (no rounding to 8 bits), so implementations agree to ~1e-4 of a
 pixel level; what can differ between platforms is the decoder (JPEG IDCT, CMYK rounding), which the build measures.
@@ -246,6 +247,50 @@ def normalise(px: np.ndarray, mean, std) -> np.ndarray:
     return ((px - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
 
 
+def standardise(px: np.ndarray, per_channel: bool = False) -> np.ndarray:
+    """Step 7 for ``normalize = "per-image"`` (``per_channel`` False) or ``"per-channel"``: px is HxWxC pixels
+    (0..255); with m the mean and s the population standard deviation of the N values (all of the image's, or one
+    channel's H*W), x = (v - m) / max(s, 1 / sqrt(N)) — tf.image.per_image_standardization's formula (the floor
+    keeps a uniform image finite: it becomes 0). Statistics in float64, result float32."""
+    v = np.asarray(px, np.float64)
+    axes = (0, 1) if per_channel else None
+    n = (v.shape[0] * v.shape[1]) if per_channel else v.size
+    m = v.mean(axis=axes, keepdims=per_channel)
+    s = np.sqrt(np.square(v - m).mean(axis=axes, keepdims=per_channel))
+    return ((v - m) / np.maximum(s, 1.0 / math.sqrt(max(n, 1)))).astype(np.float32)
+
+
+def normalised(px: np.ndarray, pre) -> np.ndarray:
+    """Step 7 the ``Preprocessing`` ``pre`` way: HxWxC pixels (0..255) -> the model's input values, float32."""
+    if pre.normalize in ("per-image", "per-channel"):
+        return standardise(px, per_channel=pre.normalize == "per-channel")
+    mean, std = pre.per_channel(px.shape[-1])
+    return normalise(px, mean, std)
+
+
+def level_scale(px: np.ndarray, pre) -> np.ndarray:
+    """Per channel, how many pixel levels one unit of the model input is for these pixels (std, or the image's
+    standard deviation): a difference of model inputs times this is a difference in pixel levels."""
+    c = px.shape[-1]
+    if pre.normalize in ("per-image", "per-channel"):
+        v = np.asarray(px, np.float64)
+        per = pre.normalize == "per-channel"
+        n = (v.shape[0] * v.shape[1]) if per else v.size
+        s = np.sqrt(np.square(v - v.mean(axis=(0, 1) if per else None)).mean(axis=(0, 1) if per else None))
+        return np.broadcast_to(np.maximum(s, 1.0 / math.sqrt(max(n, 1))), (c,)).astype(np.float64)
+    return np.asarray(pre.per_channel(c)[1], np.float64)
+
+
+def display_pixels(x: np.ndarray, pre) -> np.ndarray:
+    """A model input (..., H, W, C) back to 0..255 pixel values for showing it: mean/std undone exactly; a
+    standardised input (its mean and scale are gone) stretched so that +-3 standard deviations span 0..255."""
+    x = np.asarray(x, np.float32)
+    if pre.normalize in ("per-image", "per-channel"):
+        return np.clip(127.5 + x * (127.5 / 3.0), 0, 255).astype(np.float32)
+    mean, std = pre.per_channel(x.shape[-1])
+    return x * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
+
+
 def file_pixels(path: Path, width: int, height: int, channels: int, pre) -> np.ndarray:
     """An image file -> HxWxC model pixels (0..255, before mean/std) the spec's ``Preprocessing`` ``pre`` way."""
     return model_pixels(decode_rgba(path), width, height, channels, color=pre.color, crop=pre.crop,
@@ -254,8 +299,7 @@ def file_pixels(path: Path, width: int, height: int, channels: int, pre) -> np.n
 
 def file_input(path: Path, width: int, height: int, channels: int, pre) -> np.ndarray:
     """An image file -> the model input (1, H, W, C) float32."""
-    mean, std = pre.per_channel(channels)
-    return normalise(file_pixels(path, width, height, channels, pre), mean, std)[None]
+    return normalised(file_pixels(path, width, height, channels, pre), pre)[None]
 
 
 def parse_background(value) -> tuple[int, int, int]:

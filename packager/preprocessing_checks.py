@@ -1,5 +1,7 @@
 """What every target's ``preprocessing`` check shares: its own image code is run on the ORIGINAL sample files
-(not resized), and its model input (0..255 pixel levels, before mean/std) compared with packager.preprocessing's.
+(not resized), and its model input compared with packager.preprocessing's: the pixels (0..255, before step 7) and,
+where the target's code exposes it, the normalised input (step 7: mean/std, or per-image / per-channel
+standardisation), its difference expressed in pixel levels too (times std, or the image's own standard deviation).
 Each target runs its code in its own package (``targets/<name>/preprocessing_check.py``): web's page in Chromium,
 android's Kotlin core on a JVM, iOS (no Swift toolchain here) UNVERIFIED.
 
@@ -46,7 +48,8 @@ def _verdict(spec, files: list[Path], diffs: list[float], path: str, t0: float,
     if worst is not None:
         worst_file = files[int(np.argmax(diffs))].name
         detail += (f": model input max |diff| vs packager.preprocessing (Python) {worst:.4g} pixel levels "
-                   f"(0..255, gate {gate:g}; worst {worst_file})")
+                   f"(0..255, normalisation {getattr(spec.preprocessing, 'normalize', 'mean-std')} included; "
+                   f"gate {gate:g}; worst {worst_file})")
     if skipped:
         data["not_run"] = skipped
         detail += f"; not run on {len(skipped)}: " + "; ".join(skipped[:3])
@@ -55,6 +58,23 @@ def _verdict(spec, files: list[Path], diffs: list[float], path: str, t0: float,
     if skipped or worst is None:
         return Check(NAME, UNVERIFIED, detail, time.perf_counter() - t0, data=data)
     return Check(NAME, PASS, detail, time.perf_counter() - t0, data=data)
+
+
+def input_diff(got_pixels: np.ndarray, got_input: np.ndarray | None, want_pixels: np.ndarray, pre) -> float:
+    """The larger of the pixels' difference and of the normalised inputs' (step 7: mean/std or the image's own
+    statistics) difference, both in pixel levels (an input difference times the level scale ``std``)."""
+    from packager.preprocessing import level_scale, normalised
+
+    if got_pixels.size != want_pixels.size:
+        return float("inf")
+    d = _diff(got_pixels.reshape(want_pixels.shape), want_pixels)
+    if got_input is None:
+        return d
+    if got_input.size != want_pixels.size:
+        return float("inf")
+    want = normalised(want_pixels, pre).astype(np.float64)
+    levels = np.abs(got_input.reshape(want.shape).astype(np.float64) - want) * level_scale(want_pixels, pre)
+    return max(d, float(np.nan_to_num(levels, nan=np.inf).max()) if levels.size else 0.0)
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -13,7 +13,8 @@ from packager.errors import EXIT_OK, EXIT_UNVERIFIED, EXIT_VALIDATION_FAILED, Co
 # report.json keys whose values differ between identical runs (timings); everything else is reproducible
 VOLATILE_KEYS = ("latency_ms", "seconds", "timings")
 # null: not run, or not measured for the output's kind (top-1/top-5: class outputs; decisions: sigmoid scores)
-METRIC_KEYS = ("top1_agreement", "top5_agreement", "decision_agreement", "max_abs_error", "mean_abs_error", "cosine")
+METRIC_KEYS = ("top1_agreement", "top5_agreement", "decision_agreement", "max_abs_error", "mean_abs_error", "cosine",
+               "psnr")  # psnr: image outputs only (dB, worst sample)
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TargetResult:
     optimize: dict = field(default_factory=dict)  # auto: {objective, why} the kept mode was chosen by
     warnings: list[str] = field(default_factory=list)
     preflight: list[dict] = field(default_factory=list)  # op findings before conversion
+    # image outputs: {output: {sample index: the target's map (H, W, C)}} of its worst samples, for report.html's
+    # pictures; not written to report.json
+    output_maps: dict = field(default_factory=dict)
 
     @property
     def status_line(self) -> str:
@@ -89,7 +93,7 @@ class TargetResult:
 
     @classmethod
     def from_json(cls, d: dict) -> TargetResult:
-        known = {f for f in cls.__dataclass_fields__} - {"target", "status", "checks", "conversion_failed"}
+        known = {f for f in cls.__dataclass_fields__} - {"target", "status", "checks", "conversion_failed", "output_maps"}
         r = cls(d.get("target", ""), d["status"], **{k: v for k, v in d.items() if k in known})
         r.checks = [Check(**c) for c in d.get("checks", [])]
         r.conversion_failed = bool(d.get("conversion_failed"))
@@ -145,12 +149,14 @@ class Report:
                    targets={n: TargetResult.from_json({"target": n, **t}) for n, t in d["targets"].items()},
                    timings=d.get("timings", {}))
 
-    def write(self, out: Path, *, labels: tuple[str, ...] = (), thumbnails: dict[int, str] | None = None) -> None:
+    def write(self, out: Path, *, labels: tuple[str, ...] = (), thumbnails: dict[int, str] | None = None,
+              pictures: dict | None = None) -> None:
         (out / "report.json").write_text(json.dumps(_finite(self.to_json()), indent=2, ensure_ascii=False,
                                                     allow_nan=False) + "\n", encoding="utf-8")
         from packager.report_html import render_report_html
 
-        (out / "report.html").write_text(render_report_html(self, labels, thumbnails or {}), encoding="utf-8")
+        (out / "report.html").write_text(render_report_html(self, labels, thumbnails or {}, pictures or {}),
+                                         encoding="utf-8")
 
     def summary_table(self) -> str:
         rows = [("target", "status", "mode", "size", "vs fp32", "top-1", "max err", "runtime")]

@@ -103,7 +103,30 @@ def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
         raise InputError(f"unknown sample file type {suffix!r}", where=str(path),
                          hint="use a folder of images, a .npy or a .npz file")
     _check_arrays(arrays, inputs, path)
+    _check_standardised(arrays, inputs, spec, path)
     return SampleSet(inputs, arrays=arrays, spec=spec, where=str(path))
+
+
+def _check_standardised(arrays: dict[str, np.ndarray], inputs: list[TensorSpec], spec: PackageSpec, path: Path) -> None:
+    """With --normalize per-image/per-channel, array samples of an image input must be standardised already (mean 0,
+    deviation 1, or below 1 where the 1/sqrt(N) floor divided): the iOS model standardises its image input itself."""
+    pre = spec.preprocessing
+    if not pre.standardised:
+        return
+    for t in inputs:
+        if not (len(t.shape) == 4 and t.shape[-1] in (1, 3)):
+            continue
+        per = pre.normalize == "per-channel"
+        for i, x in enumerate(np.asarray(arrays[t.name][:64], np.float64)):
+            groups = [x[..., c] for c in range(x.shape[-1])] if per else [x]
+            for g in groups:
+                m, s = float(g.mean()), float(g.std())
+                if abs(m) > 1e-3 or s > 1 + 1e-2:  # below 1: the floor divided (a nearly uniform image)
+                    raise InputError(
+                        f"--normalize {pre.normalize}: sample {i} of input {t.name!r} is not standardised (mean "
+                        f"{m:.4g}, deviation {s:.4g}; expected 0 and 1)", where=str(path),
+                        hint="pass the images themselves (a folder), or save (x - mean(x)) / max(std(x), 1/sqrt(N)) "
+                             "per sample, or drop --normalize")
 
 
 def _image_folder(path: Path, spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:

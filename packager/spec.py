@@ -11,6 +11,9 @@ from packager.errors import UsageError
 TARGET_NAMES = ("android", "ios", "web")
 COLOR_MODES = ("rgb", "bgr", "grayscale")
 CROP_POLICIES = ("stretch", "center-crop", "letterbox")
+# step 7: "mean-std" x = (v - mean) / std with the given mean/std; "per-image" / "per-channel" standardise each
+# image by its own statistics (packager.preprocessing.standardise: tf.image.per_image_standardization)
+NORMALIZATIONS = ("mean-std", "per-image", "per-channel")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,9 @@ class TensorSpec:
 class Preprocessing:
     """How an image file becomes the model's input, the same on every target (packager.preprocessing,
     docs/preprocessing.md): upright by its EXIF orientation, alpha composited on ``background``, ``crop`` policy,
-    antialiased bilinear resize, colour mode, then x = (pixel[0..255] - mean) / std per channel. ``max_abs_diff``
+    antialiased bilinear resize, colour mode, then x = (pixel[0..255] - mean) / std per channel (``normalize``
+"mean-std"), or each image standardised by its own mean and standard deviation ("per-image": over all its values,
+"per-channel": per channel; packager.preprocessing.standardise). ``max_abs_diff``
     gates each target's own image code: its model input on the original files may differ from Python's by at
     most this many pixel levels (0..255, before mean/std)."""
 
@@ -41,6 +46,12 @@ class Preprocessing:
     crop: str = "stretch"  # CROP_POLICIES: stretch | center-crop | letterbox
     background: tuple[int, int, int] = (255, 255, 255)  # under transparent pixels, and the letterbox bars
     max_abs_diff: float = 1.0
+    normalize: str = "mean-std"  # NORMALIZATIONS
+
+    @property
+    def standardised(self) -> bool:
+        """Each image is normalised by its own statistics (no fixed mean/std to apply or invert)."""
+        return self.normalize != "mean-std"
 
     def per_channel(self, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         def expand(v: tuple[float, ...], what: str) -> tuple[float, ...]:

@@ -39,6 +39,7 @@ def _validate(result: TargetResult, name: str, predict, reference: dict, count: 
         result.latency_ms = prediction.latency_ms
         result.metrics, result.per_output, result.disagreements = cmp.metrics, cmp.per_output, cmp.disagreements
         result.error_histogram, result.confusion = cmp.error_histogram, cmp.confusion
+        result.output_maps = _worst_maps(cmp.per_output, prediction.outputs, reference)
         result.checks.append(_prediction_check(cmp, prediction.runtime))
         result.checks.extend(prediction.checks)
         if cmp.structural:
@@ -52,6 +53,18 @@ def _validate(result: TargetResult, name: str, predict, reference: dict, count: 
     return None
 
 
+def _worst_maps(per_output: dict, outputs: dict, reference: dict) -> dict:
+    """{image output: {sample index: the target's map}} of each image output's worst samples (report.html)."""
+    import numpy as np
+
+    maps = {}
+    for name, m in per_output.items():
+        if m.get("worst_samples") and name in outputs:
+            got = np.asarray(outputs[name]).reshape(np.shape(reference[name]))
+            maps[name] = {i: np.array(got[i], np.float32) for i in m["worst_samples"]}
+    return maps
+
+
 def _prediction_check(cmp, runtime: str) -> Check:
     m = cmp.metrics
     parts = [f"runtime {runtime}"]
@@ -61,6 +74,8 @@ def _prediction_check(cmp, runtime: str) -> Check:
         parts.append(f"decisions at 0.5 {m['decision_agreement']:.3f}")
     if m.get("max_abs_error") is not None:
         parts.append(f"max abs err {m['max_abs_error']:.3g}, cosine {m['cosine']:.6f}")
+    if m.get("psnr") is not None:
+        parts.append(f"PSNR {m['psnr']:.1f} dB (worst sample)")
     if cmp.problems:
         parts.append("; ".join(cmp.problems))
     return Check("predictions", PASS if cmp.ok else FAIL, ", ".join(parts))

@@ -49,7 +49,8 @@ def check_preprocessing(mean: tuple[float, ...], std: tuple[float, ...], where: 
                              where=where, hint="e.g. --mean 127.5 --std 127.5 (pixels to -1..1)")
 
 
-GATE_RANGES = {"min_top1": (0.0, 1.0), "min_cosine": (0.0, 1.0), "max_abs_error": (0.0, math.inf)}
+GATE_RANGES = {"min_top1": (0.0, 1.0), "min_decision": (0.0, 1.0), "min_cosine": (0.0, 1.0), "max_abs_error": (0.0, math.inf),
+               "min_psnr": (0.0, 200.0)}  # dB: compare.PSNR_CAP
 
 
 def check_gate(key: str, value, where: str) -> float:

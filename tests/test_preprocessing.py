@@ -218,7 +218,7 @@ def _kotlin_classes(tmp: Path, w: int, h: int, c: int, color: str, crop: str) ->
 
     tpl = REPO / "android_template/src/main/java/__package_path__/__class_name__Preprocessing.kt.j2"
     ctx = dict(display_name="t", package="t.pre", is_image=True, class_name="T", width=w, height=h, channels=c,
-               color=color, mean=["0.0"], std=["255.0"], crop=crop, background=[255, 255, 255])
+               color=color, mean=["0.0"] * c, std=["255.0"] * c, crop=crop, background=[255, 255, 255])
     tmp.mkdir(parents=True, exist_ok=True)
     src = tmp / "TPreprocessing.kt"
     src.write_text(render_string(tpl.read_text(encoding="utf-8"), ctx), encoding="utf-8")

@@ -24,6 +24,9 @@ export interface ImagePreprocessing {
   /** x = (pixel - mean) / std, per channel, pixels 0..255 */
   mean: number[];
   std: number[];
+  /** Step 7: "mean-std" uses mean/std above; "per-image" / "per-channel" standardise each image by its own
+   * statistics, x = (v - m) / max(s, 1 / sqrt(N)) (absent: "mean-std"). */
+  normalize?: "mean-std" | "per-image" | "per-channel";
   /** How the image fits the input size (docs/preprocessing.md). */
   crop: "stretch" | "center-crop" | "letterbox";
   /** RGB 0..255 that transparent pixels (and letterbox bars) are composited on. */
@@ -40,7 +43,8 @@ export interface Metadata {
   mode: string;
   /** dtype: as tf.js runs the input (every integer type is int32 there: feed integers). */
   inputs: { name: string; node: string; dtype: "float32" | "int32" | "bool"; shape: number[] }[];
-  outputs: { name: string; node: string }[];
+  /** kind: packager's output kind ("image": a map/mask/image the size of the input, see imageOutputs). */
+  outputs: { name: string; node: string; kind?: string }[];
   labels: string[];
   label_output: string | null;
   primary_output: string;
@@ -122,3 +126,9 @@ export function predict(tensors: Record<string, TensorData>): Promise<Prediction
 export function predictImage(source: ImageSource, options?: { canvas?: HTMLCanvasElement | OffscreenCanvas }): Promise<Prediction>;
 export function topK(scores: Float32Array | number[], k?: number): { index: number; label: string; score: number }[];
 export function dispose(): void;
+/** The range toImageData maps to 0..255 by default: 0..1 when every value lies in it, else min..max. */
+export function defaultRange(data: ArrayLike<number>): [number, number];
+/** An image output ({shape: [1, H, W, C], C 1, 3 or 4}) as an ImageData (values in range to 0..255). */
+export function toImageData(output: { shape: number[]; data: Float32Array }, range?: [number, number]): ImageData;
+/** The prediction's image outputs (metadata.outputs of kind "image") by name, as tensor and ImageData. */
+export function imageOutputs(r: Prediction): Record<string, { tensor: { shape: number[]; data: Float32Array }; image: ImageData }>;

@@ -4,7 +4,7 @@
  *   const input = await imageToInput(fileOrBlob, config.image);   // {shape: [1, H, W, C], data: Float32Array}
  *
  * config.image (written by packager into the page's config): {input, width, height, channels, color ("rgb" | "bgr"
- * | "grayscale"), mean: [..C], std: [..C], crop ("stretch" | "center-crop" | "letterbox"), background: [r, g, b]}.
+ * | "grayscale"), mean: [..C], std: [..C], normalize ("mean-std" | "per-image" | "per-channel"), crop ("stretch" | "center-crop" | "letterbox"), background: [r, g, b]}.
  */
 
 export const CROP_POLICIES = ["stretch", "center-crop", "letterbox"];
@@ -233,8 +233,35 @@ export function modelPixels(decoded, image) {
   return out;
 }
 
-/** Step 7: x = (v - mean) / std per channel, in float32 like the model input. */
+/** Step 7 with image.normalize "per-image" (perChannel false) or "per-channel": with m the mean and s the population
+ * standard deviation of the N values (the whole image's, or one channel's H*W), x = (v - m) / max(s, 1 / sqrt(N))
+ * (tf.image.per_image_standardization). Statistics in double precision, the result in float32. */
+export function standardise(pixels, image, perChannel) {
+  const c = image.channels;
+  const groups = perChannel ? c : 1;
+  const n = pixels.length / groups;
+  const mean = new Array(groups).fill(0);
+  const sq = new Array(groups).fill(0);
+  for (let i = 0; i < pixels.length; i++) mean[perChannel ? i % c : 0] += pixels[i];
+  for (let k = 0; k < groups; k++) mean[k] /= n;
+  for (let i = 0; i < pixels.length; i++) {
+    const d = pixels[i] - mean[perChannel ? i % c : 0];
+    sq[perChannel ? i % c : 0] += d * d;
+  }
+  const scale = sq.map((v) => Math.max(Math.sqrt(v / n), 1 / Math.sqrt(n)));
+  const data = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const k = perChannel ? i % c : 0;
+    data[i] = Math.fround((pixels[i] - mean[k]) / scale[k]);
+  }
+  return data;
+}
+
+/** Step 7: x = (v - mean) / std per channel, in float32 like the model input (or image.normalize's standardise). */
 export function normalise(pixels, image) {
+  if (image.normalize === "per-image" || image.normalize === "per-channel") {
+    return standardise(pixels, image, image.normalize === "per-channel");
+  }
   const c = image.channels;
   const mean = image.mean.map(Math.fround);
   const std = image.std.map(Math.fround);

@@ -1,6 +1,29 @@
 /* The demo's result view: top labels with bars, raw values of the other outputs. Text only (textContent). */
 
+import { toImageData } from "./model.js";
+
 const $ = (id) => document.getElementById(id);
+
+/** An image output (kind "image": a map, mask or image the size of the input) drawn on a canvas the input
+ *  preview's size, beside it, with its name and shape. */
+function imageOutputFigure(name, v) {
+  const figure = document.createElement("figure");
+  figure.className = "output-image";
+  const canvas = document.createElement("canvas");
+  const image = toImageData(v);
+  canvas.width = image.width;
+  canvas.height = image.height;
+  canvas.dataset.output = name;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "output " + name);
+  const preview = $("preview");
+  if (preview) canvas.style.width = getComputedStyle(preview).width;
+  canvas.getContext("2d").putImageData(image, 0, 0);
+  const caption = document.createElement("figcaption");
+  caption.textContent = name + " [" + v.shape.join(", ") + "]";
+  figure.append(canvas, caption);
+  return figure;
+}
 
 /** Probabilities shown as percentages; other scores (logits) as numbers. */
 function formatter(scores) {
@@ -52,6 +75,10 @@ export function showResult(r, metadata, backend) {
   for (const o of metadata.outputs) {
     if (labelOutput && o.name === metadata.label_output) continue;
     const v = r.outputs[o.name];
+    if (o.kind === "image") {
+      raw.append(imageOutputFigure(o.name, v));
+      continue;
+    }
     const h = document.createElement("h3");
     h.textContent = o.name + " [" + v.shape.join(", ") + "]";
     const pre = document.createElement("pre");

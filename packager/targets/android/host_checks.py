@@ -79,6 +79,8 @@ def _argb_inputs(spec: PackageSpec, source: Source, x: np.ndarray, pixels: bool 
     integer pixels (e.g. a .npy sample set) — then the Kotlin preprocessing cannot be exercised. ``pixels``: ``x``
     is the pixels themselves (a model that takes uint8 pixels: no mean/std)."""
     c = x.shape[-1]
+    if spec.preprocessing.standardised and not pixels:  # each image's own mean/std: not invertible from the input
+        return None
     mean, std = (np.asarray(v, np.float64) for v in (((0.0,) * c, (1.0,) * c) if pixels
                                                      else spec.preprocessing.per_channel(c)))
     px = x.astype(np.float64) * std + mean

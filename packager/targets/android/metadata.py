@@ -313,11 +313,16 @@ def embed_metadata(tflite_path: Path, spec: PackageSpec, source: Source) -> None
         ts = specs_in.get(n)
         if source.is_image and ts is not None and len(ts.shape) == 4:
             h, w, c = (int(d) for d in ts.shape[1:4])
-            mean, std = spec.preprocessing.per_channel(c)
             t.update(image={"color": spec.preprocessing.color, "width": w, "height": h},
-                     mean=list(mean), std=list(std),
                      description=f"{w}x{h} {spec.preprocessing.color.upper()} image, pixels 0..255, "
                                  "normalised per channel as (x - mean) / std.")
+            if spec.preprocessing.standardised:  # no fixed NormalizationOptions: each image's own statistics
+                t["description"] = (f"{w}x{h} {spec.preprocessing.color.upper()} image, pixels 0..255, "
+                                    f"standardised {spec.preprocessing.normalize}: (x - mean(x)) / "
+                                    "max(std(x), 1/sqrt(N)) with the image's own statistics.")
+            else:
+                mean, std = spec.preprocessing.per_channel(c)
+                t.update(mean=list(mean), std=list(std))
         inputs.append(t)
     outputs = [{"name": n} for n in out_names]
     if spec.labels and outputs:  # the primary output's labels (packager.kinds), on that output

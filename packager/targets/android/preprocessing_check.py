@@ -13,7 +13,7 @@ import numpy as np
 
 from packager.checks import FAIL, Check
 from packager.preprocessing import file_pixels
-from packager.preprocessing_checks import NAME, _diff, _geometry, _verdict, image_files, not_run_data
+from packager.preprocessing_checks import NAME, _geometry, _verdict, image_files, input_diff, not_run_data
 from packager.targets.android.host import tools as host
 from packager.targets.android.host.jvm_runner import compiled_java
 
@@ -96,13 +96,15 @@ import javax.imageio.stream.ImageInputStream;
  *  sample files, so no file name reaches this program: any name works), decodes each without its colour profile (the
  *  module's Kotlin withoutColourProfile) with ImageIO (standing in for BitmapFactory: unpremultiplied 8-bit ARGB),
  *  then runs the module's Kotlin exifOrientation + modelPixels on it. out.bin, per file in order: int32 n and n
- *  float32 (little-endian) model pixels, or int32 -1, int32 length and the UTF-8 reason it could not be decoded. */
+ *  float32 (little-endian) model pixels then n float32 model
+ *  inputs (normalised), or int32 -1, int32 length and the UTF-8 reason it could not be decoded. */
 public final class PreprocessRunner {
     public static void main(String[] args) throws Exception {
         Class<?> p = Class.forName(args[0]);
         Method exif = p.getMethod("exifOrientation", byte[].class);
         Method plain = p.getMethod("withoutColourProfile", byte[].class);
         Method model = p.getMethod("modelPixels", int[].class, int.class, int.class, int.class);
+        Method normalise = p.getMethod("normalise", float[].class);
         int count = Integer.parseInt(args[2]);
         try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new FileOutputStream(args[3])))) {
             for (int index = 0; index < count; index++) {
@@ -120,8 +122,10 @@ public final class PreprocessRunner {
                 }
                 int orientation = (Integer) exif.invoke(null, (Object) bytes);
                 float[] px = (float[]) model.invoke(null, argb, size[0], size[1], orientation);
-                ByteBuffer b = ByteBuffer.allocate(4 * px.length).order(ByteOrder.LITTLE_ENDIAN);
+                float[] x = (float[]) normalise.invoke(null, (Object) px);
+                ByteBuffer b = ByteBuffer.allocate(8 * px.length).order(ByteOrder.LITTLE_ENDIAN);
                 for (float v : px) b.putFloat(v);
+                for (float v : x) b.putFloat(v);  // the model input: pixels then normalised, px.length each
                 out.writeInt(px.length);
                 out.write(b.array());
             }
@@ -130,7 +134,8 @@ public final class PreprocessRunner {
 
 """ + DECODE_JAVA + "}\n"
 
-JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels) on the host JVM; "
+JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientation + modelPixels + normalise) on the "
+            "host JVM; "
             "decode by the JVM's "
             "ImageIO standing in for BitmapFactory (no Android runtime here)")
 
@@ -175,8 +180,8 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
             skipped.append(f"{Path(f).name}: ImageIO (the JVM stand-in decoder) cannot read it ({why})")
             continue
         got = np.frombuffer(blob[offset:offset + 4 * n], "<f4")
-        offset += 4 * n
-        want = file_pixels(f, w, h, c, spec.preprocessing)
-        diffs.append(_diff(got.reshape(want.shape), want) if got.size == want.size else float("inf"))
+        got_input = np.frombuffer(blob[offset + 4 * n:offset + 8 * n], "<f4")
+        offset += 8 * n
+        diffs.append(input_diff(got, got_input, file_pixels(f, w, h, c, spec.preprocessing), spec.preprocessing))
         done.append(Path(f))
     return _verdict(spec, done, diffs, path, t0, skipped)

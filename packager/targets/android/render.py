@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from packager.kinds import primary_name
+from packager.kinds import image_outputs, primary_name
 from packager.names import default_android_package, validate_android_package
 from packager.render import render_tree, template_dir
 from packager.targets.android import metadata as tflite_metadata
@@ -143,6 +143,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "labels": list(spec.labels),
         "is_image": image_input(source),
         "pixel_input": image_input(source) and not source.is_image,  # uint8 pixels, no mean/std
+        "image_outputs": [{"name": o.name, "shape": [1, *(int(d) for d in o.shape[1:])]}
+                          for o in image_outputs(spec, source) if o.name in out_names],
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},
     }
     if ctx["is_image"]:
@@ -150,7 +152,8 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         mean, std = ((0.0,) * c, (1.0,) * c) if ctx["pixel_input"] else spec.preprocessing.per_channel(c)
         ctx.update(width=w, height=h, channels=c, color=spec.preprocessing.color, crop=spec.preprocessing.crop,
                    background=list(spec.preprocessing.background),
-                   mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std])
+                   mean=[repr(float(v)) for v in mean], std=[repr(float(v)) for v in std],
+                   normalize=spec.preprocessing.normalize)
     return ctx
 
 

@@ -52,6 +52,8 @@ def image_preprocessing(source, spec) -> tuple[float, list[float], list[float] |
     ``1/std[0]`` and a per-channel factor ``std[0]/std[c]`` is multiplied in the graph (returned).
     """
     channels = int(source.inputs[0].shape[-1])
+    if spec.preprocessing.standardised:  # pixels 0..255 in: the graph standardises them (``_standardise``)
+        return 1.0, [0.0] * channels, None
     mean, std = spec.preprocessing.per_channel(channels)
     scale = 1.0 / std[0]
     bias = [-m / std[0] for m in mean]
@@ -59,7 +61,19 @@ def image_preprocessing(source, spec) -> tuple[float, list[float], list[float] |
     return scale, bias, factor
 
 
-def _fixed_function(source, factor):
+def _standardise(x, per_channel: bool):
+    """packager.preprocessing.standardise in the Core ML graph (an image input's pixels 0..255 -> the model's input):
+    (x - m) / max(s, 1 / sqrt(N)) with the image's own (or each channel's) mean m and population deviation s."""
+    import tensorflow as tf
+
+    axes = [1, 2] if per_channel else [1, 2, 3]
+    n = int(np.prod([int(x.shape[a]) for a in axes]))
+    centred = x - tf.reduce_mean(x, axis=axes, keepdims=True)
+    s = tf.sqrt(tf.reduce_mean(centred * centred, axis=axes, keepdims=True))
+    return centred / tf.maximum(s, tf.constant(1.0 / np.sqrt(n), tf.float32))
+
+
+def _fixed_function(source, factor, normalize: str = "mean-std"):
     """The serving_default function with batch 1, inputs in ``source.inputs`` order and outputs as a
     list in ``source.outputs`` order (so Core ML's outputs map to the reference by position)."""
     import tensorflow as tf
@@ -78,6 +92,8 @@ def _fixed_function(source, factor):
         args = list(args)
         if factor is not None:
             args[0] = args[0] * tf.constant(np.asarray(factor, np.float32))
+        if normalize in ("per-image", "per-channel") and source.is_image:
+            args[0] = _standardise(args[0], normalize == "per-channel")
         out = cf(**dict(zip(in_names, args))) if kwargs_sig else cf(*args)
         if isinstance(out, dict):
             return [out[n] for n in out_names]
@@ -105,7 +121,7 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
     factor = None
     if image:
         scale, bias, factor = image_preprocessing(source, spec)
-    fn, tf_names = _fixed_function(source, factor)
+    fn, tf_names = _fixed_function(source, factor, spec.preprocessing.normalize)
     ct_inputs = []
     for tensor, tf_name in zip(source.inputs, tf_names):
         if image:
@@ -252,7 +268,11 @@ def describe(mlspec, source, spec, features: dict, classifier: bool, mode: str) 
     descriptions = {}
     for tensor in source.inputs:
         text = f"{tensor.name}: {tensor.dtype} {shape_text(tensor.shape)}"
-        if source.is_image:
+        if source.is_image and spec.preprocessing.standardised:
+            text = (f"{spec.preprocessing.color if channels == 3 else 'grayscale'} image "
+                    f"{tensor.shape[2]}x{tensor.shape[1]}; the model standardises it {spec.preprocessing.normalize}: "
+                    "(pixel - mean) / max(std, 1/sqrt(N)) with the image's own statistics")
+        elif source.is_image:
             mean, std = spec.preprocessing.per_channel(channels)
             text = (f"{spec.preprocessing.color if channels == 3 else 'grayscale'} image "
                     f"{tensor.shape[2]}x{tensor.shape[1]}; model sees (pixel - {list(mean)}) / {list(std)}")
@@ -272,9 +292,12 @@ def describe(mlspec, source, spec, features: dict, classifier: bool, mode: str) 
     ud["packager.weights"] = mode
     ud["packager.source_model"] = spec.model.name
     mean, std = spec.preprocessing.per_channel(channels or 1)
-    ud["packager.preprocessing"] = json.dumps(
-        {"color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-         "formula": "(pixel - mean) / std"} if source.is_image else {"note": "inputs are used as given"})
+    image_meta = {"color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
+                  "formula": "(pixel - mean) / std"}
+    if spec.preprocessing.standardised:
+        image_meta = {"color": spec.preprocessing.color, "normalize": spec.preprocessing.normalize,
+                      "formula": "(pixel - mean(pixel)) / max(std(pixel), 1/sqrt(N)), in the model"}
+    ud["packager.preprocessing"] = json.dumps(image_meta if source.is_image else {"note": "inputs are used as given"})
     ud[META_KEY] = json.dumps(features, sort_keys=True)
     if spec.labels and not classifier:  # a classifier's labels are its classLabels; the Swift code reads either
         ud["packager.labels"] = json.dumps(list(spec.labels), ensure_ascii=False)

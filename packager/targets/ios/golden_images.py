@@ -111,13 +111,12 @@ def model_inputs(data: bytes, spec, source) -> dict[str, tuple[np.ndarray, np.nd
     stored, o = decode(data)
     _, h, w, c = source.inputs[0].sample_shape
     pre = spec.preprocessing
-    mean, std = pre.per_channel(c)
     out = {}
     for case, orientation in (("upright", o), ("rotated", UPSIDE_DOWN[o])):
         rgba = pp.orient(stored, orientation)
         px = pp.model_pixels(rgba, w, h, c, color=pre.color, crop=pre.crop, background=pre.background)
         rgb = pp.model_pixels(rgba, w, h, c, color="rgb", crop=pre.crop, background=pre.background)
-        out[case] = (pp.normalise(px, mean, std)[None], rgb, orientation)
+        out[case] = (pp.normalised(px, pre)[None], rgb, orientation)
     return out
 
 

@@ -48,7 +48,10 @@ def ios_check(spec, samples, outdir: Path | None = None) -> Check | None:
     data = {"files": len(diffs), "max_abs_diff": round(worst, 6), "gate": gate,
             "path": f"Sources/{name}/{name}Preprocessing.swift transcribed into Python (its constants read from "
                     "the source); the Swift code itself not run (no Swift toolchain here)",
-            "per_file": {f.name: round(d, 6) for f, d in zip(files, diffs)}, "remaining_differences": REMAINING}
+            "per_file": {f.name: round(d, 6) for f, d in zip(files, diffs)}, "remaining_differences": REMAINING,
+            "normalization": f"{getattr(spec.preprocessing, 'normalize', 'mean-std')}: step 7 is the Core ML "
+                             "model's own (its image scale/bias, or its graph's standardisation), executed on every "
+                             "sample by the validation"}
     detail = (f"the Swift code cannot run here; {name}Preprocessing.swift's steps (raw stored pixels, no colour "
               f"management; EXIF orientation; alpha composited on {tuple(int(v) for v in c['background'])}; "
               f"{c['cropPolicy']}; antialiased bilinear, support {c['filterSupport']:g}; 8-bit pixel buffer) "

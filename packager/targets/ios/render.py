@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from packager.errors import UsageError
-from packager.kinds import primary_name
+from packager.kinds import image_outputs, primary_name
 from packager.render import render_tree, template_dir
 from packager.targets.base import Artifact
 from packager.targets.ios.convert import is_classifier, read_features
@@ -342,6 +342,10 @@ def swift_context(spec, source, artifact, features, classifier: bool, golden: di
         "image_size": [int(source.inputs[0].shape[2]), int(source.inputs[0].shape[1])] if source.is_image else [],
         "channels": int(source.inputs[0].shape[3]) if source.is_image else 0,
         "background": [int(v) for v in spec.preprocessing.background],
+        "normalize": getattr(spec.preprocessing, "normalize", "mean-std"),
+        "image_outputs": [{"name": o.name, "feature": features["outputs"][o.name],
+                           "shape": [1, *(int(d) for d in o.shape[1:])]}
+                          for o in image_outputs(spec, source) if not classifier],
         "weights": artifact.mode,
         "license": spec.license or "unspecified",  # what ios_convert.describe writes into the model's metadata
         "license_given": bool(spec.license),

@@ -57,14 +57,13 @@ def package_manifest(name: str, description: str, model_files: list[str], runtim
 def preprocess_pixels(rgb: np.ndarray, spec: PackageSpec, channels: int) -> np.ndarray:
     """The spec's preprocessing (packager.preprocessing) of an HxWx3 uint8 RGB image already at the input size
     -> (1,H,W,C)."""
-    from packager.preprocessing import model_pixels, normalise
+    from packager.preprocessing import model_pixels, normalised
 
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
     pre = spec.preprocessing
     px = model_pixels(rgba, rgb.shape[1], rgb.shape[0], channels, color=pre.color, crop=pre.crop,
                       background=pre.background)
-    mean, std = pre.per_channel(channels)
-    return normalise(px, mean, std)[None]
+    return normalised(px, pre)[None]
 
 
 def _sample_images(source: Source, spec: PackageSpec, samples: SampleSet, geom: dict) -> list[np.ndarray]:
@@ -85,12 +84,13 @@ def _sample_images(source: Source, spec: PackageSpec, samples: SampleSet, geom: 
             images.append(np.ascontiguousarray(np.clip(np.rint(px), 0, 255).astype(np.uint8)))
         return images
     # No source images: undo the preprocessing of the sample tensors.
-    mean, std = spec.preprocessing.per_channel(geom["channels"])
+    from packager.preprocessing import display_pixels
+
     for i, sample in enumerate(samples):
         if i >= MAX_BUNDLED_SAMPLES:
             break
         x = np.asarray(sample[geom["input"]], np.float32)[0]
-        px = np.clip(np.rint(x * np.asarray(std, np.float32) + np.asarray(mean, np.float32)), 0, 255).astype(np.uint8)
+        px = np.clip(np.rint(display_pixels(x, spec.preprocessing)), 0, 255).astype(np.uint8)
         if px.shape[-1] == 1:
             px = np.repeat(px, 3, axis=-1)
         elif spec.preprocessing.color == "bgr":

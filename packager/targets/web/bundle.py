@@ -183,7 +183,8 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     if geom is not None:
         mean, std = spec.preprocessing.per_channel(geom["channels"])
         image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
+                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
+                     "normalize": spec.preprocessing.normalize}
     metadata = {
         "name": spec.display_name,
         "model_url": "model.json" if model_dir == "." else f"{model_dir}/model.json",
@@ -192,7 +193,8 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         "mode": artifact.mode,
         "inputs": [{"name": t.name, "node": in_nodes[t.name]["node"], "dtype": in_nodes[t.name]["dtype"],
                     "shape": list(t.sample_shape)} for t in source.inputs],
-        "outputs": [{"name": t.name, "node": out_nodes[t.name]["node"]} for t in source.outputs],
+        "outputs": [{"name": t.name, "node": out_nodes[t.name]["node"],
+                     "kind": (spec.output_kinds or {}).get(t.name, "")} for t in source.outputs],
         "labels": labels,
         "label_output": primary if labels else None,
         "primary_output": primary,

@@ -11,7 +11,7 @@ import numpy as np
 
 from packager.checks import Check
 from packager.preprocessing import file_pixels
-from packager.preprocessing_checks import _diff, _geometry, _verdict, image_files
+from packager.preprocessing_checks import _geometry, _verdict, image_files, input_diff
 
 PAGE_SCRIPT = """async ([b64, image]) => {
     const m = await import(new URL("preprocess.js", location.href).href);
@@ -24,10 +24,13 @@ PAGE_SCRIPT = """async ([b64, image]) => {
     } catch (e) {
         return {error: String(e && e.message ? e.message : e)};
     }
-    const out = new Uint8Array(px.buffer, px.byteOffset, px.byteLength);
-    let s = "";
-    for (let i = 0; i < out.length; i += 0x8000) s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
-    return {b64: btoa(s)};
+    const enc = (a) => {
+        const out = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+        let s = "";
+        for (let i = 0; i < out.length; i += 0x8000) s += String.fromCharCode.apply(null, out.subarray(i, i + 0x8000));
+        return btoa(s);
+    };
+    return {b64: enc(px), input: enc(m.normalise(px, image))};
 }"""
 
 
@@ -40,16 +43,19 @@ def web_check(page, spec, samples, browser: str = "Chromium",
     t0 = time.perf_counter()
     w, h, c = _geometry(samples, geometry)
     pre = spec.preprocessing
+    mean, std = pre.per_channel(c)
     image_cfg = {"width": w, "height": h, "channels": c, "color": pre.color, "crop": pre.crop,
-                 "background": list(pre.background)}
+                 "background": list(pre.background), "mean": list(mean), "std": list(std),
+                 "normalize": pre.normalize}
     diffs, skipped, done = [], [], []
     for f in files:
         r = page.evaluate(PAGE_SCRIPT, [base64.b64encode(Path(f).read_bytes()).decode("ascii"), image_cfg])
         if r.get("error"):
             skipped.append(f"{Path(f).name}: the browser could not decode it ({r['error']})")
             continue
-        got = np.frombuffer(base64.b64decode(r["b64"]), np.float32).reshape(h, w, c)
-        diffs.append(_diff(got, file_pixels(f, w, h, c, spec.preprocessing)))
+        got = np.frombuffer(base64.b64decode(r["b64"]), np.float32)
+        got_input = np.frombuffer(base64.b64decode(r["input"]), np.float32)
+        diffs.append(input_diff(got, got_input, file_pixels(f, w, h, c, spec.preprocessing), pre))
         done.append(Path(f))
     return _verdict(spec, done, diffs, f"web/preprocess.js in {browser} (createImageBitmap decode, its own "
-                                       "resampler)", t0, skipped)
+                                       "resampler, normalise)", t0, skipped)

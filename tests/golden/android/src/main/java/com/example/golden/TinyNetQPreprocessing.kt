@@ -37,6 +37,9 @@ object TinyNetQPreprocessing {
     @JvmField
     val STD: List<Float> = java.util.Collections.unmodifiableList(listOf(127.5f, 127.5f, 127.5f))
 
+    /** Step 7: "mean-std" ([MEAN], [STD]), or "per-image" / "per-channel" ([standardise]). */
+    const val NORMALIZE: String = "mean-std"
+
     private val mean = MEAN.toFloatArray()
     private val std = STD.toFloatArray()
     private const val BGR: Boolean = false
@@ -175,9 +178,35 @@ object TinyNetQPreprocessing {
         return out
     }
 
-    /** Step 7: x = (v - mean) / std per channel. */
+    /**
+     * Step 7 for [NORMALIZE] "per-image" ([perChannel] false) or "per-channel": with m the mean and s the population
+     * standard deviation of the N values (the whole image's, or one channel's), x = (v - m) / max(s, 1 / sqrt(N)),
+     * as tf.image.per_image_standardization. Statistics in double precision.
+     */
+    @JvmStatic
+    fun standardise(pixels: FloatArray, perChannel: Boolean): FloatArray {
+        val c = CHANNELS
+        val groups = if (perChannel) c else 1
+        val n = (pixels.size / groups).toDouble()
+        val sum = DoubleArray(groups)
+        for (i in pixels.indices) sum[if (perChannel) i % c else 0] += pixels[i].toDouble()
+        val m = DoubleArray(groups) { sum[it] / n }
+        val sq = DoubleArray(groups)
+        for (i in pixels.indices) {
+            val d = pixels[i] - m[if (perChannel) i % c else 0]
+            sq[if (perChannel) i % c else 0] += d * d
+        }
+        val s = DoubleArray(groups) { maxOf(Math.sqrt(sq[it] / n), 1.0 / Math.sqrt(n)) }
+        return FloatArray(pixels.size) {
+            val k = if (perChannel) it % c else 0
+            ((pixels[it] - m[k]) / s[k]).toFloat()
+        }
+    }
+
+    /** Step 7: x = (v - mean) / std per channel (or [standardise], as [NORMALIZE] says). */
     @JvmStatic
     fun normalise(pixels: FloatArray): FloatArray {
+        if (NORMALIZE != "mean-std") return standardise(pixels, NORMALIZE == "per-channel")
         val c = CHANNELS
         return FloatArray(pixels.size) { (pixels[it] - mean[it % c]) / std[it % c] }
     }
