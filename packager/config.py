@@ -8,6 +8,7 @@ from pathlib import Path
 from packager.compare import GATE_KEYS
 from packager.custom_objects import parse_modules
 from packager.errors import UsageError
+from packager.flag_values import parse_floats, parse_labels_flags, parse_shape  # noqa: F401 (re-exported)
 from packager.kinds import KINDS
 from packager.labels import read_labels
 from packager.modes import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -112,22 +113,6 @@ def _validate_outputs(items: dict, path: Path) -> None:
                                  hint=f"{did_you_mean(v, KINDS)}kinds: {', '.join(KINDS)}")
 
 
-def parse_labels_flags(items: list[str]) -> tuple[str | None, dict[str, str]]:
-    """``--labels FILE`` (the primary output's labels) and ``--labels OUTPUT=FILE`` (repeatable)."""
-    plain: str | None = None
-    named: dict[str, str] = {}
-    for item in items:
-        name, sep, file = item.partition("=")
-        if sep and name and file and "/" not in name and "\\" not in name and not Path(item).exists():
-            named[name] = file
-        elif plain is None:
-            plain = item
-        else:
-            raise UsageError(f"--labels given twice without an output name ({plain!r}, {item!r})",
-                             hint="name the output of the second: --labels OUTPUT=FILE")
-    return plain, named
-
-
 def _check_type(key: str, value, types: tuple, path: Path) -> None:
     if isinstance(value, bool) and bool not in types:
         ok = False
@@ -137,28 +122,6 @@ def _check_type(key: str, value, types: tuple, path: Path) -> None:
         want = " or ".join({list: "array", str: "string", int: "integer", float: "number", bool: "boolean",
                             dict: "table"}[t] for t in types)
         raise UsageError(f"{key} must be {want}, got {type(value).__name__} {value!r}", where=str(path))
-
-
-def parse_floats(text: str, flag: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in str(text).split(","))
-    except ValueError as e:
-        raise UsageError(f"{flag} takes numbers separated by commas, got {text!r}", hint=f"e.g. {flag} 127.5,127.5,127.5") from e
-    if flag == "--std" and any(v == 0 for v in values):
-        raise UsageError("--std values must be non-zero", hint="e.g. --std 255")
-    check_preprocessing(values if flag == "--mean" else (0.0,), values if flag == "--std" else (1.0,))
-    return values
-
-
-def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
-    name, sep, dims = str(text).partition("=")
-    try:
-        shape = tuple(int(d.strip()) for d in dims.split(","))
-    except ValueError:
-        shape = ()
-    if not sep or not name or not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"--input-shape takes NAME=D0,D1,..., got {text!r}", hint="e.g. --input-shape input=1,224,224,3")
-    return name, shape
 
 
 def image_preprocessing(args, cfg_crop, cfg_background, cfg_max_diff) -> dict:

@@ -15,8 +15,17 @@ from pathlib import Path
 
 from packager import memory
 from packager.checks import FAIL, NOT_BUILT, PASS
-from packager.modes import (auto_gates, convert_mode, describe_try, first_pass_reason, fp32_fails_too, ladder,
-                            prefer_rival, rival_cannot_win, rivals)
+from packager.modes import (
+    auto_gates,
+    convert_mode,
+    describe_try,
+    first_pass_reason,
+    fp32_fails_too,
+    ladder,
+    prefer_rival,
+    rival_cannot_win,
+    rivals,
+)
 from packager.progress import Progress
 from packager.report import TargetResult
 from packager.samples import SampleSet

@@ -11,10 +11,11 @@ import pytest
 
 @pytest.mark.slow
 def test_low_memory_plan_converts_only_after_the_work_started_ahead_finished(models, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
     from packager.config import build_spec
     from packager.pipeline import build
     from packager.targets.android.target import AndroidTarget
-    from types import SimpleNamespace
 
     seen = {}
     prepare, convert = AndroidTarget.prepare, AndroidTarget.convert

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from packager.targets.android.tflite import MODES, convert_tflite, buffer_bytes, run_tflite, xnnpack_coverage
+from packager.targets.android.tflite import MODES, buffer_bytes, convert_tflite, run_tflite, xnnpack_coverage
 from packager.targets.base import Artifact, Prediction
 
 __all__ = ["AndroidTarget", "MODES", "convert_tflite", "run_tflite"]
