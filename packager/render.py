@@ -170,11 +170,13 @@ def _render_path(rel: Path, context: dict) -> Path:
 
 
 def render_tree(src: Path, dst: Path, context: dict) -> list[Path]:
-    """Render template folder ``src`` into ``dst``; returns the written files (relative, sorted)."""
+    """Render template folder ``src`` into ``dst``; returns the written files (relative, sorted). A subfolder with a
+    ``template.toml`` of its own is a variant of the template (web_template/litert/), rendered by its own call."""
     written = []
+    nested = [d for d in src.rglob("*") if d.is_dir() and (d / "template.toml").is_file()]  # variants: rendered alone
     for path in sorted(p for p in src.rglob("*") if p.is_file()):
         rel = path.relative_to(src)
-        if rel.name == "template.toml" or "__pycache__" in rel.parts:
+        if rel.name == "template.toml" or "__pycache__" in rel.parts or any(d in path.parents for d in nested):
             continue
         out_rel = _render_path(rel, context)
         if out_rel.suffix == ".j2":

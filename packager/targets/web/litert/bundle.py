@@ -1,5 +1,5 @@
 """``OUT/web/`` for ``--web-runtime litert``: web_template's PWA shell (page, image code, manifest, icons, samples,
-service worker) with web_litert_template's files over it (model.js on LiteRT.js, model_files.js, model.d.ts,
+service worker) with web_template/litert/'s files over it (model.js on LiteRT.js, model_files.js, model.d.ts,
 README.md), the Android ``.tflite`` as ``model.tflite`` and the vendored LiteRT.js runtime in ``litert/``.
 Deterministic (no timestamps)."""
 
@@ -32,7 +32,7 @@ BACKENDS = ("wasm", "webgpu")  # LiteRT.js accelerators, in the order the page t
 
 
 def litert_template() -> Path:
-    return template_dir("web").parent / "web_litert_template"
+    return template_dir("web") / "litert"
 
 
 def litert_manifest() -> dict:
