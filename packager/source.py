@@ -18,6 +18,7 @@ import numpy as np
 
 from packager.errors import InputError, UsageError, short_reason
 from packager.frameworks import import_tensorflow
+from packager.memory import check_sample_size
 from packager.frozen_graph import export_frozen_graph
 from packager.graph_safety import check_saved_model
 from packager.keras_loading import load_keras
@@ -152,6 +153,9 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
             where=str(path),
             hint=f"fix them with --input-shape {bad.name}=1,...",
         )
+    check_sample_size({i.name: i.sample_shape[1:] for i in inputs}, str(path),
+                      "give the model's real input size with --input-shape NAME=1,H,W,C (or input_shapes in "
+                      "packager.toml)" if spec.input_shapes else "export the model with the input size it is used at")
     if inputs != signature_inputs:
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
