@@ -1,6 +1,6 @@
 """One temporary folder per command, owned by packager: everything a build writes outside --out goes in it.
 
-``private_temp()`` makes ``$TMPDIR/packager-<pid>-XXXX`` and points this process and every tool it starts at it:
+``private_temp()`` makes ``$TMPDIR/packager-XXXXXXXX`` and points this process and every tool it starts at it:
 ``TMPDIR`` (Python's tempfile, TensorFlow's autograph modules, coremltools' tmp*.mlmodel, kotlinc, Chromium and
 Playwright profiles), ``KERAS_HOME`` (keras.json), ``XDG_CONFIG_HOME`` / ``XDG_CACHE_HOME`` / ``XDG_DATA_HOME`` /
 ``XDG_STATE_HOME`` (Chromium's crash reports, dconf, fontconfig), so a build with a fresh ``HOME`` leaves it as
@@ -60,7 +60,8 @@ def private_temp():
     """The command's private temporary folder (see the module docstring), removed on exit."""
     parent = Path(tempfile.gettempdir())
     remove_stale(parent)
-    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=parent))
+    # a short name: Chromium's sockets live under TMPDIR, and a socket path may not exceed 107 bytes
+    root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
     fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     saved = {name: os.environ.get(name) for name in ("TMPDIR", *STATE_VARIABLES, "PACKAGER_CACHE_DIR")}

@@ -162,10 +162,21 @@ def _get(port: int, path: str) -> bytes:
 # Leftovers: a private TMPDIR and HOME, empty after the build, after signals to the group, after SIGKILL
 
 
+@pytest.fixture
+def short_tmp(tmp_path):
+    """A private TMPDIR with a short path (Chromium's sockets under TMPDIR are limited to 107 bytes)."""
+    import shutil
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="pk-", dir="/tmp"))
+    (tmp_path / "tmp").symlink_to(tmp)
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _env(tmp_path: Path) -> dict:
-    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home, tmp = tmp_path / "home", (tmp_path / "tmp").resolve()
     home.mkdir()
-    tmp.mkdir()
     env = {**os.environ, "HOME": str(home), "TMPDIR": str(tmp)}
     for name in ("KERAS_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         env.pop(name, None)
@@ -173,10 +184,11 @@ def _env(tmp_path: Path) -> dict:
 
 
 def _listing(path: Path) -> list[str]:
+    path = path.resolve()
     return sorted(p.relative_to(path).as_posix() for p in path.rglob("*"))
 
 
-def test_fresh_home_and_tmpdir_stay_empty(models, tmp_path):
+def test_fresh_home_and_tmpdir_stay_empty(models, tmp_path, short_tmp):
     """All three targets (the iOS worker's autograph files, Chromium's crash reports and dconf, keras.json)."""
     env = _env(tmp_path)
     r = subprocess.run([*PACKAGER, "build", str(models["regressor"]), "--samples", str(models["features_npy"]),
@@ -205,11 +217,11 @@ def _wait_for_staging(proc, out: Path, tmp: Path, timeout=300) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_to_the_process_group_leaves_nothing(sig, models, tmp_path):
+def test_signal_to_the_process_group_leaves_nothing(sig, models, tmp_path, short_tmp):
     env = _env(tmp_path)
     proc = _start_group(models, tmp_path, env)
     try:
-        _wait_for_staging(proc, tmp_path / "dist", tmp_path / "tmp")
+        _wait_for_staging(proc, tmp_path / "dist", short_tmp)
         os.killpg(proc.pid, sig)
         proc.wait(timeout=120)
     finally:
@@ -222,11 +234,11 @@ def test_signal_to_the_process_group_leaves_nothing(sig, models, tmp_path):
     no_leftovers(tmp_path / "dist")
 
 
-def test_build_after_sigkill_removes_what_the_killed_build_left(models, tmp_path):
+def test_build_after_sigkill_removes_what_the_killed_build_left(models, tmp_path, short_tmp):
     env = _env(tmp_path)
     proc = _start_group(models, tmp_path, env)
     try:
-        _wait_for_staging(proc, tmp_path / "dist", tmp_path / "tmp")
+        _wait_for_staging(proc, tmp_path / "dist", short_tmp)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
