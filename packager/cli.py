@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from packager import interrupt
-from packager.errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
+from packager.errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, UsageError, disk_full
 from packager.targets import commands as target_commands
 from packager.version import __version__
 

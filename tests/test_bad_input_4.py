@@ -18,7 +18,7 @@ import pytest
 from test_bad_input_2 import assert_refused, no_leftovers, run_py
 from test_bad_input_3 import _start_serve, _stop
 
-from conftest import PACKAGER, run_cli
+from conftest import PACKAGER, REPO, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,9 @@ def test_deleted_working_folder_is_a_usage_error(models, tmp_path):
             "sys.stderr.write(r.stderr); sys.exit(r.returncode)")
     r = subprocess.run([sys.executable, "-c", code, "build", str(models["regressor"]), "--samples",
                         str(models["features_npy"]), "--out", str(tmp_path / "dist")],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO),
+                                                                                       os.environ.get("PYTHONPATH"))))})
     assert_refused(r, USAGE, "the current folder no longer exists")
 
 
