@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,9 +46,31 @@ def cache_root() -> Path | None:
     return Path(base)
 
 
-def _hash_path(h, path: Path) -> None:
+def _regular_files(path: Path, suffixes) -> list[Path]:
+    """Regular files under ``path`` (of ``suffixes`` when given), symbolic links to folders not followed, never a
+    device, pipe or /proc entry opened; a folder that cannot be read is an error (OSError)."""
+    def fail(e: OSError) -> None:
+        if not isinstance(e, FileNotFoundError):
+            raise e
+
+    found = []
+    for root, dirs, names in os.walk(path, onerror=fail):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            p = Path(root) / name
+            if suffixes is not None and p.suffix.lower() not in suffixes:
+                continue
+            try:
+                if stat.S_ISREG(p.stat().st_mode):
+                    found.append(p)
+            except FileNotFoundError:
+                pass
+    return sorted(found)
+
+
+def _hash_path(h, path: Path, suffixes=None) -> None:
     if path.is_dir():
-        for p in sorted(q for q in path.rglob("*") if q.is_file() and "__pycache__" not in q.parts):
+        for p in _regular_files(path, suffixes):
             h.update(p.relative_to(path).as_posix().encode())
             h.update(b"\0")
             _hash_file(h, p)
@@ -114,10 +137,13 @@ def build_key(spec) -> str:
     fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.name not in ("out", "force")}
     h.update(json.dumps(fields, default=str, sort_keys=True).encode())
     h.update(json.dumps(_library_versions(), sort_keys=True).encode())
+    from packager.samples import IMAGE_SUFFIXES
+
     for path in (spec.model, spec.samples, spec.labels_file, *_code_paths(), *_extra_paths(spec)):
         if path is not None:
             h.update(b"\x01" + str(path.name).encode())
-            _hash_path(h, Path(path))
+            # a sample folder: only the images the build reads (what else it holds may be anything, even /proc)
+            _hash_path(h, Path(path), IMAGE_SUFFIXES if path == spec.samples else None)
     return h.hexdigest()[:32]
 
 

@@ -8,7 +8,7 @@ import sys
 import tempfile
 
 from packager import interrupt
-from packager.errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, disk_full
+from packager.errors import EXIT_CODES, EXIT_INTERRUPTED, DiskFull, PackagerError, UsageError, disk_full
 from packager.targets import commands as target_commands
 from packager.version import __version__
 
@@ -176,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_working_folder()
         for command in target_commands():
             if args.command == command.COMMAND:
                 return command.run(args)
         quiet_framework_logs(args.verbose)
         interrupt.install()
-        return _run_build(args)
+        from packager.tempdirs import private_temp
+
+        with private_temp():  # before TensorFlow/Keras are imported: their files go there too
+            return _run_build(args)
     except PackagerError as e:
         if isinstance(e, DiskFull) and not e.where:
             e = disk_full(e, (getattr(args, "out", None) or "dist", tempfile.gettempdir())) or e
@@ -194,8 +198,24 @@ def main(argv: list[str] | None = None) -> int:
         print(full.render(), file=sys.stderr)
         return full.exit_code
     except KeyboardInterrupt:
-        print("interrupted: no output folder was written", file=sys.stderr)
+        from packager.outdir import WRITTEN
+
+        if WRITTEN:
+            print(f"interrupted after the build finished: {WRITTEN[-1]} is complete (see its report.json)",
+                  file=sys.stderr)
+        else:
+            print("interrupted: no output folder was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _check_working_folder() -> None:
+    """Relative paths (flags, config, tools run in subprocesses) need a current folder that still exists."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the current folder no longer exists (it was deleted or moved after the shell entered it)",
+                         where=os.environ.get("PWD"),
+                         hint="cd into an existing folder (e.g. cd ~) and run the command again") from None
 
 
 def _run_build(args) -> int:

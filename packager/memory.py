@@ -182,3 +182,52 @@ def release() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+# ---- the samples -------------------------------------------------------------------------------------------
+
+MAX_SAMPLE_BYTES = 512 * MIB  # one sample of all inputs, as float32: far beyond any on-device model's input
+SAMPLE_COPIES = 3  # the samples as read, as the model's dtype (checks) and their preprocessing/outputs, at once
+
+
+def check_sample_size(shapes: dict[str, tuple[int, ...]], where: str, hint: str) -> int:
+    """Refuse (InputError), before anything is allocated, inputs whose one sample (``shapes``: input name ->
+    sample shape) is over ``MAX_SAMPLE_BYTES`` as float32. Returns the bytes of one sample."""
+    from packager.errors import InputError
+
+    sizes = {name: 4 * _product(shape) for name, shape in shapes.items()}
+    total = sum(sizes.values())
+    if total > MAX_SAMPLE_BYTES:
+        name = max(sizes, key=sizes.get)
+        shape = ", ".join(map(str, shapes[name]))
+        raise InputError(f"one sample of input {name!r} (shape ({shape})) takes {_size(sizes[name])} as float32, "
+                         f"over packager's limit of {_size(MAX_SAMPLE_BYTES)} per sample (no phone runs such a "
+                         "model)", where=where, hint=hint)
+    return total
+
+
+def check_samples_fit(count: int, sample_bytes: int, where: str) -> None:
+    """Raise MemoryShortage, before the samples are read, when ``count`` samples of ``sample_bytes`` each (as
+    float32) cannot be held ``SAMPLE_COPIES`` times in the memory the machine has free."""
+    need = count * sample_bytes * SAMPLE_COPIES
+    have = available()
+    if have.bytes is None or need <= have.bytes or os.environ.get(ENV_CHECK) == "0":
+        return
+    fit = max(1, have.bytes // max(1, sample_bytes * SAMPLE_COPIES))
+    raise MemoryShortage(
+        f"the sample set holds {count} samples of {_size(sample_bytes)} each ({_size(count * sample_bytes)} as "
+        f"float32); the build needs about {_size(need)} for them but only {_size(have.bytes)} is free "
+        f"({have.source})", where=where,
+        hint=f"pass fewer samples: a few hundred representative ones are enough to validate and calibrate "
+             f"(at most about {fit} fit here)")
+
+
+def _product(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _size(n: int) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.1f} MiB" if n >= MIB else f"{n} bytes"

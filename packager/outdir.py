@@ -22,6 +22,8 @@ from packager import interrupt
 from packager.errors import OutputError
 
 MARKER = ".packager-output"
+STAGING_MARKER = ".packager-staging"  # in a staging (or old-output) folder while a build owns it
+WRITTEN: list[Path] = []  # the output folders this process has put in place (what an interrupt leaves behind)
 MARKER_TEXT = "This folder was written by packager; `packager build --force` may replace it as a whole.\n"
 
 
@@ -132,17 +134,21 @@ def staged_output(out: Path, *, force: bool):
                           hint="choose a writable --out folder") from e
     with _locked(out):
         check_out(out, force=force)  # again, under the lock
+        _remove_stale(out)  # under the lock: no build into --out is running, what a killed one left goes
         before = _snapshot(out)
         try:
             staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=parent))
+            (staging / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
         except OSError as e:
             raise OutputError(f"cannot create the output folder beside {out}: {e.strerror}", where=str(out),
                               hint="choose a writable --out folder") from e
         try:
             yield staging
             interrupt.check()  # a Ctrl-C that some library swallowed still leaves --out untouched
+            (staging / STAGING_MARKER).unlink()
             (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
             _swap(out, staging, before)
+            WRITTEN.append(out)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -157,6 +163,61 @@ def _swap(out: Path, staging: Path, before) -> None:
         os.replace(staging, out)
         return
     trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.resolve().parent))
-    os.replace(out, trash / "out")
+    (trash / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    try:
+        os.replace(out, trash / "out")
+    except OSError as e:  # a mount point (EBUSY), a folder on another device: replaced in place below
+        shutil.rmtree(trash, ignore_errors=True)
+        if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL):
+            raise
+        _replace_contents(out, staging)
+        return
     os.replace(staging, out)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _replace_contents(out: Path, staging: Path) -> None:
+    """--out cannot be renamed (it is a mount point): its entries (packager's earlier output, checked) move into
+    a hidden folder inside it, the new output is copied in, then the old entries are deleted. If the copy fails,
+    what was copied goes and the old entries come back."""
+    old = Path(tempfile.mkdtemp(prefix=".packager-old-", dir=out))
+    (old / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    previous = [p for p in out.iterdir() if p != old]
+    for p in previous:
+        os.replace(p, old / p.name)
+    copied = []
+    try:
+        for p in staging.iterdir():
+            copied.append(out / p.name)
+            if p.is_dir() and not p.is_symlink():
+                shutil.copytree(p, out / p.name, symlinks=True)
+            else:
+                shutil.copy2(p, out / p.name, follow_symlinks=False)
+    except BaseException:
+        for p in copied:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+        for p in previous:
+            os.replace(old / p.name, p)
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_stale(out: Path) -> None:
+    """Staging and old-output folders of earlier builds into --out that were killed (SIGKILL, power loss): only
+    folders holding packager's ``STAGING_MARKER``, and only while this build holds --out's lock."""
+    parent = out.resolve().parent
+    for pattern in (f".{out.name}.building-*", f".{out.name}.old-*"):
+        for folder in parent.glob(pattern):
+            if not folder.is_symlink() and folder.is_dir() and (folder / STAGING_MARKER).is_file():
+                if not out.exists() and (folder / "out").is_dir():  # killed mid-swap: the old output comes back
+                    os.replace(folder / "out", out)
+                shutil.rmtree(folder, ignore_errors=True)
+    if out.is_dir() and not out.is_symlink():
+        for folder in out.glob(".packager-old-*"):
+            if not folder.is_symlink() and folder.is_dir() and (folder / STAGING_MARKER).is_file():
+                shutil.rmtree(folder, ignore_errors=True)

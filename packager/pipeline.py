@@ -43,7 +43,11 @@ from packager.version import __version__
 
 def build(spec: PackageSpec, progress: Progress = SILENT, *, use_cache: bool = True, low_memory: bool = False) -> Report:
     """``low_memory``: one process, one target at a time, whatever the model's size (``--low-memory``)."""
-    key = cache.build_key(spec) if use_cache and cache.cache_root() else None
+    try:
+        key = cache.build_key(spec) if use_cache and cache.cache_root() else None
+    except OSError as e:  # an input that cannot be read: loading it says so, with its own message
+        progress.debug(f"cache: no key ({e}); building without the cache")
+        key = None
     hit = cache.lookup(key) if key else None
     if hit:
         with staged_output(spec.out, force=spec.force) as staging:

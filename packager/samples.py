@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from packager.errors import InputError
+from packager.memory import check_samples_fit
 from packager.paths import check_input_path
 from packager.spec import PackageSpec, TensorSpec
 
@@ -102,6 +103,7 @@ def load_samples(spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
     else:
         raise InputError(f"unknown sample file type {suffix!r}", where=str(path),
                          hint="use a folder of images, a .npy or a .npz file")
+    _check_size(arrays, inputs, path)
     _check_arrays(arrays, inputs, path)
     _check_standardised(arrays, inputs, spec, path)
     return SampleSet(inputs, arrays=arrays, spec=spec, where=str(path))
@@ -130,8 +132,7 @@ def _check_standardised(arrays: dict[str, np.ndarray], inputs: list[TensorSpec],
 
 
 def _image_folder(path: Path, spec: PackageSpec, inputs: list[TensorSpec]) -> SampleSet:
-    files = sorted((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                   key=lambda p: p.relative_to(path).as_posix())
+    files = sorted(_image_files(path), key=lambda p: p.relative_to(path).as_posix())
     if not files:
         raise InputError("the sample folder holds no images (png, jpg, bmp, webp)", where=str(path),
                          hint="add a few representative images, or pass a .npy/.npz file")
@@ -147,7 +148,27 @@ def _image_folder(path: Path, spec: PackageSpec, inputs: list[TensorSpec]) -> Sa
         raise InputError(f"model input {inputs[0].name!r} takes {dtype} values, which cannot hold image pixels "
                          "0..255", where=str(path), hint="pass the samples as a .npy file of that dtype")
     spec.preprocessing.per_channel(inputs[0].shape[-1])  # a wrong --mean/--std count fails here, early
+    check_samples_fit(len(files), 4 * int(np.prod(inputs[0].sample_shape)), str(path))
     return SampleSet(inputs, image_paths=files, spec=spec, where=str(path))
+
+
+def _image_files(path: Path) -> list[Path]:
+    """The image files under ``path`` (symbolic links to folders not followed). A folder that cannot be read is
+    an error (its images would silently be missing); one that vanishes meanwhile (/proc) is not."""
+    import os
+
+    def unreadable(e: OSError) -> None:
+        if not isinstance(e, FileNotFoundError):
+            raise InputError(f"cannot read the folder {e.filename} inside the sample folder ({e.strerror})",
+                             where=str(path), hint="pass a folder of images you can read (or a .npy/.npz file)")
+
+    found = []
+    for root, _, names in os.walk(path, onerror=unreadable):
+        for name in names:
+            p = Path(root) / name
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+                found.append(p)
+    return found
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -163,6 +184,7 @@ def _load_npz(path: Path, inputs: list[TensorSpec]) -> dict[str, np.ndarray]:
                          hint="write it with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as z:
+            _check_npz_size(z, path)
             data = {k: z[k] for k in z.files}
     except Exception as e:
         raise InputError(f"cannot read .npz file: {e}", where=str(path), hint="write it with numpy.savez") from e
@@ -178,6 +200,31 @@ def _load_npz(path: Path, inputs: list[TensorSpec]) -> dict[str, np.ndarray]:
             hint=f"name one array per input: {', '.join(names)}",
         )
     return {n: data[n] for n in names}
+
+
+def _check_npz_size(z, path: Path) -> None:
+    """An .npz's arrays, from their headers (before anything is decompressed), fit in the free memory."""
+    count, per_sample = 0, 0
+    for name in z.files:
+        try:
+            with z.zip.open(name if name in z.zip.namelist() else f"{name}.npy") as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape = read(f)[0]
+        except (AttributeError, KeyError, ValueError):
+            continue  # loading it says what is wrong
+        if shape:
+            count = max(count, int(shape[0]))
+            per_sample += 4 * int(np.prod(shape[1:]))
+    check_samples_fit(count, per_sample, str(path))
+
+
+def _check_size(arrays: dict[str, np.ndarray], inputs: list[TensorSpec], path: Path) -> None:
+    """Before a value is read (a .npy is memory-mapped): the arrays, as float32, fit in the free memory."""
+    count = max((len(a) if a.ndim else 0) for a in arrays.values())
+    per_sample = sum(4 * int(np.prod(a.shape[1:])) for a in arrays.values() if a.ndim)
+    check_samples_fit(count, per_sample, str(path))
 
 
 def _check_arrays(arrays: dict[str, np.ndarray], inputs: list[TensorSpec], path: Path) -> None:

@@ -21,6 +21,7 @@ from packager.frameworks import import_tensorflow
 from packager.frozen_graph import export_frozen_graph
 from packager.graph_safety import check_saved_model
 from packager.keras_loading import load_keras
+from packager.memory import check_sample_size
 from packager.paths import check_input_path
 from packager.spec import PackageSpec, TensorSpec
 
@@ -152,6 +153,9 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
             where=str(path),
             hint=f"fix them with --input-shape {bad.name}=1,...",
         )
+    check_sample_size({i.name: i.sample_shape[1:] for i in inputs}, str(path),
+                      "give the model's real input size with --input-shape NAME=1,H,W,C (or input_shapes in "
+                      "packager.toml)" if spec.input_shapes else "export the model with the input size it is used at")
     if inputs != signature_inputs:
         _export_fixed_shapes(export_dir, inputs, workdir / "saved_model_fixed")
         export_dir = workdir / "saved_model_fixed"
@@ -248,14 +252,28 @@ def _signature_specs(loaded, path: Path) -> tuple[list[TensorSpec], list[TensorS
     in_specs = fn.structured_input_signature[1]
     out_specs = fn.structured_outputs
 
-    def to_spec(name, ts) -> TensorSpec:
+    def to_spec(name, ts, what: str) -> TensorSpec:
         shape = tuple(None if d is None else int(d) for d in ts.shape)
-        if shape and shape[0] is not None:
+        if not shape:
+            raise InputError(
+                f"{what} {name!r} is a scalar (rank 0): it has no batch dimension, and packager runs and ships the "
+                "model one sample at a time, as a batch of one",
+                where=str(path),
+                hint=f"export the model with a batch dimension first: {what} shape (None, ...) or (1, ...), e.g. "
+                     "tf.TensorSpec([None], ...) for one number per sample")
+        if what == "input" and shape[0] not in (None, 1):
+            raise InputError(
+                f"input {name!r} has its batch dimension fixed to {shape[0]} (shape {_fmt_shape(shape)}): "
+                "packager runs and ships the model one sample at a time, as a batch of one",
+                where=str(path),
+                hint="export the model with a batch dimension of None or 1 (keras.Input(shape) without "
+                     "batch_size, or tf.TensorSpec([None, ...]))")
+        if shape[0] is not None:
             shape = (None,) + shape[1:]
         return TensorSpec(name, shape, ts.dtype.name)
 
-    inputs = [to_spec(n, in_specs[n]) for n in sorted(in_specs, key=natural_key)]
-    outputs = [to_spec(n, out_specs[n]) for n in sorted(out_specs, key=natural_key)]
+    inputs = [to_spec(n, in_specs[n], "input") for n in sorted(in_specs, key=natural_key)]
+    outputs = [to_spec(n, out_specs[n], "output") for n in sorted(out_specs, key=natural_key)]
     if not inputs or not outputs:
         raise InputError("the serving_default signature has no inputs or no outputs", where=str(path))
     return inputs, outputs
@@ -346,10 +364,30 @@ def check_reference_finite(reference: dict[str, np.ndarray], model: Path) -> Non
 
 def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:
     rows: dict[str, list[np.ndarray]] = {o: [] for o in source.output_names}
-    for sample in samples:
-        out = source.predict(sample)
+    for index, sample in enumerate(samples):
+        out = _predict_reference(source, sample, index)
         for name in rows:
             rows[name].append(np.asarray(out[name], np.float32))
     reference = {name: np.concatenate(v) for name, v in rows.items()}
     check_reference_finite(reference, source.spec.model)
     return reference
+
+
+def _predict_reference(source: Source, sample, index: int) -> dict[str, np.ndarray]:
+    """The original model on one sample; an op failing while it runs is the model's (or the sample's) problem."""
+    import tensorflow as tf
+
+    try:
+        return source.predict(sample)
+    except (tf.errors.OpError, ValueError, TypeError) as e:
+        text = getattr(e, "message", None) or str(e)
+        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+        # TF's "Graph execution error:" header and "Detected at node" trace say less than the op's own message
+        useful = [ln for ln in lines if not ln.startswith(("Graph execution error", "Detected at node", "<stack",
+                                                            "[[", "File ", "Received"))]
+        reason = (useful or lines or [type(e).__name__])[0][:300]
+        raise InputError(f"the original model fails when it runs on sample {index} "
+                         f"({type(e).__name__}: {reason}): there is no reference to compare the targets with",
+                         where=str(source.spec.model),
+                         hint="check that the model runs on these samples in TensorFlow (model(x) / "
+                              "the serving signature), and that the samples have the values it expects") from None

@@ -134,8 +134,11 @@ def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path)
 
 
 def _without_runtime_logs(output: str) -> str:
-    """The runner's output minus LiteRT's INFO log lines (it logs each environment and accelerator it creates)."""
-    return "\n".join(ln for ln in output.splitlines() if not ln.startswith("INFO: "))
+    """The runner's output minus LiteRT's INFO/VERBOSE log lines (it logs each environment and accelerator it
+    creates), its WARNING lines (``WARNING: npu_registry...``) moved after the rest: the cause comes first."""
+    lines = [ln for ln in output.splitlines() if not ln.startswith(("INFO: ", "VERBOSE: "))]
+    warnings = [ln for ln in lines if ln.startswith("WARNING: ")]
+    return "\n".join([ln for ln in lines if not ln.startswith("WARNING: ")] + warnings)
 
 
 def _host_model(spec: PackageSpec, artifact: Artifact, outdir: Path, runtime: dict) -> tuple[Path, str]:

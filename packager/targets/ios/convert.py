@@ -61,6 +61,49 @@ def image_preprocessing(source, spec) -> tuple[float, list[float], list[float] |
     return scale, bias, factor
 
 
+def core_ml_dtype(dtype: str) -> str:
+    """The Core ML feature type for a model input of ``dtype``: Core ML multi-arrays hold float32/float64/int32
+    only, so a uint8/int8/int16/uint16 input (an image model normalising inside) takes float32 values."""
+    return dtype if dtype in ("float32", "float64", "int32") else "float32"
+
+
+def _to_model_dtype(x, dtype: str):
+    """A Core ML input of ``core_ml_dtype(dtype)`` as the model's own ``dtype`` (rounded and clipped to its range,
+    as a real image's pixels are)."""
+    import tensorflow as tf
+
+    if core_ml_dtype(dtype) == dtype:
+        return x
+    info = np.iinfo(np.dtype(dtype))
+    return tf.cast(tf.clip_by_value(tf.round(x), float(info.min), float(info.max)), tf.as_dtype(dtype))
+
+
+_SMALL_INTS_CAST = []
+
+
+def _allow_small_int_casts() -> None:
+    """coremltools' TF frontend refuses a Cast to uint8/int8/int16/uint16 (Core ML has no such tensors). Such a
+    cast (the one ``_to_model_dtype`` adds, or the model's own) becomes an int32 cast of the rounded values
+    (``_to_model_dtype`` clipped them to the range); any drift this causes is caught by validation."""
+    if _SMALL_INTS_CAST:
+        return
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend.tensorflow import ops
+    from coremltools.converters.mil.frontend.tensorflow.tf_op_registry import register_tf_op
+    from coremltools.converters.mil.mil import types
+
+    original = ops.Cast
+    small = {types.uint8, types.int8, types.int16, types.uint16}
+
+    def Cast(context, node):  # noqa: N802 (the TF op's name)
+        if node.attr["DstT"] not in small:
+            return original(context, node)
+        context.add(node.name, mb.cast(x=context[node.inputs[0]], dtype="int32", name=node.name))
+
+    register_tf_op(Cast, override=True)
+    _SMALL_INTS_CAST.append(Cast)
+
+
 def _standardise(x, per_channel: bool):
     """packager.preprocessing.standardise in the Core ML graph (an image input's pixels 0..255 -> the model's input):
     (x - m) / max(s, 1 / sqrt(N)) with the image's own (or each channel's) mean m and population deviation s."""
@@ -84,12 +127,12 @@ def _fixed_function(source, factor, normalize: str = "mean-std"):
     out_names = [o.name for o in source.outputs]
     taken: set[str] = set()
     specs = [
-        tf.TensorSpec(i.sample_shape, tf.as_dtype(i.dtype), name=feature_name(i.name, taken))
+        tf.TensorSpec(i.sample_shape, tf.as_dtype(core_ml_dtype(i.dtype)), name=feature_name(i.name, taken))
         for i in source.inputs
     ]
 
     def body(*args):
-        args = list(args)
+        args = [_to_model_dtype(a, i.dtype) for a, i in zip(args, source.inputs)]
         if factor is not None:
             args[0] = args[0] * tf.constant(np.asarray(factor, np.float32))
         if normalize in ("per-image", "per-channel") and source.is_image:
@@ -122,6 +165,8 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
     if image:
         scale, bias, factor = image_preprocessing(source, spec)
     fn, tf_names = _fixed_function(source, factor, spec.preprocessing.normalize)
+    if any(core_ml_dtype(i.dtype) != i.dtype for i in source.inputs):
+        _allow_small_int_casts()
     ct_inputs = []
     for tensor, tf_name in zip(source.inputs, tf_names):
         if image:
@@ -130,7 +175,8 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
             ct_inputs.append(ct.ImageType(name=tf_name, shape=tensor.sample_shape, scale=scale,
                                           bias=bias if len(bias) > 1 else bias[0], color_layout=color))
         else:
-            ct_inputs.append(ct.TensorType(name=tf_name, shape=tensor.sample_shape, dtype=np.dtype(tensor.dtype)))
+            ct_inputs.append(ct.TensorType(name=tf_name, shape=tensor.sample_shape,
+                                           dtype=np.dtype(core_ml_dtype(tensor.dtype))))
     kwargs = {}
     classifier = is_classifier(source, spec)
     if classifier:

@@ -154,8 +154,10 @@ def _shipped_outputs(case, i, inputs, predicted, executor, source, spec, feature
     """The shipped model's outputs (reference output name -> array) on one golden case of an array model: the
     build's own predictions, else a run of the executor here; None when neither is possible."""
     if case == "upright" and predicted is not None:
-        pixels = [sample_to_pixels(np.asarray(inputs[t.name], np.float32), spec) for t in source.inputs]
-        pixels_exact = not source.is_image or all(np.all(np.abs(p - np.rint(p)) < 1e-3) for p in pixels)
+        # only an image input goes through pixels (an array input of any rank is fed as it is)
+        pixels = [sample_to_pixels(np.asarray(inputs[t.name], np.float32), spec)
+                  for t in source.inputs] if source.is_image else []
+        pixels_exact = all(np.all(np.abs(p - np.rint(p)) < 1e-3) for p in pixels)
         if pixels_exact and all(t.name in predicted for t in source.outputs):
             return {t.name: np.asarray(predicted[t.name])[i] for t in source.outputs}
     return _run_shipped(executor, feed(inputs, source, spec, features, exact_pixels=False), source, features, labels)

@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import socketserver
+import stat
 import threading
 import urllib.parse
 from pathlib import Path
@@ -37,6 +38,15 @@ MIME_TYPES = {
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",
 }
+
+
+def _servable(path: Path) -> bool:
+    """A regular file or a folder (or nothing there: a 404 then); never a FIFO, device or socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True
+    return stat.S_ISREG(mode) or stat.S_ISDIR(mode)
 
 
 def resolve_inside(root: Path, url_path: str) -> Path | None:
@@ -150,6 +160,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return self._send_range(target, self.headers["Range"].strip())
         if target.is_dir() and path.endswith("/") and (target / "index.html").is_file():
             target = target / "index.html"  # what SimpleHTTPRequestHandler would send for "dir/"
+        if not _servable(target):  # a FIFO would hold this thread forever in open(); a device would stream
+            self.send_error(404, "Not found")
+            return None
         if (self._owner is not None and self._owner.compress and target.is_file()
                 and target.suffix.lower() in COMPRESSIBLE
                 and "gzip" in (self.headers.get("Accept-Encoding") or "").lower()):
