@@ -95,3 +95,26 @@ def test_a_browser_that_dies_every_time_is_still_a_failure(tmp_path, monkeypatch
     web = json.loads((out / "report.json").read_text())["targets"]["web"]
     assert code != 0 and web["status"] == "FAIL", web
     assert "has been closed" in web["reason"], web["reason"]
+
+
+def test_chromium_starts_under_a_deep_tmpdir(tmp_path, monkeypatch):
+    """A build's private temp folder inside a long $TMPDIR: Chromium's socket paths (≤ 107 bytes) would not fit there,
+    and Chromium closed as it started. Its folders go under a short root; nothing is left behind."""
+    import tempfile
+
+    from packager.targets.web.browser.chromium import chromium, chromium_profile
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    before = set(os.listdir("/tmp"))
+    with chromium_profile() as context:
+        page = context.new_page()
+        page.set_content("<p id=x>ok</p>")
+        assert page.inner_text("#x") == "ok"
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_content("<p id=x>ok</p>")
+        assert page.inner_text("#x") == "ok"
+    assert {n for n in set(os.listdir("/tmp")) - before if n.startswith("packager-chromium")} == set()

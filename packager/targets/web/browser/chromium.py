@@ -129,22 +129,45 @@ def _kill_drivers() -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+# Chromium makes its sockets under TMPDIR (a profile's SingletonSocket links there), and a socket's path is limited to
+# 107 bytes: under a deep TMPDIR (a build's private folder inside a long $TMPDIR) Chromium closes as it starts
+# ("Target page, context or browser has been closed"). Its folders then go under /tmp, still removed on close.
+SHORT_TMP = 48
+
+
+def _browser_folder(prefix: str) -> str:
+    """A fresh folder for one browser (profile, and ``tmp/``: the browser's TMPDIR), under a short enough root."""
+    root = tempfile.gettempdir()
+    folder = tempfile.mkdtemp(prefix=prefix, dir=root if len(root) <= SHORT_TMP else "/tmp")
+    os.mkdir(os.path.join(folder, "tmp"))
+    return folder
+
+
+def _browser_env(folder: str) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": os.path.join(folder, "tmp")}
+
+
 @contextlib.contextmanager
 def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
     """A headless Chromium (Playwright ``Browser``) in a fresh profile; closed on any exit."""
     executable = chromium_executable()
     # Playwright gives every launch a fresh temporary profile and deletes it on close.
-    with _playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=[*CHROMIUM_FLAGS, *extra_args],
-            timeout=60_000,
-        )
-        try:
-            yield browser
-        finally:
-            close(browser)
+    folder = _browser_folder("packager-chromium-tmp-")
+    try:
+        with _playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=executable,
+                headless=True,
+                args=[*CHROMIUM_FLAGS, *extra_args],
+                env=_browser_env(folder),
+                timeout=60_000,
+            )
+            try:
+                yield browser
+            finally:
+                close(browser)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -183,13 +206,14 @@ def launched_ahead() -> Iterator[None]:
 def _launch_profile(pw, executable: str, extra_args: tuple[str, ...] = (),
                     service_workers: str = "allow") -> tuple[object, str]:
     """(a persistent Chromium context, its fresh profile folder), the folder removed if the launch fails."""
-    profile = tempfile.mkdtemp(prefix="packager-chromium-")
+    profile = _browser_folder("packager-chromium-")
     try:
         context = pw.chromium.launch_persistent_context(
-            profile,
+            os.path.join(profile, "profile"),
             executable_path=executable,
             headless=True,
             args=[*CHROMIUM_FLAGS, *extra_args],
+            env=_browser_env(profile),
             service_workers=service_workers,
             timeout=60_000,
         )
