@@ -18,6 +18,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# what to do about a recurrent layer's loop that reached a converter (a SavedModel's, or a length left dynamic)
+LOOP_FIX = ("give packager the Keras model file (.keras/.h5) with the sequence length fixed (--input-shape "
+            "NAME=1,LENGTH,...): it exports the recurrent layers unrolled, as builtins every target runs; or save "
+            "the model with the layers' unroll=True and a fixed length")
+LOOP_WHY = "the while loop a Keras recurrent layer (LSTM/GRU/SimpleRNN) is exported as"
+LOOP_OPS = ("While", "StatelessWhile", "TensorListReserve", "TensorListSetItem", "TensorListGetItem",
+            "TensorListFromTensor", "TensorListStack", "TensorListElementShape", "TensorListLength")
 MAX_STEPS = 512  # beyond this many time steps an unrolled graph grows too large: the loop is exported as before
 
 
