@@ -50,6 +50,14 @@ def _fetch(group: str, name: str) -> dict:
     return {MLTK: {**info, "archive": archive.name, "member": archive_member(group, name)}}
 
 
+def _summary_classes(group: str, name: str) -> list[str]:
+    """The "Classes: a, b, c" line of the `.h5.summary.txt` MLTK wrote beside the model."""
+    with zipfile.ZipFile(io.BytesIO(member(MLTK, archive_member(group, name)))) as z:
+        text = z.read(f"{name}.h5.summary.txt").decode()
+    line = next(x for x in text.splitlines() if x.startswith("Classes:"))
+    return [c.strip() for c in line.split(":", 1)[1].split(",")]
+
+
 def build_kws_alexa(out: Path) -> dict:
     group, name = "siliconlabs", "keyword_spotting_alexa"
     model = extract(group, name, ".h5", out)
@@ -107,7 +115,7 @@ def build_rps(out: Path) -> dict:
     model = extract(group, name, ".h5", out)
     publisher = extract(group, name, ".tflite", out)
     sig = signature.of_keras(signature.load_keras(model))
-    labels = _classes(group, name)
+    labels = _summary_classes(group, name)  # its script takes them from a dataset module
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
     folder = out / "photos"
     names = write_samples(folder)

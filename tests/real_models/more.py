@@ -95,10 +95,18 @@ def build_ethnicolr(out: Path) -> dict:
     base = pkg / "ethnicolr" / "models" / "census" / "lstm"
     shipped = signature.load_keras(base / "census2010_ln_lstm.h5")
     maxlen = int(shipped.inputs[0].shape[1])
+    # Keras 3 cannot read this Keras 2.5 .h5 (tf_keras loads it): the same three layers as Keras 3 layers, each
+    # given the loaded layer's settings and weights
+    emb, lstm, dense = [layer for layer in shipped.layers if type(layer).__name__ != "InputLayer"]
+    layers = [keras.layers.Embedding(emb.input_dim, emb.output_dim, name=emb.name),
+              keras.layers.LSTM(lstm.units, activation=lstm.activation.__name__,
+                                recurrent_activation=lstm.recurrent_activation.__name__, name=lstm.name),
+              keras.layers.Dense(dense.units, activation=dense.activation.__name__, name=dense.name)]
     inp = keras.Input((maxlen,), dtype="int32", name="bigram_ids")
     x = inp
-    for layer in shipped.layers[1:]:
-        x = layer(x)
+    for new, old in zip(layers, (emb, lstm, dense)):
+        x = new(x)
+        new.set_weights(old.get_weights())
     model = out / "ethnicolr_census2010_ln.keras"
     keras.Model(inp, x).save(model)
     vocab = (base / "census2010_ln_vocab.csv").read_text().split()[1:]
