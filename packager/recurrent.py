@@ -96,8 +96,18 @@ def export_unrolled(model, input_shapes: dict, export_dir: Path) -> list[str]:
         return {f"output_{i}": o for i, o in enumerate(outs)}
 
     serve = tf.function(lambda *xs: call(xs), input_signature=tf_specs)
+    # Keras 3 draws a recurrent layer's dropout masks on every call, training or not (unused at inference): the
+    # seed generator's update would stay in the graph as an AssignVariableOp no TF.js / Core ML runtime has.
+    # Dropout does nothing at inference, so the cells trace with rate 0: the same outputs, no state update.
+    cells = [c for layer in layers for c in getattr(getattr(layer, "cell", None), "cells", [getattr(layer, "cell", None)])
+             if c is not None and hasattr(c, "dropout")]
+    rates = [(c.dropout, getattr(c, "recurrent_dropout", 0.0)) for c in cells]
     for layer in layers:
         layer.unroll = True
+    for c in cells:
+        c.dropout = 0.0
+        if hasattr(c, "recurrent_dropout"):
+            c.recurrent_dropout = 0.0
     try:
         concrete = serve.get_concrete_function()
     except ValueError:  # a layer between the input and the recurrent one leaves the time axis unknown
@@ -105,6 +115,10 @@ def export_unrolled(model, input_shapes: dict, export_dir: Path) -> list[str]:
     finally:
         for layer in layers:
             layer.unroll = False
+        for c, (rate, recurrent) in zip(cells, rates):
+            c.dropout = rate
+            if hasattr(c, "recurrent_dropout"):
+                c.recurrent_dropout = recurrent
     module = tf.Module()
     # the tf.Variables themselves, as keras_export.export_plain: the converters freeze them into constants
     module.model_variables = [getattr(v, "value", v) for v in model.variables]
