@@ -158,6 +158,8 @@ def main() -> None:
         models[name] = {k: m.get(k) for k in ("package", "model", "samples", "flags", "pending_flags", "signature",
                                                "file_used", "sample_source", "notes", "fetch", "covers")}
         models[name]["packager_exit"], models[name]["packager_seconds"] = result["exit"], result["seconds"]
+        if a.json:  # after every model: a long run that is stopped keeps what it measured
+            Path(a.json).write_text(json.dumps({"rows": rows, "models": models}, indent=1, default=str))
     print(table(rows))
     print()
     for r in rows:
