@@ -52,7 +52,7 @@ CORPUS: tuple[Entry, ...] = (
           ("image-to-image", "edge-detector", "savedmodel", "vgg16")),
     Entry("ao_gru", "ao-compensation-model==0.1.6", "more:build_ao_gru",
           ("gru", "time-series", "keras3", "publisher-tflite")),
-    Entry("ethnicolr", "ethnicolr==0.9.6", "more:build_ethnicolr",
+    Entry("ethnicolr", "ethnicolr==0.9.6", "tokens:build_ethnicolr",
           ("int32-token-inputs", "embedding-token-inputs", "lstm", "keras2-h5")),
 )
 
