@@ -43,6 +43,8 @@ MORE = {
     "mltk_kws_alexa": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # custom layer via --custom-objects
     "mltk_rps": {"android": "PASS", "ios": "PASS", "web": "PASS"},
     "mltk_fingerprint": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # 16-d embedding
+    "mltk_anomaly": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # autoencoder, 640 -> 640
+    "ao_gru": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # GRU over 200 steps, with dropout
 }
 _ASKED = [n for n in os.environ.get("PACKAGER_CORPUS", "").split(",") if n]
 EXPECTED.update({n: t for n, t in MORE.items() if "all" in _ASKED or n in _ASKED})
