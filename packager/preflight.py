@@ -36,6 +36,8 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
+from packager.recurrent import LOOP_FIX, LOOP_OPS, LOOP_WHY
+
 TARGETS = ("android", "ios", "web")
 
 # Call, variable and placeholder nodes the converters freeze, inline or drop before they look at ops:
@@ -69,6 +71,7 @@ HINTS = {
     "Erfc": ("Keras' exact GELU (activation='gelu') computes Erfc",
              "use the approximate GELU (keras.activations.gelu(x, approximate=True))"),
     **{op: (STATEFUL_WHY, STATEFUL_FIX) for op in STATEFUL},
+    **{op: (LOOP_WHY, LOOP_FIX) for op in LOOP_OPS},
 }
 
 
@@ -222,7 +225,7 @@ def check_web(ops: dict[str, int]) -> list[dict]:
 # Keras LSTM/GRU/SimpleRNN export ends in "IndexError: list index out of range" in the loop condition.
 IOS_FRAGILE = {
     "While": ("coremltools fails on the while loops of Keras 3 RNN exports (IndexError in the loop condition)",
-              "unroll the recurrent layers (e.g. keras.layers.LSTM(..., unroll=True)), or use a different target"),
+              f"{LOOP_FIX}; or use a different target"),
 }
 IOS_FRAGILE["StatelessWhile"] = IOS_FRAGILE["While"]
 
@@ -334,12 +337,12 @@ def tflite_failure_findings(error: Exception, ops: dict[str, int]) -> list[dict]
     if not flex and not refused:
         flex.update(_FLEX_OP.findall(str(error)))
     findings = [
-        _finding(op, ops.get(op, n), "error", f"TFLite has no builtin kernel for op {op}", FIX["android"])
+        _unsupported(op, ops.get(op, n), f"TFLite has no builtin kernel for op {op}", FIX["android"])
         for op, n in sorted(flex.items())
     ]
     findings += [
         _finding(op, ops[op], "error", f"TFLite cannot lower op {op}: {'; '.join(reversed(msgs))[:300]}",
-                 "replace the op (recurrent layers: unroll=True), or use a different target")
+                 f"replace the op (recurrent layers: {LOOP_FIX}), or use a different target")
         for op, msgs in sorted(refused.items())
     ]
     if not findings:  # refused for a reason that names no op: the android target's fp32 conversion fails too

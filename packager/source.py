@@ -132,7 +132,7 @@ def load_source(spec: PackageSpec, workdir: Path, on_preview: Callable[[Source],
         preview = keras_preview(keras_model, spec, fmt, export_dir) if on_preview else None
         if preview is not None:
             on_preview(preview)
-        _export_keras(keras_model, export_dir, path)
+        _export_keras(keras_model, export_dir, path, spec)
     elif fmt == "saved_model":
         export_dir = path
     else:
@@ -202,12 +202,15 @@ def keras_preview(model, spec: PackageSpec, fmt: str, export_dir: Path) -> Sourc
     return Source(spec, fmt, export_dir, model, inputs, sorted(outputs, key=lambda t: natural_key(t.name)))
 
 
-def _export_keras(model, export_dir: Path, path: Path) -> None:
+def _export_keras(model, export_dir: Path, path: Path, spec: PackageSpec) -> None:
     import tensorflow as tf
 
     if hasattr(model, "export") and type(model).__module__.startswith("keras"):
         from packager.keras_export import export_plain, plain
+        from packager.recurrent import export_unrolled
 
+        if export_unrolled(model, spec.input_shapes, export_dir):  # recurrent layers as builtins for every target
+            return
         if plain(model):  # the same signature, without Keras' ExportArchive (half the CPU)
             export_plain(model, export_dir)
         else:

