@@ -111,3 +111,9 @@ export function predict(tensors: Record<string, TensorData>): Promise<Prediction
 export function predictImage(source: ImageSource, options?: { canvas?: HTMLCanvasElement | OffscreenCanvas }): Promise<Prediction>;
 export function topK(scores: Float32Array | number[], k?: number): { index: number; label: string; score: number }[];
 export function dispose(): void;
+/** The range toImageData maps to 0..255 by default: 0..1 when every value lies in it, else min..max. */
+export function defaultRange(data: ArrayLike<number>): [number, number];
+/** An image output ({shape: [1, H, W, C], C 1, 3 or 4}) as an ImageData (values in range to 0..255). */
+export function toImageData(output: { shape: number[]; data: Float32Array }, range?: [number, number]): ImageData;
+/** The prediction's image outputs (metadata.outputs of kind "image") by name, as tensor and ImageData. */
+export function imageOutputs(r: Prediction): Record<string, { tensor: { shape: number[]; data: Float32Array }; image: ImageData }>;

@@ -11,6 +11,7 @@
  * (literal URLs next to this file, which bundlers copy into an app's build), or where
  * `load({baseUrl, modelUrl, wasmPaths})` says (README.md). Types: model.d.ts.
  */
+import { imageOutputsOf } from "./image_output.js";
 import { imageToInput } from "./image_input.js";
 import { metadataUrl, modelUrl, wasmUrls } from "./model_files.js";
 
@@ -284,6 +285,14 @@ export async function predictImage(source, options = {}) {
   const r = await run(inputs);
   r.input = inputs[metadata.image.input];
   return r;
+}
+
+export { defaultRange, toImageData } from "./image_output.js";
+
+/** The image outputs of a prediction `r` (outputs of kind "image" in metadata.outputs: maps, masks or images the
+ *  size of the input), by name: {tensor: {shape, data}, image: ImageData}. */
+export function imageOutputs(r) {
+  return imageOutputsOf(metadata, r);
 }
 
 /** The k best scores of an output, with their labels (when the output has labels). */

@@ -23,7 +23,7 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     which is byte for byte what an fp32 conversion gives (see ``_float_model``), so fp32 is not converted again."""
     import tensorflow as tf
 
-    conv, loaded = _saved_model_converter(source)
+    conv, loaded = _saved_model_converter(source, batch_one=batch_one_for(spec))
     floats: list[bytes] = []
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -55,7 +55,13 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     return models
 
 
-def _saved_model_converter(source):
+def batch_one_for(spec) -> bool:
+    """Convert at batch 1 whatever the graph: the web target ships this very file on LiteRT.js (--web-runtime litert
+    or auto), whose JS API has no resize call and refuses a dynamic batch."""
+    return getattr(spec, "web_runtime", "tfjs") != "tfjs" and "web" in getattr(spec, "targets", ())
+
+
+def _saved_model_converter(source, batch_one: bool = False):
     """(converter, the Source's loaded SavedModel or None): ``TFLiteConverter.from_saved_model(dir,
     signature_keys=["serving_default"])``, minus the SavedModel loads it makes only to list the signatures and, in
     ``convert()``, to read debug info (1.0 s + 1.2 s on MobileNetV2, holding the GIL): the Source has loaded it
@@ -64,7 +70,7 @@ def _saved_model_converter(source):
     import tensorflow as tf
     from tensorflow.lite.python import lite
 
-    if _shapes_at_run_time(source):
+    if batch_one or _shapes_at_run_time(source):
         return _batch_one_converter(source), None
     loaded = getattr(source, "_loaded", None)  # a packager Source loads it once; other objects: the usual path
     cls = getattr(lite, "TFLiteSavedModelConverterV2", None)
