@@ -45,6 +45,8 @@ MORE = {
     "mltk_fingerprint": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # 16-d embedding
     "mltk_anomaly": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # autoencoder, 640 -> 640
     "ao_gru": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # GRU over 200 steps, with dropout
+    "ethnicolr": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # int32 token ids -> Embedding -> LSTM
+    "hed_edges_image_to_image": {"android": "PASS", "ios": "PASS", "web": "PASS"},  # 256x256x3 -> 256x256x1
 }
 _ASKED = [n for n in os.environ.get("PACKAGER_CORPUS", "").split(",") if n]
 EXPECTED.update({n: t for n, t in MORE.items() if "all" in _ASKED or n in _ASKED})
