@@ -6,14 +6,13 @@ from the file by ``packager.preprocessing``, the one definition the Swift code i
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 
 from packager import preprocessing as pp
+from packager.golden_images import decode, made_from, png
 
-EXIF_ROTATED = 6  # stored turned 90 degrees counter-clockwise: a viewer turns it clockwise to show it upright
 # EXIF orientation o -> the orientation that shows o's upright picture turned upside down (180 degrees)
 UPSIDE_DOWN = {1: 3, 2: 4, 3: 1, 4: 2, 5: 7, 6: 8, 7: 5, 8: 6}
 
@@ -25,30 +24,6 @@ class GoldenImage:
     why: str
     index: int  # the sample it is (or was made from)
     orientation: int  # the EXIF orientation stored in the file
-
-
-def _png(rgba: np.ndarray, exif_orientation: int = 1) -> bytes:
-    from PIL import Image
-
-    mode = {1: "L", 3: "RGB", 4: "RGBA"}[rgba.shape[2]]
-    arr = rgba[..., 0] if mode == "L" else rgba
-    buf = io.BytesIO()
-    kw = {}
-    if exif_orientation != 1:
-        exif = Image.Exif()
-        exif[pp.EXIF_ORIENTATION_TAG] = exif_orientation
-        kw["exif"] = exif.tobytes()
-    Image.fromarray(np.ascontiguousarray(arr), mode).save(buf, format="PNG", **kw)
-    return buf.getvalue()
-
-
-def decode(data: bytes) -> tuple[np.ndarray, int]:
-    """A golden file's pixels as stored (RGBA uint8) and its EXIF orientation, by packager.preprocessing's rules."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
-        return pp.to_rgba8(im), pp.exif_orientation(im)
 
 
 def golden_images(spec, source, samples, chosen: list[tuple[int, str]], margins: dict[int, float]) -> list[GoldenImage]:
@@ -63,7 +38,7 @@ def golden_images(spec, source, samples, chosen: list[tuple[int, str]], margins:
             name = f"sample_{i}{paths[i].suffix.lower()}"
         else:
             px = sample_to_pixels(np.asarray(samples[i][source.inputs[0].name], np.float32), spec, exact=False)
-            data, name = _png(px), f"sample_{i}.png"
+            data, name = png(px), f"sample_{i}.png"
         images.append(GoldenImage(name, data, why, i, decode(data)[1]))
     if not images:
         return images
@@ -71,38 +46,9 @@ def golden_images(spec, source, samples, chosen: list[tuple[int, str]], margins:
     stored, o = decode(base.data)
     upright = pp.orient(stored, o)
     rgb = upright[..., :3]
-    turned = np.ascontiguousarray(np.rot90(rgb, 1, axes=(0, 1)))  # what orientation 6 turns upright
-    assert np.array_equal(pp.orient(turned, EXIF_ROTATED), rgb)
-    images.append(GoldenImage("exif_rotated.png", _png(turned, EXIF_ROTATED),
-                              f"sample {base.index} stored turned, EXIF orientation {EXIF_ROTATED}", base.index,
-                              EXIF_ROTATED))
-    images.append(GoldenImage("alpha.png", _png(_with_transparency(rgb)),
-                              f"sample {base.index} with a transparent (black underneath) border and a "
-                              "half-transparent ring", base.index, 1))
-    images.append(GoldenImage("large.png", _png(_large(rgb)),
-                              f"sample {base.index} scaled up, large and not square", base.index, 1))
+    for made in made_from(rgb, f"sample {base.index}"):  # EXIF-rotated, with transparency, large
+        images.append(GoldenImage(made.name, made.data, made.why, base.index, decode(made.data)[1]))
     return images
-
-
-def _with_transparency(rgb: np.ndarray) -> np.ndarray:
-    """RGBA: a border an eighth of each side wide fully transparent over black (as drawing apps store it), the ring
-    inside it half transparent (alpha 128), so that compositing on the background decides what the model sees."""
-    h, w = rgb.shape[:2]
-    rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=2)
-    by, bx = max(1, h // 8), max(1, w // 8)
-    ry, rx = by + max(1, h // 16), bx + max(1, w // 16)
-    rgba[:ry, :, 3] = rgba[h - ry:, :, 3] = rgba[:, :rx, 3] = rgba[:, w - rx:, 3] = 128
-    for region in (np.s_[:by], np.s_[h - by:], np.s_[:, :bx], np.s_[:, w - bx:]):
-        rgba[region] = 0
-    return rgba
-
-
-def _large(rgb: np.ndarray) -> np.ndarray:
-    """Scaled (bicubic) to about 1000 pixels wide, 0.62 as high: large, not square, not a multiple of the input."""
-    from PIL import Image
-
-    w = max(1000, 4 * rgb.shape[1]) + 13
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize((w, int(w * 0.62)), Image.BICUBIC))
 
 
 def model_inputs(data: bytes, spec, source) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
