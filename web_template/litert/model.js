@@ -11,6 +11,7 @@
  * (literal URLs next to this file, which bundlers copy into an app's build), or where
  * `load({baseUrl, modelUrl, wasmPaths})` says (README.md). Types: model.d.ts.
  */
+import { checkedFetch, fileError, fileName, message, watchdog } from "./loading.js";
 import { imageOutputsOf } from "./image_output.js";
 import { imageToInput } from "./image_input.js";
 import { metadataUrl, modelUrl, wasmUrls } from "./model_files.js";
@@ -60,37 +61,6 @@ export function load(options = {}) {
     loading.catch(() => { loading = null; });  // a failed load may be retried
   }
   return loading;
-}
-
-function watchdog(ms, onProgress) {
-  let timer = null;
-  let fail = null;
-  let step = "starting";
-  const stalled = new Promise((_, reject) => { fail = reject; });
-  stalled.catch(() => {});
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      const error = new Error("loading the model stalled: no progress for " + ms / 1000 + " s (last step: " +
-        step + ")");
-      error.stalled = true;
-      fail(error);
-    }, ms);
-  };
-  return {
-    progress(what, loaded, total) {
-      step = what;
-      arm();
-      if (onProgress) onProgress({ step: what, loaded: loaded, total: total });
-    },
-    guard(promise) {
-      arm();
-      return Promise.race([promise, stalled]);
-    },
-    stop() {
-      clearTimeout(timer);
-    },
-  };
 }
 
 /** Where each file is: `load()`'s options, else the literal URLs of model_files.js. */
@@ -175,34 +145,6 @@ async function loadOnFirstWorkingBackend(options, watch) {
     }
   }
   throw new Error("no LiteRT.js accelerator could run the model (" + failures.join("; ") + ")");
-}
-
-function message(e) {
-  return e && e.message ? e.message : String(e);
-}
-
-function fileName(url) {
-  return decodeURIComponent(String(url).split(/[?#]/)[0].split("/").pop()) || String(url);
-}
-
-function fileError(text) {
-  const error = new Error(text);
-  error.httpError = true;
-  return error;
-}
-
-// An HTTP error page (or the HTML page a dev server or SPA host sends for a missing file) is never read as a model
-// or a wasm binary: fail with the file's name and what came back instead.
-async function checkedFetch(url, init, expected) {
-  const name = fileName(url);
-  const response = await fetch(url, init);
-  if (!response.ok) throw fileError(name + ": HTTP " + response.status + " " + response.statusText);
-  const type = (response.headers.get("Content-Type") || "").toLowerCase();
-  if (expected && type.startsWith("text/html")) {
-    throw fileError(name + ": the server sent an HTML page instead of " + expected + " (is the file missing there? " +
-      url + ")");
-  }
-  return response;
 }
 
 /** The whole body of `url`, read as it arrives (each chunk is progress for the watchdog and onProgress). */
