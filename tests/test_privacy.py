@@ -7,6 +7,7 @@ import argparse
 import base64
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -180,6 +181,8 @@ def test_no_bundled_samples_with_tensor_samples(models, tmp_path):
     r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--out", default, *BUILD)
     assert r.returncode == 0, r.stderr + r.stdout
     assert "web: bundles 12 of your sample inputs (samples.json)" in r.stderr, r.stderr
+    ios_line = next(line for line in r.stderr.splitlines() if "ios: bundles " in line)
+    assert re.search(r"ios: bundles \d+ of your sample inputs \(as given;", ios_line) and "EXIF" not in ios_line, ios_line
     assert _leaks(default / "web", needles, []) and _leaks(default / "ios", needles, [])  # the scan can find them
 
     out = tmp_path / "out"

@@ -26,10 +26,11 @@ def render(spec, source, artifact: Artifact, samples, reference, outdir: Path) -
     classifier = artifact.extra.get("classifier", is_classifier(source, spec))
     if spec.bundle_samples:
         golden = golden_samples(spec, source, artifact, samples, reference, features)
+        n, used = len(golden["samples"]), len({item.get("index") for item in golden["samples"]})
+        what = (f"{n} images made from {used} of your samples (as given, EXIF-rotated, with transparency, enlarged;"
+                if source.is_image else f"{n} of your sample inputs (as given;")  # arrays: no image is made
         artifact.extra["bundled_samples"] = (
-            f"bundles {len(golden['samples'])} images made from "
-            f"{len({item.get('index') for item in golden['samples']})} of your samples (as given, EXIF-rotated, "
-            "with transparency, enlarged; with the original model's outputs) in "
+            f"bundles {what} with the original model's outputs) in "
             f"ios/{manifest['golden'].replace('__name__', name)}/ for the XCTest golden cases "
             "(--no-bundled-samples leaves them out)")
     else:  # --no-bundled-samples: no input, image or output computed from them; the XCTest has no golden cases
