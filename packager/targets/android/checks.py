@@ -254,7 +254,7 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
             from packager.targets.android.preprocessing_check import android_check
 
             pre = android_check(spec, samples, compiled.classes, f"{ctx['package']}.{ctx['class_name']}Preprocessing",
-                                (ctx["width"], ctx["height"], ctx["channels"]))
+                                (ctx["width"], ctx["height"], ctx["channels"]), bool(ctx.get("pixel_input")))
             if pre is not None:
                 checks.append(pre)
         elif getattr(samples, "image_paths", None):

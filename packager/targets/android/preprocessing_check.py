@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -141,8 +142,9 @@ JVM_PATH = ("the module's Kotlin {cls} core (withoutColourProfile + exifOrientat
 
 
 def android_check(spec, samples, classes: Path, preprocessing_class: str,
-                  geometry: tuple[int, int, int] | None = None) -> Check | None:
-    """The compiled module Kotlin (``classes``) run on every sample file on this JVM."""
+                  geometry: tuple[int, int, int] | None = None, pixels: bool = False) -> Check | None:
+    """The compiled module Kotlin (``classes``) run on every sample file on this JVM. ``pixels``: the model takes
+    uint8 pixels and normalises them itself (the module's step 7 is no mean/std, as rendered)."""
     files = image_files(samples)
     if not files:
         return None
@@ -169,6 +171,7 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
                          time.perf_counter() - t0, data=not_run_data(spec, path))
         blob = (work / "out.bin").read_bytes()
     diffs, skipped, done = [], [], []
+    step7 = replace(spec.preprocessing, mean=(0.0,), std=(1.0,), normalize="mean-std") if pixels else spec.preprocessing
     offset = 0
     for f in files:
         n = int.from_bytes(blob[offset:offset + 4], "big", signed=True)
@@ -182,6 +185,6 @@ def android_check(spec, samples, classes: Path, preprocessing_class: str,
         got = np.frombuffer(blob[offset:offset + 4 * n], "<f4")
         got_input = np.frombuffer(blob[offset + 4 * n:offset + 8 * n], "<f4")
         offset += 8 * n
-        diffs.append(input_diff(got, got_input, file_pixels(f, w, h, c, spec.preprocessing), spec.preprocessing))
+        diffs.append(input_diff(got, got_input, file_pixels(f, w, h, c, spec.preprocessing), step7))
         done.append(Path(f))
     return _verdict(spec, done, diffs, path, t0, skipped)
