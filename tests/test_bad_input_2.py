@@ -518,7 +518,8 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path, models, image_folder):
                              "--out", str(out), "--no-cache"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
     deadline = time.time() + 120
-    while not list(tmpdir.glob("packager-work-*")) and time.time() < deadline and proc.poll() is None:
+    # the build's work folder is inside its private temp folder (packager/tempdirs.py): TMPDIR/packager-*/
+    while not list(tmpdir.glob("packager-*/packager-work-*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(3)  # well into the build: model loaded, targets converting
     proc.terminate()

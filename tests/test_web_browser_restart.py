@@ -117,4 +117,4 @@ def test_chromium_starts_under_a_deep_tmpdir(tmp_path, monkeypatch):
         page = browser.new_page()
         page.set_content("<p id=x>ok</p>")
         assert page.inner_text("#x") == "ok"
-    assert {n for n in set(os.listdir("/tmp")) - before if n.startswith("packager-chromium")} == set()
+    assert {n for n in set(os.listdir("/tmp")) - before if n.startswith("pkc-")} == set()

@@ -132,19 +132,24 @@ def _kill_drivers() -> None:
 # Chromium makes its sockets under TMPDIR (a profile's SingletonSocket links there), and a socket's path is limited to
 # 107 bytes: under a deep TMPDIR (a build's private folder inside a long $TMPDIR) Chromium closes as it starts
 # ("Target page, context or browser has been closed"). Its folders then go under /tmp, still removed on close.
-SHORT_TMP = 48
+SOCKET_PATH_MAX = 107
+# what follows the root: /pkc-XXXXXXXX/t/.org.chromium.Chromium.XXXXXX/SingletonSocket
+_SOCKET_SUFFIX = len("/pkc-XXXXXXXX/t") + len("/.org.chromium.Chromium.XXXXXX/SingletonSocket")
+PROFILE = "packager-chromium-profile"  # the profile folder inside a browser's folder (its path is not a socket's)
 
 
-def _browser_folder(prefix: str) -> str:
-    """A fresh folder for one browser (profile, and ``tmp/``: the browser's TMPDIR), under a short enough root."""
+def _browser_folder() -> str:
+    """A fresh folder for one browser (its profile, and ``t/``: the browser's TMPDIR), under a short enough root: the
+    build's private temp folder, else /tmp."""
     root = tempfile.gettempdir()
-    folder = tempfile.mkdtemp(prefix=prefix, dir=root if len(root) <= SHORT_TMP else "/tmp")
-    os.mkdir(os.path.join(folder, "tmp"))
+    fits = len(os.fsencode(root)) + _SOCKET_SUFFIX < SOCKET_PATH_MAX - 4  # a margin for Chromium's own naming
+    folder = tempfile.mkdtemp(prefix="pkc-", dir=root if fits else "/tmp")
+    os.mkdir(os.path.join(folder, "t"))
     return folder
 
 
 def _browser_env(folder: str) -> dict[str, str]:
-    return {**os.environ, "TMPDIR": os.path.join(folder, "tmp")}
+    return {**os.environ, "TMPDIR": os.path.join(folder, "t")}
 
 
 @contextlib.contextmanager
@@ -152,7 +157,7 @@ def chromium(*, extra_args: tuple[str, ...] = ()) -> Iterator[object]:
     """A headless Chromium (Playwright ``Browser``) in a fresh profile; closed on any exit."""
     executable = chromium_executable()
     # Playwright gives every launch a fresh temporary profile and deletes it on close.
-    folder = _browser_folder("packager-chromium-tmp-")
+    folder = _browser_folder()
     try:
         with _playwright() as pw:
             browser = pw.chromium.launch(
@@ -206,10 +211,10 @@ def launched_ahead() -> Iterator[None]:
 def _launch_profile(pw, executable: str, extra_args: tuple[str, ...] = (),
                     service_workers: str = "allow") -> tuple[object, str]:
     """(a persistent Chromium context, its fresh profile folder), the folder removed if the launch fails."""
-    profile = _browser_folder("packager-chromium-")
+    profile = _browser_folder()
     try:
         context = pw.chromium.launch_persistent_context(
-            os.path.join(profile, "profile"),
+            os.path.join(profile, PROFILE),
             executable_path=executable,
             headless=True,
             args=[*CHROMIUM_FLAGS, *extra_args],
