@@ -67,8 +67,14 @@ def golden_images(spec, source, samples, reference, ctx, gates) -> tuple[list[tu
     need = max(2 * float(gates["max_abs_error"]), 0.1)
     for k, (name, data, why) in enumerate(files):
         px = gi.model_pixels(data, w, h, c, spec.preprocessing)
-        x = np.clip(np.rint(px), 0, 255) if ctx["pixel_input"] else pp.normalise(px, mean, std)
+        standardised = not ctx["pixel_input"] and spec.preprocessing.normalize in ("per-image", "per-channel")
+        if ctx["pixel_input"]:
+            x = np.clip(np.rint(px), 0, 255)
+        else:
+            x = pp.normalised(px, spec.preprocessing) if standardised else pp.normalise(px, mean, std)
         inputs.append(np.asarray(x, "<f4").tobytes())
+        if standardised:  # levels per unit of input: this image's own deviation, not STD
+            lines.append(f"scale.{k}=" + ",".join(repr(float(v)) for v in pp.level_scale(px, spec.preprocessing)))
         top1 = -1
         try:
             out = np.asarray(source.predict({source.inputs[0].name: x[None].astype(source.inputs[0].dtype)})[primary],
