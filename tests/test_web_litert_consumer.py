@@ -34,6 +34,11 @@ def test_consumer_app_runs_the_litert_bundle(image_model, tmp_path, app_name):  
     web = out / "web"
     if app_name == "vite_ts":
         app = make_app("vite_ts", web, tmp_path, install_links=False)
+        # typeChecks() asserts the TF.js bundle's own types (its tf namespace, tf.js dtypes): not this bundle's API
+        main = app / "src" / "main.ts"
+        text = main.read_text()
+        start = text.index("/** Checks of model.d.ts's types")
+        main.write_text(text[:start] + text[text.index("\n}\n", start) + 3:])
         npm([str(app / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."], app)
         npm([str(app / "node_modules" / ".bin" / "vite"), "build", "--logLevel", "warn"], app)
     else:  # only what `npm pack` ships
