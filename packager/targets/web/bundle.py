@@ -103,6 +103,34 @@ def template_manifest() -> dict:
 # bundle contents
 
 
+
+def write_bundled_samples(spec, source, samples, outdir: Path, samples_dir: str,
+                          geom: dict | None) -> tuple[list[dict], str | None]:
+    """The page's sample strip in ``outdir/samples_dir`` (both runtimes' bundles): PNGs of image samples, else up to
+    MAX_BUNDLED_SAMPLES tensors in samples.json; (their entries for the page, samples.json's URL or None). Nothing
+    with --no-bundled-samples: no sample image, samples.json or tensor; the page shows no sample strip."""
+    bundled: list[dict] = []
+    if not spec.bundle_samples:
+        return bundled, None
+    (outdir / samples_dir).mkdir(parents=True)
+    if geom is not None:
+        names = [Path(p).name for p in getattr(samples, "image_paths", None) or []]
+        for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
+            rel = f"{samples_dir}/sample_{i:02d}.png"
+            (outdir / rel).write_bytes(_png_bytes(rgb))
+            bundled.append({"image": rel, "label": f"Sample {i + 1}: {names[i]}" if i < len(names) else
+                            f"Sample image {i + 1}"})
+        return bundled, None
+    rows = []
+    for i, sample in enumerate(samples):
+        if i >= MAX_BUNDLED_SAMPLES:
+            break
+        rows.append(b64_sample(dict(sorted(sample.items()))))
+        bundled.append({"label": f"Sample input {i + 1}"})
+    samples_url = f"{samples_dir}/samples.json"
+    (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
+    return bundled, samples_url
+
 def image_geometry(source: Source) -> dict | None:
     """{input, height, width, channels} when the model takes one NHWC image, else None."""
     if not getattr(source, "is_image", False):
@@ -150,28 +178,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
         (outdir / icons_dir / name).write_bytes(make_icon(size, maskable=maskable))
 
     geom = image_geometry(source)
-    bundled = []
-    samples_url = None
-    if spec.bundle_samples:
-        (outdir / samples_dir).mkdir(parents=True)
-    if not spec.bundle_samples:
-        pass  # --no-bundled-samples: no sample image, samples.json or tensor; the page shows no sample strip
-    elif geom is not None:
-        names = [Path(p).name for p in getattr(samples, "image_paths", None) or []]
-        for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
-            rel = f"{samples_dir}/sample_{i:02d}.png"
-            (outdir / rel).write_bytes(_png_bytes(rgb))
-            bundled.append({"image": rel, "label": f"Sample {i + 1}: {names[i]}" if i < len(names) else
-                            f"Sample image {i + 1}"})
-    else:
-        rows = []
-        for i, sample in enumerate(samples):
-            if i >= MAX_BUNDLED_SAMPLES:
-                break
-            rows.append(b64_sample(dict(sorted(sample.items()))))
-            bundled.append({"label": f"Sample input {i + 1}"})
-        samples_url = f"{samples_dir}/samples.json"
-        (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
+    bundled, samples_url = write_bundled_samples(spec, source, samples, outdir, samples_dir, geom)
 
     labels = list(spec.labels)  # of the primary output (packager.kinds), the same output on every target
     primary = primary_name(spec, source)

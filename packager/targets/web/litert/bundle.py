@@ -16,16 +16,18 @@ from packager.render import render_string, render_tree, template_dir
 from packager.targets.web.assets import (
     BACKGROUND_COLOR,
     ICONS,
-    MAX_BUNDLED_SAMPLES,
     THEME_COLOR,
-    _png_bytes,
-    _sample_images,
     _short_name,
-    b64_sample,
     make_icon,
     package_manifest,
 )
-from packager.targets.web.bundle import NOT_PRECACHED, image_geometry, package_name, template_manifest
+from packager.targets.web.bundle import (
+    NOT_PRECACHED,
+    image_geometry,
+    package_name,
+    template_manifest,
+    write_bundled_samples,
+)
 from packager.targets.web.litert.runtime import LITERTJS_VERSION, ON_DEMAND, vendored_runtime
 
 BACKENDS = ("wasm", "webgpu")  # LiteRT.js accelerators, in the order the page tries them (each validated)
@@ -59,25 +61,7 @@ def build_litert_bundle(spec, source, artifact, samples, outdir: Path, backends:
         (outdir / icons_dir / name).write_bytes(make_icon(size, maskable=maskable))
 
     geom = image_geometry(source)
-    bundled, samples_url = [], None
-    if spec.bundle_samples:
-        (outdir / samples_dir).mkdir()
-        if geom is not None:
-            names = [Path(p).name for p in getattr(samples, "image_paths", None) or []]
-            for i, rgb in enumerate(_sample_images(source, spec, samples, geom)):
-                rel = f"{samples_dir}/sample_{i:02d}.png"
-                (outdir / rel).write_bytes(_png_bytes(rgb))
-                bundled.append({"image": rel, "label": f"Sample {i + 1}: {names[i]}" if i < len(names) else
-                                f"Sample image {i + 1}"})
-        else:
-            rows = []
-            for i, sample in enumerate(samples):
-                if i >= MAX_BUNDLED_SAMPLES:
-                    break
-                rows.append(b64_sample(dict(sorted(sample.items()))))
-                bundled.append({"label": f"Sample input {i + 1}"})
-            samples_url = f"{samples_dir}/samples.json"
-            (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
+    bundled, samples_url = write_bundled_samples(spec, source, samples, outdir, samples_dir, geom)
 
     labels = list(spec.labels)
     primary = primary_name(spec, source)
