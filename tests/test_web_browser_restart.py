@@ -19,14 +19,9 @@ pytestmark = pytest.mark.slow
 
 def _kill_our_chromiums() -> int:
     """SIGKILL every Chromium process descended from this process; how many."""
-    parents: dict[int, int] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat", "rb") as f:
-                    parents[int(d)] = int(f.read().rsplit(b")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
+    from packager.targets.web.browser.chromium import process_parents
+
+    parents = process_parents()
 
     def descends(pid: int) -> bool:
         while pid > 1:

@@ -98,8 +98,8 @@ def _playwright() -> Iterator[object]:
             pw.stop()
 
 
-def _kill_drivers() -> None:
-    """SIGKILL every Playwright driver this process started, with everything it started (Chromium)."""
+def process_parents() -> dict[int, int]:
+    """{pid: parent pid} of every process /proc lists now."""
     parents: dict[int, int] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -108,6 +108,12 @@ def _kill_drivers() -> None:
                     parents[int(d)] = int(f.read().rsplit(b")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
+    return parents
+
+
+def _kill_drivers() -> None:
+    """SIGKILL every Playwright driver this process started, with everything it started (Chromium)."""
+    parents = process_parents()
 
     def children(pid: int) -> list[int]:
         return [c for c, p in parents.items() if p == pid]
