@@ -1,6 +1,6 @@
 """Large-model benchmark (issue 19): wall time and peak memory of packager and of each official converter.
 
-    .venv/bin/python benchmarks/large_models.py [--models resnet50,vgg16] [--json FILE] [--keep]
+    .venv/bin/python benchmarks/large_models.py [--models resnet50,vgg16,corpus:hed_edges_image_to_image] [--json FILE] [--keep]
                                                 [--packager-flag=--low-memory ...]
 
 For each model (``keras.applications.<Model>(weights=None)``, seed 0, 224x224, 16 noise PNGs, a 1000-line labels
@@ -124,13 +124,48 @@ def bench_model(key: str, work: Path, logs: Path, env: dict, packager_flags: lis
             "met": bool(ratio is not None and ratio <= GOAL)}
 
 
+CORPUS = Path.home() / ".cache" / "packager-corpus" / "models"
+
+
+def bench_corpus_model(name: str, work: Path, logs: Path, env: dict, packager_flags: list[str]) -> dict:
+    """A corpus model (``corpus:NAME``, cached by ``tests/real_models``: its manifest names the model, samples and
+    flags): the official converters as ``official.py corpus`` (conversion plus running the samples where a runtime
+    exists, as benchmarks/real_models.py does), each alone; then packager's default build (``--quantize auto``)."""
+    manifest = json.loads((CORPUS / name / "manifest.json").read_text())
+    model, samples, flags = manifest["model"], manifest["samples"], manifest.get("flags", [])
+    shapes = [a for f, v in zip(flags, flags[1:]) if f == "--input-shape" for a in ("--input-shape", v)]
+    off = work / name / "official"
+    off.mkdir(parents=True)
+    official = {t: run(f"{name}_official_{t}", [PY, OFFICIAL, "corpus", model, "--target", t, str(off / t),
+                                                "--samples", samples, *shapes], logs, env)
+                for t in ("android", "ios", "web")}
+    out = work / name / "out"
+    pkg = run(f"{name}_packager", [PACKAGER, "build", model, "--samples", samples, *flags, *packager_flags,
+                                   "--out", str(out), "--no-cache"], logs, env)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
+    pkg["statuses"] = {t: r.get("status") for t, r in report.get("targets", {}).items()}
+    pkg["modes"] = {t: r.get("mode") for t, r in report.get("targets", {}).items()}
+    pkg["target_seconds"] = {t: r.get("seconds") for t, r in report.get("targets", {}).items()}
+    largest = max(official.values(), key=lambda r: r["peak_pss_gib"])
+    official_sum = sum(r["seconds"] for r in official.values())
+    ratio = pkg["peak_pss_gib"] / largest["peak_pss_gib"] if largest["peak_pss_gib"] else None
+    params = manifest.get("params") or 0
+    return {"model": name, "params": params, "fp32_mb": round(params * 4 / 1e6, 1), "official": official,
+            "packager": pkg, "official_sum_seconds": round(official_sum, 1),
+            "wall_ratio": round(pkg["seconds"] / official_sum, 2) if official_sum else None,
+            "largest_official": largest["label"], "largest_official_peak_gib": largest["peak_pss_gib"],
+            "memory_ratio": round(ratio, 2) if ratio else None, "goal": f"<= {GOAL}",
+            "met": bool(ratio is not None and ratio <= GOAL)}
+
+
 def table(results: list[dict]) -> str:
     rows = [("model", "tool", "wall s", "peak PSS GiB", "RSS sum GiB", "largest process GiB", "exit / statuses")]
     for r in results:
         if "error" in r:
             rows.append((r["model"], r["error"], "", "", "", "", ""))
             continue
-        name = f"{r['model']} ({r['params'] / 1e6:.1f} M params, {r['fp32_mb']:.0f} MB fp32)"
+        name = f"{r['model']} ({r['params'] / 1e6:.1f} M params, {r['fp32_mb']:.0f} MB fp32)" if r["params"] \
+            else r["model"]
         for tool, e in r["official"].items():
             rows.append((name, f"official {tool}", f"{e['seconds']:.1f}", f"{e['peak_pss_gib']:.2f}",
                          f"{e['peak_rss_sum_gib']:.2f}", f"{e['largest_process_maxrss_gib']:.2f}",
@@ -151,15 +186,18 @@ def table(results: list[dict]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="resnet50,vgg16", help=f"comma-separated, of {', '.join(MODELS)}")
+    ap.add_argument("--models", default="resnet50,vgg16", help=f"comma-separated, of {', '.join(MODELS)}, or corpus:NAME (a cached corpus model, "
+                    "e.g. corpus:hed_edges_image_to_image)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "large_models_results.json"))
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--packager-flag", action="append", default=[], help="an extra flag for packager build")
     a = ap.parse_args()
     keys = [k.strip().lower() for k in a.models.split(",") if k.strip()]
-    unknown = [k for k in keys if k not in MODELS]
+    unknown = [k for k in keys if k not in MODELS and not (k.startswith("corpus:")
+                                                          and (CORPUS / k[7:] / "manifest.json").is_file())]
     if unknown:
-        ap.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}")
+        ap.error(f"unknown model(s) {unknown}; known: {', '.join(MODELS)}, or corpus:NAME for a model "
+                 f"tests/real_models has cached in {CORPUS}")
     work = Path(tempfile.mkdtemp(prefix="packager-large-"))
     logs = work / "logs"
     logs.mkdir()
@@ -172,7 +210,8 @@ def main() -> int:
     print(f"large-model benchmark; work {work}; load average {load_start}", flush=True)
     results = []
     for k in keys:  # the JSON is rewritten after each model: a long run stopped half-way keeps what it measured
-        results.append(bench_model(k, work, logs, env, a.packager_flag))
+        bench = bench_corpus_model if k.startswith("corpus:") else bench_model
+        results.append(bench(k[7:] if k.startswith("corpus:") else k, work, logs, env, a.packager_flag))
         text = table(results)
         out = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
                "loadavg_start": load_start, "loadavg_end": [round(v, 2) for v in os.getloadavg()],
