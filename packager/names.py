@@ -71,7 +71,8 @@ def android_package_choice(spec) -> tuple[str, str]:
     from pathlib import Path
 
     model = Path(spec.model)
-    name, how = spec.display_name, "from --name" if spec.name else f"from the model's name {model.name!r}"
+    name = spec.display_name
+    how = f"from the name {spec.name!r}" if spec.name else f"from the model's name {model.name!r}"
     if not spec.name and is_generic_name(name):
         folder = model.resolve().parent.name
         if not is_generic_name(folder):
@@ -93,7 +94,7 @@ def android_package_note(spec) -> str:
     """What the console and report say about the module's package: which it is, where it came from, how to set it."""
     package = spec.android_package or default_android_package(spec)
     chosen, how = android_package_choice(spec)
-    if spec.android_package and spec.android_package != chosen:
+    if getattr(spec, "android_package_explicit", False) or (spec.android_package and spec.android_package != chosen):
         how = "as set with --android-package / [android] package"
     return (f"Android package {package} (Gradle namespace; JNI library lib{jni_library_name(package)}.so), {how}; "
             f"set it with --android-package com.yourcompany.name or [android] package in packager.toml")

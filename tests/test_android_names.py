@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from packager.names import android_package_choice, default_android_package
+from packager.names import android_package_choice, android_package_note, default_android_package
 from packager.spec import PackageSpec
 from packager.targets.android import render
 
@@ -50,6 +50,10 @@ def test_generic_model_names_take_the_folder_name_or_a_hash_of_the_path(tmp_path
     # names that say something stay as they were; --name wins over the file name
     assert default_android_package(_spec(tmp_path / "models" / "flowers.keras")) == "com.example.flowers"
     assert default_android_package(_spec(tmp_path / "shop" / "model.keras", name="Cat Dog")) == "com.example.cat_dog"
+    # the note says where the package came from, also when an explicit one equals the default
+    assert "as set with --android-package" in android_package_note(
+        _spec(tmp_path / "shapes.keras", android_package="com.example.shapes", android_package_explicit=True))
+    assert "from the model's folder 'shop'" in android_package_note(_spec(tmp_path / "shop" / "model.keras"))
 
 
 TINY = """
@@ -80,7 +84,7 @@ def test_two_models_named_model_keras_build_modules_that_do_not_collide(tmp_path
         package = f"com.example.{folder}"
         native = next(out.glob("android/src/main/java/**/*Native.kt"))
         assert native.parent.relative_to(out / "android/src/main/java").as_posix() == package.replace(".", "/")
-        lib = re.search(r'System\.loadLibrary\("([^"]+)"\)', native.read_text()).group(1)
+        lib = re.search(r'System\.loadLibrary\("([a-z0-9_]+_jni)"\)', native.read_text()).group(1)
         assert f"add_library({lib} SHARED" in (out / "android/CMakeLists.txt").read_text()
         note = next(n for n in android.get("notes", []) if n.startswith("Android package"))
         assert package in note and f"lib{lib}.so" in note and f"folder '{folder}'" in note, note
