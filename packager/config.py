@@ -327,8 +327,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     )
     check_out_against_inputs(out, [model, samples, labels_file, *label_files.values(),
                                    Path(args.config) if getattr(args, "config", None) else None], force=spec.force)
-    package = getattr(args, "android_package", None) or from_cfg("android", "package", "")
-    package = validate_android_package(package) if package else default_android_package(spec)
+    explicit = getattr(args, "android_package", None) or from_cfg("android", "package", "")
+    package = validate_android_package(explicit) if explicit else default_android_package(spec)
     runtime = getattr(args, "android_runtime", None) or from_cfg("android", "runtime", "bundled")
     if runtime not in ("bundled", "play-services"):
         raise UsageError(f"unknown Android runtime {runtime!r} ([android] runtime in {getattr(args, 'config', '')})",
@@ -338,7 +338,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         raise UsageError(f"unknown iOS format {spec.ios_format!r}", hint="choose neuralnetwork (.mlmodel) or mlprogram (.mlpackage)")
     spec = web_runtime_of(spec, getattr(args, "web_runtime", None) or from_cfg("", "web_runtime")
                           or from_cfg("web", "runtime"), str(getattr(args, "config", "") or "") or None)
-    return spec.with_(android_package=package)
+    return spec.with_(android_package=package, android_package_explicit=bool(explicit))
 
 
 WEB_RUNTIMES = ("tfjs", "litert", "auto")  # --web-runtime; litert ships the android .tflite (quantization "litert")

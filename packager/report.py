@@ -40,6 +40,7 @@ class TargetResult:
     tries: list[dict] = field(default_factory=list)
     optimize: dict = field(default_factory=dict)  # auto: {objective, why} the kept mode was chosen by
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the target chose by default and how to change it
     preflight: list[dict] = field(default_factory=list)  # op findings before conversion
     # image outputs: {output: {sample index: the target's map (H, W, C)}} of its worst samples, for report.html's
     # pictures; not written to report.json
@@ -83,6 +84,8 @@ class TargetResult:
             d["optimize"] = self.optimize
         if self.warnings:
             d["warnings"] = self.warnings
+        if self.notes:
+            d["notes"] = self.notes
         if self.preflight:
             d["preflight"] = self.preflight
         pre = next((c.data for c in self.checks if c.name == "preprocessing" and c.data is not None), None)

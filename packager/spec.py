@@ -87,6 +87,7 @@ class PackageSpec:
     tolerances: dict = field(default_factory=dict)  # {mode_or_target: {metric: bound}}
     name: str = ""  # display/model name; defaults to the model file stem
     android_package: str = ""
+    android_package_explicit: bool = False  # set with --android-package / [android] package, not a default
     android_abi_filters: tuple[str, ...] = ("arm64-v8a", "armeabi-v7a", "x86_64")
     android_runtime: str = "bundled"  # "bundled" LiteRT or "play-services" (targets/android/render.RUNTIMES)
     int8_io: bool = False

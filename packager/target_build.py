@@ -186,6 +186,9 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
         result.artifact = (Path(name) / bundled).as_posix() if bundled else None
         if artifact.extra.get("bundled_samples"):  # the user's data that ships in the package, and the opt-out
             progress.info(f"    {name}: {artifact.extra['bundled_samples']}")
+        for note in artifact.extra.get("notes", ()):  # what the target chose for the user (android: its package)
+            result.notes.append(note)
+            progress.info(f"    {name}: {note}")
     except Exception as e:
         _record_crash(result, f"rendering {name}", e, progress)
         result.seconds = time.perf_counter() - t0

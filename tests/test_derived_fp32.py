@@ -79,11 +79,12 @@ def test_tflite_from_the_loaded_saved_model_equals_from_saved_model(case, mode):
     """convert_tflite hands TFLite the SavedModel the Source loaded instead of letting the converter load it twice
     more; the models must be byte for byte what the stock TFLiteConverter.from_saved_model path gives."""
     from packager.targets.android import target as android
+    from packager.targets.android.tflite import batch_one_saved_model
 
     spec, source, _ = case
 
-    class Stock:  # no loaded SavedModel: convert_tflite takes from_saved_model
-        saved_model_dir = source.saved_model_dir
+    class Stock:  # no loaded SavedModel: convert_tflite takes from_saved_model of the same batch-1 SavedModel
+        saved_model_dir = batch_one_saved_model(source)[0]
 
     from tensorflow.lite.python import lite
 
@@ -106,6 +107,35 @@ def test_tflite_from_the_loaded_saved_model_equals_from_saved_model(case, mode):
     assert fast.keys() == stock.keys()
     for m in fast:
         assert fast[m] == stock[m], f"{m}: {len(fast[m])} B vs {len(stock[m])} B"
+
+
+@pytest.mark.parametrize("mode", ["int8", "fp32", "dynamic"])
+def test_android_model_is_converted_at_batch_one_with_static_shapes(case, mode):
+    """Whatever the graph (this one computes no shapes at run time), the Android model has batch 1 and static shapes
+    on every input and output: the module always runs batch 1, and LiteRT's CompiledModel cannot allocate a dynamic
+    output. Its signature keeps the model's names, and it runs the samples one at a time as the source does."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from packager.source import reference_outputs
+    from packager.targets.android import target as android
+
+    spec, source, tmp = case
+    data = android.convert_tflite(source, spec, mode, samples=source.samples)[mode]
+    interp = Interpreter(model_content=data)
+    runner = interp.get_signature_runner("serving_default")
+    ins, outs = runner.get_input_details(), runner.get_output_details()
+    assert sorted(ins) == sorted(i.name for i in source.inputs) and sorted(outs) == sorted(source.output_names)
+    for name, d in {**ins, **outs}.items():
+        assert list(d["shape_signature"]) == list(d["shape"]) and d["shape"][0] == 1, (name, d["shape_signature"])
+    assert list(ins[source.inputs[0].name]["shape"]) == [1, 24, 24, 3]
+    path = tmp / f"batch1_{mode}.tflite"
+    path.write_bytes(data)
+    got, _, _ = android.run_tflite(path, source, source.samples)
+    want = reference_outputs(source, source.samples)
+    for name in want:
+        assert got[name].shape == want[name].shape == (16, 5), name
+        if mode == "fp32":
+            assert np.allclose(got[name], want[name], atol=1e-5), name
 
 
 def test_tfjs_from_the_loaded_saved_model_equals_loading_it(case, tmp_path):

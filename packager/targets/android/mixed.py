@@ -69,7 +69,7 @@ def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]
     mix smaller than the next mode auto would keep passes the gates."""
     from packager.compare import compare, gates_for
     from packager.source import reference_outputs
-    from packager.targets.android.tflite import batch_one_for, run_tflite
+    from packager.targets.android.tflite import run_tflite
 
     if samples is None or len(samples) == 0:
         raise ConversionError("mixed-precision int8 needs a sample set (calibration and per-op error)")
@@ -77,7 +77,7 @@ def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]
     reference = reference_outputs(source, samples)
     models, bound_mode = _fallbacks(source, spec, samples, reference)
     bound = len(models[bound_mode])
-    debugger, measured = _debugger(source, samples, batch_one_for(spec))
+    debugger, measured = _debugger(source, samples)
     ranked = rank_ops(measured)
     if not ranked:
         raise ConversionError("mixed-precision int8: the quantization debugger found no quantized op to keep float")
@@ -164,14 +164,14 @@ def _fallbacks(source, spec, samples, reference) -> tuple[dict[str, bytes], str]
     return models, "fp16"
 
 
-def _debugger(source, samples, batch_one: bool = False):
+def _debugger(source, samples):
     """(the calibrated debugger, which quantizes with a deny-list; a debugger over its instrumented model that
     keeps every tensor, so the float and quantized values of each op can be compared), both run on the samples."""
     import tensorflow as tf
 
     from packager.targets.android.tflite import _reusing_loaded, _saved_model_converter
 
-    conv, loaded = _saved_model_converter(source, batch_one)
+    conv, loaded = _saved_model_converter(source)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ({k: np.asarray(v) for k, v in s.items()} for s in samples)  # model dtypes
     order: list[str] = []  # signature input names in the interpreter's input order, known once calibrated

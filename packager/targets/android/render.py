@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from packager.kinds import image_outputs, primary_name
-from packager.names import default_android_package, validate_android_package
+from packager.names import default_android_package, jni_library_name, validate_android_package
 from packager.render import render_tree, template_dir
 from packager.targets.android import metadata as tflite_metadata
 from packager.values import check_abi_filters
@@ -74,10 +74,8 @@ def android_package(spec: PackageSpec) -> str:
 
 
 def lib_name(spec: PackageSpec) -> str:
-    """The JNI library's name, from the module's namespace (``com.example.shapes`` -> ``com_example_shapes_jni``):
-    two modules in one app have different namespaces (AGP requires it), so their libraries never collide in the APK,
-    even when both models are called model.keras."""
-    return re.sub(r"[^a-z0-9]+", "_", android_package(spec).lower()).strip("_") + "_jni"
+    """The JNI library's name: ``names.jni_library_name`` of the module's namespace."""
+    return jni_library_name(android_package(spec))
 
 
 def jni_prefix(package: str, class_name: str) -> str:

@@ -59,8 +59,10 @@ class AndroidTarget:
         return buffer_bytes(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
 
     def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
+        from packager.names import android_package_note
         from packager.targets.android.module import render_module
 
+        artifact.extra["notes"] = [android_package_note(spec)]
         return render_module(spec, source, artifact, samples, reference, outdir)
 
     def prepare(self, spec, preview, workdir: Path):

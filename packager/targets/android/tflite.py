@@ -1,9 +1,10 @@
-"""The .tflite itself: TFLiteConverter on the SavedModel export in each quantization mode, and ai-edge-litert
-(the Android kernels) running a converted file on the sample set."""
+"""The .tflite itself: TFLiteConverter on the SavedModel export traced at batch 1 (static shapes), in each quantization
+mode, and ai-edge-litert (the Android kernels) running a converted file on the sample set."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     which is byte for byte what an fp32 conversion gives (see ``_float_model``), so fp32 is not converted again."""
     import tensorflow as tf
 
-    conv, loaded = _saved_model_converter(source, batch_one=batch_one_for(spec))
+    conv, loaded = _saved_model_converter(source)
     floats: list[bytes] = []
     if mode == "fp16":
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -55,64 +56,76 @@ def convert_tflite(source, spec, mode: str, samples=None) -> dict[str, bytes]:
     return models
 
 
-def batch_one_for(spec) -> bool:
-    """Convert at batch 1 whatever the graph: the web target ships this very file on LiteRT.js (--web-runtime litert
-    or auto), whose JS API has no resize call and refuses a dynamic batch."""
-    return getattr(spec, "web_runtime", "tfjs") != "tfjs" and "web" in getattr(spec, "targets", ())
-
-
-def _saved_model_converter(source, batch_one: bool = False):
-    """(converter, the Source's loaded SavedModel or None): ``TFLiteConverter.from_saved_model(dir,
-    signature_keys=["serving_default"])``, minus the SavedModel loads it makes only to list the signatures and, in
-    ``convert()``, to read debug info (1.0 s + 1.2 s on MobileNetV2, holding the GIL): the Source has loaded it
-    already, and ``_reusing_loaded`` hands that over. The same converter class and metadata, so the same bytes
-    (tests/test_derived_fp32.py compares with from_saved_model)."""
+def _saved_model_converter(source):
+    """(converter, the loaded batch-1 SavedModel or None): ``TFLiteConverter.from_saved_model(dir,
+    signature_keys=["serving_default"])`` of ``batch_one_saved_model(source)``, minus the SavedModel loads it makes
+    only to list the signatures and, in ``convert()``, to read debug info (1.0 s + 1.2 s on MobileNetV2, holding the
+    GIL): that SavedModel is loaded already, and ``_reusing_loaded`` hands it over. The same converter class and
+    metadata, so the same bytes (tests/test_derived_fp32.py compares with from_saved_model)."""
     import tensorflow as tf
     from tensorflow.lite.python import lite
 
-    if batch_one or _shapes_at_run_time(source):
-        return _batch_one_converter(source), None
-    loaded = getattr(source, "_loaded", None)  # a packager Source loads it once; other objects: the usual path
+    saved_model_dir, loaded = batch_one_saved_model(source)
     cls = getattr(lite, "TFLiteSavedModelConverterV2", None)
     base = getattr(lite, "TFLiteConverterBase", None)
     if loaded is None or cls is None or not hasattr(base, "_set_original_model_type") or not hasattr(lite, "_load"):
-        return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir),
+        return tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
                                                         signature_keys=["serving_default"]), None
     base._set_original_model_type(lite.conversion_metadata_fb.ModelType.TF_SAVED_MODEL)  # as from_saved_model
-    return cls(str(source.saved_model_dir), {tf.saved_model.SERVING}, ["serving_default"]), loaded
+    return cls(str(saved_model_dir), {tf.saved_model.SERVING}, ["serving_default"]), loaded
 
 
-_RUN_TIME_SHAPE_OPS = {"Shape", "ShapeN", "Size", "Rank"}
+def batch_one_saved_model(source) -> tuple[Path, object | None]:
+    """(folder, its loaded SavedModel) that every Android model is converted from: the serving function traced at
+    batch 1 with the model's other dimensions (those fixed with --input-shape included), signature names kept, saved
+    once per Source in the build's temporary folder. The module always runs batch 1, and with static shapes the
+    converter folds shape ops away (``tf.shape(x)[0]`` into a Reshape), so every output has a shape known when the
+    model is compiled: LiteRT's CompiledModel (the module) cannot allocate a dynamic output ("Failed to set custom
+    allocation for output tensor"), and LiteRT.js (the web target's litert runtime ships this file) has no resize
+    call. Everything that runs the .tflite in Python feeds one sample at a time. An object that is not a packager
+    Source (no signature to trace): its own SavedModel, as it is."""
+    if not getattr(source, "inputs", None) or not hasattr(source, "concrete_function"):
+        return Path(source.saved_model_dir), getattr(source, "_loaded", None)
+    with _BATCH_ONE_LOCK:
+        cached = source.__dict__.get("_batch_one")
+        if cached is None:
+            cached = source.__dict__["_batch_one"] = _export_batch_one(source)
+    return cached[0], cached[1]
 
 
-def _shapes_at_run_time(source) -> bool:
-    """Whether the serving function computes shapes from its inputs at run time (``tf.shape(x)[0]`` into a Reshape,
-    ...). Converted with a dynamic batch, such a model's outputs are dynamic tensors, which LiteRT's CompiledModel
-    (what the module runs) cannot allocate: "Failed to set custom allocation for output tensor"."""
-    concrete = getattr(source, "concrete_function", None)
-    if concrete is None or not getattr(source, "inputs", None):
-        return False
-    graph = concrete().graph.as_graph_def()
-    ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
-    return bool(ops & _RUN_TIME_SHAPE_OPS)
+_BATCH_ONE_LOCK = threading.Lock()
 
 
-def _batch_one_converter(source):
-    """A converter of the serving function traced at batch 1 and the model's other dimensions (those the user fixed
-    with --input-shape included): the module always runs batch 1, and with static shapes the converter folds the
-    shape ops away, so every output has a shape known when the model is compiled. Signature names are kept."""
+def _export_batch_one(source) -> tuple[Path, object, tempfile.TemporaryDirectory]:
     import tensorflow as tf
 
     fn = source.concrete_function()
     names = [i.name for i in source.inputs]
     specs = [tf.TensorSpec([1, *i.shape[1:]], tf.as_dtype(i.dtype), name=i.name) for i in source.inputs]
-    traced = tf.function(lambda *xs: fn(**dict(zip(names, xs))), input_signature=specs).get_concrete_function()
-    return tf.lite.TFLiteConverter.from_concrete_functions([traced], source._loaded)
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        return fn(**dict(zip(names, args)))
+
+    module = tf.Module()
+    module.inner = source._loaded  # its variables, saved with the batch-1 signature
+    folder = tempfile.TemporaryDirectory(prefix="batch1-")  # under the build's private temporary folder
+    path = Path(folder.name) / "saved_model"
+    try:
+        tf.saved_model.save(module, str(path), signatures={"serving_default": serve.get_concrete_function()})
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        folder.cleanup()
+        raise ConversionError(f"TFLite: the model could not be traced at batch 1 with static shapes: "
+                              f"{type(e).__name__}: {str(e)[:300]}",
+                              hint="the Android module runs one sample at a time: the serving function must run "
+                                   "at batch 1 (fix other dynamic dimensions with --input-shape NAME=1,...)") from e
+    return path, loaded, folder  # the folder lives (and is removed) with the Source
 
 
 @contextmanager
 def _reusing_loaded(source, loaded):
-    """While converting: TFLite's ``_load`` of this SavedModel returns the one already loaded."""
+    """While converting: TFLite's ``_load`` of the batch-1 SavedModel returns the one already loaded."""
     if loaded is None:
         yield
         return
@@ -120,7 +133,7 @@ def _reusing_loaded(source, loaded):
 
     load = lite._load
     with _TFLITE_PATCH:
-        lite._load = reusing(load, source.saved_model_dir, loaded)
+        lite._load = reusing(load, batch_one_saved_model(source)[0], loaded)
         try:
             yield
         finally:
