@@ -222,7 +222,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
          * The model asset as the runtime reads it: mapped read-only from the APK ([TinyNetQNative.mapModel];
          * build.gradle.kts stores `.tflite` uncompressed), so it takes no native heap and its pages are read as the
          * model touches them. An app build that compresses it anyway cannot map it: then it is copied once into a
-         * direct buffer of the model's size, and a warning says so.
+         * direct buffer of the model's size, and a warning is logged.
          */
         private fun modelBuffer(context: Context): ByteBuffer {
             val mapped = try {
