@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_android_module import make_spec, needs_tools, render, tiny  # noqa: F401  (tiny is a fixture)
 
-from packager.checks import FAIL, PASS
+from packager.checks import FAIL, PASS, UNVERIFIED
 from packager.targets.android import module as am
 from packager.targets.android.target import AndroidTarget
 
@@ -129,10 +129,10 @@ def test_each_runtime_renders_only_its_own_runner(tiny, tmp_path):  # noqa: F811
     bundled = render(tiny, tmp_path / "bundled")
     gms = render(tiny, tmp_path / "gms", make_spec(android_runtime="play-services"))
     assert sorted(p.name for p in (bundled / "src/main/cpp").iterdir()) == [
-        "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "litert_c_api.h", "model_runner.h",
+        "jni_bridge.cc", "jni_common.h", "litert_c_api.h", "model_runner.h",
         "model_runner_litert.cc", "quantization.h", "runner_registry.cc", "runner_registry.h", "tensor_types.h"]
     assert sorted(p.name for p in (gms / "src/main/cpp").iterdir()) == [
-        "jni_assets.cc", "jni_bridge.cc", "jni_common.h", "model_runner.h", "model_runner_tflite.cc",
+        "jni_bridge.cc", "jni_common.h", "model_runner.h", "model_runner_tflite.cc",
         "quantization.h", "runner_registry.cc", "runner_registry.h", "tensor_types.h"]
     b_gradle, g_gradle = ((d / "build.gradle.kts").read_text() for d in (bundled, gms))
     assert 'implementation("com.google.ai.edge.litert:litert") {\n        version { strictly("2.3.0") }' in b_gradle
@@ -162,6 +162,32 @@ def test_play_services_variant_compiles_against_the_stubs_and_runs(tiny, tmp_pat
     assert "TFLite C API headers" in checks["jni-compiles"].detail
     assert "TFLite C API 2.2.0" in checks["jni-runs-fp32"].detail and "(fp32 gates)" in checks["jni-runs-fp32"].detail
     assert "play-services-tflite-java" in checks["gradle-build"].detail
+    # what did not run is said, not passed over: Play services' own runtime
+    not_run = checks["play-services-runtime"]
+    assert not_run.status == UNVERIFIED and not_run.detail.startswith("not run: the module on LiteRT from Google Play")
+
+
+@pytest.mark.slow
+@needs_tools
+def test_play_services_variant_says_its_int8_model_never_ran_through_the_module(tiny, tiny_int8, tmp_path):  # noqa: F811
+    """The play-services module shipping an int8 model: only the fp32 model ran through its C++ (TFLite 2.2.0 gives
+    wrong numbers for quantized models), so the report and the console's status line say the int8 model was not run
+    through this variant (UNVERIFIED with the reason), never a plain PASS."""
+    from packager.report import TargetResult
+
+    spec = make_spec(int8_io=True, android_runtime="play-services")
+    source, int8, samples, reference = tiny_int8
+    # as the build hands it over (modes.py): the int8 artifact knows the fp32 model it was quantized from
+    module = (source, dataclasses.replace(int8, extra={**int8.extra, "float_path": tiny[1].path}), samples, reference)
+    out = render(module, tmp_path / "android", spec)
+    checks = _checks(spec, module, out)
+    assert checks["jni-runs-fp32"].status == PASS, checks["jni-runs-fp32"].detail
+    not_run = checks["play-services-runtime"]
+    assert not_run.status == UNVERIFIED, not_run.detail
+    assert "not run: the shipped int8 model through the module" in not_run.detail
+    assert "wrong numbers for quantized models" in not_run.detail and "never through this variant" in not_run.detail
+    line = TargetResult("android", PASS, checks=list(checks.values())).status_line
+    assert line.startswith("PASS (UNVERIFIED here: ") and "play-services-runtime" in line, line
 
 
 QUANT_PROBE = r"""

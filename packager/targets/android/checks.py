@@ -190,6 +190,19 @@ def host_run_check_name(runtime: dict) -> str:
     return "jni-runs-shipped-model" if runtime["key"] == "bundled" else "jni-runs-fp32"
 
 
+def play_services_not_run(mode: str) -> str:
+    """Why the play-services variant's shipped model was not run through the module here, naming what ran instead."""
+    instead = ("jni-runs-fp32 ran only the fp32 model through the module's C++, on node-tflite's TFLite 2.2.0 C API "
+               "(not Play services' runtime)")
+    if mode in ("fp32", "float32"):
+        return ("not run: the module on LiteRT from Google Play services (the runtime is delivered to a device by "
+                "Play services; there is no host build of it here); " + instead)
+    return (f"not run: the shipped {mode} model through the module on LiteRT from Google Play services (the runtime is "
+            "delivered to a device by Play services; there is no host build of it here); " + instead + ", which gives "
+            f"wrong numbers for quantized models, so the {mode} model was checked in Python (ai-edge-litert) only, never "
+            "through this variant's native code; run the module's androidTest on a device with Play services")
+
+
 def render_preview(spec: PackageSpec, preview: Source, work: Path) -> tuple[dict, Path]:
     """(context, folder): the module rendered from ``preview`` (the signature as known before the conversion)
     into ``work``/module: ``precompile``'s layout, which the warm kotlinc (``host.kotlinc_server``) copies."""
@@ -246,6 +259,11 @@ def module_checks(spec: PackageSpec, source: Source, artifact: Artifact, samples
                 raise compiled.host_error
             r["detail"] = _check_host_run(host, spec, source, artifact, samples, reference, compiled.classes,
                                           compiled.lib_dir, ctx, work, outdir)
+
+        # Play services: its runtime exists only on a device, so the shipped model never ran through this variant.
+        if ctx["runtime"]["key"] == "play-services":
+            with _timed("play-services-runtime", checks):
+                raise _Unverified(play_services_not_run(artifact.mode))
 
         # The Kotlin preprocessing core on the original sample files (the preprocessing check, #16).
         if not ctx.get("is_image"):

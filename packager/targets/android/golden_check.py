@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from packager.targets.android.host import tools as host
-from packager.targets.android.host.jvm_runner import compiled_java
+from packager.targets.android.host.jvm_runner import MAPPED_OPEN_JAVA, compiled_java
 from packager.targets.android.preprocessing_check import DECODE_JAVA
 
 RUNNER_JAVA = r"""
@@ -32,8 +32,7 @@ public final class GoldenImagesRunner {
         Method exif = p.getMethod("exifOrientation", byte[].class);
         Method fromArgb = p.getMethod("fromArgb", int[].class, int.class, int.class, int.class);
         Class<?> nat = Class.forName(args[2]);
-        long handle = (Long) nat.getMethod("createFromBytes", byte[].class, int.class)
-                .invoke(null, Files.readAllBytes(Paths.get(args[3])), 1);
+        long handle = openMapped(nat, args[3], 1);  // the module's mapped load path, as on Android
         Method run = nat.getMethod("run", long.class, float[][].class);
         List<String> labels = Files.readAllLines(Paths.get(args[5]), java.nio.charset.StandardCharsets.UTF_8);
         int primary = Integer.parseInt(args[6]);
@@ -80,7 +79,7 @@ public final class GoldenImagesRunner {
             throw new RuntimeException(e);
         }
     }
-""" + DECODE_JAVA + "}\n"
+""" + MAPPED_OPEN_JAVA + DECODE_JAVA + "}\n"
 
 
 class GoldenFailed(Exception):

@@ -102,12 +102,13 @@ HOST_CORE_SOURCES = ["model_runner_litert.cc", "runner_registry.cc", "jni_bridge
 
 
 def host_core_sources(runtime: dict) -> list[str]:
-    """The module's JNI core for ``runtime`` (one of render.RUNTIMES): all but the Android-only jni_assets."""
+    """The module's JNI core for ``runtime`` (one of render.RUNTIMES): every C++ file it ships (none calls Android:
+    the model asset is mapped by the Kotlin side and handed over as a direct ByteBuffer)."""
     return [runtime["runner"], "runner_registry.cc", "jni_bridge.cc"]
 
 
 def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path) -> Path:
-    """The module's JNI core (everything but the Android-only jni_assets) as a host library in ``work/lib``, linked
+    """The module's JNI core (all of its C++) as a host library in ``work/lib``, linked
     from jni-compiles' objects (bundled runtime) or compiled for the host; returns that folder. For the bundled
     runtime the folder also holds (a link to) the wheel's libLiteRt.so, which the module's Kotlin loads with
     System.loadLibrary("LiteRt") exactly as on Android."""

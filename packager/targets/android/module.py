@@ -17,7 +17,8 @@ metadata embedded); ``module_checks`` verifies what can be verified here:
    gates; ``jni-runs-fp32`` (play-services runtime): the same with the TFLite C API runner on the fp32 model and
    node-tflite's TFLite 2.2.0 C library (which gives wrong numbers for quantized models);
 4. ``manifest-links``: ``aapt2 link`` of the manifest against the platform's ``framework-res.apk``;
-5. ``gradle-build``: always UNVERIFIED here (no Android Gradle Plugin reachable);
+5. ``gradle-build``: always UNVERIFIED here (no Android Gradle Plugin reachable); ``play-services-runtime``
+   (play-services runtime): always UNVERIFIED, naming what did not run (Play services' runtime; a quantized model);
 plus ``tflite-metadata``: the metadata round-trips and the model with it still runs identically.
 
 A check whose tool is missing is SKIPPED with the reason — FAIL when ``CI=true``.

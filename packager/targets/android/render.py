@@ -55,6 +55,7 @@ COMPILE_SDK = 36  # the highest API level AGP 9.0 supports
 NDK_VERSION = "28.2.13676358"  # AGP 9.0's default NDK
 MIN_SDK = 24
 CMAKE_VERSION = "3.22.1"
+COROUTINES_VERSION = "1.10.2"  # kotlinx-coroutines-core the module declares (create() is cancellable with it)
 DEFAULT_THREADS = 2
 MAX_HOST_SAMPLES = 256  # the host JNI run checks the glue; the full set is validated by ai-edge-litert
 
@@ -132,6 +133,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "ndk_version": NDK_VERSION,
         "min_sdk": MIN_SDK,
         "cmake_version": CMAKE_VERSION,
+        "coroutines_version": COROUTINES_VERSION,
         "abi_filters": list(check_abi_filters(spec.android_abi_filters, "[android] abi_filters")),
         "default_threads": DEFAULT_THREADS,
         "inputs": inputs,

@@ -41,7 +41,9 @@ android {
     }
 
     androidResources {
-        noCompress += "tflite" // stored, not deflated: AAssetManager maps it from the APK; the module copies it once into native memory
+        // Stored, not deflated: the classifier memory-maps model.tflite straight from the APK (AssetManager.openFd +
+        // FileChannel.map), so the model takes no native heap. A compressed copy would be read into memory instead.
+        noCompress += "tflite"
     }
 
     compileOptions {
@@ -73,6 +75,10 @@ dependencies {
     implementation("com.google.ai.edge.litert:litert") {
         version { strictly("2.3.0") }
     }
+
+    // create() suspends cancellably (suspendCancellableCoroutine); apps on coroutines already have this library,
+    // and Gradle keeps the newest version in the app's graph (the module calls only API stable since 1.0).
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.10.2")
 
     // CameraX, for classify(ImageProxy) (TinyNetQCamera.kt) only: compileOnly, so the app brings its own
     // camera-core (1.3 or newer: ImageProxy.toBitmap()) and an app without CameraX does not get it.

@@ -16,10 +16,19 @@
 
 namespace packager {
 
+// The model's .tflite bytes, read in place: neither runtime copies them (LiteRT's LiteRtCreateModelFromBuffer and
+// TFLite's TfLiteModelCreate both require the buffer to stay valid for the model's lifetime), so `keeper` -- whatever
+// owns them: on Android the read-only mapping of the model asset in the APK -- lives exactly as long as the runner.
+struct ModelBytes {
+  const void* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<const void> keeper;  // released after the runtime's model is destroyed
+};
+
 class ModelRunner {
  public:
   // Returns nullptr and sets *error when the runtime or the model cannot be loaded or compiled.
-  static std::unique_ptr<ModelRunner> Create(std::vector<uint8_t> model_bytes, int threads, std::string* error);
+  static std::unique_ptr<ModelRunner> Create(ModelBytes model, int threads, std::string* error);
   ~ModelRunner();
   ModelRunner(const ModelRunner&) = delete;
   ModelRunner& operator=(const ModelRunner&) = delete;

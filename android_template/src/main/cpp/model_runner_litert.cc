@@ -102,7 +102,7 @@ std::string Failed(const char* what, LiteRtStatus status) {
 
 struct ModelRunner::Impl {
   const LiteRtApi* api = nullptr;
-  std::vector<uint8_t> model_bytes;  // must outlive model
+  ModelBytes model_bytes;  // read in place by the model: destroyed after it (members outlive ~Impl's body)
   LiteRtEnvironment env = nullptr;
   LiteRtModel model = nullptr;
   LiteRtOptions options = nullptr;
@@ -180,7 +180,7 @@ struct ModelRunner::Impl {
     (void)threads;  // LiteRT 2.3's C API sets CPU threads only through CPU options libLiteRt.so does not export
     LiteRtStatus s = api->LiteRtCreateEnvironment(0, nullptr, &env);
     if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtCreateEnvironment", s), false);
-    s = api->LiteRtCreateModelFromBuffer(env, model_bytes.data(), model_bytes.size(), &model);
+    s = api->LiteRtCreateModelFromBuffer(env, model_bytes.data, model_bytes.size, &model);
     if (s != kLiteRtStatusOk) {
       *error = "the model is not a valid .tflite flatbuffer (" + Failed("LiteRtCreateModelFromBuffer", s) + ")";
       return false;
@@ -259,7 +259,7 @@ const char* ModelRunner::RuntimeName() { return "LiteRT C API (CompiledModel, li
 ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ModelRunner::~ModelRunner() = default;
 
-std::unique_ptr<ModelRunner> ModelRunner::Create(std::vector<uint8_t> model_bytes, int threads, std::string* error) {
+std::unique_ptr<ModelRunner> ModelRunner::Create(ModelBytes model_bytes, int threads, std::string* error) {
   std::unique_ptr<Impl> impl(new Impl());
   impl->api = LiteRtApi::Get(error);
   if (impl->api == nullptr) return nullptr;

@@ -10,7 +10,7 @@
 namespace packager {
 
 struct ModelRunner::Impl {
-  std::vector<uint8_t> model_bytes;  // must outlive model
+  ModelBytes model_bytes;  // read in place by the model: destroyed after it (members outlive ~Impl's body)
   TfLiteModel* model = nullptr;
   TfLiteInterpreterOptions* options = nullptr;
   TfLiteInterpreter* interpreter = nullptr;
@@ -54,10 +54,10 @@ const char* ModelRunner::RuntimeName() { return "TFLite C API (LiteRT in Google 
 ModelRunner::ModelRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ModelRunner::~ModelRunner() = default;
 
-std::unique_ptr<ModelRunner> ModelRunner::Create(std::vector<uint8_t> model_bytes, int threads, std::string* error) {
+std::unique_ptr<ModelRunner> ModelRunner::Create(ModelBytes model_bytes, int threads, std::string* error) {
   std::unique_ptr<Impl> impl(new Impl());
   impl->model_bytes = std::move(model_bytes);
-  impl->model = TfLiteModelCreate(impl->model_bytes.data(), impl->model_bytes.size());
+  impl->model = TfLiteModelCreate(impl->model_bytes.data, impl->model_bytes.size);
   if (impl->model == nullptr) {
     *error = "the model is not a valid .tflite flatbuffer";
     return nullptr;

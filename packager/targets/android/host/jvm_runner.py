@@ -14,6 +14,7 @@ from packager.targets.android.host.tools import (
     android_stubs_jar,
     java_tools,
     kotlin_stdlib,
+    kotlinx_coroutines,
     run,
     tools_dir,
 )
@@ -38,7 +39,6 @@ public final class AndroidHostRunner {
             return;
         }
         Class<?> nat = Class.forName(args[0]);
-        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
         Method inputCount = nat.getMethod("inputCount", long.class);
         Method outputCount = nat.getMethod("outputCount", long.class);
         Method inputShape = nat.getMethod("inputShape", long.class, int.class);
@@ -57,12 +57,11 @@ public final class AndroidHostRunner {
             pre = p.getField("INSTANCE").get(null);
             fromArgb = p.getMethod("fromArgb", int[].class);
         }
-        byte[] model = Files.readAllBytes(Paths.get(args[2]));
         int samples = Integer.parseInt(args[5]);
         int threads = Integer.parseInt(args[6]);
         boolean argb = args[7].equals("argb");
         // args[8]: the file naming the inputs in the order inputs.bin holds them (readNames; "#i": by index)
-        long handle = (Long) create.invoke(null, model, threads);
+        long handle = openMapped(nat, args[2], threads);
         try {  // the module's load-time check of the runtime, as its Classifier runs it (bundled runtime only)
             nat.getMethod("checkRuntime", long.class).invoke(null, handle);
         } catch (NoSuchMethodException e) {
@@ -147,15 +146,13 @@ public final class AndroidHostRunner {
      */
     static void stress(String[] args) throws Exception {
         Class<?> nat = Class.forName(args[1]);
-        Method create = nat.getMethod("createFromBytes", byte[].class, int.class);
         Method inputCount = nat.getMethod("inputCount", long.class);
         Method inputShape = nat.getMethod("inputShape", long.class, int.class);
         Method run = nat.getMethod("run", long.class, float[][].class);
         Method close = nat.getMethod("close", long.class);
-        byte[] model = Files.readAllBytes(Paths.get(args[2]));
         int threads = Integer.parseInt(args[3]);
         int iterations = Integer.parseInt(args[4]);
-        long probe = (Long) create.invoke(null, model, 1);
+        long probe = openMapped(nat, args[2], 1);
         int nIn = (Integer) inputCount.invoke(null, probe);
         float[][][] inputs = new float[threads][nIn][];
         float[][][] expected = new float[threads][][];
@@ -169,7 +166,7 @@ public final class AndroidHostRunner {
         close.invoke(null, probe);
         for (int phase = 0; phase < 2; phase++) {
             final boolean closing = phase == 1;
-            final long handle = (Long) create.invoke(null, model, 1);
+            final long handle = openMapped(nat, args[2], 1);
             java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
             java.util.concurrent.atomic.AtomicInteger wrong = new java.util.concurrent.atomic.AtomicInteger();
             java.util.concurrent.atomic.AtomicInteger closed = new java.util.concurrent.atomic.AtomicInteger();
@@ -224,8 +221,7 @@ public final class AndroidHostRunner {
     /** args: --nan nativeClass model.tflite — runs inputs of NaN; prints "nan-input: ok" or the exception. */
     static void nanInput(String[] args) throws Exception {
         Class<?> nat = Class.forName(args[1]);
-        long handle = (Long) nat.getMethod("createFromBytes", byte[].class, int.class)
-                .invoke(null, Files.readAllBytes(Paths.get(args[2])), 1);
+        long handle = openMapped(nat, args[2], 1);
         Method inputShape = nat.getMethod("inputShape", long.class, int.class);
         int nIn = (Integer) nat.getMethod("inputCount", long.class).invoke(null, handle);
         float[][] inputs = new float[nIn][];
@@ -265,10 +261,28 @@ public final class AndroidHostRunner {
         return names;
     }
 
+{MAPPED}
     private static int product(int[] shape) { int n = 1; for (int d : shape) n *= d; return n; }
     private static int total(float[][] a) { int n = 0; for (float[] x : a) n += x.length; return n; }
 }
 """
+
+
+# The module's own load path, as its Classifier takes it on Android: the model file mapped read-only by the module's
+# Kotlin (<Class>Native.mapModel: FileChannel.map of an open file at an offset, as of the APK at the asset's offset)
+# and handed to its JNI core as that direct ByteBuffer (createFromBuffer), which the runtime reads in place.
+MAPPED_OPEN_JAVA = r"""
+    static long openMapped(Class<?> nat, String path, int threads) throws Exception {
+        java.nio.ByteBuffer model;
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(path, "r")) {
+            model = (java.nio.ByteBuffer) nat.getMethod("mapModel", java.io.FileDescriptor.class, long.class, long.class)
+                    .invoke(null, file.getFD(), 0L, file.length());
+        }
+        if (!(model instanceof java.nio.MappedByteBuffer)) throw new IllegalStateException("mapModel did not map the file");
+        return (Long) nat.getMethod("createFromBuffer", java.nio.ByteBuffer.class, int.class).invoke(null, model, threads);
+    }
+"""
+RUNNER_JAVA = RUNNER_JAVA.replace("{MAPPED}\n", MAPPED_OPEN_JAVA)
 
 
 def compile_runner(work: Path) -> tuple[Run, Path]:
@@ -324,7 +338,8 @@ def stress_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, native_cl
 
 def run_on_host(runner_dir: Path, classes_dir: Path, lib_dir: Path, args: list[str], timeout: float = 600,
                 main: str = "AndroidHostRunner", jvm_args: tuple[str, ...] | list[str] = ()) -> Run:
-    cp = os.pathsep.join(str(p) for p in (runner_dir, classes_dir, kotlin_stdlib(), android_stubs_jar()))
+    cp = os.pathsep.join(str(p) for p in (runner_dir, classes_dir, kotlin_stdlib(), kotlinx_coroutines(),
+                                          android_stubs_jar()))
     return run([java_tools()["java"], *QUICK_JVM, *jvm_args, f"-Djava.library.path={lib_dir}", "-cp", cp, main,
                 *args],
                timeout=timeout)

@@ -39,6 +39,7 @@ def compile_java(sources: list[Path], classes_dir: Path, out_dir: Path) -> host.
     import os
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    cp = os.pathsep.join(str(p) for p in (classes_dir, host.kotlin_stdlib(), host.android_stubs_jar()))
+    cp = os.pathsep.join(str(p) for p in (classes_dir, host.kotlin_stdlib(), host.kotlinx_coroutines(),
+                                          host.android_stubs_jar()))
     return host.run([host.java_tools()["javac"], *(f"-J{o}" for o in host.QUICK_JVM), "-Xlint:all", "-Werror",
                      "-cp", cp, "-d", out_dir, *sources])

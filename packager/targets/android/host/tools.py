@@ -48,6 +48,13 @@ def kotlin_stdlib() -> Path:
     return _need_file(tools_dir() / "kotlin-compiler/package/lib/kotlin-stdlib.jar", "kotlin-stdlib.jar")
 
 
+def kotlinx_coroutines() -> Path:
+    """kotlinx-coroutines-core (JVM) from kotlinc's own lib folder: what the module's cancellable create() compiles and
+    runs against here (apps get org.jetbrains.kotlinx:kotlinx-coroutines-core from the module's build.gradle.kts)."""
+    return _need_file(tools_dir() / "kotlin-compiler/package/lib/kotlinx-coroutines-core-jvm.jar",
+                      "kotlinx-coroutines-core-jvm.jar (npm kotlin-compiler@2.4.20)")
+
+
 def android_stubs_jar() -> Path:
     return _need_file(tools_dir() / "android-api/android-stubs.jar", "Android API stub jar (from AOSP api/current.txt)")
 
@@ -139,7 +146,7 @@ def first_lines(text: str, n: int = 12) -> str:
 
 def kotlinc_args(sources, classes_dir: Path, extra_classpath: tuple[Path, ...] = ()) -> list[str]:
     """kotlinc's arguments for ``compile_kotlin`` (and the warm kotlinc's warm-up, which must match them)."""
-    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), *extra_classpath))
+    cp = os.pathsep.join(str(p) for p in (android_stubs_jar(), kotlinx_coroutines(), *extra_classpath))
     return ["-jvm-target", "17", "-cp", cp, "-d", str(classes_dir), *map(str, sources)]
 
 

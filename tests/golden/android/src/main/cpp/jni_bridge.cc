@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jni_common.h"
@@ -119,16 +120,38 @@ jobject TypedOutput(JNIEnv* env, const packager::ModelRunner& runner, int index)
 
 extern "C" {
 
-JNIEXPORT jlong JNICALL Java_com_example_golden_TinyNetQNative_createFromBytes(JNIEnv* env, jclass, jbyteArray model, jint threads) {
+// `model`: a direct ByteBuffer holding the whole .tflite -- on Android the model asset mapped read-only from the APK
+// (FileChannel.map), or a direct copy when the asset is compressed. The runtime reads it in place (no copy to the
+// native heap); a global reference keeps the buffer, and so the mapping, alive until the runner is destroyed.
+JNIEXPORT jlong JNICALL Java_com_example_golden_TinyNetQNative_createFromBuffer(JNIEnv* env, jclass, jobject model, jint threads) {
   return packager::Guarded(env, jlong{}, [&]() -> jlong {
     if (model == nullptr) {
-      ThrowJava(env, "java/lang/IllegalArgumentException", "model bytes are null");
+      ThrowJava(env, "java/lang/IllegalArgumentException", "the model buffer is null");
       return 0;
     }
-    const jsize length = env->GetArrayLength(model);
-    std::vector<uint8_t> bytes(static_cast<size_t>(length));
-    env->GetByteArrayRegion(model, 0, length, reinterpret_cast<jbyte*>(bytes.data()));
-    if (env->ExceptionCheck()) return 0;
+    void* data = env->GetDirectBufferAddress(model);
+    const jlong size = env->GetDirectBufferCapacity(model);
+    if (data == nullptr || size <= 0) {
+      ThrowJava(env, "java/lang/IllegalArgumentException",
+                "the model must be a non-empty direct ByteBuffer (FileChannel.map or ByteBuffer.allocateDirect)");
+      return 0;
+    }
+    JavaVM* vm = nullptr;
+    if (env->GetJavaVM(&vm) != JNI_OK || vm == nullptr) {
+      ThrowJava(env, "java/lang/IllegalStateException", "GetJavaVM failed");
+      return 0;
+    }
+    jobject buffer = env->NewGlobalRef(model);
+    if (buffer == nullptr) return 0;  // OutOfMemoryError is pending
+    packager::ModelBytes bytes;
+    bytes.data = data;
+    bytes.size = static_cast<size_t>(size);
+    // The runner is destroyed inside a JNI call (close(), the last call on a closed handle, or a failed create), on
+    // a thread attached to the VM, so GetEnv finds that thread's JNIEnv.
+    bytes.keeper = std::shared_ptr<const void>(buffer, [vm](jobject ref) {
+      void* thread_env = nullptr;
+      if (vm->GetEnv(&thread_env, JNI_VERSION_1_6) == JNI_OK) static_cast<JNIEnv*>(thread_env)->DeleteGlobalRef(ref);
+    });
     return packager::CreateRunnerHandle(env, std::move(bytes), threads);
   });
 }

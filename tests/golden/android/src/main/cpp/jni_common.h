@@ -6,8 +6,9 @@
 #include <cstdint>
 #include <exception>
 #include <new>
+#include <memory>
 #include <string>
-#include <vector>
+#include <utility>
 
 #include "model_runner.h"
 #include "runner_registry.h"
@@ -36,10 +37,11 @@ R Guarded(JNIEnv* env, R on_error, F&& body) {
   return on_error;
 }
 
-// Creates a runner from model bytes; returns its handle (see runner_registry.h), or 0 with a pending Java exception.
-inline jlong CreateRunnerHandle(JNIEnv* env, std::vector<uint8_t> model_bytes, jint threads) {
+// Creates a runner that reads `model` in place; returns its handle (see runner_registry.h), or 0 with a pending Java
+// exception.
+inline jlong CreateRunnerHandle(JNIEnv* env, ModelBytes model, jint threads) {
   std::string error;
-  std::unique_ptr<ModelRunner> runner = ModelRunner::Create(std::move(model_bytes), threads, &error);
+  std::unique_ptr<ModelRunner> runner = ModelRunner::Create(std::move(model), threads, &error);
   if (!runner) {
     ThrowJava(env, "java/lang/IllegalArgumentException", error);
     return 0;

@@ -4,10 +4,16 @@ package com.example.golden
 import android.content.Context
 import android.graphics.Bitmap
 import android.os.Build
+import android.util.Log
+import java.io.FileNotFoundException
 import java.io.IOException
+import java.nio.ByteBuffer
 import java.util.Collections
 import java.util.concurrent.atomic.AtomicLong
-import kotlin.coroutines.suspendCoroutine
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.coroutines.resume
+import kotlin.coroutines.resumeWithException
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 /**
  * Runs tiny-net * / "q" on the device through the LiteRT C API of com.google.ai.edge.litert:litert:2.3.0 (libcom_example_golden_jni.so).
@@ -47,7 +53,7 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
     init {
         require(threads > 0) { "threads must be positive, got $threads" }
         labels = context.assets.open(LABELS_ASSET).bufferedReader(Charsets.UTF_8).use { it.readLines() }
-        val created = TinyNetQNative.createFromAsset(context.assets, MODEL_ASSET, threads)
+        val created = TinyNetQNative.createFromBuffer(modelBuffer(context), threads)
         try {
             TinyNetQNative.checkRuntime(created) // the runtime reads the model as the verified one did
         } catch (e: IllegalStateException) {
@@ -180,12 +186,16 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         /**
          * Creates a classifier without blocking the calling thread: the model is loaded and compiled on a
          * background thread while this suspends. Throws IllegalArgumentException when the model cannot be loaded
-         * and UnsatisfiedLinkError when the runtime's native library is missing from the APK. Not cancellable: it
-         * returns once loading ends, also to a caller whose screen has gone; close what it returns then (README.md's
-         * holder does), or the native classifier stays allocated.
+         * and UnsatisfiedLinkError when the runtime's native library is missing from the APK.
+         *
+         * Cancellable: when the calling coroutine is cancelled (its screen went while the model loaded), this throws
+         * CancellationException at once; a load already under way finishes on its thread and the classifier it made
+         * is closed there, never returned or leaked, and a load that had not started does not start.
          */
-        suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier =
-            suspendCoroutine { continuation -> createInBackground(context, threads) { continuation.resumeWith(it) } }
+        suspend fun create(context: Context, threads: Int = DEFAULT_THREADS): TinyNetQClassifier {
+            val app = context.applicationContext ?: context
+            return loadCancellably("TinyNetQClassifier.create") { TinyNetQClassifier(app, threads) }
+        }
 
         /** [create] for Java: [callback] receives the classifier (close it when done) or the reason it failed. */
         @JvmStatic
@@ -206,6 +216,29 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
             return scores.indices.filter { scores[it] >= minScore }.sortedByDescending { scores[it] }.take(topK)
         }
 
+        private const val TAG: String = "TinyNetQClassifier"
+
+        /**
+         * The model asset as the runtime reads it: mapped read-only from the APK ([TinyNetQNative.mapModel];
+         * build.gradle.kts stores `.tflite` uncompressed), so it takes no native heap and its pages are read as the
+         * model touches them. An app build that compresses it anyway cannot map it: then it is copied once into a
+         * direct buffer of the model's size, and a warning is logged.
+         */
+        private fun modelBuffer(context: Context): ByteBuffer {
+            val mapped = try {
+                context.assets.openFd(MODEL_ASSET).use {
+                    TinyNetQNative.mapModel(it.fileDescriptor, it.startOffset, it.declaredLength)
+                }
+            } catch (e: FileNotFoundException) {
+                null // a compressed asset has no file descriptor ("probably compressed"); a missing one fails below
+            }
+            if (mapped != null) return mapped
+            val bytes = context.assets.open(MODEL_ASSET).use { it.readBytes() }
+            Log.w(TAG, "$MODEL_ASSET is compressed in the APK and cannot be memory-mapped: copied its ${bytes.size} " +
+                "bytes to native memory instead; keep `androidResources { noCompress += \"tflite\" }` in the module")
+            return ByteBuffer.allocateDirect(bytes.size).put(bytes).apply { flip() }
+        }
+
         private fun createInBackground(context: Context, threads: Int, done: (Result<TinyNetQClassifier>) -> Unit) {
             val app = context.applicationContext ?: context
             val load = {
@@ -215,3 +248,25 @@ class TinyNetQClassifier @JvmOverloads @Throws(IOException::class) constructor(
         }
     }
 }
+
+private val LOADING = Any()
+private val CANCELLED = Any()
+
+/**
+ * [load] run on a new thread named [threadName] while the caller suspends, cancellably: cancelling the caller resumes
+ * it with CancellationException at once; what [load] returns after that (or returned but was not yet delivered when
+ * the cancellation came) is closed, never leaked; a load not yet begun is skipped. What [create] runs its load with.
+ */
+internal suspend fun <T : AutoCloseable> loadCancellably(threadName: String, load: () -> T): T =
+    suspendCancellableCoroutine { continuation ->
+        val state = AtomicReference<Any>(LOADING) // LOADING, CANCELLED, or what load returned
+        continuation.invokeOnCancellation { (state.getAndSet(CANCELLED) as? AutoCloseable)?.close() }
+        Thread({
+            if (state.get() !== CANCELLED) {
+                runCatching(load).fold(
+                    { loaded -> if (state.compareAndSet(LOADING, loaded)) continuation.resume(loaded) else loaded.close() },
+                    { error -> continuation.resumeWithException(error) },
+                )
+            }
+        }, threadName).start()
+    }
