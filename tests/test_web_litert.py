@@ -148,6 +148,10 @@ def test_litert_ships_the_android_file_and_predicts_like_its_host_run(image_mode
     sha = hashlib.sha256(shipped).hexdigest()
     metadata = json.loads((out / "web" / "metadata.json").read_text())
     assert metadata["runtime"] == "litert" and metadata["model_sha256"] == sha and metadata["backends"] == ["wasm"]
+    # the fields model.js (the TF.js bundle's file) and model.d.ts read, as the TF.js bundle writes them
+    assert [set(i) for i in metadata["inputs"]] == [{"name", "node", "dtype", "shape"}]
+    assert [set(o) for o in metadata["outputs"]] == [{"name", "node", "kind"}]
+    assert metadata["image"]["normalize"] == "mean-std"
     checks = {c["name"]: c for c in web["checks"]}
     assert checks["same_file_as_android"]["status"] == "PASS" and sha[:16] in checks["same_file_as_android"]["detail"]
     assert checks["webgpu"]["status"] == "UNVERIFIED"
