@@ -1,7 +1,7 @@
 """The real-model corpus (tests/real_models) through packager's CLI, beside the official converters.
 
     python benchmarks/real_models.py [--models fer,deepcut] [--targets android,ios,web] [--json out.json]
-                                     [--no-official] [--keep DIR]
+                                     [--no-official] [--keep DIR] [--extra-flags "--web-runtime litert"]
 
 For every corpus model: `python -m packager build MODEL --samples S <the model's flags> --out OUT --force
 --no-cache` (default quantization, all targets, one build), then OUT/report.json is read. One table: model x
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,8 @@ def main() -> None:
     p.add_argument("--json", help="write every row, manifest and official result here")
     p.add_argument("--no-official", action="store_true", help="skip the official converters")
     p.add_argument("--keep", help="keep packager's output folders under this directory")
+    p.add_argument("--extra-flags", default="", help="more packager build flags for every model, one string "
+                   "(e.g. \"--web-runtime litert\": the web target ships the android .tflite on LiteRT.js)")
     a = p.parse_args()
     py = sys.executable
     names = a.models.split(",") if a.models else [e.name for e in CORPUS]
@@ -143,6 +146,7 @@ def main() -> None:
                      for t in targets]
             continue
         flags, missing = packager_flags(m, supported)
+        flags += shlex.split(a.extra_flags)
         print(f"[{name}] packager build ... {' '.join(flags)}", file=sys.stderr, flush=True)
         result = run_packager(py, m, flags, targets, work / name / "out")
         these = rows_for(name, result, targets)

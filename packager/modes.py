@@ -175,8 +175,10 @@ def convert_mode(name, target, mode, spec, source, tdir, artifacts, progress):
         artifact.extra["float_path"] = float_artifact.path
         result.checks.extend(artifact.extra.get("quantization_checks", ()))  # e.g. the ops a mixed mode kept float
         result.bytes, result.float_bytes = artifact.bytes, float_artifact.bytes
-        if artifact.extra.get("gates_mode"):  # a file of another mode's precision (web litert: android's int8 .tflite)
-            result.gates = gates_for(name, artifact.extra["gates_mode"], spec.tolerances)
+        if artifact.extra.get("gates_mode"):  # a file of another mode's precision (web litert: android's .tflite),
+            # judged by the gates that file was judged by where it was made (android's auto gates when auto kept it)
+            result.gates = dict(artifact.extra.get("gates") or gates_for(name, artifact.extra["gates_mode"],
+                                                                          spec.tolerances))
     except ConversionError as e:
         result.reason = e.message + (f" — {e.hint}" if e.hint else "")
         result.conversion_failed = True

@@ -58,16 +58,18 @@ EXIT_XFAIL: dict = {}
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """Run each model once: {name: (exit code, report dict or None, stderr tail)}."""
+    """Run each model once (per extra flags): {(name, *flags): (exit code, report dict or None, stderr tail, out)}."""
     help_text = subprocess.run([sys.executable, "-m", "packager", "build", "--help"], capture_output=True,
                                text=True).stdout
     supported = {w for w in help_text.split() if w.startswith("--")}
     cache: dict = {}
 
-    def run(name: str):
-        if name not in cache:
+    def run(name: str, extra: tuple[str, ...] = ()):
+        key = (name, *extra)
+        if key not in cache:
             m = prepare(name)
             flags, _missing = packager_flags(m, supported)
+            flags += list(extra)
             out = tmp_path_factory.mktemp(name) / "out"
             env = dict(os.environ)
             extra = m.get("env", {}).get("PYTHONPATH")
@@ -77,8 +79,8 @@ def built(tmp_path_factory):
                                    *flags, "--out", str(out), "--no-cache", "-q"],
                                   capture_output=True, text=True, env=env, cwd=ROOT)
             report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
-            cache[name] = (proc.returncode, report, proc.stderr[-2000:])
-        return cache[name]
+            cache[key] = (proc.returncode, report, proc.stderr[-2000:], out)
+        return cache[key]
 
     return run
 
@@ -92,7 +94,7 @@ def _cases():
 
 @pytest.mark.parametrize(("name", "target", "status"), list(_cases()))
 def test_target_status(built, name, target, status):
-    code, report, stderr = built(name)
+    code, report, stderr, _out = built(name)
     assert report is not None, f"{name}: no report.json (exit {code}): {stderr}"
     t = report["targets"][target]
     assert t["status"] == status, f"{name}/{target}: {t['status']}: {t.get('reason')}"
@@ -102,7 +104,7 @@ def test_target_status(built, name, target, status):
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[EXIT_XFAIL[n]] if n in EXIT_XFAIL else []) for n in EXPECTED])
 def test_exit_code(built, name):
-    code, report, stderr = built(name)
+    code, report, stderr, _out = built(name)
     assert report is not None, stderr
     assert code == report["exit_code"], "the process exit code is the one report.json records"
     assert code == 0, f"{name}: exit {code}: " + "; ".join(
@@ -119,3 +121,27 @@ def test_corpus_registry_covers_issues_12_and_29():
     assert len(BY_NAME) >= 16
     assert needed <= covers, needed - covers
     assert all("==" in e.package for e in BY_NAME.values()), "every package is pinned"
+
+
+# Issue 30: corpus models whose web target ships the android .tflite on LiteRT.js (--web-runtime litert; three were
+# measured with benchmarks/real_models.py --extra-flags "--web-runtime litert", BENCHMARKS.md). CI runs the fastest.
+LITERT = ("fer",)
+
+
+@pytest.mark.parametrize("name", LITERT)
+def test_litert_web_runs_the_android_file(built, name):
+    """web PASS on LiteRT.js, its model.tflite byte for byte android's, the page's predictions in Chromium within the
+    int8 gate of the host run of that file (the build's same_file_as_android check)."""
+    import hashlib
+
+    code, report, stderr, out = built(name, ("--targets", "android,web", "--web-runtime", "litert"))
+    assert report is not None, f"{name}: no report.json (exit {code}): {stderr}"
+    web, android = report["targets"]["web"], report["targets"]["android"]
+    assert android["status"] == "PASS", android.get("reason")
+    assert web["status"] == "PASS" and web["quantization"] == "litert", web.get("reason")
+    shipped = (out / "web" / "model.tflite").read_bytes()
+    assert shipped == (out / android["artifact"]).read_bytes()
+    same = {c["name"]: c for c in web["checks"]}["same_file_as_android"]
+    assert same["status"] == "PASS", same["detail"]
+    assert same["data"]["sha256"] == hashlib.sha256(shipped).hexdigest()
+    assert code == 0

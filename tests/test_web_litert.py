@@ -102,6 +102,36 @@ def test_litert_refuses_what_its_js_api_cannot_run(tmp_path):
     assert "--int8-io" in e.value.hint
 
 
+def test_litert_judges_the_android_file_by_the_gates_android_judged_it_by(tmp_path):
+    """Auto kept a dynamic-range .tflite on android under its auto gates (int8's: max abs 0.1); the web ships that
+    file: its checks use the same gates, not the stricter ones of a mode the web never chose (dynamic's 0.05:
+    mltk_cifar10 failed its web target with max abs 0.0627, the page equal to android's host run to 3e-4)."""
+    import types
+
+    from packager.compare import gates_for
+    from packager.modes import convert_mode, judged_gates
+    from packager.report import TargetResult
+    from packager.targets.web.litert import convert
+
+    path = _tflite(tmp_path, "static", batch=1)
+    android = TargetResult("android", "PASS", quantization="dynamic", artifact=path.name, bytes=1, float_bytes=2,
+                           gates=gates_for("android", "int8"))
+    from packager.spec import TensorSpec
+
+    source = types.SimpleNamespace(inputs=(TensorSpec("x", (None, 8)),), outputs=(TensorSpec("output_0", (None, 3)),))
+    spec = types.SimpleNamespace(upstream={"android": {"result": android, "root": str(tmp_path)}}, tolerances={})
+    artifact = convert.convert(source, spec, tmp_path / "work")
+    assert judged_gates("web", artifact, artifact.mode, {}) == android.gates != gates_for("web", "dynamic")
+
+    class Web:
+        def convert(self, source, spec, mode, workdir):
+            return convert.convert(source, spec, workdir)
+
+    progress = types.SimpleNamespace(info=lambda *a: None, debug=lambda *a: None)
+    result, _ = convert_mode("web", Web(), "litert", spec, source, tmp_path / "work2", {}, progress)
+    assert result.gates == android.gates, result.reason
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end (CLI)
 
@@ -148,6 +178,10 @@ def test_litert_ships_the_android_file_and_predicts_like_its_host_run(image_mode
     sha = hashlib.sha256(shipped).hexdigest()
     metadata = json.loads((out / "web" / "metadata.json").read_text())
     assert metadata["runtime"] == "litert" and metadata["model_sha256"] == sha and metadata["backends"] == ["wasm"]
+    # the fields model.js (the TF.js bundle's file) and model.d.ts read, as the TF.js bundle writes them
+    assert [set(i) for i in metadata["inputs"]] == [{"name", "node", "dtype", "shape"}]
+    assert [set(o) for o in metadata["outputs"]] == [{"name", "node", "kind"}]
+    assert metadata["image"]["normalize"] == "mean-std"
     checks = {c["name"]: c for c in web["checks"]}
     assert checks["same_file_as_android"]["status"] == "PASS" and sha[:16] in checks["same_file_as_android"]["detail"]
     assert checks["webgpu"]["status"] == "UNVERIFIED"

@@ -62,3 +62,34 @@ export function fileError(text) {
 export function message(e) {
   return e && e.message ? e.message : String(e);
 }
+
+/** The whole body of `url`, read as it arrives (each chunk is progress for the watchdog and onProgress). */
+export async function download(url, expected, watch) {
+  const response = await watch.guard(checkedFetch(url, undefined, expected));
+  const name = fileName(url);
+  const total = Number(response.headers.get("Content-Length")) || undefined;
+  watch.progress(name, 0, total);
+  if (!response.body || !response.body.getReader) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await watch.guard(reader.read());
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    watch.progress(name, loaded, total);
+  }
+  return new Uint8Array(concat(chunks));
+}
+
+/** Buffers (or typed arrays) end to end, as one ArrayBuffer. */
+export function concat(buffers) {
+  const out = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let at = 0;
+  for (const b of buffers) {
+    out.set(b instanceof Uint8Array ? b : new Uint8Array(b), at);
+    at += b.byteLength;
+  }
+  return out.buffer;
+}

@@ -23,8 +23,8 @@ ICONS = (("icon-192.png", 192, False), ("icon-512.png", 512, False), ("icon-mask
 
 
 # The ES module's own files (model.js and what it imports, its types, its README); the demo page is not shipped.
-MODULE_FILES = ("model.js", "model_files.js", "model.d.ts", "image_input.js", "image_output.js", "loading.js",
-                "preprocess.js", "preprocess_worker.js", "README.md")
+MODULE_FILES = ("model.js", "model_runtime.js", "model_files.js", "model.d.ts", "image_input.js", "image_output.js",
+                "loading.js", "preprocess.js", "preprocess_worker.js", "README.md")
 # Registers tf.js's kernels and backends when imported: the one module a bundler must never drop.
 SIDE_EFFECTS = "tf-runtime.js"
 

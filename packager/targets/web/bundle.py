@@ -131,6 +131,28 @@ def write_bundled_samples(spec, source, samples, outdir: Path, samples_dir: str,
     (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
     return bundled, samples_url
 
+
+def module_metadata(spec, source, geom: dict | None) -> dict:
+    """metadata.json's fields every web runtime writes the same way (model.js and the page read them whichever
+    runtime runs the model): name, labels (of the primary output, packager.kinds: the same output on every
+    target), primary output, top_k and the image preprocessing (None: the model takes no image)."""
+    labels = list(spec.labels)
+    primary = primary_name(spec, source)
+    image_cfg = None
+    if geom is not None:
+        mean, std = spec.preprocessing.per_channel(geom["channels"])
+        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
+                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
+                     "normalize": spec.preprocessing.normalize}
+    return {"name": spec.display_name, "labels": labels, "label_output": primary if labels else None,
+            "primary_output": primary, "top_k": min(5, len(labels)) if labels else 0, "image": image_cfg}
+
+
+def output_kind(spec, name: str) -> str:
+    """An output's kind in metadata.json ("image": imageOutputs() renders it), "" when packager gave it none."""
+    return (spec.output_kinds or {}).get(name, "")
+
+
 def image_geometry(source: Source) -> dict | None:
     """{input, height, width, channels} when the model takes one NHWC image, else None."""
     if not getattr(source, "is_image", False):
@@ -180,33 +202,23 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
     geom = image_geometry(source)
     bundled, samples_url = write_bundled_samples(spec, source, samples, outdir, samples_dir, geom)
 
-    labels = list(spec.labels)  # of the primary output (packager.kinds), the same output on every target
-    primary = primary_name(spec, source)
     missing = [t.name for t in source.inputs if t.name not in in_nodes] + \
               [t.name for t in source.outputs if t.name not in out_nodes]
     if missing:
         raise ConversionError(f"no TF.js node for {missing}", where=str(model_json_path))
-    image_cfg = None
-    if geom is not None:
-        mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
-                     "normalize": spec.preprocessing.normalize}
+    shared = module_metadata(spec, source, geom)
+    image_cfg = shared["image"]
     metadata = {
-        "name": spec.display_name,
+        **shared,
+        "runtime": "tfjs",
         "model_url": "model.json" if model_dir == "." else f"{model_dir}/model.json",
         "runtime_dir": runtime_dir,
         "backends": list(backends),
         "mode": artifact.mode,
         "inputs": [{"name": t.name, "node": in_nodes[t.name]["node"], "dtype": in_nodes[t.name]["dtype"],
                     "shape": list(t.sample_shape)} for t in source.inputs],
-        "outputs": [{"name": t.name, "node": out_nodes[t.name]["node"],
-                     "kind": (spec.output_kinds or {}).get(t.name, "")} for t in source.outputs],
-        "labels": labels,
-        "label_output": primary if labels else None,
-        "primary_output": primary,
-        "top_k": min(5, len(labels)) if labels else 0,
-        "image": image_cfg,
+        "outputs": [{"name": t.name, "node": out_nodes[t.name]["node"], "kind": output_kind(spec, t.name)}
+                    for t in source.outputs],
         "tfjs_version": TFJS_VERSION,
     }
     (outdir / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -1,6 +1,6 @@
 """``OUT/web/`` for ``--web-runtime litert``: web_template's PWA shell (page, image code, manifest, icons, samples,
-service worker) with web_template/litert/'s files over it (model.js on LiteRT.js, model_files.js, model.d.ts,
-README.md), the Android ``.tflite`` as ``model.tflite`` and the vendored LiteRT.js runtime in ``litert/``.
+service worker) with web_template/litert/'s files over it (model_runtime.js: model.js's adapter on LiteRT.js, model_files.js,
+README.md; model.js and model.d.ts are the TF.js bundle's), the Android ``.tflite`` as ``model.tflite`` and the vendored LiteRT.js runtime in ``litert/``.
 Deterministic (no timestamps)."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import shutil
 import tomllib
 from pathlib import Path
 
-from packager.kinds import primary_name
 from packager.render import render_string, render_tree, template_dir
 from packager.targets.web.assets import (
     BACKGROUND_COLOR,
@@ -24,6 +23,8 @@ from packager.targets.web.assets import (
 from packager.targets.web.bundle import (
     NOT_PRECACHED,
     image_geometry,
+    module_metadata,
+    output_kind,
     package_name,
     template_manifest,
     write_bundled_samples,
@@ -63,15 +64,10 @@ def build_litert_bundle(spec, source, artifact, samples, outdir: Path, backends:
     geom = image_geometry(source)
     bundled, samples_url = write_bundled_samples(spec, source, samples, outdir, samples_dir, geom)
 
-    labels = list(spec.labels)
-    primary = primary_name(spec, source)
-    image_cfg = None
-    if geom is not None:
-        mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
+    shared = module_metadata(spec, source, geom)  # the same fields as the TF.js bundle's (normalize too)
+    image_cfg = shared["image"]
     metadata = {
-        "name": spec.display_name,
+        **shared,
         "runtime": "litert",
         "model_url": model_file,
         "model_sha256": artifact.extra["sha256"],
@@ -79,14 +75,11 @@ def build_litert_bundle(spec, source, artifact, samples, outdir: Path, backends:
         "runtime_dir": runtime_dir,
         "backends": list(backends),
         "mode": artifact.mode,
-        "inputs": [{"name": i["name"], "tensor": i["tensor"], "dtype": i["dtype"], "shape": i["shape"]}
+        # node: what model_runtime.js keys the tensor by (here the .tflite signature's name), as on TF.js
+        "inputs": [{"name": i["name"], "node": i["tensor"], "dtype": i["dtype"], "shape": i["shape"]}
                    for i in artifact.extra["inputs"]],
-        "outputs": [{"name": o["name"], "tensor": o["tensor"]} for o in artifact.extra["outputs"]],
-        "labels": labels,
-        "label_output": primary if labels else None,
-        "primary_output": primary,
-        "top_k": min(5, len(labels)) if labels else 0,
-        "image": image_cfg,
+        "outputs": [{"name": o["name"], "node": o["tensor"], "kind": output_kind(spec, o["name"])}
+                    for o in artifact.extra["outputs"]],
         "litertjs_version": LITERTJS_VERSION,
     }
     (outdir / "metadata.json").write_text(json.dumps(metadata, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -99,8 +99,10 @@ def convert(source, spec, workdir: Path) -> Artifact:
     shutil.copyfile(path, out / "model.tflite")
     data = (out / "model.tflite").read_bytes()
     extra = {"format": "tflite", "tflite": out / "model.tflite", "sha256": hashlib.sha256(data).hexdigest(),
-             "android_mode": result.quantization, "gates_mode": result.quantization, "android_file": result.artifact, "inputs": inputs,
-             "outputs": outputs}
+             "android_mode": result.quantization, "gates_mode": result.quantization, "android_file": result.artifact,
+             "inputs": inputs, "outputs": outputs}
+    if result.gates:  # the gates android judged this very file by (auto's, when auto kept it): the web's too
+        extra["gates"] = dict(result.gates)
     artifact = Artifact(target="web", mode=MODE, path=out, bytes=len(data), extra=extra)
     fp32 = Artifact(target="web", mode="fp32", path=out, bytes=int(result.float_bytes or len(data)),
                     extra={"format": "tflite"})
