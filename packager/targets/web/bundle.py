@@ -35,6 +35,7 @@ from packager.targets.web.assets import (  # noqa: F401  (re-exported)
     _sample_images,
     _short_name,
     b64_sample,
+    image_config,
     make_icon,
     package_manifest,
     preprocess_pixels,
@@ -131,13 +132,18 @@ def write_bundled_samples(spec, source, samples, outdir: Path, samples_dir: str,
     (outdir / samples_url).write_text(json.dumps(rows, sort_keys=True), encoding="utf-8")
     return bundled, samples_url
 
+
 def image_geometry(source: Source) -> dict | None:
-    """{input, height, width, channels} when the model takes one NHWC image, else None."""
-    if not getattr(source, "is_image", False):
+    """{input, height, width, channels} when the model takes one NHWC image, else None; with ``pixels: True`` when
+    that input is an integer tensor of whole pixel levels 0..255 (uint8: the model normalises them itself)."""
+    from packager.samples import is_pixel_image
+
+    pixels = is_pixel_image(source)
+    if not getattr(source, "is_image", False) and not pixels:
         return None
     spec = source.inputs[0]
     _, h, w, c = (int(d) for d in spec.sample_shape)
-    return {"input": spec.name, "height": h, "width": w, "channels": c}
+    return {"input": spec.name, "height": h, "width": w, "channels": c, **({"pixels": True} if pixels else {})}
 
 
 def package_name(display_name: str) -> str:
@@ -186,12 +192,7 @@ def build_bundle(spec: PackageSpec, source: Source, artifact: Artifact, samples:
               [t.name for t in source.outputs if t.name not in out_nodes]
     if missing:
         raise ConversionError(f"no TF.js node for {missing}", where=str(model_json_path))
-    image_cfg = None
-    if geom is not None:
-        mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
-                     "normalize": spec.preprocessing.normalize}
+    image_cfg = image_config(spec, geom)
     metadata = {
         "name": spec.display_name,
         "model_url": "model.json" if model_dir == "." else f"{model_dir}/model.json",

@@ -18,6 +18,7 @@ from packager.targets.web.assets import (
     ICONS,
     THEME_COLOR,
     _short_name,
+    image_config,
     make_icon,
     package_manifest,
 )
@@ -65,11 +66,7 @@ def build_litert_bundle(spec, source, artifact, samples, outdir: Path, backends:
 
     labels = list(spec.labels)
     primary = primary_name(spec, source)
-    image_cfg = None
-    if geom is not None:
-        mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background)}
+    image_cfg = image_config(spec, geom)
     metadata = {
         "name": spec.display_name,
         "runtime": "litert",
