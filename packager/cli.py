@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 
@@ -170,6 +171,9 @@ def quiet_framework_logs(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from packager.paths import reserve_std_streams
+
+    reserve_std_streams()  # first: before anything is opened onto a closed standard stream
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -263,6 +267,9 @@ def remove_autograph_files() -> None:
 
 def entry() -> None:
     code = main()
+    # Done: a Ctrl-C (SIGTERM) from now on would only turn this exit into a traceback; what main() said stands.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     # Everything is written and closed by now (output folder, report, browsers, worker process). Python's
     # own teardown of a process that loaded TensorFlow takes 1.5-2 s here and does nothing for the user:
     # flush and leave.

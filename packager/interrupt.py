@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 
 _seen = threading.Event()
 
@@ -53,3 +54,28 @@ def seen() -> bool:
     """Whether this process is being interrupted: a SIGINT/SIGTERM arrived, or a KeyboardInterrupt is propagating
     through the caller (call it from a ``finally`` block)."""
     return _seen.is_set() or isinstance(sys.exc_info()[1], KeyboardInterrupt)
+
+
+@contextmanager
+def deferred():
+    """SIGINT and SIGTERM held back while the block runs, then raised (KeyboardInterrupt) right after it: for steps
+    that must happen all or none, such as moving the output into place and recording that it was. A handler that
+    only records the signal, not a blocked signal mask: the kernel may hand a process-directed signal to any thread
+    (TensorFlow's, a pool's), and Python runs its handlers in the main thread whichever caught it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def hold(signum, frame) -> None:
+        arrived.append(signum)
+        _seen.set()
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if arrived and sys.exc_info()[1] is None:
+            raise KeyboardInterrupt

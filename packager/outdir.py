@@ -147,8 +147,7 @@ def staged_output(out: Path, *, force: bool):
             interrupt.check()  # a Ctrl-C that some library swallowed still leaves --out untouched
             (staging / STAGING_MARKER).unlink()
             (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
-            _swap(out, staging, before)
-            WRITTEN.append(out)
+            _swap(out, staging, before)  # records --out in WRITTEN the moment it is in place
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -160,20 +159,29 @@ def _swap(out: Path, staging: Path, before) -> None:
                           "nothing in it was replaced or deleted", where=str(out),
                           hint="run the build again once nothing else writes to that folder")
     if not out.exists():
-        os.replace(staging, out)
+        with interrupt.deferred():  # a Ctrl-C now comes after --out is in place and recorded as written
+            os.replace(staging, out)
+            WRITTEN.append(out)
         return
     trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.resolve().parent))
     (trash / STAGING_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
-    try:
-        os.replace(out, trash / "out")
-    except OSError as e:  # a mount point (EBUSY), a folder on another device: replaced in place below
-        shutil.rmtree(trash, ignore_errors=True)
-        if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL):
-            raise
+    # The old output out of the way, the new one in, recorded, the old one deleted: a Ctrl-C (SIGTERM) in between
+    # would leave no --out at all, or a complete one reported as "not written" and the old one beside it.
+    with interrupt.deferred():
+        try:
+            os.replace(out, trash / "out")
+            renamed = True
+        except OSError as e:  # a mount point (EBUSY), a folder on another device: replaced in place below
+            shutil.rmtree(trash, ignore_errors=True)
+            if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES, errno.EINVAL):
+                raise
+            renamed = False
+        if renamed:
+            os.replace(staging, out)
+            WRITTEN.append(out)
+            shutil.rmtree(trash, ignore_errors=True)
+    if not renamed:
         _replace_contents(out, staging)
-        return
-    os.replace(staging, out)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _replace_contents(out: Path, staging: Path) -> None:
@@ -203,7 +211,9 @@ def _replace_contents(out: Path, staging: Path) -> None:
             os.replace(old / p.name, p)
         shutil.rmtree(old, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    with interrupt.deferred():
+        WRITTEN.append(out)
+        shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)
 
 

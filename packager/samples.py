@@ -63,6 +63,17 @@ def numpy_dtype(tensor: TensorSpec):
         return np.dtype(np.float32)
 
 
+def is_pixel_image(source) -> bool:
+    """One NHWC input of 1 or 3 channels whose integer dtype holds whole pixel levels 0..255 (uint8 or wider): an
+    image model that normalises its pixels itself, fed the pixels (``load_image``). ``Source.is_image`` is the
+    float32 image input the spec's mean/std normalise."""
+    ins = getattr(source, "inputs", None) or []
+    if len(ins) != 1 or len(ins[0].shape) != 4 or ins[0].shape[-1] not in (1, 3):
+        return False
+    dtype = numpy_dtype(ins[0])
+    return bool(np.issubdtype(dtype, np.integer) and np.iinfo(dtype).max >= 255)
+
+
 def load_image(path: Path, tensor: TensorSpec, spec: PackageSpec) -> np.ndarray:
     """One image file -> a (1, H, W, C) float32 array, preprocessed the spec's way (packager.preprocessing: EXIF
     orientation, alpha on the background, crop policy, antialiased bilinear resize, colour mode, mean/std). A model

@@ -257,8 +257,22 @@ export function standardise(pixels, image, perChannel) {
   return data;
 }
 
-/** Step 7: x = (v - mean) / std per channel, in float32 like the model input (or image.normalize's standardise). */
+/** An input of whole pixel levels (image.pixels: a uint8 input, the model normalises itself): each value clamped to
+ * 0..255 and rounded half to even, as packager rounds the samples (Math.round would take 2.5 to 3, numpy to 2). */
+export function wholeLevels(pixels) {
+  const data = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) {
+    const v = Math.min(255, Math.max(0, pixels[i]));
+    const r = Math.round(v);
+    data[i] = r - v === 0.5 && r % 2 === 1 ? r - 1 : r;
+  }
+  return data;
+}
+
+/** Step 7: x = (v - mean) / std per channel, in float32 like the model input (or image.normalize's standardise);
+ * a pixel input (image.pixels) takes the pixels themselves, in whole levels. */
 export function normalise(pixels, image) {
+  if (image.pixels) return wholeLevels(pixels);
   if (image.normalize === "per-image" || image.normalize === "per-channel") {
     return standardise(pixels, image, image.normalize === "per-channel");
   }

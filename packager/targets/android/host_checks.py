@@ -134,14 +134,6 @@ def _build_host_core(host, code_dir: Path, classes: Path, ctx: dict, work: Path)
     return lib_dir
 
 
-def _without_runtime_logs(output: str) -> str:
-    """The runner's output minus LiteRT's INFO/VERBOSE log lines (it logs each environment and accelerator it
-    creates), its WARNING lines (``WARNING: npu_registry...``) moved after the rest: the cause comes first."""
-    lines = [ln for ln in output.splitlines() if not ln.startswith(("INFO: ", "VERBOSE: "))]
-    warnings = [ln for ln in lines if ln.startswith("WARNING: ")]
-    return "\n".join([ln for ln in lines if not ln.startswith("WARNING: ")] + warnings)
-
-
 def _host_model(spec: PackageSpec, artifact: Artifact, outdir: Path, runtime: dict) -> tuple[Path, str]:
     """(the .tflite the host run executes, its mode). Bundled: the module's own model file in its shipped mode.
     Play services (checked on node-tflite's TFLite 2.2.0, which gives wrong numbers for quantized models): the fp32
@@ -194,7 +186,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
         f"{ctx['package']}.{ctx['class_name']}Native", pre_class, model, work / "in.bin", work / "out.bin",
         str(len(batches)), str(DEFAULT_THREADS), "argb" if use_argb else "float", work / "in.names"])
     if res.returncode != 0:
-        raise _CheckFailed("the JVM runner failed:\n" + host.first_lines(_without_runtime_logs(res.output)))
+        raise _CheckFailed("the JVM runner failed: " + host.first_lines(res.output))
     if "closed-handle: java.lang.IllegalStateException" not in res.output:
         raise _CheckFailed("a closed handle did not raise IllegalStateException: " + host.first_lines(res.output))
     shared = frozenset(t["name"] for t in ctx["outputs"] if t.get("shared"))

@@ -27,6 +27,7 @@ from packager.targets.ios import render as ios_render
 from packager.targets.ios import swift_build as ios_swift_build
 from packager.targets.ios.convert import DEPLOYMENT, read_features  # noqa: F401  (DEPLOYMENT: part of this module's API)
 from packager.targets.ios.inputs import feed
+from packager.targets.ios.pixels import pixel_view
 from packager.targets.ios.runner import (  # noqa: F401
     _CoreMLRunner,
     coreml_runtime_available,
@@ -42,6 +43,7 @@ class IOSTarget:
     default_mode = "fp16"
 
     def convert(self, source, spec, mode: str, workdir: Path) -> Artifact:
+        source, spec = pixel_view(source, spec)
         return ios_convert.convert(source, spec, mode, self.modes, workdir)
 
     @staticmethod
@@ -50,6 +52,7 @@ class IOSTarget:
         not loaded it): the original model's outputs the golden cases need beside ``reference``."""
         from packager.targets.ios.render import turned_reference
 
+        source, spec = pixel_view(source, spec)
         source.turned_reference = turned_reference(spec, source, samples, reference)
 
     # ------------------------------------------------------------------ predict
@@ -59,6 +62,7 @@ class IOSTarget:
         return coreml_runtime_available()
 
     def predict(self, artifact: Artifact, source, spec, samples) -> Prediction:
+        source, spec = pixel_view(source, spec)
         runner, runtime = local_runner(artifact.path, coreml=self.coreml_runtime_available())
         features = read_features(artifact.path)
         rows: dict[str, list[np.ndarray]] = {o.name: [] for o in source.outputs}
@@ -86,11 +90,13 @@ class IOSTarget:
     feed = staticmethod(feed)
 
     def render(self, spec, source, artifact: Artifact, samples, reference, outdir: Path) -> Path:
+        source, spec = pixel_view(source, spec)
         return ios_render.render(spec, source, artifact, samples, reference, outdir)
 
     def checks(self, spec, source, artifact: Artifact, samples, reference, outdir: Path) -> list[Check]:
         from packager.targets.ios.preprocessing_check import ios_check
 
+        source, spec = pixel_view(source, spec)
         return [
             ios_checks.check_swift_syntax(outdir),
             ios_checks.check_feature_names(spec, outdir),

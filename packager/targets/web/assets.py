@@ -54,15 +54,37 @@ def package_manifest(name: str, description: str, model_files: list[str], runtim
     }
 
 
-def preprocess_pixels(rgb: np.ndarray, spec: PackageSpec, channels: int) -> np.ndarray:
+def image_preprocessing(spec: PackageSpec, geom: dict | None):
+    """The preprocessing the image input takes: the spec's; for a pixel input (``geom["pixels"]``: uint8, the model
+    normalises) the pixels 0..255 as they are, no mean/std (step 7 off), as packager.samples feeds the reference."""
+    from dataclasses import replace
+
+    pre = spec.preprocessing
+    return replace(pre, mean=(0.0,), std=(1.0,), normalize="mean-std") if geom and geom.get("pixels") else pre
+
+
+def image_config(spec: PackageSpec, geom: dict | None) -> dict | None:
+    """metadata.json's ``image`` block (preprocess.js reads it): geometry, colour, crop, background, step 7; with
+    ``pixels: true`` the page rounds the pixels to whole levels (half to even, as Python does) and feeds them as is."""
+    if geom is None:
+        return None
+    pre = image_preprocessing(spec, geom)
+    mean, std = pre.per_channel(geom["channels"])
+    return {**geom, "color": pre.color, "mean": list(mean), "std": list(std), "crop": pre.crop,
+            "background": list(pre.background), "normalize": pre.normalize}
+
+
+def preprocess_pixels(rgb: np.ndarray, spec: PackageSpec, channels: int, pixels: bool = False) -> np.ndarray:
     """The spec's preprocessing (packager.preprocessing) of an HxWx3 uint8 RGB image already at the input size
-    -> (1,H,W,C)."""
+    -> (1,H,W,C); ``pixels``: the input takes whole pixel levels (uint8), rounded half to even like the samples."""
     from packager.preprocessing import model_pixels, normalised
 
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], axis=-1)
     pre = spec.preprocessing
     px = model_pixels(rgba, rgb.shape[1], rgb.shape[0], channels, color=pre.color, crop=pre.crop,
                       background=pre.background)
+    if pixels:
+        return np.clip(np.rint(px), 0, 255).astype(np.uint8)[None]
     return normalised(px, pre)[None]
 
 
@@ -90,7 +112,7 @@ def _sample_images(source: Source, spec: PackageSpec, samples: SampleSet, geom: 
         if i >= MAX_BUNDLED_SAMPLES:
             break
         x = np.asarray(sample[geom["input"]], np.float32)[0]
-        px = np.clip(np.rint(display_pixels(x, spec.preprocessing)), 0, 255).astype(np.uint8)
+        px = np.clip(np.rint(display_pixels(x, image_preprocessing(spec, geom))), 0, 255).astype(np.uint8)
         if px.shape[-1] == 1:
             px = np.repeat(px, 3, axis=-1)
         elif spec.preprocessing.color == "bgr":

@@ -35,6 +35,7 @@ from packager.targets.web.assets import (  # noqa: F401  (re-exported)
     _sample_images,
     _short_name,
     b64_sample,
+    image_config,
     make_icon,
     package_manifest,
     preprocess_pixels,
@@ -138,12 +139,7 @@ def module_metadata(spec, source, geom: dict | None) -> dict:
     target), primary output, top_k and the image preprocessing (None: the model takes no image)."""
     labels = list(spec.labels)
     primary = primary_name(spec, source)
-    image_cfg = None
-    if geom is not None:
-        mean, std = spec.preprocessing.per_channel(geom["channels"])
-        image_cfg = {**geom, "color": spec.preprocessing.color, "mean": list(mean), "std": list(std),
-                     "crop": spec.preprocessing.crop, "background": list(spec.preprocessing.background),
-                     "normalize": spec.preprocessing.normalize}
+    image_cfg = image_config(spec, geom)
     return {"name": spec.display_name, "labels": labels, "label_output": primary if labels else None,
             "primary_output": primary, "top_k": min(5, len(labels)) if labels else 0, "image": image_cfg}
 
@@ -154,12 +150,16 @@ def output_kind(spec, name: str) -> str:
 
 
 def image_geometry(source: Source) -> dict | None:
-    """{input, height, width, channels} when the model takes one NHWC image, else None."""
-    if not getattr(source, "is_image", False):
+    """{input, height, width, channels} when the model takes one NHWC image, else None; with ``pixels: True`` when
+    that input is an integer tensor of whole pixel levels 0..255 (uint8: the model normalises them itself)."""
+    from packager.samples import is_pixel_image
+
+    pixels = is_pixel_image(source)
+    if not getattr(source, "is_image", False) and not pixels:
         return None
     spec = source.inputs[0]
     _, h, w, c = (int(d) for d in spec.sample_shape)
-    return {"input": spec.name, "height": h, "width": w, "channels": c}
+    return {"input": spec.name, "height": h, "width": w, "channels": c, **({"pixels": True} if pixels else {})}
 
 
 def package_name(display_name: str) -> str:

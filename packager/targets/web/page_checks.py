@@ -108,7 +108,7 @@ def online_checks(session: PageSession, server, spec, source, samples, outdir: P
     geom = image_geometry(source)
     if geom is not None:
         pre = web_check(session.page, spec, samples, f"Chromium {session.browser_version()}",
-                        (geom["width"], geom["height"], geom["channels"]))
+                        (geom["width"], geom["height"], geom["channels"]), bool(geom.get("pixels")))
         if pre is not None:
             checks.append(pre)
 
@@ -230,7 +230,7 @@ def _image_path_check(session: PageSession, spec, source, outdir: Path, samples=
     originals = []
     for url, rgb in pairs:
         page_out, _ = session.predict_image(url)
-        x = preprocess_pixels(rgb, spec, image["channels"])
+        x = preprocess_pixels(rgb, spec, image["channels"], bool(image.get("pixels")))
         hit = known.get(sample_key({image["input"]: x})) if known else None  # a sample this page has run
         hook_out, original = hit if hit else (session.predict({image["input"]: x})[0], None)
         worst = max(worst, _max_abs(page_out, hook_out))

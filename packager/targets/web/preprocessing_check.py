@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,18 +36,21 @@ PAGE_SCRIPT = """async ([b64, image]) => {
 
 
 def web_check(page, spec, samples, browser: str = "Chromium",
-              geometry: tuple[int, int, int] | None = None) -> Check | None:
-    """``preprocess.js`` in the served page (``page``: a Playwright page of the bundle) on every sample file."""
+              geometry: tuple[int, int, int] | None = None, pixels: bool = False) -> Check | None:
+    """``preprocess.js`` in the served page (``page``: a Playwright page of the bundle) on every sample file.
+    ``pixels``: the input takes whole pixel levels (uint8; metadata.json's ``image.pixels``), no mean/std."""
     files = image_files(samples)
     if not files:
         return None
     t0 = time.perf_counter()
     w, h, c = _geometry(samples, geometry)
     pre = spec.preprocessing
+    if pixels:
+        pre = replace(pre, mean=(0.0,), std=(1.0,), normalize="mean-std")
     mean, std = pre.per_channel(c)
     image_cfg = {"width": w, "height": h, "channels": c, "color": pre.color, "crop": pre.crop,
                  "background": list(pre.background), "mean": list(mean), "std": list(std),
-                 "normalize": pre.normalize}
+                 "normalize": pre.normalize, **({"pixels": True} if pixels else {})}
     diffs, skipped, done = [], [], []
     for f in files:
         r = page.evaluate(PAGE_SCRIPT, [base64.b64encode(Path(f).read_bytes()).decode("ascii"), image_cfg])
@@ -58,4 +62,5 @@ def web_check(page, spec, samples, browser: str = "Chromium",
         diffs.append(input_diff(got, got_input, file_pixels(f, w, h, c, spec.preprocessing), pre))
         done.append(Path(f))
     return _verdict(spec, done, diffs, f"web/preprocess.js in {browser} (createImageBitmap decode, its own "
-                                       "resampler, normalise)", t0, skipped)
+                                       "resampler, " + ("whole pixel levels for the uint8 input)" if pixels
+                                                        else "normalise)"), t0, skipped)

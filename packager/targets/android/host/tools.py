@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packager.errors import ToolMissing
+from packager.tool_output import cause_first
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 SETUP_HINT = "run `sudo .ci/setup-android.sh` (fetches kotlinc, the TFLite C library and the Android API stubs)"
@@ -138,8 +139,8 @@ def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 600, env: d
 
 
 def first_lines(text: str, n: int = 12) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return "\n".join(lines[:n]) + (f"\n... ({len(lines) - n} more lines)" if len(lines) > n else "")
+    """What a tool printed, for a reason: cause first, runtime log lines after it (``packager.tool_output``)."""
+    return cause_first(text, n)
 
 
 # ---- Kotlin -----------------------------------------------------------------------------------------------------
