@@ -110,6 +110,30 @@ def rows_for(name: str, result: dict, targets: tuple[str, ...]) -> list[dict]:
     return rows
 
 
+def publisher_columns(name: str, m: dict, result: dict, work: Path) -> dict:
+    """Where the publisher ships its own .tflite of the model: its bytes and agreement, run here on the same samples
+    against the same reference as packager's (benchmarks/size_fidelity.py), beside packager's android artifact."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import size_fidelity as sf
+
+    t = ((result.get("report") or {}).get("targets") or {}).get("android")
+    if name not in sf.PUBLISHER_FILES or not t:
+        return {}
+    spec, source, samples, reference = sf.load(m, work / "publisher-load")
+    pub = sf.publisher_row(name, "android", spec, source, samples, reference, work)
+    ours, theirs = (t.get("metrics") or {}).get("top1_agreement"), pub.get("top1")
+    n = len(samples)
+
+    def top1(v):
+        return f"top-1 {v:.3f} ({round(v * n)}/{n})" if v is not None else "top-1 -"
+
+    return {"publisher_bytes": pub["bytes"], "publisher_top1": theirs,
+            "publisher": (f"packager {t.get('quantization')} {t.get('bytes'):,} B "
+                          f"({t.get('bytes') / pub['bytes']:.3f}x the publisher's), {top1(ours)}; "
+                          f"publisher {pub['mode'].split(' ', 1)[1]} "
+                          f"({pub['publisher_kind']}) {pub['bytes']:,} B, {top1(theirs)}; same {n} samples")}
+
+
 def table(rows: list[dict]) -> str:
     head = ["model", "target", "status", "mode", "size", "agreement", "seconds", "official_status",
             "official_seconds"]
@@ -129,6 +153,8 @@ def main() -> None:
     p.add_argument("--keep", help="keep packager's output folders under this directory")
     p.add_argument("--extra-flags", default="", help="more packager build flags for every model, one string "
                    "(e.g. \"--web-runtime litert\": the web target ships the android .tflite on LiteRT.js)")
+    p.add_argument("--no-publisher", action="store_true",
+                   help="skip the publisher's own .tflite (size_fidelity.PUBLISHER_FILES) beside the android row")
     a = p.parse_args()
     py = sys.executable
     names = a.models.split(",") if a.models else [e.name for e in CORPUS]
@@ -158,6 +184,9 @@ def main() -> None:
                 r["official_status"] = ("ran" if "ran " in str(o.get("ran")) and "cannot" not in str(o.get("ran"))
                                         else "converted") if o.get("ok") else "FAILED"
                 r["official_seconds"] = o.get("seconds", "-")
+        for r in these:
+            if r["target"] == "android" and not a.no_publisher:
+                r.update(publisher_columns(name, m, result, work / name))
         rows += these
         models[name] = {k: m.get(k) for k in ("package", "model", "samples", "flags", "pending_flags", "signature",
                                                "file_used", "sample_source", "notes", "fetch", "covers")}
@@ -179,6 +208,9 @@ def main() -> None:
             what = f"converted ({o.get('bytes')} bytes){'; ' + o['ran'] if o.get('ran') else ''}" if o["ok"] \
                 else f"FAILED: {o['error']}"
             print(f"    official converter: {what}")
+    for r in rows:
+        if r.get("publisher"):
+            print(f"- {r['model']} / android against the publisher's own file: {r['publisher']}")
     print()
     print("op preflight vs real conversion (error = preflight rejected the target):")
     for target in targets:

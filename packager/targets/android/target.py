@@ -29,9 +29,18 @@ class AndroidTarget:
             checks.append(mixed.check())
         else:
             models = convert_tflite(source, spec, mode, samples=source.samples)
+        note = None
+        if mode == "int8" and "fp32" in models:  # the float model it was quantized from: correct its biases
+            from packager.targets.android.bias_correction import correct_biases
+
+            corrected = correct_biases(models["int8"], models["fp32"], source.samples)
+            models["int8"], note = corrected.data, corrected.note()
+            checks.append(corrected.check())
         made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
         artifact = made.pop(mode)
         artifact.extra["quantization_checks"] = checks
+        if note:
+            artifact.extra["try_note"] = note
         if made:
             artifact.extra["by_products"] = made
         return artifact
