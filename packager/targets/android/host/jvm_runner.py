@@ -278,7 +278,13 @@ MAPPED_OPEN_JAVA = r"""
             model = (java.nio.ByteBuffer) nat.getMethod("mapModel", java.io.FileDescriptor.class, long.class, long.class)
                     .invoke(null, file.getFD(), 0L, file.length());
         }
-        if (!(model instanceof java.nio.MappedByteBuffer)) throw new IllegalStateException("mapModel did not map the file");
+        // a direct copy is a MappedByteBuffer too (OpenJDK's DirectByteBuffer): the kernel's list says what is mapped
+        String file = new java.io.File(path).getCanonicalPath();
+        boolean mapped = false;
+        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Paths.get("/proc/self/maps"))) {
+            mapped |= line.endsWith(" " + file);
+        }
+        if (!mapped) throw new IllegalStateException("mapModel did not memory-map " + file);
         return (Long) nat.getMethod("createFromBuffer", java.nio.ByteBuffer.class, int.class).invoke(null, model, threads);
     }
 """
