@@ -80,3 +80,17 @@ def test_the_android_int8_artifact_ships_the_corrected_model(shifted, tmp_path):
         want = np.frombuffer(expected.data, "<i4", len(op.bias_scale), op.bias_offset)
         assert shipped.find(want.tobytes()) >= 0
 
+
+
+def test_a_model_past_the_budget_is_left_as_converted(shifted, monkeypatch):
+    """The correction's cost is bounded: the float pass, two agreement passes and one group's two passes over the
+    samples must fit ELEMENT_BUDGET (MobileNetV2 224 on 16 samples does not), else the converter's model ships."""
+    from packager.targets.android import bias_correction as bc
+
+    _, samples, models = shifted
+    per_pass = len(samples) * bc.activation_elements(models["int8"])
+    monkeypatch.setattr(bc, "ELEMENT_BUDGET", 4 * per_pass)
+    skipped = bc.correct_biases(models["int8"], models["fp32"], samples)
+    assert not skipped.applied and skipped.data == models["int8"] and "budget" in skipped.note(), skipped.note()
+    monkeypatch.setattr(bc, "ELEMENT_BUDGET", 5 * per_pass)  # one group: every op corrected at once
+    assert bc.correct_biases(models["int8"], models["fp32"], samples).ops >= 3
