@@ -32,6 +32,9 @@ export interface ImagePreprocessing {
   crop: "stretch" | "center-crop" | "letterbox";
   /** RGB 0..255 that transparent pixels (and letterbox bars) are composited on. */
   background: [number, number, number];
+  /** Present (true) when the model's input takes whole pixel levels 0..255 (an integer tensor; the model
+   * normalises itself): predictImage rounds the pixels half to even and feeds them as they are (mean 0, std 1). */
+  pixels?: boolean;
 }
 
 export interface MetadataBase {
