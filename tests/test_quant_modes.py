@@ -199,3 +199,69 @@ def test_web_auto_keeps_the_damaged_weight_float16_when_uint8_misses_the_gates(t
     names = [c["name"] for c in t["checks"]]  # one validation (mixed's) and the page's checks, all passed
     assert names.count("predictions") == 1 and {"service_worker", "offline_reload"} <= set(names), names
     assert all(c["status"] != "FAIL" for c in t["checks"]), t["checks"]
+
+
+def _random_layers(rng, n: int = 80):
+    """A NeuralNetwork's layers wired at random: fan-out, fan-in, layers of several outputs, a blob written twice."""
+    from coremltools.proto import NeuralNetwork_pb2
+
+    nn = NeuralNetwork_pb2.NeuralNetwork()
+    blobs = ["x"]
+    for i in range(n):
+        layer = nn.layers.add()
+        layer.name = f"l{i % 7}"  # repeated names: the maps go by index
+        for b in rng.choice(blobs, size=min(len(blobs), int(rng.integers(1, 4))), replace=False):
+            layer.input.append(str(b))
+        kind = ("activation", "innerProduct", "convolution", "batchnorm", "add")[int(rng.integers(0, 5))]
+        getattr(layer, kind).SetInParent()
+        for k in range(int(rng.integers(1, 3))):
+            layer.output.append(f"b{i}_{k}")
+        if i == n // 2:
+            layer.output.append(blobs[-1])  # written again
+        blobs.extend(layer.output)
+    return nn.layers
+
+
+def test_layer_maps_are_coremltools_own():
+    """linear_layer_maps() swaps coremltools' O(layers^2) _get_nn_mappings for nn_mappings while the NeuralNetwork
+    quantizer runs: the same three maps (types, readers, writers; same order) on randomly wired layers, and
+    coremltools' function is back afterwards."""
+    from coremltools.models.neural_network import optimization_utils as ou
+
+    from packager.targets.ios.quantize import linear_layer_maps, nn_mappings
+
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 2, 80, 300):
+        layers = _random_layers(rng, n)
+        assert nn_mappings(layers) == ou._get_nn_mappings(layers), n
+    original = ou._get_nn_mappings
+    with linear_layer_maps():
+        assert ou._get_nn_mappings is nn_mappings
+    assert ou._get_nn_mappings is original
+
+
+@pytest.mark.parametrize("mode", ["8bit", "palette6"])
+def test_quantized_model_is_byte_identical_with_the_linear_maps(mode, monkeypatch):
+    """A network coremltools' quantizer fuses (innerProduct -> bias) quantizes to the
+    same bytes with packager's layer maps as with coremltools' own."""
+    import coremltools as ct
+    from coremltools.models import datatypes
+    from coremltools.models.neural_network import NeuralNetworkBuilder
+    from coremltools.models.neural_network import optimization_utils as ou
+
+    from packager.targets.ios import quantize as q
+    from packager.targets.ios.convert import quantize
+
+    rng = np.random.default_rng(1)
+    b = NeuralNetworkBuilder([("x", datatypes.Array(3, 8, 8))], [("y", datatypes.Array(5))])
+    b.add_convolution("conv", 3, 4, 3, 3, 1, 1, "same", 1, rng.normal(size=(3, 3, 3, 4)).astype(np.float32),
+                      rng.normal(size=4).astype(np.float32), True, input_name="x", output_name="c")
+    b.add_activation("relu", "RELU", "c", "r")
+    b.add_flatten("flat", 0, "r", "f")
+    b.add_inner_product("fc", rng.normal(size=(5, 256)).astype(np.float32), rng.normal(size=5).astype(np.float32),
+                        256, 5, True, input_name="f", output_name="z")
+    b.add_bias("bias", rng.normal(size=5).astype(np.float32), "z", "y", shape_bias=[5])
+    model = ct.models.MLModel(b.spec)
+    ours = quantize(model, mode, False).get_spec().SerializeToString()
+    monkeypatch.setattr(q, "nn_mappings", ou._get_nn_mappings)  # coremltools' own maps
+    assert quantize(model, mode, False).get_spec().SerializeToString() == ours

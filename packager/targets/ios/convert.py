@@ -274,9 +274,12 @@ def quantize(model, mode: str, mlprogram: bool):
         return cto.linear_quantize_weights(model, config=config)
     from coremltools.models.neural_network import quantization_utils
 
+    from packager.targets.ios.quantize import linear_layer_maps
+
     if mode == "fp16":
         return quantization_utils.quantize_weights(model, nbits=16)
-    return quantization_utils.quantize_weights(model, nbits=8, quantization_mode="linear")
+    with linear_layer_maps():
+        return quantization_utils.quantize_weights(model, nbits=8, quantization_mode="linear")
 
 
 def rename(ct, mlspec, source, classifier: bool) -> dict:
