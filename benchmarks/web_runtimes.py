@@ -52,7 +52,10 @@ def measure(name: str, runtime: str, work: Path) -> dict:
     m = web.get("metrics") or {}
     shipped = out / "web" / "model.tflite"
     android = sorted(out.glob("android/**/model.tflite"))
-    row.update(status=web.get("status"), mode=web.get("quantization"), bytes=web.get("bytes"),
+    mode = web.get("quantization")
+    if runtime == "LiteRT.js":  # the web target ships android's file: android's mode
+        mode = report["targets"].get("android", {}).get("quantization", mode)
+    row.update(status=web.get("status"), mode=mode, bytes=web.get("bytes"),
                top1=m.get("top1_agreement"), cosine=m.get("cosine"), max_abs=m.get("max_abs_error"),
                latency_ms=web.get("latency_ms"),
                same_file=(bool(android) and _sha(shipped) == _sha(android[0])) if runtime == "LiteRT.js" else None,
