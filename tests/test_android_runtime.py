@@ -282,3 +282,59 @@ def test_instrumented_test_with_golden_samples_compiles_against_the_stubs(tiny, 
     test_kt.write_text(test_kt.read_text().replace("classifier.run(feed)", "classifier.runn(feed)"))
     kotlin = am.compile_code(ctx, out, tmp_path / "broken").checks[0]
     assert kotlin.status == FAIL and "src/androidTest" in kotlin.detail and "runn" in kotlin.detail
+
+
+_THREAD_PROBE = r"""
+#include <dirent.h>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+#include "model_runner.h"
+static int Tasks() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+int main(int argc, char** argv) {  // model.tflite threads -> "before after": this process's threads around Create
+  std::ifstream f(argv[1], std::ios::binary);
+  auto bytes = std::make_shared<std::vector<char>>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  packager::ModelBytes model{bytes->data(), bytes->size(), bytes};
+  std::string error;
+  const int before = Tasks();
+  auto runner = packager::ModelRunner::Create(model, std::stoi(argv[2]), &error);
+  if (!runner) return std::printf("error %s\n", error.c_str()), 1;
+  std::vector<float> x(runner->InputSize(0), 0.5f);
+  if (!runner->SetInput(0, x.data(), x.size(), &error) || !runner->Invoke(&error))
+    return std::printf("error %s\n", error.c_str()), 1;
+  std::printf("%d %d\n", before, Tasks());
+}
+"""
+
+
+@pytest.mark.slow
+@needs_tools
+def test_threads_reach_the_bundled_runtime(tiny, tmp_path):  # noqa: F811
+    """``threads`` is applied: the module's own C++ (as shipped, on the wheel's libLiteRt.so) hands it to LiteRT's CPU
+    accelerator, which starts threads - 1 XNNPACK workers beside the caller (a runner that ignored it: none)."""
+    import subprocess
+
+    from packager.targets.android.host.tools import cxx, litert_lib
+
+    out = render(tiny, tmp_path / "android", make_spec())
+    cpp = out / "src/main/cpp"
+    (tmp_path / "probe.cc").write_text(_THREAD_PROBE)
+    exe = tmp_path / "probe"
+    subprocess.run([cxx(), "-std=c++17", "-O1", f"-I{cpp}", str(tmp_path / "probe.cc"),
+                    str(cpp / "model_runner_litert.cc"), "-ldl", "-o", str(exe)], check=True)
+    model = out / am._template_manifest(am.android_package(make_spec()))["model"]
+    env = {"LD_LIBRARY_PATH": str(litert_lib()[0]), "PATH": "/usr/bin:/bin"}
+    for threads in (1, 2, 4):
+        res = subprocess.run([str(exe), str(model), str(threads)], capture_output=True, text=True, env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        before, after = map(int, res.stdout.split()[-2:])
+        assert after - before == threads - 1, (threads, res.stdout)

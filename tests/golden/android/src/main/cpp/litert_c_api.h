@@ -16,6 +16,7 @@ namespace litert {
 typedef struct LiteRtEnvironmentT* LiteRtEnvironment;
 typedef struct LiteRtModelT* LiteRtModel;
 typedef struct LiteRtOptionsT* LiteRtOptions;
+typedef struct LiteRtOpaqueOptionsT* LiteRtOpaqueOptions;
 typedef struct LiteRtCompiledModelT* LiteRtCompiledModel;
 typedef struct LiteRtSignatureT* LiteRtSignature;
 typedef struct LiteRtSubgraphT* LiteRtSubgraph;
@@ -96,6 +97,9 @@ static_assert(offsetof(LiteRtQuantizationPerTensor, zero_point) == 8, "zero_poin
   X(LiteRtCreateOptions, LiteRtStatus, (LiteRtOptions*))                                                           \
   X(LiteRtDestroyOptions, void, (LiteRtOptions))                                                                   \
   X(LiteRtSetOptionsHardwareAccelerators, LiteRtStatus, (LiteRtOptions, LiteRtHwAcceleratorSet))                   \
+  X(LiteRtCreateOpaqueOptions, LiteRtStatus, (const char*, void*, void (*)(void*), LiteRtOpaqueOptions*))          \
+  X(LiteRtDestroyOpaqueOptions, void, (LiteRtOpaqueOptions))                                                       \
+  X(LiteRtAddOpaqueOptions, LiteRtStatus, (LiteRtOptions, LiteRtOpaqueOptions))                                    \
   X(LiteRtCreateCompiledModel, LiteRtStatus, (LiteRtEnvironment, LiteRtModel, LiteRtOptions, LiteRtCompiledModel*)) \
   X(LiteRtDestroyCompiledModel, void, (LiteRtCompiledModel))                                                       \
   X(LiteRtGetCompiledModelInputBufferRequirements, LiteRtStatus,                                                   \

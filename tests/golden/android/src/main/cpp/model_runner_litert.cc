@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -176,8 +177,29 @@ struct ModelRunner::Impl {
     return true;
   }
 
+  // The CPU accelerator's thread count: LiteRT's CPU options are an opaque option whose identifier is "xnnpack"
+  // and whose payload is a TOML string ("num_threads = N"), parsed by libLiteRt.so itself (litert_cpu_options.cc:
+  // the client-side builder of that string is not in the library's exports, so the module writes the string).
+  bool SetCpuThreads(int threads, std::string* error) {
+    const std::string toml = "num_threads = " + std::to_string(threads) + "\n";
+    char* payload = static_cast<char*>(std::malloc(toml.size() + 1));
+    if (payload == nullptr) return (*error = "out of memory for the CPU options", false);
+    std::memcpy(payload, toml.c_str(), toml.size() + 1);
+    LiteRtOpaqueOptions cpu = nullptr;
+    LiteRtStatus s = api->LiteRtCreateOpaqueOptions("xnnpack", payload, &std::free, &cpu);
+    if (s != kLiteRtStatusOk) {
+      std::free(payload);
+      return (*error = Failed("creating the CPU thread options", s), false);
+    }
+    s = api->LiteRtAddOpaqueOptions(options, cpu);  // takes ownership
+    if (s != kLiteRtStatusOk) {
+      api->LiteRtDestroyOpaqueOptions(cpu);
+      return (*error = Failed("adding the CPU thread options", s), false);
+    }
+    return true;
+  }
+
   bool Init(int threads, std::string* error) {
-    (void)threads;  // LiteRT 2.3's C API sets CPU threads only through CPU options libLiteRt.so does not export
     LiteRtStatus s = api->LiteRtCreateEnvironment(0, nullptr, &env);
     if (s != kLiteRtStatusOk) return (*error = Failed("LiteRtCreateEnvironment", s), false);
     s = api->LiteRtCreateModelFromBuffer(env, model_bytes.data, model_bytes.size, &model);
@@ -195,6 +217,7 @@ struct ModelRunner::Impl {
     s = api->LiteRtCreateOptions(&options);
     if (s == kLiteRtStatusOk) s = api->LiteRtSetOptionsHardwareAccelerators(options, kLiteRtHwAcceleratorCpu);
     if (s != kLiteRtStatusOk) return (*error = Failed("creating the CPU options", s), false);
+    if (threads > 0 && !SetCpuThreads(threads, error)) return false;
     s = api->LiteRtCreateCompiledModel(env, model, options, &compiled);
     if (s != kLiteRtStatusOk) return (*error = Failed("compiling the model (LiteRtCreateCompiledModel)", s), false);
 

@@ -21,8 +21,7 @@ import kotlinx.coroutines.suspendCancellableCoroutine
  * The runtime is bundled with the app (no Google Play services needed). Loading and compiling the model takes a
  * moment, so create instances off the main thread: [create] (Kotlin, suspends) or [createAsync] (Java, a
  * callback) do that for you; the constructor loads on the calling thread. Always [close] an instance — it owns
- * native memory. `threads` is accepted for source compatibility with the Play services variant, but LiteRT 2.3's
- * C API chooses its CPU thread count itself (its CPU options are not part of the exported C API).
+ * native memory. `threads` is the number of CPU threads the model runs on (LiteRT's CPU accelerator, XNNPACK).
  *
  * Threads: every method may be called from any thread. Calls on one instance run one at a time (the native
  * interpreter is not re-entrant; a second caller waits), so use one instance per thread for parallel inference.
