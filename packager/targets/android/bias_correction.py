@@ -52,7 +52,8 @@ class Correction:
             return f"bias correction: not done ({self.reason})"
         what = (f"bias correction: {self.ops} op(s) corrected on the samples; against the float model "
                 f"{fmt(self.before)} -> {fmt(self.after)}")
-        return what + ("" if self.applied else f"; not kept ({self.reason})") + f" ({self.seconds:.1f} s)"
+        # no wall-clock time in the text: two identical builds write the same report (the time is the check's seconds)
+        return what + ("" if self.applied else f"; not kept ({self.reason})")
 
     def check(self) -> Check:
         """What the report shows beside the int8 try (informational: the predictions check judges the model)."""
