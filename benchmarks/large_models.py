@@ -108,14 +108,22 @@ def bench_model(key: str, work: Path, logs: Path, env: dict, packager_flags: lis
                                   "--name", arch, "--config", str(data / "packager.toml"),
                                   "--quantize", "android=int8", "--quantize", "ios=8bit", "--quantize", "web=uint8",
                                   *packager_flags, "--out", str(out), "--no-cache"], logs, env)
+    return _summary(arch, info["params"], info["fp32_bytes"], official, pkg, out)
+
+
+def _summary(model: str, params: int, fp32_bytes: int, official: dict, pkg: dict, out: Path) -> dict:
+    """One row: packager's run (statuses, modes, reasons, seconds per target from its report) beside the official
+    converters' (their summed seconds, the largest one's peak memory) and the ratios the goal is judged by."""
     report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
-    pkg["statuses"] = {t: r.get("status") for t, r in report.get("targets", {}).items()}
-    pkg["reasons"] = {t: r.get("reason") for t, r in report.get("targets", {}).items() if r.get("reason")}
-    pkg["target_seconds"] = {t: r.get("seconds") for t, r in report.get("targets", {}).items()}
+    targets = report.get("targets", {})
+    pkg["statuses"] = {t: r.get("status") for t, r in targets.items()}
+    pkg["modes"] = {t: r.get("quantization") for t, r in targets.items()}
+    pkg["reasons"] = {t: r.get("reason") for t, r in targets.items() if r.get("reason")}
+    pkg["target_seconds"] = {t: r.get("seconds") for t, r in targets.items()}
     largest = max(official.values(), key=lambda r: r["peak_pss_gib"])
     ratio = pkg["peak_pss_gib"] / largest["peak_pss_gib"] if largest["peak_pss_gib"] else None
     official_sum = sum(r["seconds"] for r in official.values())
-    return {"model": arch, "params": info["params"], "fp32_mb": round(info["fp32_bytes"] / 1e6, 1),
+    return {"model": model, "params": params, "fp32_mb": round(fp32_bytes / 1e6, 1),
             "official": official, "packager": pkg,
             "official_sum_seconds": round(official_sum, 1),
             "wall_ratio": round(pkg["seconds"] / official_sum, 2) if official_sum else None,
@@ -142,20 +150,8 @@ def bench_corpus_model(name: str, work: Path, logs: Path, env: dict, packager_fl
     out = work / name / "out"
     pkg = run(f"{name}_packager", [PACKAGER, "build", model, "--samples", samples, *flags, *packager_flags,
                                    "--out", str(out), "--no-cache"], logs, env)
-    report = json.loads((out / "report.json").read_text()) if (out / "report.json").is_file() else {}
-    pkg["statuses"] = {t: r.get("status") for t, r in report.get("targets", {}).items()}
-    pkg["modes"] = {t: r.get("mode") for t, r in report.get("targets", {}).items()}
-    pkg["target_seconds"] = {t: r.get("seconds") for t, r in report.get("targets", {}).items()}
-    largest = max(official.values(), key=lambda r: r["peak_pss_gib"])
-    official_sum = sum(r["seconds"] for r in official.values())
-    ratio = pkg["peak_pss_gib"] / largest["peak_pss_gib"] if largest["peak_pss_gib"] else None
     params = manifest.get("params") or 0
-    return {"model": name, "params": params, "fp32_mb": round(params * 4 / 1e6, 1), "official": official,
-            "packager": pkg, "official_sum_seconds": round(official_sum, 1),
-            "wall_ratio": round(pkg["seconds"] / official_sum, 2) if official_sum else None,
-            "largest_official": largest["label"], "largest_official_peak_gib": largest["peak_pss_gib"],
-            "memory_ratio": round(ratio, 2) if ratio else None, "goal": f"<= {GOAL}",
-            "met": bool(ratio is not None and ratio <= GOAL)}
+    return _summary(name, params, params * 4, official, pkg, out)
 
 
 def table(results: list[dict]) -> str:
