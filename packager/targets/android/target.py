@@ -36,6 +36,14 @@ class AndroidTarget:
             corrected = correct_biases(models["int8"], models["fp32"], source.samples)
             models["int8"], note = corrected.data, corrected.note()
             checks.append(corrected.check())
+        if mode == "dynamic":  # the weights whose int8 rounding flips samples kept float32 (float_weights.py)
+            from packager.targets.android.float_weights import keep_float_weights
+
+            models.update({} if (workdir / "model_fp32.tflite").exists() else convert_tflite(source, spec, "fp32"))
+            float_model = models.get("fp32") or (workdir / "model_fp32.tflite").read_bytes()
+            kept = keep_float_weights(models["dynamic"], float_model, source.samples)
+            models["dynamic"], note = kept.data, kept.note()
+            checks.append(kept.check())
         made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
         artifact = made.pop(mode)
         artifact.extra["quantization_checks"] = checks
