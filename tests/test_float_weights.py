@@ -86,6 +86,9 @@ def test_a_model_that_agrees_on_every_sample_is_left_as_converted(near_ties):
     finally:
         fw.BYTE_SHARE = share
     assert tight.data == models["dynamic"] and "budget" in tight.reason
+    # a float model it cannot read: the converter's model, with why (a refinement never fails the conversion)
+    broken = keep_float_weights(models["dynamic"], b"not a tflite", samples)
+    assert broken.data == models["dynamic"] and not broken.kept and broken.reason.startswith("not measured")
 
 
 def test_the_android_dynamic_artifact_ships_the_float_weights(near_ties, tmp_path):

@@ -70,21 +70,28 @@ class _Candidate:
 
 
 def keep_float_weights(dynamic: bytes, float_model: bytes, samples) -> FloatWeights:
-    """``dynamic`` with the weights of the ops that flip samples kept float32 (see the module's text)."""
-    from packager.targets.android.bias_correction import _agreement, _Runner, activation_elements
-
+    """``dynamic`` with the weights of the ops that flip samples kept float32 (see the module's text); as converted,
+    with the reason, when that cannot be measured here (a refinement never fails the conversion)."""
     t0 = time.perf_counter()
     result = FloatWeights(dynamic, budget=int(BYTE_SHARE * len(dynamic)))
-    rows = [dict(s) for s in samples] if samples is not None else []
     try:
-        candidates = _candidates(dynamic, float_model)
-    except Exception as e:  # a model this reader does not know: leave it as converted
-        result.reason = f"could not read the model's ops ({type(e).__name__}: {str(e)[:120]})"
-        return result
+        _choose(result, dynamic, float_model, samples)
+    except Exception as e:  # e.g. a model the interpreter's signature runner cannot feed: leave it as converted
+        result.data, result.kept, result.added, result.after = dynamic, [], 0, result.before
+        result.reason = f"not measured ({type(e).__name__}: {str(e)[:160]})"
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _choose(result: FloatWeights, dynamic: bytes, float_model: bytes, samples) -> None:
+    from packager.targets.android.bias_correction import _agreement, _Runner, activation_elements
+
+    rows = [dict(s) for s in samples] if samples is not None else []
+    candidates = _candidates(dynamic, float_model)
     candidates = [c for c in candidates if c.cost <= result.budget]
     if not rows or not candidates:
         result.reason = "no samples" if not rows else "no int8 weights whose float32 values fit the byte budget"
-        return result
+        return
     floats = _Runner(float_model)
     target = []
     for i, row in enumerate(rows):
@@ -94,11 +101,11 @@ def keep_float_weights(dynamic: bytes, float_model: bytes, samples) -> FloatWeig
     if result.before["top1"] is None or result.before["top1"] >= 1.0:
         result.reason = ("the outputs are not class-shaped" if result.before["top1"] is None
                          else "it agrees with the float model on every sample")
-        return result
+        return
     runs = ELEMENT_BUDGET // max(len(rows) * activation_elements(dynamic), 1) - 2
     if runs < 1:
         result.reason = "the samples' runs exceed the measuring budget"
-        return result
+        return
     candidates = sorted(candidates, key=lambda c: c.cost)[:max(runs // 2, 1)]  # one run each, then the greedy ones
     for c in candidates:
         c.score = _agreement(_Runner(_with_float(dynamic, [c])), rows, target)
@@ -114,14 +121,15 @@ def keep_float_weights(dynamic: bytes, float_model: bytes, samples) -> FloatWeig
         score = c.score if not chosen else _agreement(_Runner(data), rows, target)
         if score["top1"] > best["top1"]:
             chosen, best, best_data = chosen + [c], score, data
-    result.seconds = time.perf_counter() - t0
     if not chosen:
         result.reason = f"no op's float32 weights within the budget raise top-1 agreement ({len(candidates)} measured)"
-        return result
+        return
+    if len(best_data) - len(dynamic) > result.budget:  # the weights' estimate missed the file's growth
+        result.reason = f"the file grew {len(best_data) - len(dynamic):,} B, over its budget"
+        return
     result.data, result.after = best_data, best
     result.kept = [c.label() for c in chosen]
     result.added = len(best_data) - len(dynamic)
-    return result
 
 
 def _ops(model) -> list[tuple[int, object]]:
