@@ -133,3 +133,51 @@ def test_balanced_ships_a_rival_that_agrees_on_more_samples_at_no_more_bytes():
     Artifact.bytes = FIDELITY_RIVAL_BYTES + 1  # a large model: its rival costs seconds, it is not tried for fidelity
     Target.rival_floor = lambda self, artifact, rival: FIDELITY_RIVAL_BYTES
     assert rival_cannot_win("balanced", Target(), Artifact(), "dynamic", 0.95)
+
+
+@pytest.mark.slow
+def test_auto_balanced_ships_dynamic_with_float_weights_when_it_agrees_on_more_samples(tmp_path):
+    """The real CLI, default ``--quantize auto`` (balanced), a model where int8 passes and is larger: a coarse dense
+    layer (one large weight a channel) under a near-tie sample flips it in int8 and in dynamic-range; dynamic-range
+    keeps that layer's weights float32 and is shipped for agreeing on more samples at no more bytes."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((64,), name="features")
+    coarse = keras.layers.Dense(16, activation="relu")  # 1,024 weights: int8 in both quantized modes
+    head = keras.layers.Dense(3)(coarse(inp))
+    bulk = keras.layers.Reshape((1, 1, 64))(inp)
+    for _ in range(3):  # per-channel convolutions: full int8 stores more per channel than dynamic-range
+        bulk = keras.layers.Conv2D(256, 1, activation="relu")(bulk)
+    bulk = keras.layers.Rescaling(0.001)(keras.layers.Flatten()(keras.layers.Conv2D(3, 1)(bulk)))
+    model = keras.Model(inp, keras.layers.Softmax()(keras.layers.Add()([head, bulk])))
+    w, b = coarse.get_weights()
+    w[0, :] = 40 * np.abs(w).max()
+    coarse.set_weights([w, b])
+    rng = np.random.default_rng(1)
+    pool = rng.uniform(0, 1, (4000, 64)).astype(np.float32)
+    pool[:, 0] *= 0.02
+    p = model.predict(pool, verbose=0)
+    top2 = np.sort(p, axis=1)[:, -2:]
+    order = np.argsort(top2[:, 1] - top2[:, 0])
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "s.npz", features=pool[np.concatenate([order[:4], order[-60:]])])  # 4 near-ties, 60 clear
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "packager", "build", str(tmp_path / "m.keras"), "--samples",
+                           str(tmp_path / "s.npz"), "--targets", "android", "--out", str(out), "--no-cache", "-q"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent, timeout=900)
+    assert (out / "report.json").exists(), proc.stderr[-2000:]
+    android = json.loads((out / "report.json").read_text())["targets"]["android"]
+    tries = {t["mode"]: t for t in android["tries"]}
+    assert tries["int8"]["status"] == tries["dynamic"]["status"] == "PASS", android["tries"]
+    int8, dynamic = tries["int8"]["metrics"]["top1_agreement"], tries["dynamic"]["metrics"]["top1_agreement"]
+    assert int8 < dynamic and tries["dynamic"]["bytes"] <= tries["int8"]["bytes"], android["tries"]
+    assert "float weights: 1 op(s)" in tries["dynamic"]["note"], tries["dynamic"]
+    assert android["quantization"] == "dynamic" and "more samples" in android["optimize"]["why"], android["optimize"]
+    assert android["metrics"]["top1_agreement"] == dynamic
+    assert any(c["name"] == "float weights" and c["data"]["kept"] for c in android["checks"])
