@@ -66,7 +66,8 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8-io", action="store_true", help="android int8: integer input/output tensors too")
     p.add_argument("--optimize", choices=("balanced", "size", "speed"),
                    help="what --quantize auto weighs when several modes pass: balanced (default; android ships "
-                        "full-integer int8 over dynamic-range unless dynamic saves more than 25%% of the bytes), "
+                        "full-integer int8 over dynamic-range unless dynamic saves more than 25%% of the bytes or "
+                        "agrees on more samples at no more bytes), "
                         "size (the smallest that passes), speed (the fastest kernels on phones: full-integer > "
                         "float > hybrid)")
     p.add_argument("--input-shape", metavar="NAME=D0,D1,...", action="append",

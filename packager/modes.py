@@ -32,6 +32,7 @@ AUTO_RIVALS = {"android": {"int8": ("dynamic",)}}
 # TF.js's weight modes decompress weights to float: their compute is float whatever the mode.
 OBJECTIVES = ("balanced", "size", "speed")
 DEFAULT_OBJECTIVE = "balanced"
+FIDELITY_RIVAL_BYTES = 1_000_000  # a rival is converted for fidelity alone only for models this small (sub-second)
 BALANCED_SHARE = 0.25  # balanced ships a hybrid (dynamic-range) model over a passing int8 only if it saves more
 KERNEL_FAMILY = {"android": {"int8": "full-integer", "mixed": "mixed", "dynamic": "hybrid", "fp16": "float",
                              "fp32": "float"}}
@@ -52,12 +53,23 @@ def rivals(target: str, mode: str, objective: str) -> tuple[str, ...]:
     return () if objective == "speed" else AUTO_RIVALS.get(target, {}).get(mode, ())
 
 
-def rival_cannot_win(objective: str, target, artifact, rival: str) -> str | None:
+def agreement(metrics: dict | None) -> float | None:
+    """Agreement with the original on the samples: top-1 where the outputs are class-shaped, else decisions."""
+    metrics = metrics or {}
+    found = metrics.get("top1_agreement")
+    return found if found is not None else metrics.get("decision_agreement")
+
+
+def rival_cannot_win(objective: str, target, artifact, rival: str, agree: float | None = None) -> str | None:
     """Why ``rival`` need not be converted at all (None: it must be): under balanced, when the target knows a floor
     of the rival's bytes (``target.rival_floor``: android, the int8 model's buffers) that already rules out saving
-    more than BALANCED_SHARE (a large model's dynamic-range conversion costs seconds)."""
+    more than BALANCED_SHARE (a large model's dynamic-range conversion costs seconds) and, on a model of at most
+    FIDELITY_RIVAL_BYTES, the kept mode agrees with the original on every sample (``agree``: else the rival may win
+    by agreeing on more, ``prefer_rival``)."""
     floor = getattr(target, "rival_floor", None)
     if objective != "balanced" or floor is None or not artifact.bytes:
+        return None
+    if agree is not None and agree < 1.0 and artifact.bytes <= FIDELITY_RIVAL_BYTES:
         return None
     least = floor(artifact, rival)
     if least is None or 1 - least / artifact.bytes > BALANCED_SHARE:
@@ -66,10 +78,12 @@ def rival_cannot_win(objective: str, target, artifact, rival: str) -> str | None
             f"{artifact.bytes:,} B), so it cannot save more than {BALANCED_SHARE:.0%} of the bytes")
 
 
-def prefer_rival(objective: str, target: str, kept: tuple[str, int], rival: tuple[str, int]) -> tuple[bool, str]:
-    """(ship the rival?, why) for two passing modes, each (mode, bytes): ``size`` ships the smaller; ``balanced``
-    ships a rival of a slower kernel family only when it saves more than BALANCED_SHARE of the bytes."""
-    (mode, size), (other, other_size) = kept, rival
+def prefer_rival(objective: str, target: str, kept: tuple, rival: tuple) -> tuple[bool, str]:
+    """(ship the rival?, why) for two passing modes, each (mode, bytes[, agreement with the original on the samples:
+    top-1 or decisions]): ``size`` ships the smaller; ``balanced`` ships a rival of a slower kernel family when it
+    saves more than BALANCED_SHARE of the bytes, or when it agrees with the original on more samples at no more
+    bytes (fer: dynamic-range with float weights where int8 flips faces, 64/64 against int8's 61/64)."""
+    (mode, size, agree), (other, other_size, other_agree) = (*kept, None)[:3], (*rival, None)[:3]
     fam, other_fam = kernel_family(target, mode), kernel_family(target, other)
     saved = 1 - other_size / size if size else 0.0
     pct = f"{other} ({other_fam}) is {other_size:,} B against {mode} ({fam}) {size:,} B: {saved:+.1%} saved"
@@ -77,8 +91,11 @@ def prefer_rival(objective: str, target: str, kept: tuple[str, int], rival: tupl
         return other_size < size, f"size keeps the smaller that passes; {pct}"
     if other_size < size and saved > BALANCED_SHARE:
         return True, f"balanced: {pct}, more than the {BALANCED_SHARE:.0%} that outweighs {fam} kernels' speed"
+    if agree is not None and other_agree is not None and other_agree > agree and other_size <= size:
+        return True, (f"balanced: {other} agrees with the original on more samples ({other_agree:.3f} against "
+                      f"{agree:.3f}) at no more bytes; {pct}")
     return False, (f"balanced prefers {fam} kernels (faster on phones) unless {other} saves more than "
-                   f"{BALANCED_SHARE:.0%} of the bytes; {pct}")
+                   f"{BALANCED_SHARE:.0%} of the bytes or agrees on more samples at no more bytes; {pct}")
 
 
 _ISA = (("avx512_vnni", "AVX-512 VNNI"), ("avx_vnni", "AVX-VNNI"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),

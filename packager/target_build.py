@@ -16,6 +16,7 @@ from pathlib import Path
 from packager import memory
 from packager.checks import FAIL, NOT_BUILT, PASS
 from packager.modes import (
+    agreement,
     auto_gates,
     convert_mode,
     describe_try,
@@ -139,7 +140,7 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             for rival in rivals(name, mode, objective) if len(modes) > 1 else ():
                 if rival in skip:
                     continue
-                pointless = rival_cannot_win(objective, target, artifact, rival)
+                pointless = rival_cannot_win(objective, target, artifact, rival, agreement(result.metrics))
                 if pointless:
                     why = f"{why}; {pointless}"
                     continue
@@ -147,7 +148,8 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
                 if r2.status != PASS:
                     why += f"; {rival} was tried too and missed the gates"
                     continue
-                take, why = prefer_rival(objective, name, (mode, result.bytes or 0), (rival, r2.bytes or 0))
+                take, why = prefer_rival(objective, name, (mode, result.bytes or 0, agreement(result.metrics)),
+                                         (rival, r2.bytes or 0, agreement(r2.metrics)))
                 if take:
                     result, artifact = r2, a2
             if len(modes) > 1:

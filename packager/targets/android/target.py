@@ -36,9 +36,20 @@ class AndroidTarget:
             corrected = correct_biases(models["int8"], models["fp32"], source.samples)
             models["int8"], note = corrected.data, corrected.note()
             checks.append(corrected.check())
+        refined = None
+        if "dynamic" in models and getattr(spec, "optimize", "balanced") != "size":  # also mixed's by-product
+            # the weights whose int8 rounding flips samples kept float32 (float_weights.py); size: fewest bytes
+            from packager.targets.android.float_weights import keep_float_weights
+
+            models.update({} if (workdir / "model_fp32.tflite").exists() else convert_tflite(source, spec, "fp32"))
+            float_model = models.get("fp32") or (workdir / "model_fp32.tflite").read_bytes()
+            refined = keep_float_weights(models["dynamic"], float_model, source.samples)
+            models["dynamic"] = refined.data
         made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
+        if refined is not None:
+            made["dynamic"].extra.update(quantization_checks=[refined.check()], try_note=refined.note())
         artifact = made.pop(mode)
-        artifact.extra["quantization_checks"] = checks
+        artifact.extra["quantization_checks"] = checks + artifact.extra.get("quantization_checks", [])
         if note:
             artifact.extra["try_note"] = note
         if made:
