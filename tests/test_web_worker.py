@@ -1,0 +1,59 @@
+"""The demo page runs its model off the main thread (issue 26: Lighthouse's TBT was the main thread evaluating the
+tf.js runtime, starting the backend, building and warming up the model): in a module Worker (model_client.js ->
+model_worker.js -> model.js) on every backend the build validates, with the page's predictions equal to TensorFlow's.
+The page's own resource timeline proves it: the main thread never fetches tf-runtime.js, the wasm binaries, model.json
+or the weights (the worker does). Real Chromium, real bundle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_web_target import MODE_TOLERANCE, image_case, rendered  # noqa: F401  (image_case: a fixture)
+
+pytestmark = pytest.mark.slow
+
+# what only the code running the model fetches
+MODEL_RUNTIME_FILES = ("tf-runtime.js", ".wasm", "model.json", "group1-shard")
+
+RESOURCES = "() => performance.getEntriesByType('resource').map((e) => e.name)"
+
+
+def test_the_model_runs_in_a_worker_on_every_backend(image_case, tmp_path):  # noqa: F811
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+    from packager.targets.web.page import PageSession, _runtime_name
+
+    _, _, _, samples, reference = image_case
+    _, _, web = rendered(image_case, "uint8", tmp_path)
+    out_name = next(iter(reference))
+    with StaticServer(web, prefix="/sub/path/", compress=True) as server, chromium() as browser:
+        for query, backend in (("", "wasm"), ("?backend=webgl&warmup=0", "webgl"), ("?backend=cpu", "cpu")):
+            context = browser.new_context(service_workers="block")
+            try:
+                session = PageSession(context, server.url + "index.html" + query)
+                assert session.open() == backend
+                assert session.thread == "worker", session.thread
+                assert session.page.evaluate("() => window.packager.skippedBackends") == []
+                assert ", in a Worker" in _runtime_name("x", backend, session.thread)
+                rows = [session.predict(sample)[0][out_name] for sample in samples]
+                got = np.concatenate(rows)
+                assert float(np.max(np.abs(got - reference[out_name]))) <= MODE_TOLERANCE["uint8"]
+                assert (got.argmax(-1) == reference[out_name].argmax(-1)).all()
+                # an <img> through predictImage: decoded here, preprocessed and run there; the preview shows the
+                # model input the worker computed
+                shown = session.page.evaluate("""async () => {
+                    const r = await window.packager.predictImage(document.querySelector("#sample-strip img"));
+                    const c = document.getElementById("preview");
+                    const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                    return { input: Array.from(r.input.data), shape: r.input.shape, alpha: px[3],
+                             rgb: Array.from(px.slice(0, 3)), top: r.outputs[Object.keys(r.outputs)[0]].data.length };
+                }""")
+                assert shown["shape"] == [1, 8, 8, 3] and shown["alpha"] == 255 and shown["top"] == 5
+                # the preview's first pixel is the input's first pixel, un-normalised ((x * 127.5) + 127.5)
+                assert np.allclose(np.asarray(shown["input"][:3]) * 127.5 + 127.5, shown["rgb"], atol=0.51)
+                fetched = session.page.evaluate(RESOURCES)
+                on_main = [u for u in fetched if any(f in u for f in MODEL_RUNTIME_FILES)]
+                assert on_main == [], on_main
+                assert any(u.endswith("/model_worker.js") for u in fetched)
+                assert session.errors == []
+            finally:
+                context.close()
