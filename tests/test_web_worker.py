@@ -57,3 +57,28 @@ def test_the_model_runs_in_a_worker_on_every_backend(image_case, tmp_path):  # n
                 assert session.errors == []
             finally:
                 context.close()
+
+
+def test_the_page_runs_the_model_itself_when_its_worker_cannot_load(image_case, tmp_path):  # noqa: F811
+    """model_worker.js missing (a partial deployment): the page loads the model on its own main thread and says
+    so (window.packager.thread, the runtime's name), predictions unchanged."""
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+    from packager.targets.web.page import PageSession, _runtime_name
+
+    _, _, _, samples, reference = image_case
+    _, _, web = rendered(image_case, "uint8", tmp_path)
+    (web / "model_worker.js").unlink()
+    out_name = next(iter(reference))
+    with StaticServer(web, compress=True) as server, chromium() as browser:
+        context = browser.new_context(service_workers="block")
+        try:
+            session = PageSession(context, server.url)
+            assert session.open() == "wasm"
+            assert session.thread.startswith("page (model_worker.js did not load"), session.thread
+            assert ", on the page's main thread (model_worker.js did not load" in _runtime_name("x", "wasm",
+                                                                                                  session.thread)
+            got = np.concatenate([session.predict(sample)[0][out_name] for sample in samples])
+            assert float(np.max(np.abs(got - reference[out_name]))) <= MODE_TOLERANCE["uint8"]
+            assert any("tf-runtime.js" in u for u in session.page.evaluate(RESOURCES))
+        finally:
+            context.close()
