@@ -1,5 +1,5 @@
 """The demo page runs its model off the main thread (issue 26: Lighthouse's TBT was the main thread evaluating the
-tf.js runtime, starting the backend, building and warming up the model): in a module Worker (model_client.js ->
+tf.js runtime, starting the backend, building and warming up the model): in a Worker (model_client.js ->
 model_worker.js -> model.js) on every backend the build validates, with the page's predictions equal to TensorFlow's.
 The page's own resource timeline proves it: the main thread never fetches tf-runtime.js, the wasm binaries, model.json
 or the weights (the worker does). Real Chromium, real bundle."""

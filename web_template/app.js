@@ -9,7 +9,7 @@
  *   predictImage(el) an <img>/<video>/<canvas>/ImageBitmap through the spec's preprocessing -> same as predict
  *   thread           where the model runs once loaded: "worker", or "page (why not in a worker)"
  * ?backend=NAME loads on that backend only (the build validates each backend that way).
- * The model runs in a module Worker (model_client.js -> model_worker.js -> model.js): the runtime's evaluation, the
+ * The model runs in a Worker (model_client.js -> model_worker.js -> model.js): the runtime's evaluation, the
  * backend's start, the model's build and every run stay off this page's main thread.
  */
 import * as model from "./model_client.js";

@@ -1,10 +1,10 @@
-/* The demo page's model (app.js): model.js run in a module Worker (model_worker.js), so that the runtime's
+/* The demo page's model (app.js): model.js run in a Worker (model_worker.js), so that the runtime's
  * evaluation, the backend's start, the model's build, the warm-up and every prediction stay off the page's main
  * thread. The same calls as model.js's (load, predict, predictImage, loadMetadata, metadata, backend); images are
  * decoded here (createImageBitmap: cheap) or sent as the file they are, and preprocessed in the worker.
  *
  * Each backend is tried in the worker first, then on the page when it cannot run there (or when the worker cannot
- * start, or the runtime cannot run in a worker at all): `thread` and `skipped` say which, and why. */
+ * start, or the model's modules cannot load in it): `thread` and `skipped` say which, and why. */
 import * as model from "./model.js";
 import { BACKEND } from "./model_runtime.js";
 import { decodeBitmap } from "./preprocess.js";
@@ -35,7 +35,7 @@ function startWorker() {
       return false;
     }
     try {
-      worker = new Worker(new URL("./model_worker.js", import.meta.url), { type: "module" });
+      worker = new Worker(new URL("./model_worker.js", import.meta.url));  // classic: see model_worker.js
     } catch (e) {
       workerRefused = "the worker did not start: " + (e && e.message ? e.message : e);
       return false;

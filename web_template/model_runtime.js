@@ -17,8 +17,6 @@ export const BACKENDS = ["wasm", "webgl", "cpu"];
 /** What a backend is called in messages ("no tf.js backend could run the model"). */
 export const BACKEND = "tf.js backend";
 export const BUILD_STEP = "model built";
-/** null: this runtime runs in a module Worker too (the demo page runs it in one: model_worker.js). */
-export const WORKER_REFUSED = null;
 /** The model's file in a `baseUrl` folder (before metadata.json says). */
 export const MODEL_FILE = "model.json";
 

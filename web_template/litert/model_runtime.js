@@ -12,9 +12,6 @@ export const BACKENDS = ["wasm", "webgpu"];
 /** What a backend is called in messages ("no LiteRT.js accelerator could run the model"). */
 export const BACKEND = "LiteRT.js accelerator";
 export const BUILD_STEP = "model compiled";
-/** Why the demo page runs LiteRT.js on its own main thread, not in its module Worker (model_worker.js). */
-export const WORKER_REFUSED = "LiteRT.js loads its wasm glue with importScripts() or a <script> element, " +
-  "which a module Worker has neither of";
 /** The model's file in a `baseUrl` folder (before metadata.json says). */
 export const MODEL_FILE = "model.tflite";
 // LiteRT.js's single-thread wasm: the relaxed-SIMD build where the browser has it, else the compat build.
