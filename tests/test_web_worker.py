@@ -6,6 +6,8 @@ or the weights (the worker does). Real Chromium, real bundle."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_web_target import MODE_TOLERANCE, image_case, rendered  # noqa: F401  (image_case: a fixture)
@@ -80,5 +82,33 @@ def test_the_page_runs_the_model_itself_when_its_worker_cannot_load(image_case, 
             got = np.concatenate([session.predict(sample)[0][out_name] for sample in samples])
             assert float(np.max(np.abs(got - reference[out_name]))) <= MODE_TOLERANCE["uint8"]
             assert any("tf-runtime.js" in u for u in session.page.evaluate(RESOURCES))
+        finally:
+            context.close()
+
+
+def test_a_backend_that_fails_in_the_worker_is_tried_on_the_page_then_the_next(image_case, tmp_path):  # noqa: F811
+    """WebGL unavailable in the browser (no GPU, no software rasterizer, no 3D APIs): pinned to webgl, the page
+    tries it in the worker, then on its own main thread, and says both reasons once each; unpinned, it goes on to
+    the next backend (wasm, in the worker) and lists webgl's two reasons in skippedBackends."""
+    from packager.targets.web.browser.chromium import StaticServer, chromium
+
+    _, _, web = rendered(image_case, "uint8", tmp_path)
+    meta = json.loads((web / "metadata.json").read_text())
+    meta["backends"] = ["webgl", "wasm"]  # the order the page tries (the build writes the validated ones)
+    (web / "metadata.json").write_text(json.dumps(meta))
+    no_webgl = ("--disable-software-rasterizer", "--disable-3d-apis")
+    with StaticServer(web, compress=True) as server, chromium(extra_args=no_webgl) as browser:
+        context = browser.new_context(service_workers="block")
+        try:
+            page = context.new_page()
+            page.goto(server.url + "index.html?backend=webgl")
+            failed = page.evaluate("() => window.packager.ready.then(() => null, (e) => e.message)")
+            assert failed is not None and "no tf.js backend could run the model (webgl: in a Worker: " in failed
+            assert "; on the page: " in failed and failed.count("no tf.js backend") == 1, failed
+            page.goto(server.url + "index.html")
+            assert page.evaluate("() => window.packager.ready") == "wasm"
+            assert page.evaluate("() => window.packager.thread") == "worker"
+            skipped = page.evaluate("() => window.packager.skippedBackends")
+            assert len(skipped) == 1 and skipped[0].startswith("webgl: in a Worker: did not start; on the page: ")
         finally:
             context.close()

@@ -105,7 +105,7 @@ async function loadSomewhere(options) {
         return finish(r, failures);
       } catch (e) {
         if (!e.refused && !perBackend(e)) throw e;  // a file, a stall: the same on the page
-        inWorker = e.refused ? null : e.message;
+        inWorker = e.refused ? null : reason(e, name);
       }
     }
     try {
@@ -115,7 +115,7 @@ async function loadSomewhere(options) {
       return finish(r, failures);
     } catch (e) {
       if (!perBackend(e)) throw e;
-      failures.push(name + ": " + (inWorker ? "in a Worker: " + inWorker + "; on the page: " : "") + e.message);
+      failures.push(name + ": " + (inWorker ? "in a Worker: " + inWorker + "; on the page: " : "") + reason(e, name));
     }
   }
   throw new Error("no " + BACKEND + " could run the model (" + failures.join("; ") + ")");
@@ -124,6 +124,13 @@ async function loadSomewhere(options) {
 /** A backend's failure ("no tf.js backend could run the model (...)"), not a file's or a stall. */
 function perBackend(e) {
   return !e.stalled && String(e.message).startsWith("no " + BACKEND + " could run");
+}
+
+/** Backend `name`'s own reason in model.js's "no <backend> could run the model (name: reason)". */
+function reason(e, name) {
+  const m = String(e.message);
+  const head = "no " + BACKEND + " could run the model (" + name + ": ";
+  return m.startsWith(head) && m.endsWith(")") ? m.slice(head.length, -1) : m;
 }
 
 function finish(r, failures) {
