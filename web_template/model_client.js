@@ -81,7 +81,7 @@ function call(op, fields, transfer = [], onProgress = null) {
 }
 
 /** model.js's load(), each backend in the worker first, then on the page; resolves {backend, skipped}. Options:
- * {backends, warmUp, onProgress} (functions stay on the page: progress is reported from the worker). */
+ * {backends, warmUp, timeoutMs, onProgress} (functions stay on the page: progress is reported from the worker). */
 export function load(options = {}) {
   if (!loading) {
     loading = loadSomewhere(options);
@@ -99,7 +99,8 @@ async function loadSomewhere(options) {
     let inWorker = null;
     if (!workerRefused) {
       try {
-        const r = await call("load", { options: { warmUp: options.warmUp, backends: [name] } }, [], options.onProgress);
+        const plain = { warmUp: options.warmUp, timeoutMs: options.timeoutMs, backends: [name] };  // no functions
+        const r = await call("load", { options: plain }, [], options.onProgress);
         onPage = false;
         thread = "worker";
         return finish(r, failures);
