@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--web", type=Path, help="a built web/ folder (default: build the bundled demo)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write the runs here")
+    ap.add_argument("--keep", type=Path, help="keep each run's whole Lighthouse report here (run-N.json)")
     args = ap.parse_args(argv)
     from packager.targets.web.browser.static_server import StaticServer
 
@@ -59,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         web = args.web or build_demo(Path(tmp))
         with StaticServer(web, prefix="/demo/", compress=True) as server:
             for i in range(args.runs):
-                row = run_once(args.lighthouse, server.url, Path(tmp) / f"run-{i}.json")
+                out = (args.keep or Path(tmp)) / f"run-{i}.json"
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                row = run_once(args.lighthouse, server.url, out)
                 rows.append(row)
                 print(f"run {i + 1}: " + ", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     met = all(r["performance"] >= 95 and r["cls"] < 0.1 for r in rows)

@@ -171,6 +171,8 @@ def test_litert_ships_the_android_file_and_predicts_like_its_host_run(image_mode
     report = json.loads((out / "report.json").read_text())
     web, android = report["targets"]["web"], report["targets"]["android"]
     assert web["status"] == "PASS" and web["quantization"] == "litert", web["reason"]
+    # LiteRT.js runs in the demo page's Worker (a classic one: its wasm glue is loaded with importScripts)
+    assert web["runtime"].endswith("wasm, in a Worker"), web
     assert "UNVERIFIED here: webgpu" in r.stdout  # WebGPU not run here: said on the console's status line
     shipped = (out / "web" / "model.tflite").read_bytes()
     android_file = out / android["artifact"]
@@ -202,6 +204,9 @@ def test_litert_ships_the_android_file_and_predicts_like_its_host_run(image_mode
     worst, agree, files = 0.0, 0, sorted((image_model / "samples").glob("*.png"))
     with _served_page(out / "web") as (session, _server):
         assert session.open() == "wasm"
+        assert session.thread == "worker", session.thread
+        fetched = session.page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name)")
+        assert not [u for u in fetched if "litert-runtime.js" in u or "litert_wasm" in u or "model.tflite" in u]
         for p in files:
             with Image.open(p) as im:
                 x = preprocess_pixels(np.asarray(im.convert("RGB")), spec, 3).astype(np.float32)
@@ -245,6 +250,8 @@ def test_auto_chooses_litert_for_a_model_tfjs_cannot_run(bucketize_model, tmp_pa
     report = json.loads((out / "report.json").read_text())
     web = report["targets"]["web"]
     assert web["status"] == "PASS" and web["quantization"] == "litert", web["reason"]
+    # LiteRT.js runs in the demo page's Worker (a classic one: its wasm glue is loaded with importScripts)
+    assert web["runtime"].endswith("wasm, in a Worker"), web
     tries = web["tries"]
     assert tries[0]["mode"] == "uint8" and tries[0]["status"] == "FAIL" and "Bucketize" in tries[0]["reason"]
     assert "going on with litert" in tries[0]["stopped"]

@@ -7,9 +7,12 @@
  *   predict(inputs)  {name: {shape, data: Float32Array}} -> {outputs: {name: {shape, data}}, ms}
  *   predictB64(...)  the same with float32 data as base64 strings (for drivers outside the page)
  *   predictImage(el) an <img>/<video>/<canvas>/ImageBitmap through the spec's preprocessing -> same as predict
+ *   thread           where the model runs once loaded: "worker", or "page (why not in a worker)"
  * ?backend=NAME loads on that backend only (the build validates each backend that way).
+ * The model runs in a Worker (model_client.js -> model_worker.js -> model.js): the runtime's evaluation, the
+ * backend's start, the model's build and every run stay off this page's main thread.
  */
-import * as model from "./model.js";
+import * as model from "./model_client.js";
 import { showResult, showError, clearResult } from "./results.js";
 import { wireImageInputs } from "./inputs.js";
 
@@ -26,6 +29,7 @@ const api = {
   ready: null,
   backend: null,
   skippedBackends: [],
+  thread: null,
   error: null,
   lastResult: null,
   serviceWorker: null,
@@ -81,6 +85,7 @@ async function load() {
     const { backend, skipped } = await model.load(options);
     api.backend = backend;
     api.skippedBackends = skipped;
+    api.thread = model.thread;
     $("backend").textContent = backend;
     $("backend-choice").value = backend;
     api.error = null;

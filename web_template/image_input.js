@@ -69,7 +69,8 @@ function plain(image) {
   return JSON.parse(JSON.stringify(image));
 }
 
-function showPixels(canvas, pixels, image) {
+/** The model's pixels (HWC, its channels) drawn on `canvas` (the demo's preview of the model input). */
+export function showPixels(canvas, pixels, image) {
   const ctx = canvas.getContext("2d");
   const rgba = new ImageData(image.width, image.height);
   const c = image.channels;

@@ -146,7 +146,7 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
             except PackagerError as e:
                 runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
                 continue
-            runtime = _runtime_name(version, got)
+            runtime = _runtime_name(version, got, page.session.thread)
             prediction = (page.collect(source, runtime) if page.handed
                           else _predict_all(page.session, source, samples, runtime))
             runs.append(judge(name, prediction, reference, gates, spec, len(samples)))

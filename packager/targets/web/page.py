@@ -48,6 +48,7 @@ class PageSession:
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.url = url
         self.response = None
+        self.thread: str | None = None  # where the page runs its model: "worker", "page (why)", None: not said
 
     def open(self, url: str | None = None) -> str:
         """Load the page and wait for the model; returns the backend. Raises PackagerError on failure."""
@@ -60,7 +61,9 @@ class PageSession:
 
     def wait_ready(self) -> str:
         try:
-            return self.page.evaluate("() => window.packager.ready")
+            backend = self.page.evaluate("() => window.packager.ready")
+            self.thread = self.page.evaluate("() => window.packager.thread || null")
+            return backend
         except Exception as e:  # playwright.Error: the page reported why
             if browser_gone(e):  # not the page's doing: the caller runs the work again in a fresh browser
                 raise
@@ -147,8 +150,15 @@ def known_outputs_of(known: dict, sample: dict[str, np.ndarray]) -> dict[str, np
     return hit[0] if hit else None
 
 
-def _runtime_name(browser_version: str, backend: str) -> str:
-    return f"Chromium {browser_version} (headless, Playwright) + tf.js {TFJS_VERSION} {backend} backend"
+def _runtime_name(browser_version: str, backend: str, thread: str | None = None) -> str:
+    return f"Chromium {browser_version} (headless, Playwright) + tf.js {TFJS_VERSION} {backend} backend{where(thread)}"
+
+
+def where(thread: str | None) -> str:
+    """Where the demo page ran its model (window.packager.thread), as the runtime's name says it."""
+    if not thread:
+        return ""
+    return ", in a Worker" if thread == "worker" else f", on the page's main thread{thread[len('page'):]}"
 
 
 @contextlib.contextmanager

@@ -77,7 +77,7 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
         if backend is not None:
             version = session.browser_version()
             runs = _skipped(session, listed, backend)
-            first = _predict_samples(session, source, samples, _runtime_name(version, backend))
+            first = _predict_samples(session, source, samples, _runtime_name(version, backend, session.thread))
             runs.append(judge(backend, first, reference, gates, spec, len(samples)))
             known = known_outputs(samples, first.outputs, reference)
             online: dict = {}

@@ -17,15 +17,15 @@ from packager.targets.web.backends import judge
 from packager.targets.web.litert.bundle import first_visit_bytes
 from packager.targets.web.litert.convert import host_run
 from packager.targets.web.litert.runtime import LITERTJS_VERSION
-from packager.targets.web.page import _predict_samples, _served_page, known_outputs
+from packager.targets.web.page import _predict_samples, _served_page, known_outputs, where
 from packager.targets.web.page_checks import _manifest_file_check, offline_checks, online_checks
 
 WEBGPU_PROBE = "async () => { try { return !!(navigator.gpu && await navigator.gpu.requestAdapter()); } " \
                "catch (e) { return false; } }"
 
 
-def runtime_name(browser_version: str, backend: str) -> str:
-    return f"Chromium {browser_version} (headless, Playwright) + LiteRT.js {LITERTJS_VERSION} {backend}"
+def runtime_name(browser_version: str, backend: str, thread: str | None = None) -> str:
+    return f"Chromium {browser_version} (headless, Playwright) + LiteRT.js {LITERTJS_VERSION} {backend}{where(thread)}"
 
 
 def validate_and_check(spec, source, artifact, samples, reference: dict, outdir: Path, gates: dict) -> Prediction:
@@ -36,7 +36,7 @@ def validate_and_check(spec, source, artifact, samples, reference: dict, outdir:
         t0 = time.perf_counter()
         backend = session.open()
         version = session.browser_version()
-        prediction = _predict_samples(session, source, samples, runtime_name(version, backend))
+        prediction = _predict_samples(session, source, samples, runtime_name(version, backend, session.thread))
         run = judge(backend, prediction, reference, gates, spec, len(samples))
         webgpu = bool(session.page.evaluate(WEBGPU_PROBE))
         same_file = same_file_check(artifact, source, samples, prediction, spec)
