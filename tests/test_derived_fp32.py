@@ -162,3 +162,28 @@ def test_tfjs_from_the_loaded_saved_model_equals_loading_it(case, tmp_path):
     finally:
         tfjs_convert._load_model = original
     assert _digest(tmp_path / "fast") == _digest(tmp_path / "stock")
+
+
+def test_mixed_failing_hands_over_its_bound_models_as_a_separate_conversion_writes_them(case, tmp_path):
+    """Android's mixed converts dynamic (and fp16 when dynamic misses its gates) for its size bound; when no mix
+    passes, auto's next tries take those models instead of converting them again (``modes.convert_once``), and
+    they must be byte for byte what converting those modes writes. Gates no mix can meet make mixed fail here."""
+    import dataclasses
+
+    from packager.errors import ConversionError
+    from packager.modes import convert_once
+
+    spec, source, _ = case
+    strict = dataclasses.replace(spec, tolerances={"android.mixed": {"max_abs_error": 0.0, "min_cosine": 1.0}})
+    target = load_target("android")
+    artifacts: dict = {}
+    (tmp_path / "auto").mkdir()
+    with pytest.raises(ConversionError, match="mixed-precision int8"):
+        convert_once(target, "mixed", strict, source, tmp_path / "auto", artifacts)
+    assert "mixed" not in artifacts and "dynamic" in artifacts, sorted(artifacts)
+    for mode, handed in artifacts.items():
+        (tmp_path / mode).mkdir()
+        separate = target.convert(source, strict, mode, tmp_path / mode)
+        assert handed.mode == mode and handed.bytes == separate.bytes > 0
+        assert _digest(handed.path) == _digest(separate.path), mode
+        assert convert_once(target, mode, strict, source, tmp_path / "auto", artifacts) is handed  # not again

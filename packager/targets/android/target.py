@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from packager.errors import ConversionError
 from packager.targets.android.tflite import MODES, buffer_bytes, convert_tflite, run_tflite, xnnpack_coverage
 from packager.targets.base import Artifact, Prediction
 
@@ -25,7 +26,12 @@ class AndroidTarget:
         if mode == "mixed":  # int8 with the worst ops kept float (packager/targets/android/mixed.py)
             from packager.targets.android.mixed import convert_mixed
 
-            models, mixed = convert_mixed(source, spec, source.samples)
+            try:
+                models, mixed = convert_mixed(source, spec, source.samples)
+            except ConversionError as e:  # the fallback modes it converted for its bound are auto's next tries
+                e.by_products = {m: self._write(m, data, source, spec, workdir)
+                                 for m, data in (e.by_products or {}).items()}
+                raise
             checks.append(mixed.check())
         else:
             models = convert_tflite(source, spec, mode, samples=source.samples)
