@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 from packager.errors import ConversionError
-from packager.targets.android.tflite import MODES, buffer_bytes, convert_tflite, run_tflite, xnnpack_coverage
+from packager.targets.android.tflite import MODES, convert_tflite, dynamic_floor, run_tflite, xnnpack_coverage
 from packager.targets.base import Artifact, Prediction
 
 __all__ = ["AndroidTarget", "MODES", "convert_tflite", "run_tflite"]
@@ -70,8 +70,8 @@ class AndroidTarget:
 
     def rival_floor(self, artifact: Artifact, rival: str) -> int | None:
         """The least bytes ``rival`` can take, known from ``artifact`` without converting it (modes.rival_cannot_win):
-        dynamic-range stores each weight of an int8 model in at least as many bytes."""
-        return buffer_bytes(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
+        dynamic-range stores each weight of an int8 model in at least as many bytes, a small one as float32."""
+        return dynamic_floor(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
 
     def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
         from packager.names import android_package_note
