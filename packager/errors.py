@@ -46,10 +46,13 @@ class OutputError(PackagerError):
 
 
 class ConversionError(PackagerError):
-    """A converter rejected the model for a target."""
+    """A converter rejected the model for a target. ``by_products``: the other modes' models converted on the way
+    before it failed ({mode: the target's artifact}; android's mixed converts dynamic and fp16 for its bound), so
+    that ``auto`` does not convert them again (``modes.convert_once``)."""
 
     exit_code = 4
     kind = "conversion error"
+    by_products: dict | None = None
 
 
 class ToolMissing(PackagerError):

@@ -173,9 +173,15 @@ def judged_gates(target: str, artifact, mode: str, tolerances: dict | None) -> d
 
 def convert_once(target, mode: str, spec, source, tdir: Path, artifacts: dict):
     """Convert ``mode`` once per build. A converter that produced other modes on the way (the fp32 model a
-    quantized one was derived from) hands them over as ``extra["by_products"]``, so they are not converted again."""
+    quantized one was derived from) hands them over as ``extra["by_products"]`` (or, when it then failed, as the
+    ConversionError's ``by_products``), so they are not converted again."""
     if mode not in artifacts:
-        artifact = target.convert(source, spec, mode, tdir)
+        try:
+            artifact = target.convert(source, spec, mode, tdir)
+        except ConversionError as e:  # what it converted before failing (android mixed: its bound's modes)
+            for other, by_product in (e.by_products or {}).items():
+                artifacts.setdefault(other, by_product)
+            raise
         artifacts[mode] = artifact
         for other, by_product in artifact.extra.pop("by_products", {}).items():
             artifacts.setdefault(other, by_product)

@@ -37,7 +37,7 @@ from packager.report_html import output_pictures, thumbnails
 from packager.samples import SampleSet, load_samples
 from packager.source import Source, keras_export_drift, load_source, reference_outputs  # noqa: F401  (API)
 from packager.spec import PackageSpec
-from packager.target_build import build_target, finish  # noqa: F401  (build_target: this module's API)
+from packager.target_build import build_target, finish, finish_all  # noqa: F401  (build_target, finish: API)
 from packager.version import __version__
 
 
@@ -96,9 +96,9 @@ def _build(spec: PackageSpec, progress: Progress, plan: str = memory.PARALLEL) -
                            + f"; primary output {spec.primary_output}")
         pending = session.build_targets(spec, source, samples, reference)
         with progress.stage("finishing target checks"):
-            results = {}
+            finished, results = finish_all(pending), {}
             for name in spec.targets:  # the report keeps the order the user asked for
-                results[name] = finish(pending[name])
+                results[name] = finished[name]
                 if name in late:
                     findings[name] = late[name].result()
                     if findings[name]:

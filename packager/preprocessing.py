@@ -200,24 +200,30 @@ def _identity(n_in: int, b0: float, b1: float, n_out: int) -> bool:
 
 
 def resample(img: np.ndarray, g: Geometry) -> np.ndarray:
-    """HxWxC float32 -> ch x cw x C: horizontal pass, then vertical (step 6)."""
+    """HxWxC float32 -> ch x cw x C: horizontal pass, then vertical (step 6). Each output pixel is the float64 sum,
+    tap by tap from zero, of source pixel x weight; the horizontal pass runs on the image stored column-major (each
+    tap gathers whole rows, not single pixels: half the time on a large photo), in the same arithmetic order."""
     h_in, w_in = img.shape[:2]
     if _identity(w_in, g.x0, g.x1, g.cw):  # an image already the input's size: nothing to resample
         tmp = img.astype(np.float64)
     else:
         fx, wx = axis_weights(w_in, g.x0, g.x1, g.cw)
-        tmp = np.zeros((h_in, g.cw, img.shape[2]), np.float64)
-        for k in range(wx.shape[1]):
-            idx = np.minimum(fx + k, w_in - 1)
-            tmp += img[:, idx, :] * wx[:, k][None, :, None]
+        columns = np.ascontiguousarray(img.transpose(1, 0, 2), np.float64)
+        tmp = np.ascontiguousarray(_taps(columns, fx, wx).transpose(1, 0, 2))
     if _identity(h_in, g.y0, g.y1, g.ch):
         return tmp.astype(np.float32)
     fy, wy = axis_weights(h_in, g.y0, g.y1, g.ch)
-    out = np.zeros((g.ch, g.cw, img.shape[2]), np.float64)
-    for k in range(wy.shape[1]):
-        idx = np.minimum(fy + k, h_in - 1)
-        out += tmp[idx, :, :] * wy[:, k][:, None, None]
-    return out.astype(np.float32)
+    return _taps(tmp, fy, wy).astype(np.float32)
+
+
+def _taps(src: np.ndarray, first: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """out[i] = sum over k of src[min(first[i] + k, n - 1)] * weights[i, k] along axis 0, in float64, k in order."""
+    out = np.zeros((len(first), *src.shape[1:]), np.float64)
+    term = np.empty_like(out)
+    for k in range(weights.shape[1]):
+        np.multiply(src[np.minimum(first + k, src.shape[0] - 1)], weights[:, k][:, None, None], out=term)
+        out += term
+    return out
 
 
 def model_pixels(rgba: np.ndarray, width: int, height: int, channels: int, *, color: str = "rgb",

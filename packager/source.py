@@ -360,12 +360,14 @@ def check_reference_finite(reference: dict[str, np.ndarray], model: Path) -> Non
             first = int(np.flatnonzero(bad)[0])
             raise InputError(f"the original model outputs NaN or infinity ({name!r}, on {int(np.sum(bad))} of "
                              f"{len(values)} samples, first: sample {first}): no target can be compared with it",
-                             where=str(model),
-                             hint="check the model's weights for NaN/inf, and that the samples are preprocessed "
-                                  "the way the model was trained (--mean/--std)")
+                             where=str(model), hint="check the model's weights for NaN/inf, and that the samples "
+                                                    "are preprocessed the way the model was trained (--mean/--std)")
 
 
 def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarray]:
+    """The model's outputs on ``samples``, run once per Source and sample set (android's mixed asks again): copies."""
+    if (memo := source.__dict__.get("_reference")) is not None and memo[0] is samples:
+        return {name: v.copy() for name, v in memo[1].items()}
     rows: dict[str, list[np.ndarray]] = {o: [] for o in source.output_names}
     for index, sample in enumerate(samples):
         out = _predict_reference(source, sample, index)
@@ -373,6 +375,8 @@ def reference_outputs(source: Source, samples: SampleSet) -> dict[str, np.ndarra
             rows[name].append(np.asarray(out[name], np.float32))
     reference = {name: np.concatenate(v) for name, v in rows.items()}
     check_reference_finite(reference, source.spec.model)
+    if sum(v.nbytes for v in reference.values()) <= 1 << 24:  # a copy kept: 16 MB at most (small models)
+        source.__dict__["_reference"] = (samples, {name: v.copy() for name, v in reference.items()})
     return reference
 
 

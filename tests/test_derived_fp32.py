@@ -162,3 +162,54 @@ def test_tfjs_from_the_loaded_saved_model_equals_loading_it(case, tmp_path):
     finally:
         tfjs_convert._load_model = original
     assert _digest(tmp_path / "fast") == _digest(tmp_path / "stock")
+
+
+def test_mixed_failing_hands_over_its_bound_models_as_a_separate_conversion_writes_them(case, tmp_path):
+    """Android's mixed converts dynamic (and fp16 when dynamic misses its gates) for its size bound; when no mix
+    passes, auto's next tries take those models instead of converting them again (``modes.convert_once``), and
+    they must be byte for byte what converting those modes writes. Gates no mix can meet make mixed fail here."""
+    import dataclasses
+
+    from packager.errors import ConversionError
+    from packager.modes import convert_once
+
+    spec, source, _ = case
+    strict = dataclasses.replace(spec, tolerances={"android.mixed": {"max_abs_error": 0.0, "min_cosine": 1.0}})
+    target = load_target("android")
+    artifacts: dict = {}
+    (tmp_path / "auto").mkdir()
+    with pytest.raises(ConversionError, match="mixed-precision int8"):
+        convert_once(target, "mixed", strict, source, tmp_path / "auto", artifacts)
+    assert "mixed" not in artifacts and "dynamic" in artifacts, sorted(artifacts)
+    for mode, handed in artifacts.items():
+        (tmp_path / mode).mkdir()
+        separate = target.convert(source, strict, mode, tmp_path / mode)
+        assert handed.mode == mode and handed.bytes == separate.bytes > 0
+        assert _digest(handed.path) == _digest(separate.path), mode
+        assert convert_once(target, mode, strict, source, tmp_path / "auto", artifacts) is handed  # not again
+
+
+def test_reference_outputs_run_the_model_once_per_sample_set(case, monkeypatch):
+    """The build's reference and android's mixed search ask for the same outputs: the model runs once per Source
+    and sample set, the second caller gets the same values, and a caller changing its arrays changes no one else's."""
+    import dataclasses
+
+    from packager.source import Source, reference_outputs
+
+    spec, source, _ = case
+    calls = []
+    predict = Source.predict
+    monkeypatch.setattr(Source, "predict", lambda self, batch: calls.append(1) or predict(self, batch))
+    fresh = dataclasses.replace(source)
+    first = reference_outputs(fresh, source.samples)
+    assert len(calls) == len(source.samples) == 16
+    kept = {k: v.copy() for k, v in first.items()}
+    for v in first.values():
+        v[...] = 0
+    again = reference_outputs(fresh, source.samples)
+    assert len(calls) == 16, "the same sample set ran the model again"
+    afresh = reference_outputs(dataclasses.replace(source), source.samples)
+    for name in kept:
+        assert again[name].tobytes() == kept[name].tobytes() == afresh[name].tobytes(), name
+    reference_outputs(fresh, load_samples(spec, source.inputs))  # another sample set: run on it
+    assert len(calls) == 3 * 16

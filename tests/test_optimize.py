@@ -98,28 +98,56 @@ def test_xnnpack_coverage_counts_the_ops_left_to_reference_kernels(tmp_path):
     assert xnnpack_coverage(tmp_path / "int8.tflite") == {"delegated": 5, "ops": 6}
 
 
+def _mixed_sizes_model(path):
+    """Weights on both sides of the dynamic-range quantizer's size cut (1024 elements): a small first convolution,
+    a depthwise one with batch norm, a wide dense layer, a tiny one, a constant scale shared by two branches."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((16, 16, 3), name="image")
+    h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)  # 216 weights: float in dynamic
+    h = keras.layers.DepthwiseConv2D(3, padding="same")(h)
+    h = keras.layers.BatchNormalization()(h)
+    h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(h)  # 2,304: int8 in dynamic
+    a = keras.layers.GlobalAveragePooling2D()(h)
+    b = keras.layers.GlobalMaxPooling2D()(h)
+    h = keras.layers.Concatenate()([a, b])
+    h = keras.layers.Dense(64, activation="relu")(h)  # 4,096
+    m = keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="probs")(h))  # 256
+    m.save(path)
+    return path
+
+
 def test_an_int8_models_buffers_are_a_floor_of_its_dynamic_range_bytes(tmp_path):
-    """What lets balanced skip converting dynamic-range (modes.rival_cannot_win) must hold: the int8 model's
-    buffers never exceed the dynamic-range model's bytes (here 6 convolutions of 24 channels, where the floor
-    alone rules dynamic out: its buffers are over 75 % of int8's bytes)."""
+    """What lets balanced skip converting dynamic-range (modes.rival_cannot_win) must hold: the floor taken from the
+    int8 model (``dynamic_floor``: its buffers, small int8 weights at float32's four bytes) never exceeds the
+    dynamic-range model's bytes, on convolutions, depthwise + batch norm and dense layers of both sides of the
+    quantizer's size cut (6 convolutions of 24 channels and 10 of 8, where the floor alone rules dynamic out)."""
     import tensorflow as tf
 
     from packager.modes import BALANCED_SHARE
-    from packager.targets.android.tflite import buffer_bytes
+    from packager.targets.android.tflite import buffer_bytes, dynamic_floor
 
-    for layers, channels in ((6, 24), (10, 16)):
-        m = tf.keras.models.load_model(conv_model(tmp_path / f"m{layers}.keras", layers, channels))
+    cases = {"conv6x24": lambda p: conv_model(p, 6, 24), "conv10x16": lambda p: conv_model(p, 10, 16),
+             "conv3x4": lambda p: conv_model(p, 3, 4), "conv10x8": lambda p: conv_model(p, 10, 8),
+             "mixed_sizes": _mixed_sizes_model}
+    for name, make in cases.items():
+        m = tf.keras.models.load_model(make(tmp_path / f"{name}.keras"))
         conv = tf.lite.TFLiteConverter.from_keras_model(m)
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         dynamic = conv.convert()
         conv.representative_dataset = lambda: ([s[None]] for s in samples(8))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        int8 = tmp_path / f"int8_{layers}.tflite"
+        int8 = tmp_path / f"int8_{name}.tflite"
         int8.write_bytes(conv.convert())
-        floor = buffer_bytes(int8)
-        assert floor <= len(dynamic) < int8.stat().st_size, (layers, floor, len(dynamic))
-        if layers == 6:
+        floor = dynamic_floor(int8)
+        assert buffer_bytes(int8) <= floor <= len(dynamic), (name, buffer_bytes(int8), floor, len(dynamic))
+        if name == "conv6x24":
             assert 1 - floor / int8.stat().st_size <= BALANCED_SHARE
+        if name in ("conv3x4", "conv10x8", "mixed_sizes"):  # small weights there: counted as float32
+            assert floor > buffer_bytes(int8), name
+        if name == "conv10x8":  # 576-weight kernels, float32 in dynamic (1.8x int8's bytes): not worth converting
+            assert floor > int8.stat().st_size, (floor, int8.stat().st_size, len(dynamic))
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@
    would keep next: dynamic-range if it passes its gates on the samples, else fp16. A larger mixed model is no
    better a choice than that mode.
 
-The fallback models converted for that bound are returned too, so ``auto`` does not convert them again.
+The fallback models converted for that bound are returned too (on a failure, as the ConversionError's
+``by_products``), so ``auto`` does not convert them again.
 """
 
 from __future__ import annotations
@@ -67,15 +68,26 @@ class MixedResult:
 def convert_mixed(source, spec, samples) -> tuple[dict[str, bytes], MixedResult]:
     """({"mixed": bytes, and the fallback modes converted for the bound}, details), or a ConversionError when no
     mix smaller than the next mode auto would keep passes the gates."""
-    from packager.compare import compare, gates_for
     from packager.source import reference_outputs
-    from packager.targets.android.tflite import run_tflite
 
     if samples is None or len(samples) == 0:
         raise ConversionError("mixed-precision int8 needs a sample set (calibration and per-op error)")
     t0 = time.perf_counter()
     reference = reference_outputs(source, samples)
     models, bound_mode = _fallbacks(source, spec, samples, reference)
+    try:
+        return _search(source, spec, samples, reference, models, bound_mode, t0)
+    except ConversionError as e:  # the fallbacks are converted: auto takes them as they are, not again
+        e.by_products = {**models, **(e.by_products or {})}
+        raise
+
+
+def _search(source, spec, samples, reference, models: dict[str, bytes], bound_mode: str,
+            t0: float) -> tuple[dict[str, bytes], MixedResult]:
+    """The deny-list search below ``bound_mode``'s bytes (the module docstring's steps 1-3)."""
+    from packager.compare import compare, gates_for
+    from packager.targets.android.tflite import run_tflite
+
     bound = len(models[bound_mode])
     debugger, measured = _debugger(source, samples)
     ranked = rank_ops(measured)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from packager.targets.android.tflite import MODES, buffer_bytes, convert_tflite, run_tflite, xnnpack_coverage
+from packager.errors import ConversionError
+from packager.targets.android.tflite import MODES, convert_tflite, dynamic_floor, run_tflite, xnnpack_coverage
 from packager.targets.base import Artifact, Prediction
 
 __all__ = ["AndroidTarget", "MODES", "convert_tflite", "run_tflite"]
@@ -25,7 +26,12 @@ class AndroidTarget:
         if mode == "mixed":  # int8 with the worst ops kept float (packager/targets/android/mixed.py)
             from packager.targets.android.mixed import convert_mixed
 
-            models, mixed = convert_mixed(source, spec, source.samples)
+            try:
+                models, mixed = convert_mixed(source, spec, source.samples)
+            except ConversionError as e:  # the fallback modes it converted for its bound are auto's next tries
+                e.by_products = {m: self._write(m, data, source, spec, workdir)
+                                 for m, data in (e.by_products or {}).items()}
+                raise
             checks.append(mixed.check())
         else:
             models = convert_tflite(source, spec, mode, samples=source.samples)
@@ -75,8 +81,8 @@ class AndroidTarget:
 
     def rival_floor(self, artifact: Artifact, rival: str) -> int | None:
         """The least bytes ``rival`` can take, known from ``artifact`` without converting it (modes.rival_cannot_win):
-        dynamic-range stores each weight of an int8 model in at least as many bytes."""
-        return buffer_bytes(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
+        dynamic-range stores each weight of an int8 model in at least as many bytes, a small one as float32."""
+        return dynamic_floor(artifact.path) if artifact.mode == "int8" and rival == "dynamic" else None
 
     def render(self, spec, source, artifact, samples, reference, outdir: Path) -> None:
         from packager.names import android_package_note
