@@ -28,39 +28,43 @@ class AndroidTarget:
 
             try:
                 models, mixed = convert_mixed(source, spec, source.samples)
-            except ConversionError as e:  # the fallback modes it converted for its bound are auto's next tries
-                e.by_products = {m: self._write(m, data, source, spec, workdir)
-                                 for m, data in (e.by_products or {}).items()}
+            except ConversionError as e:  # the fallback modes it converted for its bound are auto's next tries,
+                # finished as a conversion of their own finishes them (float weights on dynamic-range)
+                e.by_products = self._finish(dict(e.by_products or {}), source, spec, workdir)
                 raise
             checks.append(mixed.check())
         else:
             models = convert_tflite(source, spec, mode, samples=source.samples)
-        note = None
-        if mode == "int8" and "fp32" in models:  # the float model it was quantized from: correct its biases
+        made = self._finish(models, source, spec, workdir)
+        artifact = made.pop(mode)
+        artifact.extra["quantization_checks"] = checks + artifact.extra.get("quantization_checks", [])
+        if made:
+            artifact.extra["by_products"] = made
+        return artifact
+
+    def _finish(self, models: dict[str, bytes], source, spec, workdir: Path) -> dict[str, Artifact]:
+        """Each converted model as the module ships it, whichever conversion made it: int8 with its biases corrected
+        against the float model it was quantized from, dynamic-range with the weights whose int8 rounding flips
+        samples kept float32 (not under --optimize size: fewest bytes); written, with their checks and notes."""
+        notes: dict[str, tuple[list, str]] = {}
+        if "int8" in models and "fp32" in models:
             from packager.targets.android.bias_correction import correct_biases
 
             corrected = correct_biases(models["int8"], models["fp32"], source.samples)
-            models["int8"], note = corrected.data, corrected.note()
-            checks.append(corrected.check())
-        refined = None
-        if "dynamic" in models and getattr(spec, "optimize", "balanced") != "size":  # also mixed's by-product
-            # the weights whose int8 rounding flips samples kept float32 (float_weights.py); size: fewest bytes
+            models["int8"] = corrected.data
+            notes["int8"] = ([corrected.check()], corrected.note())
+        if "dynamic" in models and getattr(spec, "optimize", "balanced") != "size":
             from packager.targets.android.float_weights import keep_float_weights
 
             models.update({} if (workdir / "model_fp32.tflite").exists() else convert_tflite(source, spec, "fp32"))
             float_model = models.get("fp32") or (workdir / "model_fp32.tflite").read_bytes()
             refined = keep_float_weights(models["dynamic"], float_model, source.samples)
             models["dynamic"] = refined.data
+            notes["dynamic"] = ([refined.check()], refined.note())
         made = {m: self._write(m, data, source, spec, workdir) for m, data in models.items()}
-        if refined is not None:
-            made["dynamic"].extra.update(quantization_checks=[refined.check()], try_note=refined.note())
-        artifact = made.pop(mode)
-        artifact.extra["quantization_checks"] = checks + artifact.extra.get("quantization_checks", [])
-        if note:
-            artifact.extra["try_note"] = note
-        if made:
-            artifact.extra["by_products"] = made
-        return artifact
+        for m, (checks, note) in notes.items():
+            made[m].extra.update(quantization_checks=checks, try_note=note)
+        return made
 
     def _write(self, mode: str, data: bytes, source, spec, workdir: Path) -> Artifact:
         path = workdir / f"model_{mode}.tflite"
