@@ -67,13 +67,14 @@ def _manifest_file_check(outdir: Path) -> Check:
                  "; ".join(problems) or f"{', '.join(REQUIRED_MANIFEST)} present; icons 192, 512, maskable 512 match their files")
 
 
-def _browser_checks(session: PageSession, server, spec, source, samples, outdir: Path, backend: str) -> list[Check]:
-    """The checks of the bundle served by ``server``, on the page ``session`` opened from it."""
-    checks, online = online_checks(session, server, spec, source, samples, outdir)
+def _browser_checks(session: PageSession, server, spec, source, samples, outdir: Path, backend: str,
+                    t0: float) -> list[Check]:
+    """The checks of the bundle served by ``server``, on the page ``session`` opened (at ``t0``) from it."""
+    checks, online = online_checks(session, server, spec, source, samples, outdir, t0)
     return checks + offline_checks(session, server, samples, online, backend)
 
 
-def online_checks(session: PageSession, server, spec, source, samples, outdir: Path,
+def online_checks(session: PageSession, server, spec, source, samples, outdir: Path, t0: float,
                   known: dict | None = None) -> tuple[list[Check], dict[str, np.ndarray]]:
     """The checks with the server up: service worker, manifest, image path, preprocessing. Returns them and the
     page's outputs on the first sample (``offline_checks`` compares with them). ``known``: the page's and the
@@ -84,9 +85,7 @@ def online_checks(session: PageSession, server, spec, source, samples, outdir: P
     if online is None:
         online, _ = session.predict(first)
 
-    # Service worker: active, controlling the page, cache holding every precached file. Its seconds: the wait for
-    # that from here (the page's load and the samples' runs before it are the backends check's)
-    t0 = time.perf_counter()
+    # Service worker: active, controlling the page, cache holding every precached file.
     sw = _service_worker_state(session.page)
     config_precache = _precache_list(outdir)
     ok = (sw["state"] == "activated" and sw["controlled"] and sw["cache"] is not None

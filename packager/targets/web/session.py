@@ -16,6 +16,7 @@ One browser, one Playwright driver and one model load for both (they were two br
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,7 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
     listed = listed_backends(outdir)
     page_checks: list[Check] = []
     with _served_page(outdir) as (session, server):
+        t0 = time.perf_counter()
         try:
             backend = session.open()
         except PackagerError as e:
@@ -81,7 +83,7 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
             online: dict = {}
 
             def check_page() -> None:  # while the fallbacks compute in their own pages
-                online["checks"], online["first"] = online_checks(session, server, spec, source, samples, outdir,
+                online["checks"], online["first"] = online_checks(session, server, spec, source, samples, outdir, t0,
                                                                   known)
 
             later = listed[listed.index(backend) + 1:] if backend in listed else ()
@@ -119,5 +121,6 @@ def page_checks_alone(spec: PackageSpec, source: Source, samples: SampleSet, out
     """The page checks (``web_page_checks._browser_checks``) in a browser of their own. PackagerError: the page did not
     load its model, nothing ran."""
     with _served_page(outdir) as (session, server):
+        t0 = time.perf_counter()
         backend = session.open()
-        return _browser_checks(session, server, spec, source, samples, outdir, backend)
+        return _browser_checks(session, server, spec, source, samples, outdir, backend, t0)
