@@ -95,12 +95,14 @@ fun main(args: Array<String>) {
     // 2. The load finished and resumed the caller, which is cancelled before it runs again (its thread is busy).
     val made2 = ConcurrentLinkedQueue<Long>()
     var delivered2 = false
+    val go = CountDownLatch(1)
     runBlocking {
         val job = launch { // the same single-threaded event loop as runBlocking
-            loadCancellably("probe-load") { Loaded(openMapped(model)).also { made2.add(it.handle) } }
+            loadCancellably("probe-load") { go.await(); Loaded(openMapped(model)).also { made2.add(it.handle) } }
             delivered2 = true
         }
-        yield() // the job starts and suspends in loadCancellably
+        yield() // the job starts and suspends in loadCancellably (its load cannot end before go: on a loaded host
+        go.countDown() // a load that ended first would resume the job before it suspended, a normal delivery)
         val deadline = System.nanoTime() + 30_000_000_000L
         while (made2.isEmpty() && System.nanoTime() < deadline) Thread.sleep(5) // keeps the loop's thread busy
         Thread.sleep(100) // the loader has resumed the job; its dispatch waits for this thread
