@@ -51,17 +51,14 @@ class Retry:
 
 def finish(future: Future) -> TargetResult:
     """The TargetResult of ``build_target``'s Future; a Retry goes on with the next modes, here."""
-    result = future.result()
-    while isinstance(result, Retry):
-        result = _go_on(result).result()
-    return result
+    return finish_all({"": future})[""]
 
 
 def finish_all(pending: dict[str, Future]) -> dict[str, TargetResult]:
-    """``finish`` of every target, each Retry gone on with as soon as its Future says so, whichever target it is:
-    its next mode is converted here while the other targets' checks (compilers, a browser: other processes) still
-    run, instead of after them in the report's order (mtcnn_pnet: web's uint8 missed the gates in the browser
-    while android's checks ran). The same calls as ``finish``, so the same results."""
+    """Every target's TargetResult ({name: Future} -> {name: result}), each Retry gone on with as soon as its Future
+    says so, whichever target it is: its next mode is converted here while the other targets' checks (compilers, a
+    browser: other processes) still run, instead of after them in the report's order (mtcnn_pnet: web's uint8
+    missed the gates in the browser while android's checks ran). ``finish`` is this for one Future."""
     live, results = dict(pending), {}
     while live:
         wait(list(live.values()), return_when=FIRST_COMPLETED)

@@ -242,13 +242,20 @@ def xnnpack_coverage(path: Path) -> dict[str, int]:
 
 
 def buffer_bytes(path: Path) -> int:
-    """Bytes of the .tflite's buffers (weights, biases, metadata), without the graph around them. Of an int8 model:
-    a floor for the dynamic-range model of the same graph, which stores every weight in at least one byte (int8,
-    or float for small tensors), biases in four as int8's int32 ones, and the same metadata."""
+    """Bytes of the .tflite's buffers (weights, biases, metadata), without the graph around them (``dynamic_floor``
+    builds on them)."""
+    return sum(_buffer_sizes(_flatbuffer(path)))
+
+
+def _flatbuffer(path: Path):
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-    return sum(model.Buffers(i).DataLength() or model.Buffers(i).Size() for i in range(model.BuffersLength()))
+    return schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+
+
+def _buffer_sizes(model) -> list[int]:
+    """Each buffer's bytes, in the model's buffer order."""
+    return [model.Buffers(i).DataLength() or model.Buffers(i).Size() for i in range(model.BuffersLength())]
 
 
 DYNAMIC_MIN_ELEMENTS = 1024  # TFLite's dynamic-range quantizer leaves a weight of fewer elements float32
@@ -261,8 +268,8 @@ def dynamic_floor(path: Path) -> int:
     int8's 23,875 B; dynamic-range writes 24,563 B). Each buffer once, however many tensors read it."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
-    sizes = [model.Buffers(i).DataLength() or model.Buffers(i).Size() for i in range(model.BuffersLength())]
+    model = _flatbuffer(path)
+    sizes = _buffer_sizes(model)
     small: set[int] = set()
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)
