@@ -141,6 +141,9 @@ def make_parser() -> argparse.ArgumentParser:
                    "packager output there is replaced")
     d.add_argument("--targets", metavar="LIST", help="comma-separated subset of android,ios,web")
     d.add_argument("--quantize", metavar="TARGET=MODE", action="append", help="as for build")
+    d.add_argument("--optimize", choices=("balanced", "size", "speed"), help="as for build (default balanced)")
+    d.add_argument("--web-runtime", choices=("tfjs", "litert", "auto"),
+                   help="as for build (default tfjs; litert ships the Android target's .tflite on LiteRT.js)")
     _add_console_options(d)
 
     for command in target_commands():  # packager serve (web)

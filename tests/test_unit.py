@@ -478,3 +478,18 @@ def test_auto_judges_each_mode_by_its_gates_relaxed_to_the_first_modes():
     assert auto_gates("android", "int8", "int8", strict_int8)["max_abs_error"] == 1e-7
     mine = {"android.dynamic": {"max_abs_error": 0.01}}
     assert auto_gates("android", "int8", "dynamic", mine) == gates_for("android", "dynamic", mine)
+
+
+def test_demo_takes_the_objective_and_web_runtime_flags_of_build(tmp_path):
+    """`packager demo --web-runtime litert --optimize size` builds the demo as `build` would with those flags (issue
+    30 shows the demo on LiteRT.js): the flags reach the spec, not only the parser."""
+    from packager.cli import make_parser
+    from packager.config import build_spec
+    from packager.demo import demo_args
+
+    args = make_parser().parse_args(["demo", "--out", str(tmp_path / "o"), "--targets", "android,web",
+                                     "--web-runtime", "litert", "--optimize", "size"])
+    spec = build_spec(demo_args(args))
+    assert spec.web_runtime == "litert" and spec.optimize == "size"
+    default = build_spec(demo_args(make_parser().parse_args(["demo", "--out", str(tmp_path / "p")])))
+    assert default.web_runtime == "tfjs" and default.optimize == "balanced"

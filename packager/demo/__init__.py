@@ -21,6 +21,8 @@ def demo_args(args: argparse.Namespace) -> argparse.Namespace:
         out=str(out),
         targets=args.targets,
         quantize=args.quantize,
+        optimize=args.optimize,
+        web_runtime=args.web_runtime,
         force=previous_output,  # re-running the demo replaces its own earlier output, nothing else
         no_cache=args.no_cache,
         quiet=args.quiet,
