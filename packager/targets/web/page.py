@@ -30,6 +30,11 @@ PAGE_TIMEOUT_MS = 120_000
 # The build's browser checks serve the bundle under a sub-path, as GitHub Pages (/repo/) or an app (/demo/) would:
 # a URL resolved against the origin's root instead of the page fails them.
 CHECK_PREFIX = "/deployed/under/a-sub-path/"
+PREDICT_MANY = """async (xs) => {
+    const out = [];
+    for (const x of xs) out.push(await window.packager.predictB64(x));
+    return out;
+}"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,6 +78,11 @@ class PageSession:
     def predict(self, sample: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
         r = self.page.evaluate("(x) => window.packager.predictB64(x)", b64_sample(sample))
         return {k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])
+
+    def predict_many(self, samples: list[dict[str, np.ndarray]]) -> list[tuple[dict[str, np.ndarray], float]]:
+        """``predict`` of each sample in order, in one page call (``predictB64`` awaited one sample at a time)."""
+        rs = self.page.evaluate(PREDICT_MANY, [b64_sample(s) for s in samples])
+        return [({k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])) for r in rs]
 
     def predict_image(self, url: str) -> tuple[dict[str, np.ndarray], float]:
         r = self.page.evaluate(
@@ -182,11 +192,40 @@ def _served_page(outdir: Path):
 def _predict_samples(session: PageSession, source: Source, samples: SampleSet, runtime: str) -> Prediction:
     """Every sample through the page's own ``window.packager.predict``; a page_console check of the run."""
     rows, times = [], []
-    for sample in samples:
-        out, ms = session.predict(sample)
-        rows.append(out)
-        times.append(ms)
+    for chunk in sample_chunks(samples, output_bytes(source)):
+        for out, ms in session.predict_many(chunk):
+            rows.append(out)
+            times.append(ms)
     return _prediction(rows, times, list(session.errors), source, runtime)
+
+
+# One page call carries at most this many bytes of samples and outputs: the page runs them one after another, as
+# one call each would, without a Playwright round trip per sample (64 samples of the demo: 0.31 -> 0.11 s wall).
+CALL_BYTES = 4 << 20
+
+
+def output_bytes(source: Source) -> int:
+    """One sample's float32 outputs in bytes; CALL_BYTES (one sample a call) when an output's shape is not fixed."""
+    try:
+        return sum(4 * int(np.prod(t.sample_shape)) for t in source.outputs)
+    except (TypeError, ValueError, AttributeError):
+        return CALL_BYTES
+
+
+def sample_chunks(samples, out_bytes: int = 0, limit: int | None = None):
+    """``samples`` in runs of consecutive samples whose inputs and ``out_bytes`` of outputs each take at most
+    ``limit`` (CALL_BYTES) bytes together (a larger sample alone)."""
+    limit = CALL_BYTES if limit is None else limit
+    chunk, size = [], 0
+    for sample in samples:
+        nbytes = sum(np.asarray(v).nbytes for v in sample.values()) + out_bytes
+        if chunk and size + nbytes > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(sample)
+        size += nbytes
+    if chunk:
+        yield chunk
 
 
 def _prediction(rows: list[dict[str, np.ndarray]], times: list[float], errors: list[str], source: Source,
