@@ -65,8 +65,7 @@ def export_plain(model, export_dir: Path) -> None:
 
     @tf.function(input_signature=[spec])
     def serve(x):
-        y = model([x] if listed else x, training=False)
-        return {"output_0": y[0] if isinstance(y, (list, tuple)) else y}
+        return {"output_0": model([x] if listed else x, training=False)}
 
     module = tf.Module()
     # the tf.Variables themselves (a Keras variable wraps one): tracked so, the converters freeze them into
