@@ -109,7 +109,7 @@ def test_the_float_values_kept_from_the_first_pass_give_the_same_correction(shif
     for chunks in (None, 1):
         monkeypatch.setattr(bc, "FLOAT_KEPT_BYTES", 0)  # run again for each group, as before
         again = bc.correct_biases(models["int8"], models["fp32"], samples, chunks=chunks)
-        monkeypatch.setattr(bc, "FLOAT_KEPT_BYTES", 96 << 20)
+        monkeypatch.setattr(bc, "FLOAT_KEPT_BYTES", 64 << 20)
         runs.clear()
         kept = bc.correct_biases(models["int8"], models["fp32"], samples, chunks=chunks)
         assert kept.ops == again.ops >= 3 and kept.corrected == again.corrected, chunks

@@ -98,7 +98,7 @@ def correct_biases(quantized: bytes, float_model: bytes, samples, chunks: int | 
     for i, row in enumerate(rows):
         acts = floats.run(row, keep)
         target.append(floats.outputs(i))
-        kept.append({k: v.astype(np.float32) if _exact32(floats, k) else v for k, v in acts.items()})
+        kept.append(acts)
     buf = bytearray(quantized)
     before = _agreement(_Runner(bytes(buf)), rows, target)
     for group in _groups(named, passes):
@@ -107,7 +107,7 @@ def correct_biases(quantized: bytes, float_model: bytes, samples, chunks: int | 
         count = {op.output: 0 for op in group}
         for r, row in enumerate(rows):
             got = runner.run(row, [op.output for op in group])
-            want = ({op.output: kept[r][op.output].astype(np.float64) for op in group} if keep
+            want = ({op.output: kept[r][op.output] for op in group} if keep
                     else floats.run(row, [op.output for op in group]))
             for op in group:
                 f = want[op.output]
@@ -225,19 +225,12 @@ def _activation(op, builtin: int, schema) -> int:
 
 
 # The float model's values at the corrected ops, kept from its first pass over the samples when they take at most
-# this much, instead of running it again for each group of ops (fer: 17 ops in 4 groups, 64 samples: 84 MB kept,
-# 192 runs of the float model saved).
-FLOAT_KEPT_BYTES = 96 << 20
-
-
-def _exact32(floats: "_Runner", name: str) -> bool:
-    """A float32 tensor: ``_Runner.run``'s float64 value of it is kept as float32 without loss."""
-    return floats.by_name[name]["dtype"] == np.float32
+# this much (as ``_Runner.run`` gives them, float64), instead of running it again for each group of ops.
+FLOAT_KEPT_BYTES = 64 << 20
 
 
 def _float_bytes(floats: "_Runner", ops, rows: int) -> int:
-    return rows * sum((4 if _exact32(floats, op.output) else 8) * int(np.prod(floats.by_name[op.output]["shape"]))
-                      for op in ops)
+    return 8 * rows * sum(int(np.prod(floats.by_name[op.output]["shape"])) for op in ops)
 
 
 class _Runner:
