@@ -94,26 +94,3 @@ def test_a_model_past_the_budget_is_left_as_converted(shifted, monkeypatch):
     assert not skipped.applied and skipped.data == models["int8"] and "budget" in skipped.note(), skipped.note()
     monkeypatch.setattr(bc, "ELEMENT_BUDGET", 5 * per_pass)  # one group: every op corrected at once
     assert bc.correct_biases(models["int8"], models["fp32"], samples).ops >= 3
-
-
-def test_the_float_values_kept_from_the_first_pass_give_the_same_correction(shifted, monkeypatch):
-    """The float model's values at the corrected ops are kept from its first pass (FLOAT_KEPT_BYTES) instead of run
-    again for each group: the corrected bytes and the figures are those of running it again, one group an op or one
-    for all; the float model then runs once a sample."""
-    from packager.targets.android import bias_correction as bc
-
-    _, samples, models = shifted
-    runs = []
-    run = bc._Runner.run
-    monkeypatch.setattr(bc._Runner, "run", lambda self, row, names: runs.append(id(self)) or run(self, row, names))
-    for chunks in (None, 1):
-        monkeypatch.setattr(bc, "FLOAT_KEPT_BYTES", 0)  # run again for each group, as before
-        again = bc.correct_biases(models["int8"], models["fp32"], samples, chunks=chunks)
-        monkeypatch.setattr(bc, "FLOAT_KEPT_BYTES", 64 << 20)
-        runs.clear()
-        kept = bc.correct_biases(models["int8"], models["fp32"], samples, chunks=chunks)
-        assert kept.ops == again.ops >= 3 and kept.corrected == again.corrected, chunks
-        assert (kept.before, kept.after, kept.applied) == (again.before, again.after, again.applied), chunks
-        groups = len(list(bc._groups(bc._biased_ops(models["int8"]), chunks or kept.ops)))
-        # the float model's runner ran the samples once; each group's int8 runner once; two agreement passes
-        assert len(runs) == len(samples) * (1 + groups + 2), (chunks, groups, len(runs))

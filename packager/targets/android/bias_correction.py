@@ -93,22 +93,19 @@ def correct_biases(quantized: bytes, float_model: bytes, samples, chunks: int | 
     floats = _Runner(float_model)
     names = set(floats.by_name)
     named = [o for o in ops if o.output in names]
-    keep = [op.output for op in named] if _float_bytes(floats, named, len(rows)) <= FLOAT_KEPT_BYTES else []
-    target, kept = [], []
+    target = []
     for i, row in enumerate(rows):
-        acts = floats.run(row, keep)
+        floats.run(row, [])
         target.append(floats.outputs(i))
-        kept.append(acts)
     buf = bytearray(quantized)
     before = _agreement(_Runner(bytes(buf)), rows, target)
     for group in _groups(named, passes):
         runner = _Runner(bytes(buf))
         diff = {op.output: 0.0 for op in group}
         count = {op.output: 0 for op in group}
-        for r, row in enumerate(rows):
+        for row in rows:
             got = runner.run(row, [op.output for op in group])
-            want = ({op.output: kept[r][op.output] for op in group} if keep
-                    else floats.run(row, [op.output for op in group]))
+            want = floats.run(row, [op.output for op in group])
             for op in group:
                 f = want[op.output]
                 mask = _linear_region(f, op)
@@ -222,15 +219,6 @@ def _activation(op, builtin: int, schema) -> int:
     parsed = options()
     parsed.Init(table.Bytes, table.Pos)
     return int(parsed.FusedActivationFunction())
-
-
-# The float model's values at the corrected ops, kept from its first pass over the samples when they take at most
-# this much (as ``_Runner.run`` gives them, float64), instead of running it again for each group of ops.
-FLOAT_KEPT_BYTES = 64 << 20
-
-
-def _float_bytes(floats: "_Runner", ops, rows: int) -> int:
-    return 8 * rows * sum(int(np.prod(floats.by_name[op.output]["shape"])) for op in ops)
 
 
 class _Runner:
