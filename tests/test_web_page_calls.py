@@ -16,7 +16,7 @@ from packager.spec import PackageSpec, Preprocessing, TensorSpec  # noqa: E402
 from packager.targets.web import page as web_page  # noqa: E402
 from packager.targets.web import preprocessing_check  # noqa: E402
 from packager.targets.web import target as web  # noqa: E402
-from test_web_target import ExportedModel, Samples  # noqa: E402
+from test_web_target import ExportedModel, Samples, image_case  # noqa: E402,F401  (image_case: a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -129,3 +129,36 @@ def test_preprocessing_check_gives_the_same_result_in_calls_of_several_files(tmp
         assert check.status == "PASS" and check.data["files"] == 5, (label, check.detail)
         assert check.data["per_file"] == results["one"][0].data["per_file"], label
         assert check.detail == results["one"][0].detail, label
+
+
+@pytest.mark.slow
+def test_page_image_outputs_in_calls_of_several_images_equal_one_call_each(image_case, tmp_path, monkeypatch):
+    """``predict_images`` (the image_path check's page calls) split in runs of 2 images: each image's outputs equal
+    one ``predictImage`` call per image; the check passes on them."""
+    import json
+
+    from packager.targets.web.page import _served_page
+    from packager.targets.web.page_checks import _image_path_check
+
+    _, spec, source, samples, reference = image_case
+    target = web.WebTarget()
+    art = target.convert(source, spec, "fp32", tmp_path / "work")
+    target.render(spec, source, art, samples, reference, tmp_path / "web")
+    with _served_page(tmp_path / "web") as (session, _):
+        session.open()
+        config = json.loads(session.page.evaluate("() => JSON.stringify(window.packager.config)"))
+        urls = [s["image"] for s in config["samples"] if s.get("image")]
+        assert len(urls) == 4
+        one = [session.predict_images([u])[0][0] for u in urls]
+        per = len(urls[0]) + web_page.JSON_PER_BYTE * web_page.output_bytes(source)
+        monkeypatch.setattr(web_page, "CALL_BYTES", 2 * per)
+        calls = []
+        evaluate = session.page.evaluate
+        monkeypatch.setattr(session.page, "evaluate", lambda *a: calls.append(a[0][:20]) or evaluate(*a))
+        got = session.predict_images(urls, web_page.output_bytes(source))
+        assert len(calls) == 2 and len(got) == 4
+        for a, (b, ms) in zip(one, got):
+            assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a) and ms >= 0
+        monkeypatch.setattr(web_page, "CALL_BYTES", 1)  # one image a call, the hooks' samples one a call
+        check = _image_path_check(session, spec, source, tmp_path / "web", samples)
+    assert check.status == "PASS" and "4 bundled sample images" in check.detail, check.detail

@@ -30,6 +30,21 @@ PAGE_TIMEOUT_MS = 120_000
 # The build's browser checks serve the bundle under a sub-path, as GitHub Pages (/repo/) or an app (/demo/) would:
 # a URL resolved against the origin's root instead of the page fails them.
 CHECK_PREFIX = "/deployed/under/a-sub-path/"
+PREDICT_IMAGES = """async (urls) => {
+    const all = [];
+    for (const url of urls) {
+        const img = new Image();
+        img.src = url;
+        await img.decode();
+        const r = await window.packager.predictImage(img);
+        window.packager.showResult(r);
+        const out = {};
+        for (const [k, v] of Object.entries(r.outputs)) out[k] = {shape: v.shape, data: Array.from(v.data)};
+        all.push({outputs: out, ms: r.ms});
+    }
+    return all;
+}"""
+JSON_PER_BYTE = 5  # an output float as JSON text (Array.from): up to ~20 characters for 4 bytes
 PREDICT_MANY = """async (xs) => {
     const out = [];
     for (const x of xs) out.push(await window.packager.predictB64(x));
@@ -85,20 +100,15 @@ class PageSession:
         return [({k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])) for r in rs]
 
     def predict_image(self, url: str) -> tuple[dict[str, np.ndarray], float]:
-        r = self.page.evaluate(
-            """async (url) => {
-                const img = new Image();
-                img.src = url;
-                await img.decode();
-                const r = await window.packager.predictImage(img);
-                window.packager.showResult(r);
-                const out = {};
-                for (const [k, v] of Object.entries(r.outputs)) out[k] = {shape: v.shape, data: Array.from(v.data)};
-                return {outputs: out, ms: r.ms};
-            }""",
-            url,
-        )
-        return {k: np.asarray(v["data"], np.float32).reshape(v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])
+        return self.predict_images([url])[0]
+
+    def predict_images(self, urls: list[str], out_bytes: int = 0) -> list[tuple[dict[str, np.ndarray], float]]:
+        """Each image (its URL) through the page's ``predictImage`` and shown, in order: several a page call."""
+        results = []
+        for run in runs(urls, lambda url: len(url) + JSON_PER_BYTE * out_bytes):
+            results += [({k: np.asarray(v["data"], np.float32).reshape(v["shape"]) for k, v in r["outputs"].items()},
+                         float(r["ms"])) for r in self.page.evaluate(PREDICT_IMAGES, run)]
+        return results
 
     def browser_version(self) -> str:
         cdp = self.context.new_cdp_session(self.page)
@@ -215,14 +225,20 @@ def output_bytes(source: Source) -> int:
 def sample_chunks(samples, out_bytes: int = 0, limit: int | None = None):
     """``samples`` in runs of consecutive samples whose inputs and ``out_bytes`` of outputs each take at most
     ``limit`` (CALL_BYTES) bytes together (a larger sample alone)."""
+    return runs(samples, lambda sample: sum(np.asarray(v).nbytes for v in sample.values()) + out_bytes, limit)
+
+
+def runs(items, size_of, limit: int | None = None):
+    """``items`` in runs of consecutive items whose ``size_of`` add up to at most ``limit`` (CALL_BYTES; a larger
+    item alone)."""
     limit = CALL_BYTES if limit is None else limit
     chunk, size = [], 0
-    for sample in samples:
-        nbytes = sum(np.asarray(v).nbytes for v in sample.values()) + out_bytes
+    for item in items:
+        nbytes = size_of(item)
         if chunk and size + nbytes > limit:
             yield chunk
             chunk, size = [], 0
-        chunk.append(sample)
+        chunk.append(item)
         size += nbytes
     if chunk:
         yield chunk
