@@ -134,7 +134,7 @@ def test_preprocessing_check_gives_the_same_result_in_calls_of_several_files(tmp
 @pytest.mark.slow
 def test_page_image_outputs_in_calls_of_several_images_equal_one_call_each(image_case, tmp_path, monkeypatch):
     """``predict_images`` (the image_path check's page calls) split in runs of 2 images: each image's outputs equal
-    one ``predictImage`` call per image; the check passes on them."""
+    one ``predictImage`` call per image (a run of one); the check passes on them."""
     import json
 
     from packager.targets.web.page import _served_page

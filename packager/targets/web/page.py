@@ -1,6 +1,6 @@
 """The web target's page driving: a served bundle in headless Chromium (the checks on it: web_page_checks).
 
-- ``PageSession``: one page of the bundle, its ``window.packager`` hooks (predict, predict an image), console errors.
+- ``PageSession``: one page of the bundle, its ``window.packager`` hooks (predict, predict images; several a call), console errors.
 - ``_served_page``: ``OUT/web/`` served under CHECK_PREFIX in a fresh Chromium profile, service workers allowed.
 - ``_predict_samples``: every sample through the page's own ``window.packager.predict``.
 - ``known_outputs``: the outputs a page gave for samples, for checks that would run them again.
@@ -98,9 +98,6 @@ class PageSession:
         """``predict`` of each sample in order, in one page call (``predictB64`` awaited one sample at a time)."""
         rs = self.page.evaluate(PREDICT_MANY, [b64_sample(s) for s in samples])
         return [({k: _from_b64(v["b64"], v["shape"]) for k, v in r["outputs"].items()}, float(r["ms"])) for r in rs]
-
-    def predict_image(self, url: str) -> tuple[dict[str, np.ndarray], float]:
-        return self.predict_images([url])[0]
 
     def predict_images(self, urls: list[str], out_bytes: int = 0) -> list[tuple[dict[str, np.ndarray], float]]:
         """Each image (its URL) through the page's ``predictImage`` and shown, in order: several a page call."""
