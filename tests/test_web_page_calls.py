@@ -12,11 +12,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from test_web_target import ExportedModel, Samples, image_case  # noqa: E402,F401  (image_case: a fixture)
+
 from packager.spec import PackageSpec, Preprocessing, TensorSpec  # noqa: E402
 from packager.targets.web import page as web_page  # noqa: E402
 from packager.targets.web import preprocessing_check  # noqa: E402
 from packager.targets.web import target as web  # noqa: E402
-from test_web_target import ExportedModel, Samples, image_case  # noqa: E402,F401  (image_case: a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,7 +133,7 @@ def test_preprocessing_check_gives_the_same_result_in_calls_of_several_files(tmp
 
 
 @pytest.mark.slow
-def test_page_image_outputs_in_calls_of_several_images_equal_one_call_each(image_case, tmp_path, monkeypatch):
+def test_page_image_outputs_in_calls_of_several_images_equal_one_call_each(image_case, tmp_path, monkeypatch):  # noqa: F811
     """``predict_images`` (the image_path check's page calls) split in runs of 2 images: each image's outputs equal
     one ``predictImage`` call per image (a run of one); the check passes on them."""
     import json
