@@ -44,3 +44,23 @@ def test_no_backend_within_the_gates_fails_the_check_on_the_first_one_that_loads
     check = backends_check(runs, chosen)
     assert check.status == FAIL and check.detail.startswith("no tf.js backend runs the model within the gates")
     assert first_prediction(runs, chosen).runtime == "tf.js webgl backend"
+
+
+def test_a_fallback_left_unverified_stays_listed_and_is_named_unverified_never_pass():
+    from packager.checks import UNVERIFIED
+    from packager.targets.web.backends import fallbacks_check
+
+    ref = {"p": np.eye(4, dtype=np.float32)}
+    runs = [_run("wasm", ref, {"p": ref["p"] + 1e-7}),
+            BackendRun("webgl", loaded=True, unverified=True, reason="had not finished after 15.2 s"),
+            BackendRun("cpu", loaded=True, unverified=True, reason="not spot-checked: budget spent")]
+    chosen = page_backends(runs)
+    assert chosen == ("wasm", "webgl", "cpu")  # the page keeps its fallbacks, unchecked
+    check = backends_check(runs, chosen)
+    assert check.status == PASS and "webgl: UNVERIFIED (had not finished" in check.detail
+    assert "webgl: PASS" not in check.detail and "cpu: PASS" not in check.detail
+    left = fallbacks_check(runs)
+    assert left.status == UNVERIFIED and left.name == "backend_fallbacks"
+    assert "webgl: UNVERIFIED" in left.detail and "cpu: UNVERIFIED (not spot-checked" in left.detail
+    assert fallbacks_check(runs[:1]) is None
+    assert first_prediction(runs, chosen).runtime == "tf.js wasm backend"

@@ -25,6 +25,8 @@ from packager.errors import PackagerError
 from packager.targets.web.backends import (
     BackendRun,
     backends_check,
+    fallback_budget,
+    fallbacks_check,
     judge,
     listed_backends,
     page_backends,
@@ -77,8 +79,10 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
         if backend is not None:
             version = session.browser_version()
             runs = _skipped(session, listed, backend)
+            t_first = time.perf_counter()
             first = _predict_samples(session, source, samples, _runtime_name(version, backend, session.thread))
             runs.append(judge(backend, first, reference, gates, spec, len(samples)))
+            budget = fallback_budget(time.perf_counter() - t_first)  # the fallbacks', by the model's measured cost
             known = known_outputs(samples, first.outputs, reference)
             online: dict = {}
 
@@ -88,7 +92,7 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
 
             later = listed[listed.index(backend) + 1:] if backend in listed else ()
             runs += run_backends(lambda: (session.context, False), server.url, later, runs, version, spec, source,
-                                 samples, reference, gates, check_page)
+                                 samples, reference, gates, check_page, budget=budget)
             chosen = page_backends(runs)
             if chosen == listed:
                 page_checks = online["checks"] + offline_checks(session, server, samples, online["first"], backend)
@@ -102,7 +106,8 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
                 page_checks = page_checks_alone(spec, source, samples, outdir)
             except PackagerError as e:
                 page_checks = _not_loaded(e)
-    return runs, chosen, [backends_check(runs, chosen), *_file_checks(outdir), *page_checks]
+    return runs, chosen, [backends_check(runs, chosen), *filter(None, [fallbacks_check(runs)]), *_file_checks(outdir),
+                          *page_checks]
 
 
 def _not_loaded(e: PackagerError) -> list[Check]:
