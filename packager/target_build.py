@@ -15,6 +15,7 @@ from pathlib import Path
 
 from packager import memory
 from packager.checks import FAIL, NOT_BUILT, PASS
+from packager.compare import certain_failure
 from packager.modes import (
     agreement,
     auto_gates,
@@ -132,8 +133,11 @@ def build_target(name: str, spec: PackageSpec, source: Source, samples: SampleSe
             memory.release()
         stop = None
         if artifact is not None and not combined:
+            if len(modes) > 1 and mode != modes[-1]:  # a later mode remains: a certain failure stops the samples
+                artifact.extra["stop_early"] = partial(certain_failure, reference, gates=result.gates)
             stop = _validate(result, name, partial(target.predict, artifact, source, spec, samples), reference,
                              len(samples), progress, spec.output_kinds)
+            artifact.extra.pop("stop_early", None)
         elif artifact is None and mode != "fp32" and len(modes) > 1:
             stop = fp32_fails_too(target, spec, source, tdir, artifacts)
         tries.append({"mode": mode, "status": result.status, "bytes": result.bytes, "reason": result.reason,
