@@ -47,7 +47,7 @@ def test_fallbacks_past_the_budget_are_unverified_with_the_reason_never_pass(res
     # the fallbacks: neither PASS, each with its reason and the first backend's measured cost
     fallbacks = checks["backend_fallbacks"]
     assert fallbacks.status == UNVERIFIED
-    assert "webgl: UNVERIFIED" in fallbacks.detail and "had not finished after" in fallbacks.detail
+    assert "webgl: UNVERIFIED" in fallbacks.detail and "had not finished when the fallbacks' budget" in fallbacks.detail
     assert "cpu: UNVERIFIED" in fallbacks.detail and "was spent before its turn" in fallbacks.detail
     assert "wasm ran each sample in" in fallbacks.detail
     assert "webgl: PASS" not in checks["backends"].detail and "cpu: PASS" not in checks["backends"].detail

@@ -149,6 +149,7 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
         nonlocal handed
         if fallback:
             handed = handed or _handed(samples)
+            clock.start(before + runs)  # from the first fallback page's opening (after ``meanwhile`` when one by one)
         context, own = new_context()
         pages[name] = _BackendPage(context, name, backend_url(base_url, name, fallback), own, handed if fallback else None)
         return pages[name]
@@ -158,12 +159,9 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
             fallback = any(r.passed for r in before + runs)  # a backend before this one already runs the model
             for done in [n for n in pages if n in {r.name for r in runs}]:  # its memory back before the next
                 pages.pop(done).close()
-            if fallback:
-                first_fallback = clock.begun is None
-                clock.start(before + runs)
-                if name not in pages and not first_fallback and clock.spent():  # the budget is gone: not started
-                    runs.append(clock.not_started(name, len(samples)))
-                    continue
+            if fallback and name not in pages and clock.spent():  # the budget is gone: not started
+                runs.append(clock.not_started(name, len(samples)))
+                continue
             if fallback and name not in pages and side_by_side:  # every fallback at once
                 for later in backends[i:]:
                     open_one(later, True)
@@ -209,13 +207,15 @@ class _FallbackClock:
         return None if self.budget is None or self.begun is None else self.begun + self.budget
 
     def spent(self) -> bool:
+        """Whether the budget is gone (never before the first fallback page opened)."""
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def not_finished(self, name: str, of: int) -> BackendRun:
         ran = time.monotonic() - self.begun
         return BackendRun(name, loaded=True, unverified=True, of=of, reason=(
-            f"its {FALLBACK_SAMPLES}-sample spot check had not finished after {ran:.1f} s, the fallbacks' budget "
-            f"of {self.budget:.1f} s (the first backend's run on every sample, at least {FALLBACK_FLOOR_S:.0f} s)"
+            f"its {FALLBACK_SAMPLES}-sample spot check had not finished when the fallbacks' budget of "
+            f"{self.budget:.1f} s ran out ({ran:.1f} s after the first fallback page opened; the budget is the first "
+            f"backend's run on every sample, at least {FALLBACK_FLOOR_S:.0f} s)"
             f"{self.cost}"))
 
     def not_started(self, name: str, of: int) -> BackendRun:
