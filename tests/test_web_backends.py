@@ -64,3 +64,13 @@ def test_a_fallback_left_unverified_stays_listed_and_is_named_unverified_never_p
     assert "webgl: UNVERIFIED" in left.detail and "cpu: UNVERIFIED (not spot-checked" in left.detail
     assert fallbacks_check(runs[:1]) is None
     assert first_prediction(runs, chosen).runtime == "tf.js wasm backend"
+
+
+def test_the_image_path_takes_the_images_whose_runs_fit_its_budget_by_the_measured_cost():
+    from packager.targets.web.page_checks import IMAGE_PATH_BUDGET_S, IMAGE_PATH_MIN, image_path_count
+
+    assert image_path_count(12, 40.0) == 12  # MobileNetV2-like: every image
+    assert image_path_count(12, None) == 12  # cost unknown: every image
+    assert image_path_count(12, 900.0) == int(IMAGE_PATH_BUDGET_S * 1000 // 900)  # hed idle: 5
+    assert image_path_count(12, 20_000.0) == IMAGE_PATH_MIN  # never fewer than IMAGE_PATH_MIN
+    assert image_path_count(1, 20_000.0) == 1

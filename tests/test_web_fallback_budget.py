@@ -30,6 +30,14 @@ def test_fallbacks_past_the_budget_are_unverified_with_the_reason_never_pass(res
     monkeypatch.setattr(web_backends, "_weights", lambda spec: web_backends.LARGE_WEIGHTS)
     monkeypatch.setattr(web_backends, "FALLBACK_FLOOR_S", 0.0)
     monkeypatch.setattr(web_backends, "FALLBACK_SHARE", 0.0)
+    opened_beside = []  # the pages of the context when a fallback page opens
+    page_init = web_backends._BackendPage.__init__
+
+    def seen(self, context, *args, **kwargs):
+        opened_beside.append([p.url for p in context.pages])
+        page_init(self, context, *args, **kwargs)
+
+    monkeypatch.setattr(web_backends._BackendPage, "__init__", seen)
     _, spec, source, samples, reference = residual
     target = web.WebTarget()
     art = target.convert(source, spec, "fp32", tmp_path / "work")
@@ -53,6 +61,9 @@ def test_fallbacks_past_the_budget_are_unverified_with_the_reason_never_pass(res
     assert "webgl: PASS" not in checks["backends"].detail and "cpu: PASS" not in checks["backends"].detail
     # still the page's fallbacks (not judged wrong), listed in the page's order
     assert json.loads((out / "metadata.json").read_text())["backends"] == ["wasm", "webgl", "cpu"]
+    # one page's weights at a time: the first page rested (about:blank) while the fallback loaded; it came back
+    # (from its service worker) for the network-cut checks, which passed
+    assert len(opened_beside) == 1 and opened_beside[0] and set(opened_beside[0]) == {"about:blank"}, opened_beside
     # every other check ran and passed
     assert all(c.status == PASS for c in pred.checks if c.name != "backend_fallbacks"), pred.checks
     # the console's status line says what was not verified

@@ -139,8 +139,7 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
     seconds the fallbacks may take together from the first one's opening (``fallback_budget``); None: no bound."""
     runs: list[BackendRun] = []
     clock = _FallbackClock(budget)
-    # each page holds its own copy of the weights: a large model's fallbacks run one after another
-    side_by_side = _weights(spec) < LARGE_WEIGHTS
+    side_by_side = not one_by_one(spec)
     pages: dict[str, _BackendPage] = {}
     handed: list[dict] = []
     pending = [meanwhile] if meanwhile else []
@@ -222,6 +221,12 @@ class _FallbackClock:
         return BackendRun(name, loaded=True, unverified=True, of=of, reason=(
             f"not spot-checked: the fallbacks' budget of {self.budget:.1f} s (the first backend's run on every "
             f"sample, at least {FALLBACK_FLOOR_S:.0f} s) was spent before its turn{self.cost}"))
+
+
+def one_by_one(spec) -> bool:
+    """Each page holds its own copy of the weights: a model of memory.LARGE_WEIGHTS or more has its fallbacks run one
+    after another (and the first page rests meanwhile: session._rest)."""
+    return _weights(spec) >= LARGE_WEIGHTS
 
 
 def _weights(spec) -> int:
