@@ -221,3 +221,22 @@ def _worst(per_output: dict[str, dict]) -> dict[str, float | None]:
         "cosine": pick("cosine", min),
         "psnr": pick("psnr", min),
     }
+
+
+def certain_failure(reference: dict[str, np.ndarray], first: dict[str, np.ndarray], gates: dict[str, float]) -> str | None:
+    """Why ``first`` (a converted model's outputs on the first k samples) already fails the gates whatever the other
+    samples give, or None: the max-abs-error gate, whose bound comes from the whole reference (as ``compare`` sets
+    it) and whose error over more samples is never smaller. The other gates (means, agreements) can be undone."""
+    for name, ref in reference.items():
+        if name not in first or "max_abs_error" not in gates:
+            continue
+        ref = np.asarray(ref, np.float64)
+        got = np.asarray(first[name], np.float64)
+        k = len(got)
+        if k == 0 or k > len(ref) or got.size != ref[:k].size or not np.isfinite(got).all():
+            continue
+        bound = gates["max_abs_error"] * max(1.0, float(np.abs(ref).max()) if ref.size else 0.0)
+        err = float(np.abs(got.reshape(-1) - ref[:k].reshape(-1)).max())
+        if err > bound:
+            return f"output {name!r}: max abs error {err:.4g} > {bound:.4g}"
+    return None

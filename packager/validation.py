@@ -10,7 +10,7 @@ from packager.compare import compare
 from packager.errors import PackagerError, disk_full
 from packager.progress import Progress
 from packager.report import TargetResult
-from packager.targets.base import Unverified
+from packager.targets.base import StoppedEarly, Unverified
 
 
 def _record_crash(result: TargetResult, what: str, e: Exception, progress: Progress) -> None:
@@ -44,6 +44,13 @@ def _validate(result: TargetResult, name: str, predict, reference: dict, count: 
         result.checks.extend(prediction.checks)
         if cmp.structural:
             return "the converted model's outputs differ in names or shapes, whatever the mode"
+    except StoppedEarly as e:  # auto: a later mode is tried; what ran is recorded
+        cmp = compare({k: v[:e.done] for k, v in reference.items()}, e.outputs, result.gates, kinds)
+        result.status = FAIL
+        result.reason = (f"{e.reason} on the first {e.done} of {e.of} samples (the other samples not run: no "
+                         "result of theirs can undo it)")
+        result.metrics, result.per_output = cmp.metrics, cmp.per_output
+        result.checks.append(Check("predictions", FAIL, result.reason))
     except Unverified as e:
         result.status, result.reason = UNVERIFIED, str(e)
         result.checks.extend(e.checks)

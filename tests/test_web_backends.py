@@ -44,3 +44,33 @@ def test_no_backend_within_the_gates_fails_the_check_on_the_first_one_that_loads
     check = backends_check(runs, chosen)
     assert check.status == FAIL and check.detail.startswith("no tf.js backend runs the model within the gates")
     assert first_prediction(runs, chosen).runtime == "tf.js webgl backend"
+
+
+def test_a_fallback_left_unverified_stays_listed_and_is_named_unverified_never_pass():
+    from packager.checks import UNVERIFIED
+    from packager.targets.web.backends import fallbacks_check
+
+    ref = {"p": np.eye(4, dtype=np.float32)}
+    runs = [_run("wasm", ref, {"p": ref["p"] + 1e-7}),
+            BackendRun("webgl", loaded=True, unverified=True, reason="had not finished after 15.2 s"),
+            BackendRun("cpu", loaded=True, unverified=True, reason="not spot-checked: budget spent")]
+    chosen = page_backends(runs)
+    assert chosen == ("wasm", "webgl", "cpu")  # the page keeps its fallbacks, unchecked
+    check = backends_check(runs, chosen)
+    assert check.status == PASS and "webgl: UNVERIFIED (had not finished" in check.detail
+    assert "webgl: PASS" not in check.detail and "cpu: PASS" not in check.detail
+    left = fallbacks_check(runs)
+    assert left.status == UNVERIFIED and left.name == "backend_fallbacks"
+    assert "webgl: UNVERIFIED" in left.detail and "cpu: UNVERIFIED (not spot-checked" in left.detail
+    assert fallbacks_check(runs[:1]) is None
+    assert first_prediction(runs, chosen).runtime == "tf.js wasm backend"
+
+
+def test_the_image_path_takes_the_images_whose_runs_fit_its_budget_by_the_measured_cost():
+    from packager.targets.web.page_checks import IMAGE_PATH_BUDGET_S, IMAGE_PATH_MIN, image_path_count
+
+    assert image_path_count(12, 40.0) == 12  # MobileNetV2-like: every image
+    assert image_path_count(12, None) == 12  # cost unknown: every image
+    assert image_path_count(12, 900.0) == int(IMAGE_PATH_BUDGET_S * 1000 // 900)  # hed idle: 5
+    assert image_path_count(12, 20_000.0) == IMAGE_PATH_MIN  # never fewer than IMAGE_PATH_MIN
+    assert image_path_count(1, 20_000.0) == 1

@@ -47,6 +47,24 @@ class Unverified(Exception):
         self.checks = list(checks or [])
 
 
+class StoppedEarly(Exception):
+    """Raised by ``predict`` when the samples run so far already fail a gate no later sample can undo
+    (``compare.certain_failure``, watched when auto has modes after this one: ``watch``): the rest are not run."""
+
+    def __init__(self, reason: str, outputs: dict, done: int, of: int):
+        super().__init__(reason)
+        self.reason, self.outputs, self.done, self.of = reason, outputs, done, of
+
+
+def watch(artifact: Artifact, outputs: dict, of: int) -> None:
+    """Called by a target's ``predict`` after each sample with the outputs so far: StoppedEarly when the artifact's
+    ``stop_early`` (set by auto on a try with modes after it) says they already fail."""
+    check = artifact.extra.get("stop_early")
+    why = check(outputs) if check is not None else None
+    if why:
+        raise StoppedEarly(why, outputs, len(next(iter(outputs.values()))), of)
+
+
 class Target(Protocol):
     name: str
     modes: tuple[str, ...]

@@ -194,7 +194,7 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
                     minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
                     **kwargs,
                 )
-                _keep_float(key, model, source, spec)
+                _keep_float(key, model, source, spec, workdir)
             quantized = quantize(model, mode, mlprogram)
     except Exception as e:
         raise ConversionError(f"coremltools could not convert the model: {type(e).__name__}: {str(e)[:400]}",
@@ -208,10 +208,14 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
 
 
 # auto tries several weight modes (palette4, palette6, 8bit, fp16): each is derived from the same float conversion,
-# so the last one is kept (one model, small models only) instead of converting from TensorFlow again per mode.
-# Quantizers read the model through get_spec(), a copy: the kept model is never changed.
+# so it is kept instead of converting from TensorFlow again per mode: in memory for small models (one model), on disk
+# (the float spec, read back per mode) from KEEP_FLOAT_BELOW on, so that no copy of a large model's weights is held
+# between tries (memory over speed) and no try after the first pays the TensorFlow conversion again (hed, 117 MB:
+# palette4, palette6 and 8bit were three conversions). Quantizers read the model through get_spec(), a copy: the
+# kept model is never changed.
 _FLOAT_MODEL: dict = {}
-KEEP_FLOAT_BELOW = 64 * 1024 ** 2  # bytes of weights; larger models are converted again (memory over speed)
+KEEP_FLOAT_BELOW = 64 * 1024 ** 2  # bytes of weights; larger models' float conversion is kept on disk
+FLOAT_FILE = "float_conversion.mlmodel"
 
 
 def _float_key(source, spec, mode: str) -> tuple:
@@ -223,10 +227,16 @@ def _kept_float(key: tuple, source):
     kept = _FLOAT_MODEL.get(key)
     if kept is None or kept[0]() is not source:  # another source at the same address: not this model
         return None
+    if isinstance(kept[1], Path):  # a large model's, on disk
+        import coremltools as ct
+
+        if not kept[1].is_file():
+            return None
+        return ct.models.MLModel(str(kept[1]), skip_model_load=True)
     return kept[1]
 
 
-def _keep_float(key: tuple, model, source, spec) -> None:
+def _keep_float(key: tuple, model, source, spec, workdir: Path | None = None) -> None:
     import weakref
 
     from packager.memory import weights_bytes
@@ -238,6 +248,13 @@ def _keep_float(key: tuple, model, source, spec) -> None:
         small = False
     if small:
         _FLOAT_MODEL[key] = (weakref.ref(source), model)
+    elif workdir is not None and spec.ios_format != "mlprogram":  # an .mlpackage keeps its weights in a folder
+        import coremltools as ct
+
+        path = Path(workdir) / FLOAT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ct.utils.save_spec(model.get_spec(), str(path))
+        _FLOAT_MODEL[key] = (weakref.ref(source), path)
 
 
 def save(ct, model, mode: str, source, spec, classifier: bool, workdir: Path) -> Artifact:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from packager.checks import Check
-from packager.targets.base import Artifact, Prediction
+from packager.targets.base import Artifact, Prediction, watch
 from packager.targets.ios import checks as ios_checks
 from packager.targets.ios import convert as ios_convert
 from packager.targets.ios import render as ios_render
@@ -82,6 +82,8 @@ class IOSTarget:
                     if isinstance(value, dict):  # Core ML classifier probabilities: label -> p
                         value = np.asarray([value[label] for label in labels], np.float32)
                     rows[tensor.name].append(_one_row(np.asarray(value, np.float32), tensor.shape))
+                if "stop_early" in artifact.extra:  # auto: a failure no later sample can undo ends the run here
+                    watch(artifact, {name: np.concatenate(v) for name, v in rows.items()}, len(samples))
         outputs = {name: np.concatenate(v) for name, v in rows.items()}
         artifact.extra["predicted"] = outputs  # render picks the golden samples it got wrong (render.py)
         latency = 1000 * float(np.mean(seconds)) if seconds else None

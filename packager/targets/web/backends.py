@@ -13,11 +13,12 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packager.checks import FAIL, PASS, Check
+from packager.checks import FAIL, PASS, UNVERIFIED, Check
 from packager.compare import compare, gates_for
 from packager.errors import PackagerError
 from packager.memory import LARGE_WEIGHTS, weights_bytes
@@ -42,8 +43,11 @@ class BackendRun:
     metrics: dict = field(default_factory=dict)
     samples: int = 0  # how many samples it ran (a fallback runs FALLBACK_SAMPLES)
     of: int = 0
+    unverified: bool = False  # a fallback whose spot check did not finish within the budget (fallback_budget)
 
     def summary(self) -> str:
+        if self.unverified:
+            return f"{self.name}: UNVERIFIED ({self.reason}; listed for the page unchecked)"
         if not self.loaded:
             return f"{self.name}: cannot run the model ({self.reason}), left out"
         m = self.metrics
@@ -68,6 +72,22 @@ class BackendRun:
 # fallback took 30 s of MobileNetV2's 70 s build; a 2 s budget (at least 2 samples) after the warm-up still cost
 # the P1 build ~10 CPU s of its 56 (2026-12-06: webgl's GPU process 6.3 CPU s, the cpu page 3.5).
 FALLBACK_SAMPLES = 1
+
+# The fallbacks' spot checks together get a wall-clock budget set by the model's own measured cost: what the first
+# backend took to run every sample here (FALLBACK_SHARE of it), never under FALLBACK_FLOOR_S (a page's fixed costs:
+# WebGL's shader compilation, a small model's first run). A fallback that has not finished its spot check by then is
+# closed and is UNVERIFIED with its measured cost (never PASS); one not started by then is UNVERIFIED without running.
+# Both scale with the machine's load alike, so the verdict does not hang on the load. Measured (2026-12-07, hed, a
+# VGG16-based 256x256 image-to-image model): wasm 0.9 s a sample (12 samples: 10.8 s); its webgl (SwiftShader)
+# spot check 14.8 s, cpu 19.4 s, one after another (each page holds its own copy of the weights).
+FALLBACK_SHARE = 1.0
+FALLBACK_FLOOR_S = 15.0
+
+
+def fallback_budget(first_seconds: float) -> float:
+    """Seconds the fallbacks' spot checks may take together, after the first backend ran every sample in
+    ``first_seconds``."""
+    return max(FALLBACK_FLOOR_S, FALLBACK_SHARE * first_seconds)
 
 
 def validate_backends(spec: PackageSpec, source: Source, samples: SampleSet, reference: dict, mode: str,
@@ -109,15 +129,17 @@ def judge(name: str, prediction: Prediction, reference: dict, gates: dict, spec,
 
 
 def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: list[BackendRun], version: str, spec,
-                 source: Source, samples: SampleSet, reference: dict, gates: dict, meanwhile=None) -> list[BackendRun]:
+                 source: Source, samples: SampleSet, reference: dict, gates: dict, meanwhile=None,
+                 budget: float | None = None) -> list[BackendRun]:
     """Run ``backends`` in the page's order, each in a page of the bundle at ``base_url`` in the context
     ``new_context()`` returns (with True if the page owns it); ``before``: the runs of the backends the page tried
     first. A backend after one that passed is a fallback (FALLBACK_SAMPLES, run inside its page); the others run
     every sample from here. ``meanwhile()`` is called once, while the fallbacks run side by
-    side (else before they run, or at the end): other work for the browser while their pages compute."""
+    side (else before they run, or at the end): other work for the browser while their pages compute. ``budget``:
+    seconds the fallbacks may take together from the first one's opening (``fallback_budget``); None: no bound."""
     runs: list[BackendRun] = []
-    # each page holds its own copy of the weights: a large model's fallbacks run one after another
-    side_by_side = _weights(spec) < LARGE_WEIGHTS
+    clock = _FallbackClock(budget)
+    side_by_side = not one_by_one(spec)
     pages: dict[str, _BackendPage] = {}
     handed: list[dict] = []
     pending = [meanwhile] if meanwhile else []
@@ -126,6 +148,7 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
         nonlocal handed
         if fallback:
             handed = handed or _handed(samples)
+            clock.start(before + runs)  # from the first fallback page's opening (after ``meanwhile`` when one by one)
         context, own = new_context()
         pages[name] = _BackendPage(context, name, backend_url(base_url, name, fallback), own, handed if fallback else None)
         return pages[name]
@@ -135,6 +158,9 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
             fallback = any(r.passed for r in before + runs)  # a backend before this one already runs the model
             for done in [n for n in pages if n in {r.name for r in runs}]:  # its memory back before the next
                 pages.pop(done).close()
+            if fallback and name not in pages and clock.spent():  # the budget is gone: not started
+                runs.append(clock.not_started(name, len(samples)))
+                continue
             if fallback and name not in pages and side_by_side:  # every fallback at once
                 for later in backends[i:]:
                     open_one(later, True)
@@ -142,6 +168,10 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
                 pending.pop()()
             page = pages.get(name) or open_one(name, fallback)
             try:
+                if page.handed and not page.finished_by(clock.deadline):
+                    runs.append(clock.not_finished(name, len(samples)))
+                    pages.pop(name).close()  # its run stops with its page
+                    continue
                 got = page.ready()
             except PackagerError as e:
                 runs.append(BackendRun(name, loaded=False, reason=_why(e.message, name)))
@@ -156,6 +186,47 @@ def run_backends(new_context, base_url: str, backends: tuple[str, ...], before: 
     if pending:
         pending.pop()()
     return runs
+
+
+class _FallbackClock:
+    """The fallbacks' shared budget (``fallback_budget``), counted from the first fallback's turn."""
+
+    def __init__(self, budget: float | None):
+        self.budget, self.begun, self.cost = budget, None, ""
+
+    def start(self, judged: list[BackendRun]) -> None:
+        if self.begun is None:
+            self.begun = time.monotonic()
+            first = next((r for r in judged if r.passed and r.prediction is not None), None)
+            if first is not None and first.prediction.latency_ms is not None:
+                self.cost = f"; {first.name} ran each sample in {first.prediction.latency_ms:.0f} ms here"
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.budget is None or self.begun is None else self.begun + self.budget
+
+    def spent(self) -> bool:
+        """Whether the budget is gone (never before the first fallback page opened)."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def not_finished(self, name: str, of: int) -> BackendRun:
+        ran = time.monotonic() - self.begun
+        return BackendRun(name, loaded=True, unverified=True, of=of, reason=(
+            f"its {FALLBACK_SAMPLES}-sample spot check had not finished when the fallbacks' budget of "
+            f"{self.budget:.1f} s ran out ({ran:.1f} s after the first fallback page opened; the budget is the first "
+            f"backend's run on every sample, at least {FALLBACK_FLOOR_S:.0f} s)"
+            f"{self.cost}"))
+
+    def not_started(self, name: str, of: int) -> BackendRun:
+        return BackendRun(name, loaded=True, unverified=True, of=of, reason=(
+            f"not spot-checked: the fallbacks' budget of {self.budget:.1f} s (the first backend's run on every "
+            f"sample, at least {FALLBACK_FLOOR_S:.0f} s) was spent before its turn{self.cost}"))
+
+
+def one_by_one(spec) -> bool:
+    """Each page holds its own copy of the weights: a model of memory.LARGE_WEIGHTS or more has its fallbacks run one
+    after another (and the first page rests meanwhile: session._rest)."""
+    return _weights(spec) >= LARGE_WEIGHTS
 
 
 def _weights(spec) -> int:
@@ -182,7 +253,7 @@ _RUN = """window.__packagerRun = (async (xs) => {
   for (const x of xs) out.push(await window.packager.predictB64(x));
   return out;
 })(%s);
-window.__packagerRun.catch(() => {});
+window.__packagerRun.catch(() => {}).finally(() => { window.__packagerDone = true; });
 """
 
 
@@ -220,6 +291,25 @@ class _BackendPage:
             raise self.error
         return self.session.wait_ready()
 
+    def finished_by(self, deadline: float | None) -> bool:
+        """Whether the page's run of its handed samples ends (with outputs or an error) by ``deadline``
+        (time.monotonic(); None: waits as long as it takes)."""
+        if deadline is None:
+            return True
+        self._hooks()
+        if self.error is not None:
+            return True  # ready() says why
+        left_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+        try:
+            self.session.page.wait_for_function("() => window.__packagerDone === true", timeout=left_ms)
+        except Exception as e:
+            from packager.targets.web.page import browser_gone
+
+            if browser_gone(e):
+                raise
+            return False
+        return True
+
     def collect(self, source: Source, runtime: str) -> Prediction:
         """The outputs of the run the page made of its handed samples."""
         results = self.session.page.evaluate("() => window.__packagerRun")
@@ -237,8 +327,17 @@ def _why(message: str, backend: str) -> str:
 def page_backends(runs: list[BackendRun]) -> tuple[str, ...]:
     """The backends the page may pick: those that passed, in the page's order. None passed: those that load (the
     target FAILs on the first one's figures; the demo still shows something)."""
-    passed = tuple(r.name for r in runs if r.passed)
+    passed = tuple(r.name for r in runs if r.passed or r.unverified)
     return passed or tuple(r.name for r in runs if r.loaded) or BACKENDS
+
+
+def fallbacks_check(runs: list[BackendRun]) -> Check | None:
+    """UNVERIFIED naming each fallback whose spot check did not run to its end within the budget; None when
+    every backend was judged."""
+    left = [r for r in runs if r.unverified]
+    if not left:
+        return None
+    return Check("backend_fallbacks", UNVERIFIED, "; ".join(r.summary() for r in left))
 
 
 def backends_check(runs: list[BackendRun], chosen: tuple[str, ...]) -> Check:

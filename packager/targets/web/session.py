@@ -25,8 +25,11 @@ from packager.errors import PackagerError
 from packager.targets.web.backends import (
     BackendRun,
     backends_check,
+    fallback_budget,
+    fallbacks_check,
     judge,
     listed_backends,
+    one_by_one,
     page_backends,
     run_backends,
     validate_backends,
@@ -77,20 +80,28 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
         if backend is not None:
             version = session.browser_version()
             runs = _skipped(session, listed, backend)
+            t_first = time.perf_counter()
             first = _predict_samples(session, source, samples, _runtime_name(version, backend, session.thread))
             runs.append(judge(backend, first, reference, gates, spec, len(samples)))
+            budget = fallback_budget(time.perf_counter() - t_first)  # the fallbacks', by the model's measured cost
             known = known_outputs(samples, first.outputs, reference)
             online: dict = {}
 
+            later = listed[listed.index(backend) + 1:] if backend in listed else ()
+            rests = bool(later) and runs[-1].passed and one_by_one(spec)
+
             def check_page() -> None:  # while the fallbacks compute in their own pages
                 online["checks"], online["first"] = online_checks(session, server, spec, source, samples, outdir, t0,
-                                                                  known)
+                                                                  known, first.latency_ms)
+                if rests:
+                    _rest(session)
 
-            later = listed[listed.index(backend) + 1:] if backend in listed else ()
             runs += run_backends(lambda: (session.context, False), server.url, later, runs, version, spec, source,
-                                 samples, reference, gates, check_page)
+                                 samples, reference, gates, check_page, budget=budget)
             chosen = page_backends(runs)
             if chosen == listed:
+                if rests:
+                    _wake(session)
                 page_checks = online["checks"] + offline_checks(session, server, samples, online["first"], backend)
     if backend is None:  # each backend alone, for its own reason
         runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir, listed, gates)
@@ -102,7 +113,20 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
                 page_checks = page_checks_alone(spec, source, samples, outdir)
             except PackagerError as e:
                 page_checks = _not_loaded(e)
-    return runs, chosen, [backends_check(runs, chosen), *_file_checks(outdir), *page_checks]
+    return runs, chosen, [backends_check(runs, chosen), *filter(None, [fallbacks_check(runs)]), *_file_checks(outdir),
+                          *page_checks]
+
+
+def _rest(session) -> None:
+    """A large model's fallbacks run one after another, each page with its own copy of the weights: the first page,
+    its checks done, leaves for about:blank (its model worker and the weights it holds go) so that the memory the
+    browser holds at once is one page's, whatever the machine's speed (memory.LARGE_WEIGHTS, ``one_by_one``)."""
+    session.page.goto("about:blank")
+
+
+def _wake(session) -> None:
+    """The first page back (as a user returns: served by its service worker) for the network-cut checks."""
+    session.open()
 
 
 def _not_loaded(e: PackagerError) -> list[Check]:
