@@ -1,0 +1,81 @@
+"""Reliability round 3 (issue 31), hidden variants: other spellings of the loopback address on `packager serve`,
+inputs inside --out that are not model/samples/labels/config (--custom-objects modules), and settings that would
+be silently ignored (--quantize for a target not built, or given twice). Through the real CLI or the real server."""
+
+from __future__ import annotations
+
+import pytest
+from test_bad_input_2 import assert_refused, no_leftovers, tree
+from test_bad_input_3 import _get, _start_serve, _stop
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+USAGE, INPUT, OUTPUT = 2, 3, 3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Security: whether `packager serve` is on loopback is judged by the address it listens on, not by its spelling
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    root = tmp_path / "web"
+    root.mkdir()
+    (root / "index.html").write_text("<p>home</p>")
+    (root / "manifest.webmanifest").write_text("{}")
+    return root
+
+
+@pytest.mark.parametrize("host", ["127.1", "0177.0.0.1", "2130706433", "::ffff:127.0.0.1"])
+def test_serve_on_a_loopback_address_spelled_otherwise_keeps_the_host_check(host, bundle):
+    """127.1, 0177.0.0.1 (octal), 2130706433 and ::ffff:127.0.0.1 all listen on 127.0.0.1: before, packager read
+    them as "not loopback", warned "every device" and answered any Host header (DNS rebinding reads the bundle)."""
+    proc, lines, port = _start_serve(bundle, "--host", host)
+    try:
+        assert port, "".join(lines) + _stop(proc)
+        assert not any("every device" in x or x.startswith("warning") for x in lines), lines
+        assert _get("127.0.0.1", port, f"127.0.0.1:{port}").startswith(b"HTTP/1.0 200")
+        assert _get("127.0.0.1", port, f"evil.example:{port}").startswith(b"HTTP/1.0 403")
+    finally:
+        _stop(proc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data loss: a --custom-objects module inside --out
+
+
+def test_custom_objects_module_inside_out_is_refused_with_force(tmp_path, models):
+    """The module found on PYTHONPATH inside an earlier packager output: --force replaced the folder and deleted it."""
+    import os
+
+    out = tmp_path / "dist"
+    (out / "py").mkdir(parents=True)
+    (out / ".packager-output").write_text("x")
+    (out / "py" / "my_layers.py").write_text("X = 1\n")
+    before = tree(out)
+    path = os.pathsep.join(p for p in (str(out / "py"), os.environ.get("PYTHONPATH")) if p)
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android",
+                "--quantize", "android=fp32", "--custom-objects", "my_layers", "--out", out, "--force", "--no-cache",
+                env={"PYTHONPATH": path})
+    assert_refused(r, OUTPUT, "--out", "my_layers.py", "--custom-objects")
+    assert tree(out) == before
+    no_leftovers(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messages: a --quantize flag that would be ignored
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (["--quantize", "android=int8", "--quantize", "android=fp16"], ["given twice for android", "int8", "fp16"]),
+    (["--quantize", "ios=fp16"], ["ios=fp16", "not among the targets", "ignored"]),
+    (["--quantize", "palette4"], ["palette4", "ios only", "ignored"]),
+])
+def test_quantize_flag_that_would_be_ignored_is_refused(flags, fragments, tmp_path, models):
+    out = tmp_path / "dist"
+    r = run_cli("build", models["regressor"], "--samples", models["features_npy"], "--targets", "android", *flags,
+                "--out", out)
+    assert_refused(r, USAGE, *fragments)
+    assert not out.exists()
