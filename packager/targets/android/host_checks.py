@@ -163,7 +163,8 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     in_names, out_names = [t["name"] for t in ctx["inputs"]], [t["name"] for t in ctx["outputs"]]
     in_types = _input_dtypes(model)
     batches = [samples[i] for i in range(min(len(samples), MAX_HOST_SAMPLES))]
-    use_argb = bool(ctx["is_image"]) and len(in_names) == 1 and in_types.get(in_names[0]) not in _RAW_INPUTS
+    use_argb = bool(ctx["is_image"]) and len(in_names) == 1 and (  # integer pixels (int32 too): classify(bitmap)'s
+        bool(ctx["pixel_input"]) or in_types.get(in_names[0]) not in _RAW_INPUTS)  # floats, rounded in the JNI core
     chunks = []
     for batch in batches:
         for name in in_names:
