@@ -190,9 +190,15 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         table = cfg if not section else cfg.get(section, {})
         return table.get(key, default)
 
-    def cfg_path_value(key: str) -> Path | None:
-        v = from_cfg("", key)
+    def cfg_path(key: str, v) -> Path | None:
+        """A path value of packager.toml, relative to its folder; an empty one would be that folder itself."""
+        if v is not None and not str(v).strip():
+            raise UsageError(f"{key} in packager.toml is empty", where=str(getattr(args, "config", "") or "") or None,
+                             hint=f"give a path, relative to the config's folder, or leave {key} out")
         return (cfg_dir / v) if v is not None else None
+
+    def cfg_path_value(key: str) -> Path | None:
+        return cfg_path(key, from_cfg("", key))
 
     model = Path(args.model) if getattr(args, "model", None) else cfg_path_value("model")
     samples = Path(args.samples) if getattr(args, "samples", None) else cfg_path_value("samples")
@@ -204,8 +210,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     plain_label, named_labels = parse_labels_flags([labels_args] if isinstance(labels_args, str) else labels_args)
     cfg_labels = cfg.get("labels")  # labels = "file" (the primary output's) or a [labels] table per output
     labels_file = Path(plain_label) if plain_label else (
-        cfg_dir / cfg_labels if isinstance(cfg_labels, str) else None)
-    label_files = {k: cfg_dir / v for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
+        cfg_path("labels", cfg_labels) if isinstance(cfg_labels, str) else None)
+    label_files = {k: cfg_path(f"[labels] {k}", v) for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
     label_files.update({k: Path(v) for k, v in named_labels.items()})
     for flag, value in (("--out", getattr(args, "out", None)), ("out in packager.toml", from_cfg("", "out"))):
         if value is not None and not str(value).strip():

@@ -129,3 +129,34 @@ def test_wider_integer_pixel_input_runs_in_the_android_module(dtype, tmp_path):
     assert "pixels through the Kotlin preprocessing" in detail, detail
     assert r.returncode == 0 and android["status"] == "PASS", r.stdout[-3000:] + r.stderr[-3000:]
     assert list(out.glob("android/src/main/java/**/*Preprocessing.kt")), "no Kotlin image preprocessing shipped"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messages: an empty path (as `--out ""` was) is an error, never the config's own folder or a silently dropped flag
+
+
+@pytest.mark.parametrize("key, line", [
+    ("model", 'model = ""\nsamples = "{samples}"\n'),
+    ("samples", 'model = "{model}"\nsamples = ""\n'),
+    ("labels", 'model = "{model}"\nsamples = "{samples}"\nlabels = ""\n'),
+    ("[labels] cls", 'model = "{model}"\nsamples = "{samples}"\n[labels]\ncls = ""\n'),
+])
+def test_empty_path_in_config_is_an_error_not_its_folder(key, line, tmp_path, models):
+    """samples = "" read the config's own folder as the image folder; model = "" said it is not a SavedModel."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "holiday.png")  # what the config's folder holds
+    cfg = tmp_path / "packager.toml"
+    cfg.write_text('targets = ["android"]\n' + line.format(model=models["two_outputs"], samples=models["features_npy"]))
+    r = run_cli("build", "--config", cfg, "--out", tmp_path / "dist")
+    assert_refused(r, USAGE, f"{key} in packager.toml is empty")
+    assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.parametrize("value, fragment", [("", "names no file"), ("cls=", "names no file"),
+                                             ("=labels.txt", "names no output")])
+def test_labels_flag_naming_no_file_or_no_output(value, fragment, tmp_path, models):
+    """--labels "" was dropped silently; --labels cls= said "labels file not found: cls=" """
+    r = run_cli("build", models["two_outputs"], "--samples", models["features_npy"], "--labels", value,
+                "--targets", "android", "--out", tmp_path / "dist")
+    assert_refused(r, USAGE, fragment, "--labels OUTPUT=FILE")
