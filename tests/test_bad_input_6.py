@@ -160,3 +160,41 @@ def test_labels_flag_naming_no_file_or_no_output(value, fragment, tmp_path, mode
     r = run_cli("build", models["two_outputs"], "--samples", models["features_npy"], "--labels", value,
                 "--targets", "android", "--out", tmp_path / "dist")
     assert_refused(r, USAGE, fragment, "--labels OUTPUT=FILE")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Security (message): a Keras lookup layer whose vocabulary is a path outside the model file
+
+FORGED_VOCAB = """
+import json, sys, zipfile, numpy as np, keras
+folder = sys.argv[1]
+a = keras.Input((6,), name="features", dtype="int64")
+m = keras.Model(a, keras.layers.Dense(2)(keras.layers.IntegerLookup(vocabulary=[5, 7, 9], output_mode="multi_hot")(a)))
+m.save(folder + "/lookup.keras")
+with zipfile.ZipFile(folder + "/lookup.keras") as z, zipfile.ZipFile(folder + "/forged.keras", "w") as o:
+    for n in z.namelist():
+        data = z.read(n)
+        if n == "config.json":
+            c = json.loads(data)
+            for layer in c["config"]["layers"]:
+                if layer["class_name"] == "IntegerLookup":
+                    layer["config"]["vocabulary"] = folder + "/secret.txt"
+            data = json.dumps(c).encode()
+        if not n.startswith("assets/"):
+            o.writestr(n, data)
+np.save(folder + "/ids.npy", np.random.default_rng(0).integers(0, 10, (8, 6)))
+"""
+
+
+def test_lookup_vocabulary_outside_the_model_file_is_named(tmp_path):
+    """The refusal's first line was Keras' outer "Functional could not be deserialized properly" and the hint spoke
+    of Lambda layers; the cause (a vocabulary file anywhere on disk, read at load time) is now the message."""
+    import subprocess
+    import sys
+
+    (tmp_path / "secret.txt").write_text("5\n7\n9\n")
+    subprocess.run([sys.executable, "-c", FORGED_VOCAB, str(tmp_path)], check=True, capture_output=True)
+    r = run_cli("build", tmp_path / "forged.keras", "--samples", tmp_path / "ids.npy", "--targets", "android",
+                "--out", tmp_path / "dist")
+    assert_refused(r, INPUT, "vocabulary file", str(tmp_path / "secret.txt"), "re-save the model with the vocabulary")
+    assert "could not be deserialized" not in r.stderr, r.stderr
