@@ -198,3 +198,42 @@ def test_lookup_vocabulary_outside_the_model_file_is_named(tmp_path):
                 "--out", tmp_path / "dist")
     assert_refused(r, INPUT, "vocabulary file", str(tmp_path / "secret.txt"), "re-save the model with the vocabulary")
     assert "could not be deserialized" not in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wrong results: an output with no batch dimension beside a per-sample one
+
+BATCHLESS = """
+import sys, numpy as np, tensorflow as tf
+class M(tf.Module):
+    def __init__(self):
+        self.w = tf.Variable(tf.random.stateless_normal([6, 3], seed=[1, 2]))
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float32, name="x")])
+    def serve(self, x):
+        return {"zz": tf.nn.softmax(tf.matmul(x, self.w)), "mean": tf.reduce_mean(x, axis=0)}
+m = M()
+tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
+np.save(sys.argv[1] + ".npy", np.random.default_rng(0).normal(0, 1, (9, 6)).astype("float32"))
+"""
+
+
+@pytest.mark.parametrize("target, check", [("android", "jni-runs-shipped-model"), ("ios", None)])
+def test_output_without_a_batch_dimension_is_compared_per_sample(target, check, tmp_path):
+    """"mean" (shape (6,): a reduction over the batch, 6 values per one-sample run): the Android host run failed
+    ("runner wrote 324 bytes, expected 144") and the iOS run crashed ("cannot reshape array of size 6 into shape
+    (1,)") while the converted models were right: false FAILs."""
+    import json
+    import subprocess
+    import sys
+
+    model = tmp_path / "batchless"
+    subprocess.run([sys.executable, "-c", BATCHLESS, str(model)], check=True, capture_output=True)
+    out = tmp_path / "out"
+    r = run_cli("build", model, "--samples", f"{model}.npy", "--targets", target, "--quantize", f"{target}=fp32",
+                "--out", out)
+    report = json.loads((out / "report.json").read_text())["targets"][target]
+    assert "Traceback" not in r.stderr + r.stdout
+    assert r.returncode == 0 and report["status"] == "PASS", r.stdout[-3000:] + r.stderr[-2000:]
+    if check:
+        detail = {c["name"]: c for c in report["checks"]}[check]
+        assert detail["status"] == "PASS" and "9 of 9 samples" in detail["detail"], detail
