@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 from packager.compare import GATE_KEYS
-from packager.custom_objects import parse_modules
+from packager.custom_objects import module_files, parse_modules
 from packager.errors import UsageError
 from packager.flag_values import parse_floats, parse_labels_flags, parse_shape  # noqa: F401 (re-exported)
 from packager.kinds import KINDS
@@ -165,6 +165,18 @@ def check_int8_io(int8_io: bool, targets: tuple[str, ...], quant: dict) -> None:
                          hint="drop --int8-io, or add --quantize android=int8 (or auto, which may choose int8)")
 
 
+def check_quantize_flag(target: str, mode: str, targets: tuple[str, ...], flagged: dict[str, str]) -> str:
+    """A --quantize TARGET=MODE flag for a target that is not built, or a second one with another mode for the same
+    target, would be silently ignored: refused instead (packager.toml's [quantization] may name every target)."""
+    if target not in targets:
+        raise UsageError(f"--quantize {target}={mode}: {target} is not among the targets ({', '.join(targets)}): "
+                         "it would be ignored", hint=f"drop it, or add {target} to --targets")
+    if flagged.setdefault(target, mode) != mode:
+        raise UsageError(f"--quantize is given twice for {target}, with different modes ({flagged[target]} and "
+                         f"{mode}): one would be ignored", hint=f"keep one --quantize {target}=MODE")
+    return mode
+
+
 def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     """Merge packager.toml (``args.config``) and CLI flags into a PackageSpec."""
     cfg: dict = {}
@@ -178,9 +190,15 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         table = cfg if not section else cfg.get(section, {})
         return table.get(key, default)
 
-    def cfg_path_value(key: str) -> Path | None:
-        v = from_cfg("", key)
+    def cfg_path(key: str, v) -> Path | None:
+        """A path value of packager.toml, relative to its folder; an empty one would be that folder itself."""
+        if v is not None and not str(v).strip():
+            raise UsageError(f"{key} in packager.toml is empty", where=str(getattr(args, "config", "") or "") or None,
+                             hint=f"give a path, relative to the config's folder, or leave {key} out")
         return (cfg_dir / v) if v is not None else None
+
+    def cfg_path_value(key: str) -> Path | None:
+        return cfg_path(key, from_cfg("", key))
 
     model = Path(args.model) if getattr(args, "model", None) else cfg_path_value("model")
     samples = Path(args.samples) if getattr(args, "samples", None) else cfg_path_value("samples")
@@ -192,8 +210,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
     plain_label, named_labels = parse_labels_flags([labels_args] if isinstance(labels_args, str) else labels_args)
     cfg_labels = cfg.get("labels")  # labels = "file" (the primary output's) or a [labels] table per output
     labels_file = Path(plain_label) if plain_label else (
-        cfg_dir / cfg_labels if isinstance(cfg_labels, str) else None)
-    label_files = {k: cfg_dir / v for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
+        cfg_path("labels", cfg_labels) if isinstance(cfg_labels, str) else None)
+    label_files = {k: cfg_path(f"[labels] {k}", v) for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
     label_files.update({k: Path(v) for k, v in named_labels.items()})
     for flag, value in (("--out", getattr(args, "out", None)), ("out in packager.toml", from_cfg("", "out"))):
         if value is not None and not str(value).strip():
@@ -248,6 +266,7 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
 
     quant = dict(DEFAULT_QUANTIZATION)
     quant.update({t: check_mode(check_target_name(t), m) for t, m in cfg.get("quantization", {}).items()})
+    flagged: dict[str, str] = {}  # TARGET=MODE flags given so far
     for item in getattr(args, "quantize", None) or []:
         target, sep, mode = item.partition("=")
         if not sep:  # "--quantize fp16" applies to every target that has the mode
@@ -258,12 +277,16 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
             if not holders:
                 raise UsageError(f"unknown quantization mode {item!r}",
                                  hint=f"use TARGET=MODE, e.g. android=int8; modes: {MODES}")
+            if not set(holders) & set(targets):
+                raise UsageError(f"--quantize {item} is a mode of {', '.join(holders)} only, which is not among the "
+                                 f"targets ({', '.join(targets)}): it would be ignored",
+                                 hint="drop it, or add that target to --targets")
             quant.update({t: item for t in holders})
             continue
         if not target or not mode:
             raise UsageError(f"--quantize takes TARGET=MODE, got {item!r}", hint="e.g. --quantize android=int8")
         target = check_target_name(target)  # before the mode: an unknown target has no modes
-        quant[target] = check_mode(target, mode)
+        quant[target] = check_quantize_flag(target, check_mode(target, mode), targets, flagged)
 
     optimize = getattr(args, "optimize", None) or from_cfg("", "optimize", DEFAULT_OBJECTIVE)
     if optimize not in OBJECTIVES:
@@ -326,7 +349,9 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         bundle_samples=not getattr(args, "no_bundled_samples", False) and from_cfg("", "bundle_samples", True),
     )
     check_out_against_inputs(out, [model, samples, labels_file, *label_files.values(),
-                                   Path(args.config) if getattr(args, "config", None) else None], force=spec.force)
+                                   Path(args.config) if getattr(args, "config", None) else None,
+                                   *(f.parent if f.name == "__init__.py" else f  # a package: its folder
+                                     for f in module_files(custom, spec.custom_objects_dirs))], force=spec.force)
     explicit = getattr(args, "android_package", None) or from_cfg("android", "package", "")
     package = validate_android_package(explicit) if explicit else default_android_package(spec)
     runtime = getattr(args, "android_runtime", None) or from_cfg("android", "runtime", "bundled")

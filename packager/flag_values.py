@@ -15,6 +15,10 @@ def parse_labels_flags(items: list[str]) -> tuple[str | None, dict[str, str]]:
     named: dict[str, str] = {}
     for item in items:
         name, sep, file = item.partition("=")
+        if not item.strip() or (sep and not Path(item).exists() and not (name.strip() and file.strip())):
+            raise UsageError(f"--labels {item!r} names no " + ("file" if item.strip() and name.strip() else
+                                                               "output" if item.strip() else "file: it is empty"),
+                             hint="--labels FILE (the primary output's labels) or --labels OUTPUT=FILE")
         if sep and name and file and "/" not in name and "\\" not in name and not Path(item).exists():
             named[name] = file
         elif plain is None:

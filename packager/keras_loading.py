@@ -16,6 +16,9 @@ from packager.spec import PackageSpec
 
 UNSAFE_HINT = ("only if you trust the file: pass --unsafe-deserialization to let Keras run the code stored in it "
                "(Lambda layers); better, replace the Lambda by a registered custom layer and re-save the model")
+FILE_HINT = ("re-save the model with the vocabulary inside it (a lookup layer given its vocabulary as a list, or "
+             "model.save() of a layer that read it: .keras keeps it under assets/); only if you trust the file and "
+             "the path: --unsafe-deserialization")
 CUSTOM_HINT = ("name the module that defines it with --custom-objects MODULE (searched in the model's folder, the "
                "config's folder and on PYTHONPATH; importing it runs its code), or set custom_objects = [\"MODULE\"] "
                "in packager.toml")
@@ -61,7 +64,13 @@ def load_keras(path: Path, fmt: str, spec: PackageSpec | None = None):
     except Exception as e:  # Keras 3 cannot read every Keras 2 file
         first_error = e
     if _refused_by_safe_mode(first_error):  # no other loader may run what safe mode refused
-        raise InputError(f"Keras safe mode refused to load the model: {short_reason(first_error)}", where=str(path),
+        reason = _innermost(first_error)
+        if "outside of the model archive" in reason:  # a lookup layer's vocabulary = a path anywhere on disk
+            file = reason.rsplit("Vocabulary file:", 1)[-1].strip() if "Vocabulary file:" in reason else ""
+            raise InputError(f"the model reads a file outside its own archive when it loads (a lookup layer's "
+                             f"vocabulary file {file}): Keras safe mode refuses it, and so does packager",
+                             where=str(path), hint=FILE_HINT) from first_error
+        raise InputError(f"Keras safe mode refused to load the model: {reason[:300]}", where=str(path),
                          hint=UNSAFE_HINT) from first_error
     if fmt == "h5":
         try:
@@ -80,6 +89,14 @@ def load_keras(path: Path, fmt: str, spec: PackageSpec | None = None):
         where=str(path),
         hint=CUSTOM_HINT if _unknown_object(first_error) else "check the file is complete (re-save it)",
     ) from first_error
+
+
+def _innermost(e: Exception | None) -> str:
+    """The cause Keras nests last ("... Exception encountered: <cause>"), not its outer "could not be deserialized"
+    lines."""
+    text = " ".join(str(e).split())
+    return text.rsplit("Exception encountered:", 1)[-1].strip() if "Exception encountered:" in text \
+        else short_reason(e)
 
 
 def _refused_by_safe_mode(e: Exception | None) -> bool:

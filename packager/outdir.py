@@ -80,8 +80,8 @@ def check_out_against_inputs(out: Path, inputs: list[Path | None], *, force: boo
         if o == i or o in i.parents:
             what = "is" if o == i else "contains"
             raise OutputError(f"--out {out} {what} the input {given}: replacing it would delete it", where=str(out),
-                              hint="choose an --out folder outside the folders of the model, samples, labels "
-                                   "and config (e.g. a new dist/ folder)")
+                              hint="choose an --out folder outside the folders of the model, samples, labels, "
+                                   "config and --custom-objects modules (e.g. a new dist/ folder)")
         if i in o.parents:
             raise OutputError(f"--out {out} lies inside the input {given}", where=str(out),
                               hint="choose an --out folder outside the model and samples folders "

@@ -163,7 +163,8 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     in_names, out_names = [t["name"] for t in ctx["inputs"]], [t["name"] for t in ctx["outputs"]]
     in_types = _input_dtypes(model)
     batches = [samples[i] for i in range(min(len(samples), MAX_HOST_SAMPLES))]
-    use_argb = bool(ctx["is_image"]) and len(in_names) == 1 and in_types.get(in_names[0]) not in _RAW_INPUTS
+    use_argb = bool(ctx["is_image"]) and len(in_names) == 1 and (  # integer pixels (int32 too): classify(bitmap)'s
+        bool(ctx["pixel_input"]) or in_types.get(in_names[0]) not in _RAW_INPUTS)  # floats, rounded in the JNI core
     chunks = []
     for batch in batches:
         for name in in_names:
@@ -190,6 +191,7 @@ def _check_host_run(host, spec, source, artifact, samples, reference, classes: P
     if "closed-handle: java.lang.IllegalStateException" not in res.output:
         raise _CheckFailed("a closed handle did not raise IllegalStateException: " + host.first_lines(res.output))
     shared = frozenset(t["name"] for t in ctx["outputs"] if t.get("shared"))
+    reference = _per_sample(reference, len(samples))
     got = _named_outputs((work / "out.bin.names").read_bytes(), (work / "out.bin").read_bytes(), out_names,
                          reference, len(batches), bundled, shared)
     ref = {n: reference[n][:len(batches)] for n in out_names}
@@ -229,6 +231,12 @@ def _input_dtypes(model: Path) -> dict:
 def _names_blob(names: list[str]) -> bytes:
     """Names as the host runner reads them (readNames): int32 length + UTF-8 bytes each, so any name works."""
     return b"".join(len(b).to_bytes(4, "big") + b for b in (n.encode("utf-8") for n in names))
+
+
+def _per_sample(reference: dict, n: int) -> dict:
+    """One row per sample: an output with no batch dimension (shape (6,) from a reduction over the batch, in each
+    one-sample run) is concatenated flat in the reference, (6 * n,), and was read here as 6 * n samples of one."""
+    return {k: v.reshape(n, -1) if n and v.shape[:1] != (n,) and v.size % n == 0 else v for k, v in reference.items()}
 
 
 def _named_outputs(meta: bytes, data: bytes, out_names: list[str], reference: dict, samples: int,

@@ -97,11 +97,11 @@ def _template_manifest(package: str) -> dict:
 
 def image_input(source: Source) -> bool:
     """Whether the module takes images (classify(bitmap), the Kotlin preprocessing): one NHWC input with 1 or 3
-    channels, float32 (normalised by the preprocessing's mean/std) or uint8 (pixels 0..255; the model normalises)."""
-    if source.is_image:
-        return True
-    ins = source.inputs
-    return len(ins) == 1 and len(ins[0].shape) == 4 and ins[0].shape[-1] in (1, 3) and ins[0].dtype == "uint8"
+    channels, float32 (normalised by the preprocessing's mean/std) or an integer type that holds pixels 0..255
+    (uint8, int16, uint16, int32: the model normalises; the samples are those pixels too)."""
+    from packager.samples import is_pixel_image
+
+    return bool(source.is_image or is_pixel_image(source))
 
 
 def module_io_names(spec: PackageSpec, model: Path) -> tuple[list[str], list[str], list[str]]:
@@ -142,7 +142,7 @@ def module_context(spec: PackageSpec, source: Source, io_names: tuple[list[str],
         "primary_index": out_names.index(primary) if primary in out_names else 0,  # in the .tflite's order
         "labels": list(spec.labels),
         "is_image": image_input(source),
-        "pixel_input": image_input(source) and not source.is_image,  # uint8 pixels, no mean/std
+        "pixel_input": image_input(source) and not source.is_image,  # integer pixels, no mean/std
         "image_outputs": [{"name": o.name, "shape": [1, *(int(d) for d in o.shape[1:])]}
                           for o in image_outputs(spec, source) if o.name in out_names],
         "paths": {"package_path": package.replace(".", "/"), "class_name": class_name},

@@ -115,7 +115,9 @@ def _one_row(value: np.ndarray, shape) -> np.ndarray:
     """One sample's output with its batch axis: reshaped to the static shape, or, when some dimension is
     dynamic, kept as produced with a leading batch of 1."""
     if all(d is not None for d in shape[1:]):
-        return value.reshape((1,) + tuple(int(d) for d in shape[1:]))
+        row = (1,) + tuple(int(d) for d in shape[1:])
+        # an output with no batch dimension (shape (6,) from a reduction over the batch): flat, as the reference
+        return value.reshape(row) if value.size == int(np.prod(row)) else value.reshape(-1)
     rank = len(shape)
     while value.ndim > rank and value.shape[0] == 1:
         value = value[0]

@@ -85,15 +85,19 @@ COMPRESSIBLE = frozenset({".html", ".js", ".mjs", ".css", ".json", ".webmanifest
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback address literal (any of 127.0.0.0/8, ``::1``, bracketed or not)."""
-    host = host.strip().lower()
-    if host == "localhost":
-        return True
+def _ip(host: str):
     try:
-        return ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host).is_loopback
+        return ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
     except ValueError:
-        return False
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address literal (127.0.0.0/8, ``::1``, ``::ffff:127.x.y.z``, bracketed or not)."""
+    host = host.strip().lower()
+    ip = _ip(host)
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is 127.0.0.1 on a dual-stack socket
+    return host == "localhost" or bool(ip and ip.is_loopback) or bool(mapped and mapped.is_loopback)
 IDLE_TIMEOUT_S = 30  # a connection that sends nothing this long is closed (no thread held forever)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -333,7 +337,10 @@ class StaticServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = self.host
+        if host.lower() != "localhost" and _ip(host) is None:  # 127.1, 0177.0.0.1: the address it stands for
+            host = self.bound_address
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}{self.prefix}"
 
     def bind(self) -> StaticServer:
@@ -344,7 +351,15 @@ class StaticServer:
                                 headers=self.headers, owner=self, **kwargs)
 
             self._httpd = (_Server6 if ":" in self.host else _Server)((self.host, self._port), handler)
+            # judged by the address the socket got, not by its spelling: 127.1, 0177.0.0.1, 2130706433, a name
+            # that resolves to 127.0.1.1 are loopback (the Host check stays on); 0.0.0.0 and :: are not
+            self.any_host = not is_loopback(self.bound_address)
         return self
+
+    @property
+    def bound_address(self) -> str:
+        """The address the socket listens on (the host as the system read it), or the host before ``bind``."""
+        return str(self._httpd.server_address[0]) if self._httpd is not None else self.host
 
     def start(self) -> StaticServer:
         """Serve from a background thread."""
