@@ -141,7 +141,7 @@ struct ModelRunner::Impl {
     const int type = out->type.element_type;
     if (ElementBytes(type) == 0) {
       *error = std::string(what) + " " + std::to_string(index) + " has type " + ElementTypeName(type) +
-               " (code " + std::to_string(type) + "); supported: float32, int32, int64, uint8, int8 and bool";
+               " (code " + std::to_string(type) + "); supported: float32, int32, int64, int16, uint16, uint8, int8 and bool";
       return false;
     }
     LiteRtQuantizationTypeId q = kLiteRtQuantizationNone;

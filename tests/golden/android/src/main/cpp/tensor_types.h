@@ -19,12 +19,15 @@ constexpr int kTypeUInt8 = 3;
 constexpr int kTypeInt64 = 4;
 constexpr int kTypeBool = 6;
 constexpr int kTypeInt8 = 9;
+constexpr int kTypeInt16 = 7;
+constexpr int kTypeUInt16 = 17;
 
-// Bytes per element of a supported type; 0 for the others (string, float16, int16, ...).
+// Bytes per element of a supported type; 0 for the others (string, float16, ...).
 inline size_t ElementBytes(int type) {
   switch (type) {
     case kTypeFloat32: case kTypeInt32: return 4;
     case kTypeInt64: return 8;
+    case kTypeInt16: case kTypeUInt16: return 2;
     case kTypeUInt8: case kTypeInt8: case kTypeBool: return 1;
     default: return 0;
   }
@@ -38,6 +41,8 @@ inline const char* ElementTypeName(int type) {
     case kTypeInt64: return "int64";
     case kTypeBool: return "bool";
     case kTypeInt8: return "int8";
+    case kTypeInt16: return "int16";
+    case kTypeUInt16: return "uint16";
     default: return "unsupported";
   }
 }
@@ -80,6 +85,8 @@ inline bool FloatsToTensor(int type, float scale, int64_t zero_point, const floa
     case kTypeUInt8: return Quantize(in, count, scale, zero_point, static_cast<uint8_t*>(out), index, error);
     case kTypeInt32: return FromFloat(in, count, static_cast<int32_t*>(out), index, error);
     case kTypeInt64: return FromFloat(in, count, static_cast<int64_t*>(out), index, error);
+    case kTypeInt16: return FromFloat(in, count, static_cast<int16_t*>(out), index, error);
+    case kTypeUInt16: return FromFloat(in, count, static_cast<uint16_t*>(out), index, error);
     case kTypeBool: return FromFloat(in, count, static_cast<bool*>(out), index, error);
     default:
       *error = "input " + std::to_string(index) + " has type " + ElementTypeName(type) + ", which packager cannot feed";
@@ -96,6 +103,8 @@ inline bool TensorToFloats(int type, float scale, int64_t zero_point, const void
     case kTypeUInt8: return Dequantize(static_cast<const uint8_t*>(in), count, scale, zero_point, out, index, error);
     case kTypeInt32: ToFloat(static_cast<const int32_t*>(in), count, out); return true;
     case kTypeInt64: ToFloat(static_cast<const int64_t*>(in), count, out); return true;
+    case kTypeInt16: ToFloat(static_cast<const int16_t*>(in), count, out); return true;
+    case kTypeUInt16: ToFloat(static_cast<const uint16_t*>(in), count, out); return true;
     case kTypeBool: ToFloat(static_cast<const bool*>(in), count, out); return true;
     default:
       *error = "output " + std::to_string(index) + " has type " + ElementTypeName(type) + ", which packager cannot read";
