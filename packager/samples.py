@@ -21,6 +21,10 @@ from packager.paths import check_input_path
 from packager.spec import PackageSpec, TensorSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+# Decoded and preprocessed images are kept (each image decoded once per process, not once per pass over the samples:
+# auto's tries, calibration, the mixed search, the reference each iterate the set again) while they take at most
+# this many bytes together; beyond it the rest are decoded on every access, one at a time, as before.
+DECODED_BYTES = 64 * 1024 ** 2
 
 
 class SampleSet:
@@ -32,6 +36,8 @@ class SampleSet:
         self._arrays = arrays
         self._spec = spec
         self.where = where
+        self._decoded: dict[int, np.ndarray] = {}  # image index -> its model input (DECODED_BYTES at most)
+        self._decoded_bytes = 0
 
     def __len__(self) -> int:
         if self.image_paths is not None:
@@ -44,8 +50,13 @@ class SampleSet:
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         if self.image_paths is not None:
-            x = load_image(self.image_paths[i], self.inputs[0], self._spec)
-            return {self.inputs[0].name: x}
+            x = self._decoded.get(i)
+            if x is None:
+                x = load_image(self.image_paths[i], self.inputs[0], self._spec)
+                if self._decoded_bytes + x.nbytes <= DECODED_BYTES:
+                    self._decoded[i] = x
+                    self._decoded_bytes += x.nbytes
+            return {self.inputs[0].name: x.copy()}  # a caller writing into its array changes no one else's
         dtypes = {t.name: numpy_dtype(t) for t in self.inputs}
         return {name: np.asarray(a[i : i + 1], dtype=dtypes.get(name, np.float32)) for name, a in self._arrays.items()}
 

@@ -188,12 +188,15 @@ def convert(source, spec, mode: str, modes: tuple[str, ...], workdir: Path) -> A
         with _quiet():
             model = _kept_float(key, source)
             if model is None:
-                model = ct.convert(
-                    [fn], source="tensorflow", inputs=ct_inputs,
-                    convert_to="mlprogram" if mlprogram else "neuralnetwork",
-                    minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
-                    **kwargs,
-                )
+                from packager.targets.ios.mil_validation import validate_once_per_pipeline
+
+                with validate_once_per_pipeline():
+                    model = ct.convert(
+                        [fn], source="tensorflow", inputs=ct_inputs,
+                        convert_to="mlprogram" if mlprogram else "neuralnetwork",
+                        minimum_deployment_target=ct.target.iOS15 if mlprogram else getattr(ct.target, DEPLOYMENT),
+                        **kwargs,
+                    )
                 _keep_float(key, model, source, spec, workdir)
             quantized = quantize(model, mode, mlprogram)
     except Exception as e:
