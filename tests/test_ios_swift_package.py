@@ -124,6 +124,7 @@ def packages(tmp_path_factory):
         target.render(s, source, art, samp, ref, d)
         out[fmt] = (d, {c.name: c for c in target.checks(s, source, art, samp, ref, d)}, art)
     out["samples"] = samples
+    out["build"] = (spec.with_(ios_format="neuralnetwork"), source, samp, ref)
     return out
 
 
@@ -381,6 +382,58 @@ def test_golden_xctest_data_bites(packages):
     assert "check(.cpuOnly)" in tests and "check(.all)" in tests
     assert "classifier.classify(contentsOf: url" in tests and "result.top.map(\\.label)" in tests
     assert "XCTAssertEqual(asserted, golden.topOneAsserted" in tests and "top.top1" in tests
+
+
+def _golden_again(packages, **extra):
+    """golden.json's data computed again for the .mlmodel with the artifact's validation record changed by extra."""
+    from packager.targets.ios.convert import read_features
+    from packager.targets.ios.pixels import pixel_view
+
+    spec, source, samp, ref = packages["build"]
+    art = packages["neuralnetwork"][2]
+    source, spec = pixel_view(source, spec)
+    saved = dict(art.extra)
+    art.extra.update(extra)
+    try:
+        return ios_render.golden_samples(spec, source, art, samp, ref, read_features(art.path))
+    finally:
+        art.extra.clear()
+        art.extra.update(saved)
+
+
+def test_golden_cases_reuse_validation_runs_of_the_same_inputs_and_measure_the_same(packages):
+    """A golden case whose input is a sample as validation fed it takes validation's outputs instead of running the
+    shipped model again: the measured error and every expectation equal those of running every case."""
+    reused = _golden_again(packages)
+    fresh = _golden_again(packages, predicted_inputs=[])
+    originals = [s for s in reused["samples"] if s["image"].startswith("sample_")]
+    count = int(re.search(r"(\d+) case\(s\) are inputs run already", reused["toleranceBasis"]).group(1))
+    again = int(re.search(r"(\d+) case\(s\) are inputs run already", fresh["toleranceBasis"]).group(1))
+    assert count == again + len(originals) and len(originals) >= 2  # the samples' upright cases, as given
+    assert "not executed" not in reused["toleranceBasis"]
+    assert reused["measuredError"] == pytest.approx(fresh["measuredError"], rel=0, abs=1e-7)
+    assert reused["topOneAsserted"] == fresh["topOneAsserted"]
+    assert [s.get("upright", {}).get("top") for s in reused["samples"]] == [s.get("upright", {}).get("top")
+                                                                           for s in fresh["samples"]]
+
+
+def test_golden_runs_are_bounded_by_the_measured_cost_and_say_so(packages):
+    """A model whose every run costs 2 s here: two golden cases run (the floor), the rest are not executed; the
+    tolerance basis says so and their top-1 is not asserted (no case is taken as agreeing unmeasured)."""
+    full = _golden_again(packages, predicted_inputs=[])
+    bounded = _golden_again(packages, predicted_inputs=[], seconds_per_run=2.0)
+    cases, basis = bounded["cases"], bounded["toleranceBasis"]
+    reused = int((re.search(r"(\d+) case\(s\) are inputs run already", basis) or [0, 0])[1])
+    skipped = int(re.search(r"(\d+) case\(s\) not executed here", basis).group(1))
+    assert "2000 ms a run here; 2 run within the 5 s budget" in basis and skipped == cases - 2 - reused > 0, basis
+    assert bounded["measuredError"] <= full["measuredError"]
+    first = bounded["samples"][0]["image"]  # its two cases ran (upright, rotated); the others were not executed
+
+    def asserted(golden):
+        return {(x["image"], c) for x in golden["samples"] for c in ("upright", "rotated") if x[c]["top"]["top1"]}
+
+    assert {a for a in asserted(full) if a[0] != first}, "the fixture's model must assert some top-1 here"
+    assert not {a for a in asserted(bounded) if a[0] != first}
 
 
 def test_readme_and_license_match_the_package(packages):

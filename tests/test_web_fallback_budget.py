@@ -38,6 +38,14 @@ def test_fallbacks_past_the_budget_are_unverified_with_the_reason_never_pass(res
         page_init(self, context, *args, **kwargs)
 
     monkeypatch.setattr(web_backends._BackendPage, "__init__", seen)
+    from packager.targets.web.page import PageSession
+
+    loads = []  # the first page's model loads (open / reload; the fallback pages load theirs in _BackendPage)
+    for how in ("open", "reload"):
+        def counted(self, *args, _how=how, _orig=getattr(PageSession, how), **kwargs):
+            loads.append(_how)
+            return _orig(self, *args, **kwargs)
+        monkeypatch.setattr(PageSession, how, counted)
     _, spec, source, samples, reference = residual
     target = web.WebTarget()
     art = target.convert(source, spec, "fp32", tmp_path / "work")
@@ -64,6 +72,10 @@ def test_fallbacks_past_the_budget_are_unverified_with_the_reason_never_pass(res
     # one page's weights at a time: the first page rested (about:blank) while the fallback loaded; it came back
     # (from its service worker) for the network-cut checks, which passed
     assert len(opened_beside) == 1 and opened_beside[0] and set(opened_beside[0]) == {"about:blank"}, opened_beside
+    # ... and it came back once, with the network cut: two model loads in all (not a wake online, then a reload)
+    assert loads == ["open", "open"], loads
+    assert checks["offline_reload"].detail.startswith("opened again with the server stopped and the network offline")
+    assert "page from service worker: True" in checks["offline_reload"].detail
     # every other check ran and passed
     assert all(c.status == PASS for c in pred.checks if c.name != "backend_fallbacks"), pred.checks
     # the console's status line says what was not verified

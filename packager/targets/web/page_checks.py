@@ -123,9 +123,11 @@ def online_checks(session: PageSession, server, spec, source, samples, outdir: P
     return checks, online
 
 
-def offline_checks(session: PageSession, server, samples, online: dict[str, np.ndarray], backend: str) -> list[Check]:
-    """Network cut: stop the server and take the context offline, reload, predict the first sample again; then no
-    console errors on the page, online and offline."""
+def offline_checks(session: PageSession, server, samples, online: dict[str, np.ndarray], backend: str,
+                   away: bool = False) -> list[Check]:
+    """Network cut: stop the server and take the context offline, reload (``away``: the page has left for another
+    one, about:blank: open it again, as a user returns), predict the first sample again; then no console errors on
+    the page, online and offline."""
     checks: list[Check] = []
     first = next(iter(samples))
     t0 = time.perf_counter()
@@ -133,13 +135,14 @@ def offline_checks(session: PageSession, server, samples, online: dict[str, np.n
     server.stop()
     session.context.set_offline(True)
     try:
-        session.reload()
+        session.open() if away else session.reload()
         from_sw = bool(session.response is not None and session.response.from_service_worker)
         offline, _ = session.predict(first)
         diff = _max_abs(online, offline)
         ok = from_sw and diff <= 1e-6
         checks.append(Check("offline_reload", PASS if ok else FAIL,
-                            f"reloaded with the server stopped and the network offline; page from service "
+                            f"{'opened again' if away else 'reloaded'} with the server stopped and the network "
+                            f"offline; page from service "
                             f"worker: {from_sw}; prediction max |diff| vs online {diff:.3g}", time.perf_counter() - t0))
     except Exception as e:
         checks.append(Check("offline_reload", FAIL, f"reload with the network cut failed: {e}",

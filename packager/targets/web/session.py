@@ -100,9 +100,10 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
                                  samples, reference, gates, check_page, budget=budget)
             chosen = page_backends(runs)
             if chosen == listed:
-                if rests:
-                    _wake(session)
-                page_checks = online["checks"] + offline_checks(session, server, samples, online["first"], backend)
+                # a rested page comes back with the network cut (as a user returns offline): one model load, not a
+                # wake online and then a reload offline
+                page_checks = online["checks"] + offline_checks(session, server, samples, online["first"], backend,
+                                                                away=rests)
     if backend is None:  # each backend alone, for its own reason
         runs = validate_backends(spec, source, samples, reference, artifact.mode, outdir, listed, gates)
         chosen = page_backends(runs)
@@ -120,13 +121,10 @@ def _validate_and_check(spec: PackageSpec, source: Source, artifact: Artifact, s
 def _rest(session) -> None:
     """A large model's fallbacks run one after another, each page with its own copy of the weights: the first page,
     its checks done, leaves for about:blank (its model worker and the weights it holds go) so that the memory the
-    browser holds at once is one page's, whatever the machine's speed (memory.LARGE_WEIGHTS, ``one_by_one``)."""
+    browser holds at once is one page's, whatever the machine's speed (memory.LARGE_WEIGHTS, ``one_by_one``). It
+    comes back for the network-cut check (``offline_checks(away=True)``): opened with the network cut, from its
+    service worker."""
     session.page.goto("about:blank")
-
-
-def _wake(session) -> None:
-    """The first page back (as a user returns: served by its service worker) for the network-cut checks."""
-    session.open()
 
 
 def _not_loaded(e: PackagerError) -> list[Check]:
