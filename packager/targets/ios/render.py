@@ -14,8 +14,8 @@ from packager.kinds import image_outputs, primary_name
 from packager.render import render_tree, template_dir
 from packager.targets.base import Artifact
 from packager.targets.ios.convert import is_classifier, read_features
-from packager.targets.ios.golden_runs import GoldenRuns, validation_outputs
 from packager.targets.ios.golden_images import frame_levels, golden_images, model_inputs
+from packager.targets.ios.golden_runs import GoldenRuns, validation_outputs
 from packager.targets.ios.inputs import feed, sample_to_pixels
 from packager.version import __version__
 
