@@ -308,6 +308,12 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
 
     from packager.names import default_android_package, validate_android_package
 
+    for flag, value in (("--name", getattr(args, "name", None)), ("name in packager.toml", from_cfg("", "name")),
+                        ("--android-package", getattr(args, "android_package", None)),
+                        ("package in packager.toml's [android]", from_cfg("android", "package"))):
+        if value is not None and not str(value).strip():  # an empty value would silently be the default
+            raise UsageError(f"{flag} is empty", where=str(getattr(args, "config", "") or "") or None,
+                             hint="give a value, or leave it out for the default (from the model's file name)")
     name = getattr(args, "name", None) or from_cfg("", "name", "") or ""
     if name:
         check_name(name, "--name / name in packager.toml")

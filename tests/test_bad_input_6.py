@@ -162,6 +162,23 @@ def test_labels_flag_naming_no_file_or_no_output(value, fragment, tmp_path, mode
     assert_refused(r, USAGE, fragment, "--labels OUTPUT=FILE")
 
 
+@pytest.mark.parametrize("flags, cfg, fragment", [
+    (["--name", ""], "", "--name is empty"),
+    (["--name", "  "], "", "--name is empty"),
+    (["--android-package", ""], "", "--android-package is empty"),
+    ([], 'name = ""\n', "name in packager.toml is empty"),
+    ([], '[android]\npackage = ""\n', "package in packager.toml's [android] is empty"),
+])
+def test_empty_name_or_package_is_an_error_not_the_default(flags, cfg, fragment, tmp_path, models):
+    """--name "" and --android-package "" silently fell back to the defaults made from the file name."""
+    config = tmp_path / "packager.toml"
+    config.write_text(cfg)
+    r = run_cli("build", models["two_outputs"], "--samples", models["features_npy"], "--config", config, *flags,
+                "--targets", "android", "--out", tmp_path / "dist")
+    assert_refused(r, USAGE, fragment)
+    assert not (tmp_path / "dist").exists()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Security (message): a Keras lookup layer whose vocabulary is a path outside the model file
 
