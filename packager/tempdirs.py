@@ -62,8 +62,10 @@ def private_temp():
     remove_stale(parent)
     # a short name: Chromium's sockets live under TMPDIR, and a socket path may not exceed 107 bytes
     root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
-    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    # locked under another name, then renamed: another command's remove_stale never sees LOCK unlocked
+    fd = os.open(root / (LOCK + ".new"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(root / (LOCK + ".new"), root / LOCK)
     saved = {name: os.environ.get(name) for name in ("TMPDIR", *STATE_VARIABLES, "PACKAGER_CACHE_DIR")}
     saved_tempdir = tempfile.tempdir
     try:

@@ -254,3 +254,28 @@ def test_output_without_a_batch_dimension_is_compared_per_sample(target, check, 
     if check:
         detail = {c["name"]: c for c in report["checks"]}[check]
         assert detail["status"] == "PASS" and "9 of 9 samples" in detail["detail"], detail
+
+
+def test_a_sweep_between_creating_and_locking_leaves_the_private_folder(tmp_path, monkeypatch):
+    """Another command's sweep of stale private folders (remove_stale) landing after this command created its
+    folder's lock file but before it locked it found the lock free and deleted the live folder. The sweep is
+    made to land exactly there: in the command's own flock call."""
+    import fcntl
+    import tempfile
+
+    from packager import tempdirs
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_flock, swept = fcntl.flock, []
+
+    def flock(fd, op):
+        if not swept:
+            swept.append(tempdirs.remove_stale(tmp_path))  # the other command's sweep, at the worst moment
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(tempdirs.fcntl, "flock", flock)
+    with tempdirs.private_temp() as root:
+        assert swept == [[]] and root.is_dir() and (root / tempdirs.LOCK).is_file()
+        monkeypatch.setattr(tempdirs.fcntl, "flock", real_flock)
+        assert tempdirs.remove_stale(tmp_path) == [] and root.is_dir()  # locked: not stale
+    assert not root.exists()
