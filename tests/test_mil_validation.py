@@ -99,3 +99,21 @@ def test_coremltools_own_functions_are_back_afterwards():
     with validate_once_per_pipeline():
         assert Program.validate is not validate
     assert Program.validate is validate and PassPipelineManager.__dict__["apply_pipeline"] is apply
+
+
+def test_overlapping_conversions_leave_coremltools_own_functions_back():
+    """Two conversions whose contexts overlap (the first leaves while the second is inside): the second must not
+    take the first's patch for coremltools' own function and put the patch back for good when it leaves."""
+    from coremltools.converters.mil.mil import Program
+    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipelineManager
+
+    from packager.targets.ios.mil_validation import validate_once_per_pipeline
+
+    validate, apply = Program.validate, PassPipelineManager.__dict__["apply_pipeline"]
+    first, second = validate_once_per_pipeline(), validate_once_per_pipeline()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert Program.validate is not validate  # the second conversion is still inside
+    second.__exit__(None, None, None)
+    assert Program.validate is validate and PassPipelineManager.__dict__["apply_pipeline"] is apply

@@ -22,47 +22,54 @@ _lock = threading.Lock()
 _active = [0]  # conversions inside the context (the patch is installed by the first, removed by the last)
 
 
+_originals: dict = {}  # coremltools' own functions while the patch is installed
+
+
+def _validate(self, check_essential_scope=_UNSET):
+    if getattr(_state, "inside", False) and check_essential_scope is False:
+        _state.pending = True  # a check after an ordinary pass: made once, after the pipeline's last pass
+        return None
+    _state.pending = False
+    if check_essential_scope is _UNSET:
+        return _originals["validate"](self)
+    return _originals["validate"](self, check_essential_scope=check_essential_scope)
+
+
+def _apply_pipeline(prog, pass_pipeline):
+    outer = getattr(_state, "inside", False)
+    _state.inside, _state.pending = True, False
+    try:
+        _originals["apply_pipeline"].__func__(prog, pass_pipeline)
+        pending = _state.pending
+    finally:
+        _state.inside = outer
+    if pending:
+        _originals["validate"](prog)
+    return None
+
+
 @contextmanager
 def validate_once_per_pipeline():
+    """The patch installed by the first conversion inside it (coremltools' own functions read then, under the
+    lock: a conversion entering while another is inside never takes the patch for the original) and removed by
+    the last."""
     from coremltools.converters.mil.mil import program as program_module
     from coremltools.converters.mil.mil.passes import pass_pipeline
 
     program_cls = program_module.Program
     manager = pass_pipeline.PassPipelineManager
-    original_validate = program_cls.validate
-    original_apply = manager.__dict__["apply_pipeline"]  # the staticmethod object
-
-    def validate(self, check_essential_scope=_UNSET):
-        if getattr(_state, "inside", False) and check_essential_scope is False:
-            _state.pending = True  # a check after an ordinary pass: made once, after the pipeline's last pass
-            return None
-        _state.pending = False
-        if check_essential_scope is _UNSET:
-            return original_validate(self)
-        return original_validate(self, check_essential_scope=check_essential_scope)
-
-    def apply_pipeline(prog, pass_pipeline):
-        outer = getattr(_state, "inside", False)
-        _state.inside, _state.pending = True, False
-        try:
-            original_apply.__func__(prog, pass_pipeline)
-            pending = _state.pending
-        finally:
-            _state.inside = outer
-        if pending:
-            original_validate(prog)
-        return None
-
     with _lock:
         _active[0] += 1
         if _active[0] == 1:
-            program_cls.validate = validate
-            manager.apply_pipeline = staticmethod(apply_pipeline)
+            _originals["validate"] = program_cls.validate
+            _originals["apply_pipeline"] = manager.__dict__["apply_pipeline"]  # the staticmethod object
+            program_cls.validate = _validate
+            manager.apply_pipeline = staticmethod(_apply_pipeline)
     try:
         yield
     finally:
         with _lock:
             _active[0] -= 1
             if _active[0] == 0:
-                program_cls.validate = original_validate
-                manager.apply_pipeline = original_apply
+                program_cls.validate = _originals.pop("validate")
+                manager.apply_pipeline = _originals.pop("apply_pipeline")
