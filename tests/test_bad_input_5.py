@@ -25,26 +25,27 @@ USAGE, INPUT = 2, 3
 # ---------------------------------------------------------------------------------------------------------------
 # A refusal of the module's native code comes first, whatever the runtime logged before it
 
-INT16_INPUT = """
+FLOAT64_INPUT = """
 import sys, numpy as np, tensorflow as tf
 class M(tf.Module):
     def __init__(self):
         self.w = tf.Variable(tf.random.stateless_normal([6, 3], seed=[1, 2]))
-    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.int16, name="ids")])
+    @tf.function(input_signature=[tf.TensorSpec([None, 6], tf.float64, name="ids")])
     def serve(self, ids):
         return {"probs": tf.nn.softmax(tf.matmul(tf.cast(ids, tf.float32) / 100.0, self.w))}
 m = M()
 tf.saved_model.save(m, sys.argv[1], signatures={"serving_default": m.serve})
-np.save(sys.argv[1] + ".npy", np.random.default_rng(0).integers(-300, 300, (8, 6)).astype("int16"))
+np.save(sys.argv[1] + ".npy", np.random.default_rng(0).integers(-300, 300, (8, 6)).astype("float64"))
 """
 
 
 def test_native_refusal_comes_before_the_runtime_logs(tmp_path):
-    """An int16 input: the .tflite runs in Python, the module's JNI core refuses the type. With the runtimes' logging
+    """A float64 input: the .tflite runs in Python, the module's JNI core refuses the type (int16 was this test's
+    type until the core learnt int16 and uint16). With the runtimes' logging
     on (--verbose, TF_CPP_MIN_LOG_LEVEL=0) LiteRT's libLiteRt.so writes "WARNING: [npu_registry.cc:34] NPU
     accelerator could not be loaded..." on stderr, and the JVM a reflection wrapper and stack frames around the
     refusal: the reason's first line is the refusal itself (before: "the JVM runner failed:", the wrapper, frames)."""
-    model = _model(tmp_path, INT16_INPUT, "i16")
+    model = _model(tmp_path, FLOAT64_INPUT, "f64")
     out = tmp_path / "out"
     r = run_cli("build", model, "--samples", f"{model}.npy", "--targets", "android", "--quantize", "android=fp32",
                 "--out", out, "--verbose", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
@@ -54,7 +55,7 @@ def test_native_refusal_comes_before_the_runtime_logs(tmp_path):
     assert check["status"] == "FAIL", check
     first = check["detail"].splitlines()[0]
     assert first.startswith("the JVM runner failed: ") and "input 0 has type" in first, check["detail"]
-    assert "supported: float32, int32, int64, uint8, int8 and bool" in first, check["detail"]
+    assert "supported: float32, int32, int64, int16, uint16, uint8, int8 and bool" in first, check["detail"]
     assert "WARNING: [npu_registry.cc:" in check["detail"], "LiteRT logged nothing: the test shows nothing"
     assert "\tat " not in check["detail"], check["detail"]
 
