@@ -190,11 +190,15 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         table = cfg if not section else cfg.get(section, {})
         return table.get(key, default)
 
+    def refuse_empty(values: tuple, hint: str) -> None:
+        """(flag, value) pairs: an empty value would silently be the default (or a folder): a usage error."""
+        for flag, value in values:
+            if value is not None and not str(value).strip():
+                raise UsageError(f"{flag} is empty", where=str(getattr(args, "config", "") or "") or None, hint=hint)
+
     def cfg_path(key: str, v) -> Path | None:
         """A path value of packager.toml, relative to its folder; an empty one would be that folder itself."""
-        if v is not None and not str(v).strip():
-            raise UsageError(f"{key} in packager.toml is empty", where=str(getattr(args, "config", "") or "") or None,
-                             hint=f"give a path, relative to the config's folder, or leave {key} out")
+        refuse_empty(((f"{key} in packager.toml", v),), f"give a path, relative to the config's folder, or leave {key} out")
         return (cfg_dir / v) if v is not None else None
 
     def cfg_path_value(key: str) -> Path | None:
@@ -213,10 +217,8 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
         cfg_path("labels", cfg_labels) if isinstance(cfg_labels, str) else None)
     label_files = {k: cfg_path(f"[labels] {k}", v) for k, v in cfg_labels.items()} if isinstance(cfg_labels, dict) else {}
     label_files.update({k: Path(v) for k, v in named_labels.items()})
-    for flag, value in (("--out", getattr(args, "out", None)), ("out in packager.toml", from_cfg("", "out"))):
-        if value is not None and not str(value).strip():
-            raise UsageError(f"{flag} is empty", where=str(getattr(args, "config", "") or "") or None,
-                             hint="give the output folder, e.g. --out dist (or leave --out out for dist/)")
+    refuse_empty((("--out", getattr(args, "out", None)), ("out in packager.toml", from_cfg("", "out"))),
+                 "give the output folder, e.g. --out dist (or leave --out out for dist/)")
     out = Path(args.out) if getattr(args, "out", None) else (cfg_path_value("out") or Path("dist"))
 
     targets_value = getattr(args, "targets", None)
@@ -308,12 +310,10 @@ def build_spec(args, *, base_dir: Path | None = None) -> PackageSpec:
 
     from packager.names import default_android_package, validate_android_package
 
-    for flag, value in (("--name", getattr(args, "name", None)), ("name in packager.toml", from_cfg("", "name")),
-                        ("--android-package", getattr(args, "android_package", None)),
-                        ("package in packager.toml's [android]", from_cfg("android", "package"))):
-        if value is not None and not str(value).strip():  # an empty value would silently be the default
-            raise UsageError(f"{flag} is empty", where=str(getattr(args, "config", "") or "") or None,
-                             hint="give a value, or leave it out for the default (from the model's file name)")
+    refuse_empty((("--name", getattr(args, "name", None)), ("name in packager.toml", from_cfg("", "name")),
+                  ("--android-package", getattr(args, "android_package", None)),
+                  ("package in packager.toml's [android]", from_cfg("android", "package"))),
+                 "give a value, or leave it out for the default (from the model's file name)")
     name = getattr(args, "name", None) or from_cfg("", "name", "") or ""
     if name:
         check_name(name, "--name / name in packager.toml")

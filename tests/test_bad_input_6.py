@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from test_bad_input_2 import assert_refused, no_leftovers, tree
-from test_bad_input_3 import _get, _start_serve, _stop
+from test_bad_input_3 import _get, _start_serve, _stop, bundle  # noqa: F401  (bundle: a fixture)
 
 from conftest import run_cli
 
@@ -19,17 +19,8 @@ USAGE, INPUT, OUTPUT = 2, 3, 3
 # Security: whether `packager serve` is on loopback is judged by the address it listens on, not by its spelling
 
 
-@pytest.fixture
-def bundle(tmp_path):
-    root = tmp_path / "web"
-    root.mkdir()
-    (root / "index.html").write_text("<p>home</p>")
-    (root / "manifest.webmanifest").write_text("{}")
-    return root
-
-
 @pytest.mark.parametrize("host", ["127.1", "0177.0.0.1", "2130706433", "::ffff:127.0.0.1"])
-def test_serve_on_a_loopback_address_spelled_otherwise_keeps_the_host_check(host, bundle):
+def test_serve_on_a_loopback_address_spelled_otherwise_keeps_the_host_check(host, bundle):  # noqa: F811
     """127.1, 0177.0.0.1 (octal), 2130706433 and ::ffff:127.0.0.1 all listen on 127.0.0.1: before, packager read
     them as "not loopback", warned "every device" and answered any Host header (DNS rebinding reads the bundle)."""
     proc, lines, port = _start_serve(bundle, "--host", host)
